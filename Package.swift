@@ -1,0 +1,79 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "rotor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "rotor", targets: ["rotor"]),
+        .library(name: "RotorCore", targets: ["RotorCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+    ],
+    targets: [
+        // Domain types, protocols and the rotation engine. No I/O.
+        .target(
+            name: "RotorCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // SQLite adapters: the state database and the embedded encrypted secret store.
+        .target(
+            name: "RotorStorage",
+            dependencies: [
+                "RotorCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Built-in rotators: random-password, encryption-key, manual.
+        .target(
+            name: "RotorRotators",
+            dependencies: ["RotorCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // The `rotor` command tree; only wires adapters together.
+        .target(
+            name: "RotorCLI",
+            dependencies: [
+                "RotorCore", "RotorStorage", "RotorRotators",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "rotor", dependencies: ["RotorCLI"], swiftSettings: strict),
+        .executableTarget(
+            name: "rotor-bench",
+            dependencies: ["RotorCore", "RotorStorage", "RotorRotators"],
+            path: "bench/RotorBench",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RotorCoreTests",
+            dependencies: ["RotorCore", "RotorRotators", "RotorStorage"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RotorStorageTests",
+            dependencies: ["RotorCore", "RotorStorage", "RotorRotators", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RotorCLITests",
+            dependencies: ["RotorCore", "RotorStorage"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,94 @@
+import struct Foundation.Date
+
+/// A ``RotationStateStore`` in memory, for fast tests. Same semantics as the SQLite one.
+public actor InMemoryStateStore: RotationStateStore {
+    private var secrets: [SecretID: ManagedSecret] = [:]
+    private var rotations: [VersionID: RotationRecord] = [:]
+    private var order: [VersionID] = []
+    private var audit: [AuditEvent] = []
+    private var nextStepID: Int64 = 1
+
+    public init() {}
+
+    public func register(_ secret: ManagedSecret, audit event: AuditEvent) throws {
+        guard secrets[secret.id] == nil else { throw RotorError(.secretExists, "secret is already managed", secret: secret.id) }
+        secrets[secret.id] = secret
+        audit.append(event)
+    }
+
+    public func managedSecret(_ id: SecretID) -> ManagedSecret? { secrets[id] }
+
+    public func managedSecrets(in scope: EnvironmentScope) -> [ManagedSecret] {
+        secrets.values.filter { scope.contains($0.id) }.sorted { $0.id < $1.id }
+    }
+
+    public func openRotation(for id: SecretID) -> RotationRecord? {
+        order.lazy.compactMap { self.rotations[$0] }.first { $0.secret == id && $0.outcome.isOpen }
+    }
+
+    public func beginRotation(_ rotation: RotationRecord, audit event: AuditEvent) throws {
+        guard openRotation(for: rotation.secret) == nil, rotations[rotation.token] == nil else {
+            throw RotorError(.invalidRequest, "a rotation is already open", secret: rotation.secret)
+        }
+        rotations[rotation.token] = rotation
+        order.append(rotation.token)
+        secrets[rotation.secret]?.status = .rotating
+        audit.append(event)
+    }
+
+    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) throws -> Int64 {
+        defer { nextStepID += 1 }
+        rotations[token]?.steps.append(StepRecord(id: nextStepID, token: token, step: step, attempt: attempt, startedAt: at))
+        return nextStepID
+    }
+
+    public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) {
+        guard var rotation = rotations[token], let index = rotation.steps.firstIndex(where: { $0.id == id }) else { return }
+        rotation.steps[index].outcome = outcome
+        rotation.steps[index].error = error
+        rotation.steps[index].endedAt = at
+        if let completes { rotation.lastCompletedStep = completes }
+        rotations[token] = rotation
+    }
+
+    public func markRollingBack(token: VersionID, error: String, at: Date) {
+        rotations[token]?.outcome = .rollingBack
+        rotations[token]?.error = error
+    }
+
+    public func finishRun(
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit events: [AuditEvent]
+    ) {
+        guard var rotation = rotations[token] else { return }
+        rotation.outcome = outcome
+        rotation.error = error
+        if !outcome.isOpen { rotation.endedAt = at }
+        rotations[token] = rotation
+        apply(health, to: rotation.secret)
+        audit.append(contentsOf: events)
+    }
+
+    public func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit event: AuditEvent) {
+        apply(health, to: id)
+        audit.append(event)
+    }
+
+    public func appendAudit(_ event: AuditEvent) { audit.append(event) }
+
+    public func rotations(of id: SecretID, limit: Int) -> [RotationRecord] {
+        Array(order.reversed().compactMap { rotations[$0] }.filter { $0.secret == id }.prefix(limit))
+    }
+
+    public func auditEvents(of id: SecretID?, limit: Int) -> [AuditEvent] {
+        Array(audit.filter { id == nil || $0.secret == id }.suffix(limit))
+    }
+
+    private func apply(_ health: SecretHealthChange, to id: SecretID) {
+        guard var secret = secrets[id] else { return }
+        secret.status = health.status
+        secret.failedRuns = health.failedRuns
+        secret.lastError = health.lastError
+        if let rotated = health.lastRotatedAt { secret.lastRotatedAt = rotated }
+        secrets[id] = secret
+    }
+}

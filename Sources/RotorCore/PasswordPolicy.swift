@@ -1,0 +1,92 @@
+/// GetRandomPassword's parameters, with the same defaults and limits.
+public struct PasswordPolicy: Sendable, Hashable {
+    public var length: Int
+    public var excludeCharacters: String
+    public var excludeNumbers: Bool
+    public var excludePunctuation: Bool
+    public var excludeUppercase: Bool
+    public var excludeLowercase: Bool
+    public var includeSpace: Bool
+    /// Require at least one character of each included type (Secrets Manager's default: true).
+    public var requireEachIncludedType: Bool
+
+    public static let punctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+    public static let lengthRange = 1...4096
+
+    public init(
+        length: Int = 32, excludeCharacters: String = "", excludeNumbers: Bool = false,
+        excludePunctuation: Bool = false, excludeUppercase: Bool = false, excludeLowercase: Bool = false,
+        includeSpace: Bool = false, requireEachIncludedType: Bool = true
+    ) {
+        self.length = length
+        self.excludeCharacters = excludeCharacters
+        self.excludeNumbers = excludeNumbers
+        self.excludePunctuation = excludePunctuation
+        self.excludeUppercase = excludeUppercase
+        self.excludeLowercase = excludeLowercase
+        self.includeSpace = includeSpace
+        self.requireEachIncludedType = requireEachIncludedType
+    }
+
+    /// The character classes left after the exclusions, each already filtered by `excludeCharacters`.
+    public var characterClasses: [[Character]] {
+        let excluded = Set(excludeCharacters)
+        var classes: [String] = []
+        if !excludeLowercase { classes.append("abcdefghijklmnopqrstuvwxyz") }
+        if !excludeUppercase { classes.append("ABCDEFGHIJKLMNOPQRSTUVWXYZ") }
+        if !excludeNumbers { classes.append("0123456789") }
+        if !excludePunctuation { classes.append(Self.punctuation) }
+        if includeSpace { classes.append(" ") }
+        return classes.map { $0.filter { !excluded.contains($0) } }.filter { !$0.isEmpty }
+    }
+
+    /// Checks the parameters as GetRandomPassword does.
+    public func validate() throws(RotorError) {
+        guard Self.lengthRange.contains(length) else {
+            throw RotorError(.invalidParameter, "password length \(length) is outside 1-4096")
+        }
+        guard excludeCharacters.count <= 4096 else {
+            throw RotorError(.invalidParameter, "exclude-characters is longer than 4096 characters")
+        }
+        let classes = characterClasses
+        guard !classes.isEmpty else {
+            throw RotorError(.invalidParameter, "the password options exclude every character", remedy: "include at least one character type")
+        }
+        if requireEachIncludedType, classes.count > length {
+            throw RotorError(
+                .invalidParameter, "length \(length) is too short to include all \(classes.count) required character types",
+                remedy: "raise the length or set require-each-included-type=false")
+        }
+    }
+
+    /// Generates a password with `generator` (use a cryptographic one: `SystemRandomNumberGenerator`).
+    public func generate<G: RandomNumberGenerator>(using generator: inout G) throws(RotorError) -> SecretValue {
+        try validate()
+        let classes = characterClasses
+        let alphabet = classes.flatMap { $0 }
+        var characters: [Character] = []
+        characters.reserveCapacity(length)
+        if requireEachIncludedType {
+            for characterClass in classes { characters.append(characterClass.randomElement(using: &generator)!) }
+        }
+        while characters.count < length { characters.append(alphabet.randomElement(using: &generator)!) }
+        characters.shuffle(using: &generator)
+        return SecretValue(string: String(characters))
+    }
+
+    /// Why `password` does not satisfy this policy, or `nil` when it does. Never echoes the password.
+    public func violation(in password: String) -> String? {
+        guard password.count == length else { return "its length is \(password.count), expected \(length)" }
+        let excluded = Set(excludeCharacters)
+        if password.contains(where: excluded.contains) { return "it contains an excluded character" }
+        let classes = characterClasses
+        let allowed = Set(classes.joined())
+        if password.contains(where: { !allowed.contains($0) }) { return "it contains a character outside the allowed types" }
+        if requireEachIncludedType {
+            for characterClass in classes where !password.contains(where: Set(characterClass).contains) {
+                return "it lacks a required character type"
+            }
+        }
+        return nil
+    }
+}

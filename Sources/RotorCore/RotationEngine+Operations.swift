@@ -1,0 +1,55 @@
+/// Operator actions besides rotating: creating managed secrets, rolling back, unquarantining.
+extension RotationEngine {
+    /// Creates a secret in the store with its first value and registers it as managed.
+    @discardableResult
+    public func createManagedSecret(
+        _ id: SecretID, rotator kind: RotatorKind, options: RotatorOptions, initialValue: SecretValue,
+        description: String? = nil
+    ) async throws -> ManagedSecret {
+        _ = try rotators.make(kind, options: options)
+        if try await state.managedSecret(id) != nil {
+            throw RotorError(.secretExists, "secret is already managed by rotor", secret: id, remedy: "pick another id, or rotate it with 'rotor rotate \(id)'")
+        }
+        let tags = ["rotor:rotator": kind.rawValue]
+        _ = try await store.createSecret(CreateSecretInput(id: id, description: description, tags: tags, initialValue: initialValue))
+        let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now())
+        try await state.register(managed, audit: audit(id, "secret.create", "created", "rotator \(kind)"))
+        return managed
+    }
+
+    /// Moves `AWSCURRENT` back to the `AWSPREVIOUS` version (which then takes `AWSPREVIOUS` itself),
+    /// after the rotator re-applies the previous value to its target where it has one.
+    public func rollbackToPrevious(_ id: SecretID) async throws -> (restored: VersionID, replaced: VersionID) {
+        let managed = try await requireManaged(id)
+        if let open = try await state.openRotation(for: id) {
+            throw RotorError(
+                .invalidRequest, "rotation \(open.token) is still open (\(open.outcome.rawValue))", secret: id,
+                remedy: "finish or roll it back first with 'rotor rotate \(id)'")
+        }
+        let description = try await store.describeSecret(id)
+        guard let currentID = description.holder(of: .current), let previousID = description.holder(of: .previous) else {
+            throw RotorError(.nothingToRollBack, "secret has no AWSPREVIOUS version to roll back to", secret: id, remedy: "nothing to do")
+        }
+        let rotator = try rotators.make(managed.rotator, options: managed.options)
+        if rotator.hasTarget {
+            let previous = try await store.getSecretValue(id, VersionSelector(versionID: previousID)).value
+            let current = try await store.getSecretValue(id, VersionSelector(versionID: currentID)).value
+            let context = RotationContext(secret: id, token: previousID, store: store, logger: stepLogger(id, token: previousID, step: "rollback"), now: clock.now())
+            try await rotator.rollback(RollbackRequest(restore: previous, discard: current), context: context)
+        }
+        try await store.updateSecretVersionStage(UpdateVersionStageInput(id: id, stage: .current, moveTo: previousID, removeFrom: currentID))
+        let detail = "AWSCURRENT moved from \(currentID) back to \(previousID)"
+        try await state.appendAudit(audit(id, "secret.rollback", "succeeded", detail))
+        return (previousID, currentID)
+    }
+
+    /// Clears a quarantine so the secret may rotate again.
+    public func unquarantine(_ id: SecretID) async throws {
+        let managed = try await requireManaged(id)
+        guard managed.status == .quarantined || managed.status == .failed else {
+            throw RotorError(.invalidRequest, "secret is not quarantined (status \(managed.status.rawValue))", secret: id, remedy: "nothing to do")
+        }
+        let health = SecretHealthChange(status: .active, failedRuns: 0, lastError: managed.lastError)
+        try await state.updateHealth(id, health, audit: audit(id, "secret.unquarantine", "succeeded", "after \(managed.failedRuns) failed runs"))
+    }
+}

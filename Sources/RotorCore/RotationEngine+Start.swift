@@ -1,0 +1,41 @@
+extension RotationEngine {
+    /// Resumes the secret's open rotation, or journals a new one after Secrets Manager's
+    /// mode (a) checks: a current version must exist, and a stuck `AWSPENDING` is resumed or refused.
+    func openOrStartRotation(_ managed: ManagedSecret, trigger: String) async throws -> RotationRun {
+        let startedAt = clock.now()
+        if let open = try await state.openRotation(for: managed.id) {
+            logger.info("resuming interrupted rotation", metadata: ["secret": "\(managed.id)", "token": "\(open.token)"])
+            return RotationRun(record: open, resumed: true, runStartedAt: startedAt)
+        }
+        let (token, adopted) = try await chooseToken(for: managed.id)
+        let record = RotationRecord(token: token, secret: managed.id, trigger: trigger, startedAt: startedAt)
+        let detail = adopted ? "resumed stuck AWSPENDING version \(token)" : "token \(token)"
+        try await state.beginRotation(record, audit: audit(managed.id, "rotation.start", "started", detail))
+        return RotationRun(record: record, resumed: adopted, runStartedAt: startedAt)
+    }
+
+    /// A fresh token, or the stuck pending version's id when the policy says resume.
+    private func chooseToken(for id: SecretID) async throws -> (VersionID, adopted: Bool) {
+        let description = try await store.describeSecret(id)
+        guard let currentID = description.holder(of: .current) else {
+            throw RotorError(
+                .invalidRequest, "secret has no AWSCURRENT version to rotate from", secret: id,
+                remedy: "put a first value with 'rotor secret create' (--value-stdin or --generate)")
+        }
+        guard let pendingID = description.holder(of: .pending) else { return (makeToken(), false) }
+        if pendingID == currentID {
+            // A completed rotation whose AWSPENDING was never cleaned up: strip it.
+            try await store.updateSecretVersionStage(UpdateVersionStageInput(id: id, stage: .pending, removeFrom: pendingID))
+            return (makeToken(), false)
+        }
+        switch configuration.stuckPending {
+        case .resume:
+            return (pendingID, true)
+        case .refuse:
+            throw RotorError(
+                .previousRotationIncomplete,
+                "a previous rotation isn't complete: AWSPENDING is on version \(pendingID), which is not AWSCURRENT",
+                secret: id, remedy: "see runbooks/failed-or-quarantined-rotation.md: resume it with --stuck-pending resume, or remove AWSPENDING from that version")
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Logging
+import struct Foundation.Date
+import struct Foundation.UUID
+
+/// What the engine does when it finds `AWSPENDING` on a version that is not current
+/// and its own journal has no open rotation for it (a rotation started elsewhere or lost).
+public enum StuckPendingPolicy: String, Sendable, CaseIterable {
+    /// Resume that rotation with the pending version's id as the token.
+    case resume
+    /// Refuse with ``RotorError/Code/previousRotationIncomplete``.
+    case refuse
+}
+
+public struct EngineConfiguration: Sendable {
+    public var retry: RetryPolicy
+    public var stuckPending: StuckPendingPolicy
+    /// Who is acting, for the audit log (e.g. `cli:alice`, `daemon`).
+    public var actor: String
+
+    public init(retry: RetryPolicy = RetryPolicy(), stuckPending: StuckPendingPolicy = .refuse, actor: String = "rotor") {
+        self.retry = retry
+        self.stuckPending = stuckPending
+        self.actor = actor
+    }
+}
+
+/// Drives rotators through createSecret → setSecret → testSecret → finishSecret with Secrets Manager's
+/// label semantics, journaling each step's intent before its side effect so any interruption
+/// resumes with the same token. Failures before finishSecret roll back; a failure in finishSecret
+/// (or after setSecret, for rotators that ask for it) rolls forward.
+public struct RotationEngine: Sendable {
+    public let store: any SecretStore
+    public let state: any RotationStateStore
+    public let rotators: RotatorRegistry
+    public let clock: any RotorClock
+    public let configuration: EngineConfiguration
+    let logger: Logger
+    let jitter: @Sendable () -> Double
+    let makeToken: @Sendable () -> VersionID
+
+    public init(
+        store: any SecretStore, state: any RotationStateStore, rotators: RotatorRegistry,
+        clock: any RotorClock = SystemClock(), configuration: EngineConfiguration = EngineConfiguration(),
+        logger: Logger = Logger(label: "rotor.engine"),
+        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        makeToken: @escaping @Sendable () -> VersionID = { VersionID(UUID().uuidString.lowercased()) }
+    ) {
+        self.store = store
+        self.state = state
+        self.rotators = rotators
+        self.clock = clock
+        self.configuration = configuration
+        self.logger = logger
+        self.jitter = jitter
+        self.makeToken = makeToken
+    }
+
+    /// Rotates a managed secret now, or resumes its open rotation with the same token.
+    /// Step failures do not throw: they come back in the report with the outcome (rolled back,
+    /// left pending for retry, or rollback failed). Preconditions (not managed, quarantined,
+    /// a stuck rotation) throw.
+    /// - Parameter suppliedValue: the operator's new value, for the `manual` rotator.
+    public func rotate(_ id: SecretID, suppliedValue: SecretValue? = nil, trigger: String = "manual") async throws -> RotationReport {
+        let managed = try await requireManaged(id)
+        guard managed.status != .quarantined else { throw quarantinedError(managed) }
+        let rotator = try rotators.make(managed.rotator, options: managed.options)
+        var run = try await openOrStartRotation(managed, trigger: trigger)
+        if run.record.outcome == .rollingBack {
+            return try await rollBack(&run, rotator: rotator, managed: managed, cause: run.record.error ?? "an interrupted rollback")
+        }
+        for step in run.record.remainingSteps {
+            do {
+                try await runStep(step, in: &run, rotator: rotator, suppliedValue: suppliedValue)
+            } catch let error as RotorError {
+                return try await handleFailure(error, at: step, run: &run, rotator: rotator, managed: managed)
+            }
+        }
+        return try await succeed(&run, managed: managed)
+    }
+
+    func requireManaged(_ id: SecretID) async throws -> ManagedSecret {
+        guard let managed = try await state.managedSecret(id) else {
+            throw RotorError(
+                .notManaged, "secret is not managed by rotor", secret: id,
+                remedy: "create it with 'rotor secret create \(id) --rotator KIND', or check the id with 'rotor secret list'")
+        }
+        return managed
+    }
+
+    func quarantinedError(_ managed: ManagedSecret) -> RotorError {
+        RotorError(
+            .quarantined, "secret is quarantined after \(managed.failedRuns) failed run(s); last error: \(managed.lastError ?? "unknown")",
+            secret: managed.id,
+            remedy: "fix the cause (see 'rotor history \(managed.id)'), then run 'rotor unquarantine \(managed.id)'")
+    }
+
+    func audit(_ secret: SecretID, _ operation: String, _ outcome: String, _ detail: String? = nil) -> AuditEvent {
+        AuditEvent(at: clock.now(), actor: configuration.actor, secret: secret, operation: operation, outcome: outcome, detail: detail)
+    }
+
+    func stepLogger(_ secret: SecretID, token: VersionID, step: String) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: "secret"] = "\(secret)"
+        logger[metadataKey: "token"] = "\(token)"
+        logger[metadataKey: "step"] = "\(step)"
+        return logger
+    }
+}

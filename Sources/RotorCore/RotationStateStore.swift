@@ -1,0 +1,34 @@
+import struct Foundation.Date
+
+/// The engine's durable state: managed secrets, the rotation journal and the audit log.
+/// Every method is one transaction. Implementations never store a secret value.
+public protocol RotationStateStore: Sendable {
+    /// Registers a newly managed secret; throws ``RotorError/Code/secretExists`` if it is already managed.
+    func register(_ secret: ManagedSecret, audit: AuditEvent) async throws
+    func managedSecret(_ id: SecretID) async throws -> ManagedSecret?
+    func managedSecrets(in scope: EnvironmentScope) async throws -> [ManagedSecret]
+
+    /// The open (in-progress or rolling-back) rotation of a secret, with its steps.
+    func openRotation(for id: SecretID) async throws -> RotationRecord?
+    /// Journals a new rotation and marks the secret `rotating`. Fails if one is already open.
+    func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws
+    /// Writes the intent to run a step; returns the step record's id.
+    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64
+    /// Ends a step attempt; `completes` advances the rotation's last completed step.
+    func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws
+    /// Records the decision to roll back before the rollback touches anything.
+    func markRollingBack(token: VersionID, error: String, at: Date) async throws
+    /// Ends a run: sets the rotation's outcome (an open outcome keeps it resumable), the secret's health and audit events.
+    func finishRun(
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date,
+        health: SecretHealthChange, audit: [AuditEvent]
+    ) async throws
+    /// Changes a secret's health outside a rotation (unquarantine, rollback command).
+    func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws
+    func appendAudit(_ event: AuditEvent) async throws
+
+    /// Rotations of a secret, newest first, with their steps.
+    func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord]
+    /// Audit events, oldest first; all secrets when `id` is nil.
+    func auditEvents(of id: SecretID?, limit: Int) async throws -> [AuditEvent]
+}

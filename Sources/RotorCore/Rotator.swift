@@ -1,0 +1,129 @@
+import Logging
+import struct Foundation.Date
+
+/// The four steps of Secrets Manager's rotation protocol, in order.
+public enum RotationStep: String, Sendable, CaseIterable, Codable, Comparable, CustomStringConvertible {
+    case createSecret, setSecret, testSecret, finishSecret
+
+    public var description: String { rawValue }
+    public var next: RotationStep? {
+        let all = Self.allCases
+        let index = all.firstIndex(of: self)! + 1
+        return index < all.count ? all[index] : nil
+    }
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// The name of a rotator, such as `random-password`.
+public struct RotatorKind: Hashable, Sendable, Comparable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public let rawValue: String
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { rawValue = value }
+    public var description: String { rawValue }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// What the engine does when a step after setSecret fails for good.
+public enum FailureDirection: String, Sendable {
+    /// Undo: the rotator's rollback re-applies the current value; `AWSPENDING` is removed.
+    case rollBack = "roll-back"
+    /// Keep the pending version and finish it in a later run with the same token.
+    case rollForward = "roll-forward"
+}
+
+/// What every step receives besides its own request.
+public struct RotationContext: Sendable {
+    public let secret: SecretID
+    /// The rotation token, which is the new version's id.
+    public let token: VersionID
+    /// The secret store, for GetRandomPassword and reads a rotator may need.
+    public let store: any SecretStore
+    /// A logger with `secret`, `token` and `step` metadata already set.
+    public let logger: Logger
+    public let now: Date
+
+    public init(secret: SecretID, token: VersionID, store: any SecretStore, logger: Logger, now: Date) {
+        self.secret = secret
+        self.token = token
+        self.store = store
+        self.logger = logger
+        self.now = now
+    }
+}
+
+/// Input of createSecret: the current value, plus a value supplied by an operator (manual rotation).
+public struct CreateSecretRequest: Sendable {
+    public var current: SecretValue
+    public var suppliedValue: SecretValue?
+    public init(current: SecretValue, suppliedValue: SecretValue? = nil) {
+        self.current = current
+        self.suppliedValue = suppliedValue
+    }
+}
+public struct CreateSecretResponse: Sendable {
+    public var newValue: SecretValue
+    public init(newValue: SecretValue) { self.newValue = newValue }
+}
+/// Input of setSecret: apply `pending` to the target; `previous` helps recover an interrupted run.
+public struct SetSecretRequest: Sendable {
+    public var current: SecretValue
+    public var pending: SecretValue
+    public var previous: SecretValue?
+    public init(current: SecretValue, pending: SecretValue, previous: SecretValue?) {
+        self.current = current
+        self.pending = pending
+        self.previous = previous
+    }
+}
+public struct SetSecretResponse: Sendable { public init() {} }
+public struct TestSecretRequest: Sendable {
+    public var pending: SecretValue
+    public init(pending: SecretValue) { self.pending = pending }
+}
+public struct TestSecretResponse: Sendable { public init() {} }
+/// Input of finishSecret's rotator hook, run before `AWSCURRENT` moves (e.g. to revoke nothing yet, or warm caches).
+public struct FinishSecretRequest: Sendable {
+    public var current: SecretValue
+    public var pending: SecretValue
+    public init(current: SecretValue, pending: SecretValue) {
+        self.current = current
+        self.pending = pending
+    }
+}
+public struct FinishSecretResponse: Sendable { public init() {} }
+/// Input of rollback: make the target accept `restore` again; `discard` is the value being abandoned.
+public struct RollbackRequest: Sendable {
+    public var restore: SecretValue
+    public var discard: SecretValue?
+    public init(restore: SecretValue, discard: SecretValue?) {
+        self.restore = restore
+        self.discard = discard
+    }
+}
+
+/// A plug-in that rotates one kind of credential. The engine owns the labels and the journal;
+/// a rotator makes the new value (createSecret), applies it to its target (setSecret) and proves
+/// it works (testSecret). Every step must be idempotent for a given token.
+public protocol Rotator: Sendable {
+    var kind: RotatorKind { get }
+    /// What happens when a step after setSecret fails for good. Default: roll back.
+    var afterSetFailure: FailureDirection { get }
+    /// Whether setSecret changes an outside system that a rollback must restore.
+    var hasTarget: Bool { get }
+
+    func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse
+    func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse
+    func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse
+    func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse
+    func rollback(_ request: RollbackRequest, context: RotationContext) async throws
+}
+
+extension Rotator {
+    public var afterSetFailure: FailureDirection { .rollBack }
+    public var hasTarget: Bool { false }
+    public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse { .init() }
+    public func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse { .init() }
+    public func rollback(_ request: RollbackRequest, context: RotationContext) async throws {}
+}

@@ -1,0 +1,112 @@
+/// An environment name such as `prod` or `staging`: the first segment of every ``SecretID``.
+public struct Environment: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let name: String
+
+    /// Validates an environment name: 1-32 lowercase letters, digits or hyphens, starting with a letter.
+    public init(_ name: String) throws(RotorError) {
+        guard Self.isValid(name) else {
+            throw RotorError(
+                .invalidSecretID,
+                "environment '\(name.prefix(64))' is invalid: expected 1-32 lowercase letters, digits or '-', starting with a letter",
+                remedy: "use an environment such as 'prod' or 'staging'")
+        }
+        self.name = name
+    }
+
+    static func isValid(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, (1...32).contains(name.unicodeScalars.count) else { return false }
+        guard ("a"..."z").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+    }
+
+    public var description: String { name }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.name < rhs.name }
+}
+
+/// The id of a secret, following the naming convention
+/// `/{environment}/{service}/{secret-type}/{secret-name}`,
+/// for example `/prod/github-integration/api-token/personal-access-token`.
+public struct SecretID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let environment: Environment
+    public let service: String
+    public let secretType: String
+    public let secretName: String
+
+    /// The full id, as stored and displayed.
+    public var rawValue: String { "/\(environment.name)/\(service)/\(secretType)/\(secretName)" }
+    public var description: String { rawValue }
+
+    /// Parses and validates an id; the error names the part that is wrong.
+    public init(_ raw: String) throws(RotorError) {
+        let shown = String(raw.prefix(128))
+        guard raw.utf8.count <= 512 else {
+            throw Self.invalid(shown, "is longer than 512 bytes")
+        }
+        guard raw.hasPrefix("/") else {
+            throw Self.invalid(shown, "must start with '/'")
+        }
+        let parts = raw.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4 else {
+            throw Self.invalid(shown, "has \(parts.count) part(s); expected 4")
+        }
+        do {
+            environment = try Environment(parts[0])
+        } catch {
+            throw Self.invalid(shown, "has an invalid environment '\(parts[0].prefix(64))' (1-32 lowercase letters, digits or '-', starting with a letter)")
+        }
+        for (index, label) in ["service", "secret-type", "secret-name"].enumerated() {
+            let part = parts[index + 1]
+            if let problem = Self.problem(withSegment: part) {
+                throw Self.invalid(shown, "has an invalid \(label) '\(part.prefix(64))': \(problem)")
+            }
+        }
+        (service, secretType, secretName) = (parts[1], parts[2], parts[3])
+    }
+
+    static func problem(withSegment segment: String) -> String? {
+        if segment.isEmpty { return "it is empty" }
+        let allowed = segment.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_.+=@".unicodeScalars.contains(scalar))
+        }
+        return allowed ? nil : "use only letters, digits and - _ . + = @"
+    }
+
+    static func invalid(_ raw: String, _ problem: String) -> RotorError {
+        RotorError(
+            .invalidSecretID, "secret id '\(raw)' \(problem)",
+            remedy: "ids follow /{environment}/{service}/{secret-type}/{secret-name}, e.g. /prod/github-integration/api-token/personal-access-token")
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Which environments an operation may touch. Environments are never mixed:
+/// a scoped operation refuses any secret of another environment.
+public enum EnvironmentScope: Sendable, Hashable, CustomStringConvertible {
+    case all
+    case only(Environment)
+
+    public func contains(_ id: SecretID) -> Bool {
+        switch self {
+        case .all: true
+        case .only(let environment): id.environment == environment
+        }
+    }
+
+    /// Throws ``RotorError/Code/environmentMismatch`` when `id` is outside the scope.
+    public func check(_ id: SecretID) throws(RotorError) {
+        guard contains(id) else {
+            throw RotorError(
+                .environmentMismatch,
+                "secret belongs to environment '\(id.environment)', but this operation is scoped to '\(self)'",
+                secret: id, remedy: "run it with --environment \(id.environment), or pick a secret of '\(self)'")
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .all: "all"
+        case .only(let environment): environment.name
+        }
+    }
+}

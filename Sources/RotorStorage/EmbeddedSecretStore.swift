@@ -1,0 +1,128 @@
+import Crypto
+import Foundation
+import GRDB
+import RotorCore
+
+/// The default secret store: an SQLite file (mode 0600) whose values are sealed with AES-256-GCM
+/// under a key derived from the master key, each bound to its secret, version and kind.
+/// Labels follow ``VersionLedger``, the same rules as every other store.
+public final class EmbeddedSecretStore: SecretStore {
+    let pool: DatabasePool
+    let sealer: ValueSealer
+    let clock: any RotorClock
+    public let url: URL
+
+    /// Opens the store at `url`, creating it (and, if needed, its key file) on first use.
+    /// A wrong key, a corrupted or a foreign file throws before anything is written.
+    public init(url: URL, keySource: MasterKeySource, clock: any RotorClock = SystemClock(), synchronous: SQLiteSynchronous = .full) throws {
+        let isNew = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int).map { $0 == 0 } ?? true
+        if !isNew { try SQLiteFile.checkHeader(url, what: "embedded store") }
+        let key = try keySource.load(mayCreate: isNew)
+        self.url = url
+        self.clock = clock
+        sealer = ValueSealer(key: key.valueKey)
+        pool = try SQLiteFile.openPool(at: url, applicationID: Self.applicationID, what: "embedded store", synchronous: synchronous)
+        try verifyKey(isNew: isNew)
+    }
+
+    /// Checks the master key against the store's key-check record (written on first use).
+    private func verifyKey(isNew: Bool) throws {
+        let check = try pool.read { db -> Data? in
+            guard try db.tableExists("store_meta") else { return nil }
+            return try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'key_check'")
+        }
+        if let check {
+            guard sealer.verifyKeyCheck(check) else {
+                throw RotorError(
+                    .wrongMasterKey, "the master key does not open the embedded store \(url.path)",
+                    remedy: "use the key this store was created with (ROTOR_MASTER_KEY or the key file); rotor changed nothing")
+            }
+        } else if !isNew, try pool.read({ db in try db.tableExists("secret") }) {
+            throw SQLiteFile.corrupted(url, what: "embedded store", detail: "its key-check record is missing")
+        }
+        try Self.migrator.migrate(pool)
+        if check == nil {
+            let record = try sealer.makeKeyCheck()
+            try pool.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('key_check', ?)", arguments: [record])
+            }
+        }
+    }
+
+    public func createSecret(_ input: CreateSecretInput) async throws -> SecretDescription {
+        let now = clock.now()
+        return try await pool.write { [sealer] db in
+            guard try Self.secretRow(input.id, db) == nil else {
+                throw RotorError(.secretExists, "a secret with this id already exists", secret: input.id,
+                                 remedy: "pick another id, or inspect it with 'rotor secret describe \(input.id)'")
+            }
+            try db.execute(
+                sql: "INSERT INTO secret (id, environment, description, tags_json, created_at, last_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [input.id.rawValue, input.id.environment.name, input.description, Self.encodeTags(input.tags), now.epochSeconds, now.epochSeconds])
+            if let value = input.initialValue {
+                let put = PutSecretValueInput(id: input.id, token: input.initialVersionID ?? VersionID(UUID().uuidString.lowercased()), value: value, stages: nil)
+                try Self.put(put, sealer: sealer, now: now, db)
+            }
+            return try Self.describe(input.id, db)
+        }
+    }
+
+    public func describeSecret(_ id: SecretID) async throws -> SecretDescription {
+        try await pool.read { db in try Self.describe(id, db) }
+    }
+
+    public func getSecretValue(_ id: SecretID, _ selector: VersionSelector) async throws -> SecretVersionValue {
+        try await pool.read { [sealer] db in
+            let description = try Self.describe(id, db)
+            let versionID = try description.ledger.resolve(selector, secret: id)
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT kind, sealed, created_at, stages_json FROM secret_version WHERE secret_id = ? AND version_id = ?",
+                arguments: [id.rawValue, versionID.rawValue])
+            else { throw RotorError(.versionNotFound, "no secret value for \(selector)", secret: id) }
+            let value = try sealer.open(row["sealed"], kind: row["kind"], secret: id, version: versionID)
+            return SecretVersionValue(
+                secret: id, versionID: versionID, stages: Self.decodeStages(row["stages_json"]).sorted(), value: value,
+                createdAt: Date(epochSeconds: row["created_at"]))
+        }
+    }
+
+    @discardableResult
+    public func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome {
+        let now = clock.now()
+        return try await pool.write { [sealer] db in
+            guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
+            return try Self.put(input, sealer: sealer, now: now, db)
+        }
+    }
+
+    public func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws {
+        let now = clock.now()
+        try await pool.write { db in
+            guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
+            let before = try Self.ledger(input.id, db)
+            var after = before
+            try after.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: input.id)
+            try Self.saveStages(input.id, before: before, after: after, db)
+            try db.execute(
+                sql: "UPDATE secret SET last_changed_at = ?, last_rotated_at = CASE WHEN ? THEN ? ELSE last_rotated_at END WHERE id = ?",
+                arguments: [now.epochSeconds, input.stage == .current, now.epochSeconds, input.id.rawValue])
+        }
+    }
+
+    public func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue {
+        var generator = SystemRandomNumberGenerator()
+        return try policy.generate(using: &generator)
+    }
+
+    public func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription] {
+        try await pool.read { db in
+            let ids: [String]
+            switch scope {
+            case .all: ids = try String.fetchAll(db, sql: "SELECT id FROM secret ORDER BY id")
+            case .only(let environment):
+                ids = try String.fetchAll(db, sql: "SELECT id FROM secret WHERE environment = ? ORDER BY id", arguments: [environment.name])
+            }
+            return try ids.map { try Self.describe(try SecretID($0), db) }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import GRDB
+import RotorCore
+
+/// How durable each commit is. `full` syncs the WAL on every commit (survives power loss);
+/// `normal` survives a crash of rotor but may lose the last commits on power loss.
+public enum SQLiteSynchronous: String, Sendable, CaseIterable {
+    case full = "FULL"
+    case normal = "NORMAL"
+}
+
+/// Opens rotor's SQLite files: mode 0600, WAL, a busy timeout, and a check that the file is an
+/// SQLite database of the expected kind before anything is written to it.
+enum SQLiteFile {
+    static let header = Array("SQLite format 3\u{0}".utf8)
+
+    /// - Parameter applicationID: the value of `PRAGMA application_id` that marks rotor's file of this kind.
+    static func openPool(
+        at url: URL, applicationID: Int32, what: String, synchronous: SQLiteSynchronous, readonly: Bool = false
+    ) throws -> DatabasePool {
+        let existed = FileManager.default.fileExists(atPath: url.path)
+        if existed {
+            try checkHeader(url, what: what)
+        } else {
+            guard !readonly else { throw RotorError(.storeUnavailable, "\(what) \(url.path) does not exist") }
+            try createPrivateFile(url)
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.readonly = readonly
+        configuration.label = what
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+        }
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: url.path, configuration: configuration)
+        } catch {
+            throw corrupted(url, what: what, detail: "\(error)")
+        }
+        try checkApplicationID(pool, url: url, expected: applicationID, what: what, isNew: !existed)
+        return pool
+    }
+
+    /// Refuses a file that is not an SQLite database, without writing to it.
+    static func checkHeader(_ url: URL, what: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw RotorError(.storeUnavailable, "cannot read \(what) \(url.path)", remedy: "check the file's owner and permissions")
+        }
+        defer { try? handle.close() }
+        let prefix = handle.readData(ofLength: header.count)
+        if prefix.isEmpty { return }
+        guard Array(prefix) == header else {
+            throw corrupted(url, what: what, detail: "it is not an SQLite database")
+        }
+    }
+
+    static func checkApplicationID(_ pool: DatabasePool, url: URL, expected: Int32, what: String, isNew: Bool) throws {
+        let found: Int32
+        let tableCount: Int
+        do {
+            (found, tableCount) = try pool.read { db in
+                (try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+                 try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0)
+            }
+        } catch {
+            throw corrupted(url, what: what, detail: "\(error)")
+        }
+        if found == expected { return }
+        guard found == 0, tableCount == 0 else {
+            throw RotorError(
+                .storeCorrupted, "\(url.path) is not a rotor \(what) (it belongs to another application)",
+                remedy: "point --home at rotor's directory, or move this file away")
+        }
+        try pool.write { db in try db.execute(sql: "PRAGMA application_id = \(expected)") }
+    }
+
+    static func corrupted(_ url: URL, what: String, detail: String) -> RotorError {
+        RotorError(
+            .storeCorrupted, "\(what) \(url.path) is unreadable: \(detail.prefix(200))",
+            remedy: "restore it from a backup; rotor changed nothing")
+    }
+
+    /// Creates an empty file readable and writable by its owner only (SQLite gives its -wal and -shm files the same mode).
+    static func createPrivateFile(_ url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let descriptor = open(url.path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+        guard descriptor >= 0 else {
+            throw RotorError(.storeUnavailable, "cannot create \(url.path): \(String(cString: strerror(errno)))")
+        }
+        fchmod(descriptor, 0o600)
+        close(descriptor)
+    }
+}
+
+extension Date {
+    var epochSeconds: Double { timeIntervalSince1970 }
+    init(epochSeconds: Double) { self.init(timeIntervalSince1970: epochSeconds) }
+}

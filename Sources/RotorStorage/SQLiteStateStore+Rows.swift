@@ -1,0 +1,74 @@
+import Foundation
+import GRDB
+import RotorCore
+
+/// Row ⇄ domain conversions of the state database.
+extension SQLiteStateStore {
+    static func encode(_ options: RotatorOptions) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: options.values, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func decodeOptions(_ json: String) -> RotatorOptions {
+        let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: String]
+        return RotatorOptions(object ?? [:])
+    }
+
+    static func managedSecret(_ row: Row) throws -> ManagedSecret {
+        ManagedSecret(
+            id: try SecretID(row["id"]),
+            rotator: RotatorKind(row["rotator"] as String),
+            options: decodeOptions(row["options_json"]),
+            status: SecretStatus(rawValue: row["status"]) ?? .failed,
+            failedRuns: row["failed_runs"],
+            lastRotatedAt: (row["last_rotated_at"] as Double?).map(Date.init(epochSeconds:)),
+            lastError: row["last_error"],
+            createdAt: Date(epochSeconds: row["created_at"]))
+    }
+
+    static func rotation(_ row: Row, _ db: Database) throws -> RotationRecord {
+        let token = VersionID(row["token"] as String)
+        let steps = try Row.fetchAll(db, sql: "SELECT * FROM rotation_step WHERE token = ? ORDER BY id", arguments: [token.rawValue]).map(step)
+        return RotationRecord(
+            token: token,
+            secret: try SecretID(row["secret_id"]),
+            trigger: row["trigger"],
+            startedAt: Date(epochSeconds: row["started_at"]),
+            endedAt: (row["ended_at"] as Double?).map(Date.init(epochSeconds:)),
+            outcome: RotationOutcome(rawValue: row["outcome"]) ?? .inProgress,
+            lastCompletedStep: (row["last_completed_step"] as String?).flatMap(RotationStep.init(rawValue:)),
+            error: row["error"],
+            steps: steps)
+    }
+
+    static func step(_ row: Row) -> StepRecord {
+        StepRecord(
+            id: row["id"], token: VersionID(row["token"] as String),
+            step: JournalStep(rawValue: row["step"]) ?? .rollback, attempt: row["attempt"],
+            startedAt: Date(epochSeconds: row["started_at"]),
+            endedAt: (row["ended_at"] as Double?).map(Date.init(epochSeconds:)),
+            outcome: StepOutcome(rawValue: row["outcome"]) ?? .started, error: row["error"])
+    }
+
+    static func auditEvent(_ row: Row) throws -> AuditEvent {
+        AuditEvent(
+            at: Date(epochSeconds: row["at"]), actor: row["actor"],
+            secret: try (row["secret_id"] as String?).map { try SecretID($0) },
+            operation: row["operation"], outcome: row["outcome"], detail: row["detail"])
+    }
+
+    static func insert(_ event: AuditEvent, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO audit_event (at, actor, secret_id, operation, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [event.at.epochSeconds, event.actor, event.secret?.rawValue, event.operation, event.outcome, event.detail])
+    }
+
+    static func apply(_ health: SecretHealthChange, to id: String, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE managed_secret SET status = ?, failed_runs = ?, last_error = ?,
+                    last_rotated_at = coalesce(?, last_rotated_at) WHERE id = ?
+                """,
+            arguments: [health.status.rawValue, health.failedRuns, health.lastError, health.lastRotatedAt?.epochSeconds, id])
+    }
+}

@@ -1,0 +1,51 @@
+import Crypto
+import Foundation
+import RotorCore
+
+/// Seals and opens secret values with AES-256-GCM. The associated data binds each ciphertext to its
+/// secret, version and kind, so a row copied onto another secret or version does not open.
+struct ValueSealer: Sendable {
+    let key: SymmetricKey
+    private static let keyCheckPlaintext = Data("rotor embedded store key check v1".utf8)
+    private static let keyCheckContext = Data("key-check".utf8)
+
+    func seal(_ value: SecretValue, secret: SecretID, version: VersionID) throws -> Data {
+        let box = try AES.GCM.seal(value.exposedBytes, using: key, authenticating: Self.context(secret, version, value.kind))
+        guard let combined = box.combined else { throw RotorError(.storeUnavailable, "AES-GCM produced no sealed box", secret: secret) }
+        return combined
+    }
+
+    func open(_ sealed: Data, kind rawKind: String, secret: SecretID, version: VersionID) throws -> SecretValue {
+        guard let kind = SecretValue.Kind(rawValue: rawKind) else { throw tampered(secret, version) }
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed)
+            let bytes = try AES.GCM.open(box, using: key, authenticating: Self.context(secret, version, kind))
+            switch kind {
+            case .binary: return SecretValue(bytes: Array(bytes))
+            case .string: return SecretValue(string: String(decoding: bytes, as: UTF8.self))
+            }
+        } catch {
+            throw tampered(secret, version)
+        }
+    }
+
+    func makeKeyCheck() throws -> Data {
+        try AES.GCM.seal(Self.keyCheckPlaintext, using: key, authenticating: Self.keyCheckContext).combined ?? Data()
+    }
+
+    func verifyKeyCheck(_ record: Data) -> Bool {
+        guard let box = try? AES.GCM.SealedBox(combined: record),
+              let plain = try? AES.GCM.open(box, using: key, authenticating: Self.keyCheckContext) else { return false }
+        return plain == Self.keyCheckPlaintext
+    }
+
+    private static func context(_ secret: SecretID, _ version: VersionID, _ kind: SecretValue.Kind) -> Data {
+        Data("rotor-v1\u{0}\(secret.rawValue)\u{0}\(version.rawValue)\u{0}\(kind.rawValue)".utf8)
+    }
+
+    private func tampered(_ secret: SecretID, _ version: VersionID) -> RotorError {
+        RotorError(
+            .storeCorrupted, "the value of version \(version) does not decrypt: the row was altered or moved", secret: secret,
+            remedy: "restore the embedded store from a backup")
+    }
+}
