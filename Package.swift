@@ -67,7 +67,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RotorStorageTests",
-            dependencies: ["RotorCore", "RotorStorage", "RotorRotators", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "RotorCore", "RotorStorage", "RotorRotators",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -78,7 +78,8 @@ public struct RotationEngine: Sendable {
         return try await succeed(&run, managed: managed)
     }
 
-    func requireManaged(_ id: SecretID) async throws -> ManagedSecret {
+    /// The managed secret, or ``RotorError/Code/notManaged``.
+    public func requireManaged(_ id: SecretID) async throws -> ManagedSecret {
         guard let managed = try await state.managedSecret(id) else {
             throw RotorError(
                 .notManaged, "secret is not managed by rotor", secret: id,
@@ -94,7 +95,8 @@ public struct RotationEngine: Sendable {
             remedy: "fix the cause (see 'rotor history \(managed.id)'), then run 'rotor unquarantine \(managed.id)'")
     }
 
-    func audit(_ secret: SecretID, _ operation: String, _ outcome: String, _ detail: String? = nil) -> AuditEvent {
+    /// An audit event by this engine's actor, now.
+    public func audit(_ secret: SecretID, _ operation: String, _ outcome: String, _ detail: String? = nil) -> AuditEvent {
         AuditEvent(at: clock.now(), actor: configuration.actor, secret: secret, operation: operation, outcome: outcome, detail: detail)
     }
 

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RotorCore
+import RotorStorage
+
+/// Options every command takes: where state lives, which environment it may touch, logging.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Directory of the state database and the embedded store (env ROTOR_HOME).", valueName: "dir"))
+    var home: String?
+
+    @Option(help: ArgumentHelp("Only act on secrets of this environment (env ROTOR_ENVIRONMENT).", valueName: "env"))
+    var environment: String?
+
+    @Option(help: ArgumentHelp("SQLite durability: full or normal (env ROTOR_SQLITE_SYNCHRONOUS).", valueName: "mode"))
+    var synchronous: String?
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (env ROTOR_LOG_LEVEL).", valueName: "level"))
+    var logLevel: String?
+
+    var env: [String: String] { ProcessInfo.processInfo.environment }
+
+    var homeURL: URL {
+        let path = home ?? env["ROTOR_HOME"] ?? ".rotor"
+        return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
+    }
+
+    func scope() throws(RotorError) -> EnvironmentScope {
+        guard let name = environment ?? env["ROTOR_ENVIRONMENT"], !name.isEmpty else { return .all }
+        return .only(try Environment(name))
+    }
+
+    func synchronousMode() throws(RotorError) -> SQLiteSynchronous {
+        let raw = (synchronous ?? env["ROTOR_SQLITE_SYNCHRONOUS"] ?? "full").uppercased()
+        guard let mode = SQLiteSynchronous(rawValue: raw) else {
+            throw RotorError(.invalidParameter, "--synchronous must be full or normal, not '\(raw.prefix(20))'")
+        }
+        return mode
+    }
+
+    func level() throws(RotorError) -> Logger.Level {
+        let raw = (logLevel ?? env["ROTOR_LOG_LEVEL"] ?? "notice").lowercased()
+        guard let level = Logger.Level(rawValue: raw) else {
+            throw RotorError(.invalidParameter, "--log-level '\(raw.prefix(20))' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        return level
+    }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import RotorCore
+
+struct Rotate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rotate a secret now (or resume its interrupted rotation) and print the outcome.",
+        discussion: "Exit 0 when rotated, 4 when the rotation failed (rolled back, or kept pending to finish later), 5 when quarantined.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret id.") var id: String
+    @Flag(help: "Read the new value from standard input (manual rotator).") var valueStdin = false
+    @Option(help: ArgumentHelp("When AWSPENDING is stuck on another version: refuse or resume.", valueName: "policy"))
+    var stuckPending: String = StuckPendingPolicy.refuse.rawValue
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard StuckPendingPolicy(rawValue: stuckPending) != nil else { throw ValidationError("--stuck-pending must be refuse or resume") }
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let runtime = try Runtime.open(global, stuckPending: StuckPendingPolicy(rawValue: stuckPending) ?? .refuse)
+            let id = try runtime.secretID(id)
+            let supplied = valueStdin ? try StdinValue.read(secret: id) : nil
+            let report = try await runtime.engine.rotate(id, suppliedValue: supplied, trigger: "cli")
+            if json { Output.json(Render.reportJSON(report)) } else { Render.reportText(report).forEach(Output.line) }
+            if let error = report.error {
+                Output.error("error: \(error)")
+                throw ExitCode(ExitStatus.rotationFailed)
+            }
+        }
+    }
+}
+
+struct Rollback: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move AWSCURRENT back to the AWSPREVIOUS version (re-applying it to the rotator's target, if any).")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret id.") var id: String
+
+    func run() async throws {
+        try await runReportingErrors {
+            let runtime = try Runtime.open(global)
+            let id = try runtime.secretID(id)
+            let (restored, replaced) = try await runtime.engine.rollbackToPrevious(id)
+            Output.line("rolled back \(id): AWSCURRENT is version \(restored) again; version \(replaced) is now AWSPREVIOUS")
+        }
+    }
+}
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a secret's rotations with their steps, attempts, durations and errors.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret id.") var id: String
+    @Option(help: "At most this many rotations, newest first.") var limit = 20
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await runReportingErrors {
+            let runtime = try Runtime.open(global)
+            let id = try runtime.secretID(id)
+            _ = try await runtime.engine.requireManaged(id)
+            let rotations = try await runtime.state.rotations(of: id, limit: max(1, limit))
+            if json {
+                Output.json(["secret": id.rawValue, "rotations": rotations.map(Render.rotationJSON)])
+            } else if rotations.isEmpty {
+                Output.line("\(id) has not been rotated yet")
+            } else {
+                rotations.flatMap(Render.rotationText).forEach(Output.line)
+            }
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "One line per managed secret: rotator, last rotated, status, failures.")
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await runReportingErrors {
+            let runtime = try Runtime.open(global)
+            let secrets = try await runtime.state.managedSecrets(in: runtime.scope)
+            if json {
+                Output.json(["secrets": secrets.map(Render.managedJSON)])
+                return
+            }
+            for secret in secrets {
+                Output.line("\(secret.id)  \(secret.rotator)  last-rotated=\(Output.timestamp(secret.lastRotatedAt))  status=\(secret.status.rawValue)  failures=\(secret.failedRuns)")
+            }
+        }
+    }
+}
+
+struct Unquarantine: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Clear a secret's quarantine so it may rotate again.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret id.") var id: String
+
+    func run() async throws {
+        try await runReportingErrors {
+            let runtime = try Runtime.open(global)
+            let id = try runtime.secretID(id)
+            try await runtime.engine.unquarantine(id)
+            Output.line("\(id) is active again; rotate it with 'rotor rotate \(id)'")
+        }
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show audit events (never values), oldest first.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret id (all secrets when omitted).") var id: String?
+    @Option(help: "At most this many events (the newest).") var limit = 100
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await runReportingErrors {
+            let runtime = try Runtime.open(global)
+            let id = try id.map { try runtime.secretID($0) }
+            let events = try await runtime.state.auditEvents(of: id, limit: max(1, limit))
+                .filter { event in event.secret.map(runtime.scope.contains) ?? true }
+            if json { Output.json(["events": events.map(Render.auditJSON)]); return }
+            for event in events {
+                Output.line("\(Output.timestamp(event.at))  \(event.actor)  \(event.secret?.rawValue ?? "-")  \(event.operation)  \(event.outcome)\(event.detail.map { "  \($0)" } ?? "")")
+            }
+        }
+    }
+}

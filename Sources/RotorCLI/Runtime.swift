@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import RotorCore
+import RotorRotators
+import RotorStorage
+
+/// Wires the adapters together for one command: the embedded store, the state database and the engine.
+struct Runtime {
+    let store: any SecretStore
+    let state: any RotationStateStore
+    let engine: RotationEngine
+    let scope: EnvironmentScope
+    let logger: Logger
+
+    static func open(_ options: GlobalOptions, stuckPending: StuckPendingPolicy = .refuse) throws -> Runtime {
+        let level = try options.level()
+        LoggingBootstrap.once(level: level)
+        var logger = Logger(label: "rotor")
+        logger.logLevel = level
+        let home = options.homeURL
+        let synchronous = try options.synchronousMode()
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let keyFile = options.env["ROTOR_MASTER_KEY_FILE"].map { URL(fileURLWithPath: $0) } ?? home.appendingPathComponent("master.key")
+        let clock = SystemClock()
+        let store = try EmbeddedSecretStore(
+            url: home.appendingPathComponent("store.sqlite"),
+            keySource: .environmentOrFile(environment: options.env, keyFile: keyFile), clock: clock, synchronous: synchronous)
+        let state = try SQLiteStateStore(url: home.appendingPathComponent("state.sqlite"), synchronous: synchronous)
+        let configuration = EngineConfiguration(stuckPending: stuckPending, actor: Self.actor(options.env))
+        var engineLogger = logger
+        engineLogger[metadataKey: "component"] = "engine"
+        let engine = RotationEngine(store: store, state: state, rotators: .builtIn, clock: clock, configuration: configuration, logger: engineLogger)
+        return Runtime(store: store, state: state, engine: engine, scope: try options.scope(), logger: logger)
+    }
+
+    static func actor(_ env: [String: String]) -> String {
+        "cli:\(env["USER"] ?? env["LOGNAME"] ?? "unknown")"
+    }
+
+    /// Parses an id and checks it against the environment scope.
+    func secretID(_ raw: String) throws -> SecretID {
+        let id = try SecretID(raw)
+        try scope.check(id)
+        return id
+    }
+}
+
+/// Logging goes to standard error, once per process.
+enum LoggingBootstrap {
+    private static let done = Mutex(false)
+
+    static func once(level: Logger.Level) {
+        done.withLock { done in
+            guard !done else { return }
+            done = true
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+    }
+}
+
+import Synchronization

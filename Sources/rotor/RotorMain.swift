@@ -1,0 +1,9 @@
+import RotorCLI
+
+/// Entry point. Not in main.swift: an async ArgumentParser root needs `@main` elsewhere.
+@main
+struct RotorMain {
+    static func main() async {
+        await RotorCommand.main()
+    }
+}

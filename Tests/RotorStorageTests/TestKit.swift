@@ -1,0 +1,190 @@
+import Foundation
+import Synchronization
+import Testing
+import Logging
+import RotorCore
+import RotorRotators
+import RotorStorage
+
+/// A clock that only moves when told; sleeping advances it and records the delay.
+final class ManualClock: RotorClock {
+    private let state: Mutex<(now: Date, sleeps: [Duration])>
+
+    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { state = Mutex((start, [])) }
+
+    func now() -> Date { state.withLock { $0.now } }
+    func sleep(for duration: Duration) async throws {
+        try Task.checkCancellation()
+        state.withLock { $0.now += duration.seconds; $0.sleeps.append(duration) }
+    }
+    func advance(by seconds: TimeInterval) { state.withLock { $0.now += seconds } }
+    var sleeps: [Duration] { state.withLock { $0.sleeps } }
+}
+
+/// The two backend pairs every behavioural test runs against.
+enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case inMemory = "in-memory"
+    case embedded = "embedded+sqlite"
+
+    var testDescription: String { rawValue }
+
+    func make(clock: ManualClock) throws -> (store: any SecretStore, state: any RotationStateStore, directory: URL?) {
+        switch self {
+        case .inMemory:
+            return (InMemorySecretStore(clock: clock), InMemoryStateStore(), nil)
+        case .embedded:
+            let directory = try TemporaryDirectory.make()
+            let store = try EmbeddedSecretStore(
+                url: directory.appendingPathComponent("store.sqlite"),
+                keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), clock: clock)
+            let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"))
+            return (store, state, directory)
+        }
+    }
+}
+
+enum TemporaryDirectory {
+    static func make() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// The outside system a scripted rotator "configures": the value it currently accepts.
+final class FakeTarget: Sendable {
+    private let accepted = Mutex<SecretValue?>(nil)
+    var value: SecretValue? { accepted.withLock { $0 } }
+    func accept(_ value: SecretValue) { accepted.withLock { $0 = value } }
+}
+
+/// A rotator whose behaviour a test scripts: failures (transient or not) and interruptions
+/// before or after its side effect, per step. It records every call.
+final class ScriptedRotator: Rotator {
+    enum Action: Sendable { case fail(transient: Bool), interruptBefore, interruptAfter }
+    enum Phase: String, Sendable { case create, set, test, finish, rollback }
+
+    let kind: RotatorKind = "scripted"
+    let hasTarget = true
+    let afterSetFailure: FailureDirection
+    let target = FakeTarget()
+    private let script = Mutex<[Phase: [Action]]>([:])
+    private let log = Mutex<[Phase]>([])
+    private let counter = Mutex(0)
+
+    init(afterSetFailure: FailureDirection = .rollBack) { self.afterSetFailure = afterSetFailure }
+
+    /// Queues actions for a phase; each call consumes one, then the phase behaves normally.
+    func on(_ phase: Phase, _ actions: Action...) { script.withLock { $0[phase, default: []].append(contentsOf: actions) } }
+    var calls: [Phase] { log.withLock { $0 } }
+
+    private func next(_ phase: Phase) -> Action? {
+        log.withLock { $0.append(phase) }
+        return script.withLock { script in script[phase]?.isEmpty == false ? script[phase]!.removeFirst() : nil }
+    }
+
+    private func perform(_ phase: Phase, step: RotationStep?, _ sideEffect: () throws -> Void) throws {
+        switch next(phase) {
+        case .fail(let transient)?:
+            throw RotorError(.stepFailed, "scripted failure in \(phase.rawValue)", step: step, isTransient: transient)
+        case .interruptBefore?:
+            throw CancellationError()
+        case .interruptAfter?:
+            try sideEffect()
+            throw CancellationError()
+        case nil:
+            try sideEffect()
+        }
+    }
+
+    func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
+        var value = SecretValue(string: "")
+        try perform(.create, step: .createSecret) {
+            value = SecretValue(string: "scripted-\(counter.withLock { $0 += 1; return $0 })-\(context.token)")
+        }
+        return CreateSecretResponse(newValue: value)
+    }
+
+    func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse {
+        try perform(.set, step: .setSecret) { target.accept(request.pending) }
+        return SetSecretResponse()
+    }
+
+    func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse {
+        try perform(.test, step: .testSecret) {
+            guard target.value == request.pending else { throw RotorError(.stepFailed, "target does not accept the pending value") }
+        }
+        return TestSecretResponse()
+    }
+
+    func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse {
+        try perform(.finish, step: .finishSecret) {}
+        return FinishSecretResponse()
+    }
+
+    func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
+        try perform(.rollback, step: nil) { target.accept(request.restore) }
+    }
+}
+
+/// An engine over one backend with a scripted rotator and one managed secret.
+struct Harness {
+    static let secret = try! SecretID("/prod/payments/db-credentials/ledger")
+    static let initialValue = SecretValue(string: "initial-value")
+
+    let clock = ManualClock()
+    let rotator: ScriptedRotator
+    let store: any SecretStore
+    let state: any RotationStateStore
+    let engine: RotationEngine
+    let directory: URL?
+    let logs = CapturedLogs()
+
+    init(_ backend: Backend, rotator: ScriptedRotator = ScriptedRotator(), retry: RetryPolicy = RetryPolicy(), stuckPending: StuckPendingPolicy = .refuse) async throws {
+        self.rotator = rotator
+        (store, state, directory) = try backend.make(clock: clock)
+        var registry = RotatorRegistry.builtIn
+        registry.register(RotatorDescriptor(
+            kind: "scripted", summary: "test", options: [:], build: { [rotator] _ throws(RotorError) in rotator }, initialValue: { _, _ in nil }))
+        engine = RotationEngine(
+            store: store, state: state, rotators: registry, clock: clock,
+            configuration: EngineConfiguration(retry: retry, stuckPending: stuckPending, actor: "test"),
+            logger: logs.logger, jitter: { 0.5 })
+        try await engine.createManagedSecret(Self.secret, rotator: "scripted", options: RotatorOptions(), initialValue: Self.initialValue)
+        rotator.target.accept(Self.initialValue)
+    }
+
+    func current() async throws -> SecretVersionValue { try await store.getSecretValue(Self.secret, .current) }
+    func labels() async throws -> [VersionID: [StagingLabel]] { try await store.describeSecret(Self.secret).versionIDsToStages }
+    func managed() async throws -> ManagedSecret { try await state.managedSecret(Self.secret)! }
+}
+
+/// Collects every log line (message and metadata), so tests can scan them for secrets.
+final class CapturedLogs: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var all: [String] { lines.withLock { $0 } }
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+
+    var logger: Logger {
+        var logger = Logger(label: "rotor.test") { [self] label in CapturingHandler(logs: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+}
+
+struct CapturingHandler: LogHandler {
+    let logs: CapturedLogs
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        logs.append("\(event.level) \(event.message) \(event.error.map { "error=\($0)" } ?? "") \(merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+    }
+}
