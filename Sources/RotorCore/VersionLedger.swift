@@ -80,7 +80,10 @@ public struct VersionLedger: Sendable, Hashable {
         let previousCurrent = labels.contains(.current) ? holder(of: .current) : nil
         for label in labels { detach(label) }
         versions.append(VersionEntry(id: token, createdAt: now, stages: labels))
-        if let previousCurrent { attach(.previous, to: previousCurrent) }
+        if let previousCurrent, previousCurrent != token {
+            detach(.previous)
+            attach(.previous, to: previousCurrent)
+        }
         return .created
     }
 

@@ -16,38 +16,42 @@ public final class EmbeddedSecretStore: SecretStore {
     /// A wrong key, a corrupted or a foreign file throws before anything is written.
     public init(url: URL, keySource: MasterKeySource, clock: any RotorClock = SystemClock(), synchronous: SQLiteSynchronous = .full) throws {
         let isNew = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int).map { $0 == 0 } ?? true
-        if !isNew { try SQLiteFile.checkHeader(url, what: "embedded store") }
-        let key = try keySource.load(mayCreate: isNew)
+        let keyCheck = isNew ? nil : try Self.readKeyCheck(url)
+        let key = try keySource.load(mayCreate: keyCheck == nil)
+        let sealer = ValueSealer(key: key.valueKey)
+        if let keyCheck, !sealer.verifyKeyCheck(keyCheck) {
+            throw RotorError(
+                .wrongMasterKey, "the master key does not open the embedded store \(url.path)",
+                remedy: "use the key this store was created with (ROTOR_MASTER_KEY or the key file); rotor changed nothing")
+        }
         self.url = url
         self.clock = clock
-        sealer = ValueSealer(key: key.valueKey)
+        self.sealer = sealer
         pool = try SQLiteFile.openPool(at: url, applicationID: Self.applicationID, what: "embedded store", synchronous: synchronous)
-        try verifyKey(isNew: isNew)
-    }
-
-    /// Checks the master key against the store's key-check record (written on first use).
-    private func verifyKey(isNew: Bool) throws {
-        let check = try pool.read { db -> Data? in
-            guard try db.tableExists("store_meta") else { return nil }
-            return try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'key_check'")
-        }
-        if let check {
-            guard sealer.verifyKeyCheck(check) else {
-                throw RotorError(
-                    .wrongMasterKey, "the master key does not open the embedded store \(url.path)",
-                    remedy: "use the key this store was created with (ROTOR_MASTER_KEY or the key file); rotor changed nothing")
-            }
-        } else if !isNew, try pool.read({ db in try db.tableExists("secret") }) {
-            throw SQLiteFile.corrupted(url, what: "embedded store", detail: "its key-check record is missing")
-        }
         try Self.migrator.migrate(pool)
-        if check == nil {
+        if keyCheck == nil {
             let record = try sealer.makeKeyCheck()
             try pool.write { db in
                 try db.execute(sql: "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('key_check', ?)", arguments: [record])
             }
         }
     }
+
+    /// The key-check record of an existing store, read without writing; `nil` for an empty file.
+    private static func readKeyCheck(_ url: URL) throws -> Data? {
+        let inspection = try SQLiteFile.inspect(url, what: "embedded store") { db -> Data? in
+            guard try db.tableExists("store_meta") else { return nil }
+            return try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'key_check'")
+        }
+        try SQLiteFile.requireOwned((inspection.applicationID, inspection.objects), expected: applicationID, url: url, what: "embedded store")
+        guard inspection.value != nil || inspection.objects == 0 else {
+            throw SQLiteFile.corrupted(url, what: "embedded store", detail: "its key-check record is missing")
+        }
+        return inspection.value
+    }
+
+    /// Closes the file; later calls fail.
+    public func close() throws { try pool.close() }
 
     public func createSecret(_ input: CreateSecretInput) async throws -> SecretDescription {
         let now = clock.now()

@@ -20,7 +20,8 @@ enum SQLiteFile {
     ) throws -> DatabasePool {
         let existed = FileManager.default.fileExists(atPath: url.path)
         if existed {
-            try checkHeader(url, what: what)
+            let inspection = try inspect(url, what: what) { _ in () }
+            try requireOwned((inspection.applicationID, inspection.objects), expected: applicationID, url: url, what: what)
         } else {
             guard !readonly else { throw RotorError(.storeUnavailable, "\(what) \(url.path) does not exist") }
             try createPrivateFile(url)
@@ -42,36 +43,57 @@ enum SQLiteFile {
         return pool
     }
 
+    /// Reads `application_id`, the number of schema objects and optionally one value through a
+    /// read-only connection, so checks happen before anything can write to the file.
+    static func inspect<T: Sendable>(_ url: URL, what: String, read: @escaping @Sendable (Database) throws -> T) throws -> (applicationID: Int32, objects: Int, value: T) {
+        try checkHeader(url, what: what)
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        do {
+            let queue = try DatabaseQueue(path: url.path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                (try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+                 try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0,
+                 try read(db))
+            }
+        } catch {
+            throw corrupted(url, what: what, detail: "\(error)")
+        }
+    }
+
+    /// Refuses a file that belongs to another application (or another kind of rotor file).
+    static func requireOwned(_ inspection: (applicationID: Int32, objects: Int), expected: Int32, url: URL, what: String) throws {
+        guard inspection.applicationID == expected || (inspection.applicationID == 0 && inspection.objects == 0) else {
+            throw RotorError(
+                .storeCorrupted, "\(url.path) is not a rotor \(what) (it belongs to another application)",
+                remedy: "point --home at rotor's directory, or move this file away; rotor changed nothing")
+        }
+    }
+
     /// Refuses a file that is not an SQLite database, without writing to it.
     static func checkHeader(_ url: URL, what: String) throws {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw RotorError(.storeUnavailable, "cannot read \(what) \(url.path)", remedy: "check the file's owner and permissions")
         }
         defer { try? handle.close() }
-        let prefix = handle.readData(ofLength: header.count)
+        let prefix = Array(handle.readData(ofLength: 100))
         if prefix.isEmpty { return }
-        guard Array(prefix) == header else {
+        guard prefix.count == 100, Array(prefix.prefix(header.count)) == header else {
             throw corrupted(url, what: what, detail: "it is not an SQLite database")
+        }
+        let rawPageSize = Int(prefix[16]) << 8 | Int(prefix[17])
+        let pageSize = rawPageSize == 1 ? 65_536 : rawPageSize
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        guard pageSize >= 512, size % pageSize == 0 else {
+            throw corrupted(url, what: what, detail: "it is truncated (\(size) bytes is not a whole number of \(pageSize)-byte pages)")
         }
     }
 
     static func checkApplicationID(_ pool: DatabasePool, url: URL, expected: Int32, what: String, isNew: Bool) throws {
-        let found: Int32
-        let tableCount: Int
-        do {
-            (found, tableCount) = try pool.read { db in
-                (try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
-                 try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0)
-            }
-        } catch {
-            throw corrupted(url, what: what, detail: "\(error)")
-        }
-        if found == expected { return }
-        guard found == 0, tableCount == 0 else {
-            throw RotorError(
-                .storeCorrupted, "\(url.path) is not a rotor \(what) (it belongs to another application)",
-                remedy: "point --home at rotor's directory, or move this file away")
-        }
+        let found = try pool.read { db in try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0 }
+        guard found != expected else { return }
         try pool.write { db in try db.execute(sql: "PRAGMA application_id = \(expected)") }
     }
 
