@@ -1,0 +1,79 @@
+import Testing
+import RotorCore
+
+@Suite struct PasswordPolicyTests {
+    @Test(arguments: [
+        PasswordPolicy(),
+        PasswordPolicy(length: 1, requireEachIncludedType: false),
+        PasswordPolicy(length: 4096),
+        PasswordPolicy(length: 4, excludeCharacters: ":/@\"'\\"),
+        PasswordPolicy(length: 16, excludeNumbers: true, excludePunctuation: true),
+        PasswordPolicy(length: 10, excludeUppercase: true, excludeLowercase: true),
+        PasswordPolicy(length: 12, includeSpace: true),
+    ])
+    func generatedPasswordsSatisfyTheirPolicy(policy: PasswordPolicy) throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<50 {
+            let password = try #require(try policy.generate(using: &generator).exposedString)
+            #expect(policy.violation(in: password) == nil)
+        }
+    }
+
+    @Test(arguments: [
+        PasswordPolicy(length: 0),
+        PasswordPolicy(length: 4097),
+        PasswordPolicy(excludeNumbers: true, excludePunctuation: true, excludeUppercase: true, excludeLowercase: true),
+        PasswordPolicy(length: 3),
+        PasswordPolicy(length: 8, excludeCharacters: "0123456789", excludePunctuation: true, excludeUppercase: true, excludeLowercase: true),
+    ])
+    func impossiblePoliciesAreRejected(policy: PasswordPolicy) {
+        #expect { try policy.validate() } throws: { ($0 as? RotorError)?.code == .invalidParameter }
+    }
+
+    @Test func violationsAreDetectedWithoutEchoingThePassword() {
+        let policy = PasswordPolicy(length: 8, excludeCharacters: "x", excludePunctuation: true)
+        #expect(policy.violation(in: "short") == "its length is 5, expected 8")
+        #expect(policy.violation(in: "Abcdefx1") == "it contains an excluded character")
+        #expect(policy.violation(in: "Abcdef!1") == "it contains a character outside the allowed types")
+        #expect(policy.violation(in: "abcdefg1") == "it lacks a required character type")
+        #expect(policy.violation(in: "Abcdefg1") == nil)
+    }
+}
+
+@Suite struct RetryPolicyTests {
+    @Test(arguments: [
+        (1, 0.0, Duration.milliseconds(50)), (1, 1.0, .milliseconds(100)),
+        (2, 0.0, .milliseconds(100)), (2, 1.0, .milliseconds(200)),
+        (3, 1.0, .milliseconds(400)), (5, 1.0, .milliseconds(1000)), (40, 1.0, .milliseconds(1000)),
+        (40, 0.0, .milliseconds(500)),
+    ])
+    func backoffIsExponentialCappedAndJittered(attempt: Int, unit: Double, expected: Duration) {
+        let policy = RetryPolicy(attemptsPerRun: 5, initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1))
+        #expect(policy.backoff(afterAttempt: attempt, unit: unit) == expected)
+    }
+
+    @Test func nonsenseSettingsAreClamped() {
+        let policy = RetryPolicy(attemptsPerRun: 0, initialBackoff: .seconds(5), maximumBackoff: .seconds(1), failedRunsBeforeQuarantine: 0)
+        #expect(policy.attemptsPerRun == 1 && policy.maximumBackoff == .seconds(5) && policy.failedRunsBeforeQuarantine == 1)
+    }
+}
+
+@Suite struct RotationRecordTests {
+    @Test(arguments: [
+        (nil, [RotationStep.createSecret, .setSecret, .testSecret, .finishSecret]),
+        (.createSecret, [.setSecret, .testSecret, .finishSecret]),
+        (.testSecret, [.finishSecret]),
+        (.finishSecret, []),
+    ] as [(RotationStep?, [RotationStep])])
+    func remainingStepsFollowTheLastCompletedOne(last: RotationStep?, expected: [RotationStep]) throws {
+        let record = RotationRecord(token: "t", secret: try SecretID("/prod/a/b/c"), trigger: "test", startedAt: .now, lastCompletedStep: last)
+        #expect(record.remainingSteps == expected)
+    }
+
+    @Test func optionsParseKeyValuePairs() throws {
+        let options = try RotatorOptions(arguments: ["length=40", "exclude-characters=a=b"])
+        #expect(options["length"] == "40" && options["exclude-characters"] == "a=b")
+        #expect { try RotatorOptions(arguments: ["novalue"]) } throws: { ($0 as? RotorError)?.code == .invalidOption }
+        #expect { try RotatorOptions(arguments: ["a=1", "a=2"]) } throws: { ($0 as? RotorError)?.code == .invalidOption }
+    }
+}
