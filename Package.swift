@@ -76,7 +76,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RotorCLITests",
-            dependencies: ["RotorCore", "RotorStorage"],
+            dependencies: ["rotor", "RotorCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
     ]

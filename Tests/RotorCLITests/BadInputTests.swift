@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+/// Bad input gets a clear error, a distinct non-zero exit code, and changes nothing.
+@Suite struct BadInputTests {
+    static let id = "/prod/github-integration/api-token/personal-access-token"
+
+    /// A home with one managed, rotated secret.
+    func seeded() throws -> CLI {
+        let cli = try CLI()
+        try #require(try cli.run("secret", "create", Self.id, "--rotator", "random-password").status == 0)
+        try #require(try cli.run("rotate", Self.id).status == 0)
+        return cli
+    }
+
+    static let cases: [(arguments: [String], stdin: String?, status: Int32, message: String)] = [
+        (["secret", "create", "/prod/bad-id", "--rotator", "manual", "--value-stdin"], "x", 64, "has 2 part(s); expected 4"),
+        (["secret", "create", "/PROD/a/b/c", "--rotator", "random-password"], nil, 64, "invalid environment 'PROD'"),
+        (["secret", "create", "/prod/a/api-key/b", "--rotator", "github-app"], nil, 64, "unknown rotator kind 'github-app'"),
+        (["secret", "create", "/prod/a/api-key/b", "--rotator", "random-password", "--option", "lenght=40"], nil, 64, "unknown option(s) lenght"),
+        (["secret", "create", "/prod/a/api-key/b", "--rotator", "random-password", "--option", "length=9000"], nil, 64, "length=9000 is invalid"),
+        (["secret", "create", "/prod/a/api-key/b", "--rotator", "random-password", "--option", "length"], nil, 64, "is not key=value"),
+        (["secret", "create", "/prod/a/api-key/b", "--rotator", "manual", "--value-stdin"], "", 64, "the value on stdin is empty"),
+        (["secret", "create", "/prod/a/api-key/b", "--rotator", "manual"], nil, 64, "cannot generate a first value"),
+        (["secret", "create", "/prod/a/api-key/b", "--rotator", "manual", "--value-stdin", "--generate"], nil, 64, "exclude each other"),
+        (["secret", "create", id, "--rotator", "random-password"], nil, 1, "already"),
+        (["rotate", "/prod/missing/api-key/x"], nil, 3, "not managed by rotor"),
+        (["secret", "get", "/prod/missing/api-key/x"], nil, 3, "secret not found"),
+        (["secret", "get", id, "--stage", "AWSPENDING"], nil, 3, "no secret value for staging label AWSPENDING"),
+        (["rotate", id, "--environment", "staging"], nil, 64, "scoped to 'staging'"),
+        (["rotate", id, "--stuck-pending", "sometimes"], nil, 64, "--stuck-pending must be refuse or resume"),
+        (["rotate", id, "--synchronous", "off"], nil, 64, "--synchronous must be full or normal"),
+        (["unquarantine", id], nil, 1, "is not quarantined"),
+        (["secret", "frobnicate"], nil, 64, "Error:"),
+    ]
+
+    @Test(arguments: 0..<cases.count)
+    func badInputIsAClearErrorAndChangesNothing(index: Int) throws {
+        let (arguments, stdin, status, message) = Self.cases[index]
+        let cli = try seeded()
+        let before = try cli.databaseDump()
+        let result = try cli.run(arguments, stdin: stdin.map { Data($0.utf8) })
+        #expect(result.status == status, "\(arguments): \(result.stderr)")
+        #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        #expect(try cli.databaseDump() == before, "\(arguments) changed the databases")
+    }
+
+    @Test func oversizedStdinIsRefused() throws {
+        let cli = try seeded()
+        let before = try cli.databaseDump()
+        let big = Data(repeating: 0x61, count: 65_537)
+        let result = try cli.run(["secret", "create", "/prod/a/api-key/big", "--rotator", "manual", "--value-stdin"], stdin: big)
+        #expect(result.status == 64 && result.stderr.contains("larger than 65536 bytes"))
+        #expect(try cli.databaseDump() == before)
+    }
+
+    @Test func wrongMasterKeyIsRefusedWithExitSix() throws {
+        let cli = try seeded()
+        let before = try cli.databaseDump()
+        let wrong = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        for arguments in [["secret", "get", Self.id], ["rotate", Self.id], ["status"]] {
+            let result = try cli.run(arguments, extraEnvironment: ["ROTOR_MASTER_KEY": wrong])
+            #expect(result.status == 6 && result.stderr.contains("does not open the embedded store"), "\(arguments)")
+        }
+        #expect(try cli.databaseDump() == before)
+    }
+
+    @Test func corruptedStoreIsRefusedWithExitSix() throws {
+        let cli = try seeded()
+        let store = cli.home.appendingPathComponent("store.sqlite")
+        try? FileManager.default.removeItem(at: URL(fileURLWithPath: store.path + "-wal"))
+        try? FileManager.default.removeItem(at: URL(fileURLWithPath: store.path + "-shm"))
+        let garbage = Data("definitely not sqlite".utf8)
+        try garbage.write(to: store)
+        let result = try cli.run("rotate", Self.id)
+        #expect(result.status == 6 && result.stderr.contains("is unreadable"))
+        #expect(try Data(contentsOf: store) == garbage)
+    }
+
+    @Test func everyCommandHasHelp() throws {
+        let cli = try CLI()
+        for command in [[], ["secret"], ["secret", "create"], ["secret", "get"], ["secret", "describe"], ["secret", "list"],
+                        ["rotate"], ["rollback"], ["history"], ["status"], ["unquarantine"], ["audit"]] {
+            let result = try cli.run(command + ["--help"])
+            #expect(result.status == 0 && result.stdout.contains("USAGE:"), "\(command)")
+        }
+    }
+}
