@@ -47,8 +47,11 @@ extension RotationEngine {
             secret: run.secret, token: run.token, store: store,
             logger: stepLogger(run.secret, token: run.token, step: step.rawValue), now: clock.now())
         switch step {
-        case .createSecret: return try await createSecret(context, rotator: rotator, suppliedValue: suppliedValue)
-        case .setSecret: try await setSecret(context, rotator: rotator)
+        case .createSecret:
+            return try await createSecret(context, rotator: rotator, suppliedValue: suppliedValue, tokenExists: description.versionIDsToStages[run.token] != nil)
+        case .setSecret:
+            guard rotator.hasTarget else { return "rotator has no target to set" }
+            try await setSecret(context, rotator: rotator)
         case .testSecret: _ = try await rotator.testSecret(TestSecretRequest(pending: try await pending(context)), context: context)
         case .finishSecret: try await finishSecret(context, rotator: rotator, description: description)
         }
@@ -73,9 +76,12 @@ extension RotationEngine {
         return nil
     }
 
-    private func createSecret(_ context: RotationContext, rotator: any Rotator, suppliedValue: SecretValue?) async throws -> String? {
+    private func createSecret(
+        _ context: RotationContext, rotator: any Rotator, suppliedValue: SecretValue?, tokenExists: Bool
+    ) async throws -> String? {
+        // The token's version may exist without a value (Secrets Manager's RotateSecret placeholder).
+        if tokenExists, try await existingPending(context) != nil { return "pending value already exists" }
         let current = try await store.getSecretValue(context.secret, .current).value
-        if try await existingPending(context) != nil { return "pending value already exists" }
         let response = try await rotator.createSecret(CreateSecretRequest(current: current, suppliedValue: suppliedValue), context: context)
         try await store.putSecretValue(PutSecretValueInput(id: context.secret, token: context.token, value: response.newValue, stages: [.pending]))
         return nil
@@ -90,11 +96,14 @@ extension RotationEngine {
 
     private func finishSecret(_ context: RotationContext, rotator: any Rotator, description: SecretDescription) async throws {
         let currentID = description.holder(of: .current)
-        let current = try await store.getSecretValue(context.secret, .current).value
-        _ = try await rotator.finishSecret(FinishSecretRequest(current: current, pending: try await pending(context)), context: context)
+        if rotator.hasTarget {
+            let current = try await store.getSecretValue(context.secret, .current).value
+            _ = try await rotator.finishSecret(FinishSecretRequest(current: current, pending: try await pending(context)), context: context)
+        }
         try await store.updateSecretVersionStage(
             UpdateVersionStageInput(id: context.secret, stage: .current, moveTo: context.token, removeFrom: currentID))
-        try await clearPending(context.token, description: try await store.describeSecret(context.secret))
+        // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does.
+        try await store.updateSecretVersionStage(UpdateVersionStageInput(id: context.secret, stage: .pending, removeFrom: context.token))
     }
 
     /// Removes `AWSPENDING` from `token`'s version if it still carries it.

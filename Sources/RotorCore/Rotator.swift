@@ -110,7 +110,8 @@ public protocol Rotator: Sendable {
     var kind: RotatorKind { get }
     /// What happens when a step after setSecret fails for good. Default: roll back.
     var afterSetFailure: FailureDirection { get }
-    /// Whether setSecret changes an outside system that a rollback must restore.
+    /// Whether the rotator changes an outside system. Only then does the engine call setSecret,
+    /// the finishSecret hook and rollback; a rotator without a target only makes and tests values.
     var hasTarget: Bool { get }
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse

@@ -9,14 +9,13 @@ extension EmbeddedSecretStore {
     }
 
     static func secretRow(_ id: SecretID, _ db: Database) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT * FROM secret WHERE id = ?", arguments: [id.rawValue])
+        try db.fetchRow(cached: "SELECT * FROM secret WHERE id = ?", arguments: [id.rawValue])
     }
 
     static func ledger(_ id: SecretID, _ db: Database) throws -> VersionLedger {
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT version_id, created_at, stages_json FROM secret_version WHERE secret_id = ? ORDER BY seq", arguments: [id.rawValue])
+        let rows = try db.fetchRows(cached: "SELECT version_id, created_at, stages FROM secret_version WHERE secret_id = ? ORDER BY seq", arguments: [id.rawValue])
         return VersionLedger(versions: rows.map { row in
-            VersionEntry(id: VersionID(row["version_id"] as String), createdAt: Date(epochSeconds: row["created_at"]), stages: decodeStages(row["stages_json"]))
+            VersionEntry(id: VersionID(row["version_id"] as String), createdAt: Date(epochSeconds: row["created_at"]), stages: decodeStages(row["stages"]))
         })
     }
 
@@ -35,23 +34,22 @@ extension EmbeddedSecretStore {
         let before = try ledger(input.id, db)
         var after = before
         let same = try before.entry(input.token).map { _ in
-            let row = try Row.fetchOne(
-                db, sql: "SELECT kind, sealed FROM secret_version WHERE secret_id = ? AND version_id = ?",
+            let row = try db.fetchRow(cached: "SELECT kind, sealed FROM secret_version WHERE secret_id = ? AND version_id = ?",
                 arguments: [input.id.rawValue, input.token.rawValue])!
             return try sealer.open(row["sealed"], kind: row["kind"], secret: input.id, version: input.token).constantTimeEquals(input.value)
         } ?? false
         let outcome = try after.put(input.token, stages: input.stages, at: now, sameValue: same, secret: input.id)
         guard outcome == .created else { return outcome }
-        let sequence = (try Int.fetchOne(db, sql: "SELECT max(seq) FROM secret_version WHERE secret_id = ?", arguments: [input.id.rawValue]) ?? 0) + 1
+        let sequence = (try db.fetchValue(Int.self, cached: "SELECT max(seq) FROM secret_version WHERE secret_id = ?", arguments: [input.id.rawValue]) ?? 0) + 1
         try db.execute(
-            sql: "INSERT INTO secret_version (secret_id, version_id, seq, created_at, stages_json, kind, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            cached: "INSERT INTO secret_version (secret_id, version_id, seq, created_at, stages, kind, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
             arguments: [
                 input.id.rawValue, input.token.rawValue, sequence, now.epochSeconds, encodeStages(after.entry(input.token)!.stages),
                 input.value.kind.rawValue, try sealer.seal(input.value, secret: input.id, version: input.token),
             ])
         _ = after.prune(at: now)
         try saveStages(input.id, before: before, after: after, db)
-        try db.execute(sql: "UPDATE secret SET last_changed_at = ? WHERE id = ?", arguments: [now.epochSeconds, input.id.rawValue])
+        try db.execute(cached: "UPDATE secret SET last_changed_at = ? WHERE id = ?", arguments: [now.epochSeconds, input.id.rawValue])
         return outcome
     }
 
@@ -59,24 +57,23 @@ extension EmbeddedSecretStore {
     static func saveStages(_ id: SecretID, before: VersionLedger, after: VersionLedger, _ db: Database) throws {
         for entry in before.versions {
             guard let updated = after.entry(entry.id) else {
-                try db.execute(sql: "DELETE FROM secret_version WHERE secret_id = ? AND version_id = ?", arguments: [id.rawValue, entry.id.rawValue])
+                try db.execute(cached: "DELETE FROM secret_version WHERE secret_id = ? AND version_id = ?", arguments: [id.rawValue, entry.id.rawValue])
                 continue
             }
             guard updated.stages != entry.stages else { continue }
             try db.execute(
-                sql: "UPDATE secret_version SET stages_json = ? WHERE secret_id = ? AND version_id = ?",
+                cached: "UPDATE secret_version SET stages = ? WHERE secret_id = ? AND version_id = ?",
                 arguments: [encodeStages(updated.stages), id.rawValue, entry.id.rawValue])
         }
     }
 
+    /// Labels as one space-separated, sorted string (labels never contain whitespace).
     static func encodeStages(_ stages: Set<StagingLabel>) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: stages.map(\.rawValue).sorted())) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        stages.map(\.rawValue).sorted().joined(separator: " ")
     }
 
-    static func decodeStages(_ json: String) -> Set<StagingLabel> {
-        let labels = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String] ?? []
-        return Set(labels.map(StagingLabel.init(stringLiteral:)))
+    static func decodeStages(_ text: String) -> Set<StagingLabel> {
+        Set(text.split(separator: " ").map { StagingLabel(stringLiteral: String($0)) })
     }
 
     static func encodeTags(_ tags: [String: String]) -> String {

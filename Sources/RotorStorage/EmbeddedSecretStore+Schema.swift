@@ -27,7 +27,7 @@ extension EmbeddedSecretStore {
                     version_id TEXT NOT NULL,
                     seq INTEGER NOT NULL,
                     created_at REAL NOT NULL,
-                    stages_json TEXT NOT NULL,
+                    stages TEXT NOT NULL,
                     kind TEXT NOT NULL,
                     sealed BLOB NOT NULL,
                     PRIMARY KEY (secret_id, version_id)

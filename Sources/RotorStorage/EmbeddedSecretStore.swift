@@ -32,7 +32,7 @@ public final class EmbeddedSecretStore: SecretStore {
         if keyCheck == nil {
             let record = try sealer.makeKeyCheck()
             try pool.write { db in
-                try db.execute(sql: "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('key_check', ?)", arguments: [record])
+                try db.execute(cached: "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('key_check', ?)", arguments: [record])
             }
         }
     }
@@ -41,7 +41,7 @@ public final class EmbeddedSecretStore: SecretStore {
     private static func readKeyCheck(_ url: URL) throws -> Data? {
         let inspection = try SQLiteFile.inspect(url, what: "embedded store") { db -> Data? in
             guard try db.tableExists("store_meta") else { return nil }
-            return try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'key_check'")
+            return try db.fetchValue(Data.self, cached: "SELECT value FROM store_meta WHERE key = 'key_check'")
         }
         try SQLiteFile.requireOwned((inspection.applicationID, inspection.objects), expected: applicationID, url: url, what: "embedded store")
         guard inspection.value != nil || inspection.objects == 0 else {
@@ -55,13 +55,13 @@ public final class EmbeddedSecretStore: SecretStore {
 
     public func createSecret(_ input: CreateSecretInput) async throws -> SecretDescription {
         let now = clock.now()
-        return try await pool.write { [sealer] db in
+        return try pool.writeNow { [sealer] db in
             guard try Self.secretRow(input.id, db) == nil else {
                 throw RotorError(.secretExists, "a secret with this id already exists", secret: input.id,
                                  remedy: "pick another id, or inspect it with 'rotor secret describe \(input.id)'")
             }
             try db.execute(
-                sql: "INSERT INTO secret (id, environment, description, tags_json, created_at, last_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                cached: "INSERT INTO secret (id, environment, description, tags_json, created_at, last_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [input.id.rawValue, input.id.environment.name, input.description, Self.encodeTags(input.tags), now.epochSeconds, now.epochSeconds])
             if let value = input.initialValue {
                 let put = PutSecretValueInput(id: input.id, token: input.initialVersionID ?? VersionID(UUID().uuidString.lowercased()), value: value, stages: nil)
@@ -72,20 +72,20 @@ public final class EmbeddedSecretStore: SecretStore {
     }
 
     public func describeSecret(_ id: SecretID) async throws -> SecretDescription {
-        try await pool.read { db in try Self.describe(id, db) }
+        try pool.readNow { db in try Self.describe(id, db) }
     }
 
     public func getSecretValue(_ id: SecretID, _ selector: VersionSelector) async throws -> SecretVersionValue {
-        try await pool.read { [sealer] db in
-            let description = try Self.describe(id, db)
-            let versionID = try description.ledger.resolve(selector, secret: id)
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT kind, sealed, created_at, stages_json FROM secret_version WHERE secret_id = ? AND version_id = ?",
+        try pool.readNow { [sealer] db in
+            let ledger = try Self.ledger(id, db)
+            if ledger.isEmpty, try Self.secretRow(id, db) == nil { throw Self.notFound(id) }
+            let versionID = try ledger.resolve(selector, secret: id)
+            guard let row = try db.fetchRow(cached: "SELECT kind, sealed, created_at, stages FROM secret_version WHERE secret_id = ? AND version_id = ?",
                 arguments: [id.rawValue, versionID.rawValue])
             else { throw RotorError(.versionNotFound, "no secret value for \(selector)", secret: id) }
             let value = try sealer.open(row["sealed"], kind: row["kind"], secret: id, version: versionID)
             return SecretVersionValue(
-                secret: id, versionID: versionID, stages: Self.decodeStages(row["stages_json"]).sorted(), value: value,
+                secret: id, versionID: versionID, stages: Self.decodeStages(row["stages"]).sorted(), value: value,
                 createdAt: Date(epochSeconds: row["created_at"]))
         }
     }
@@ -93,7 +93,7 @@ public final class EmbeddedSecretStore: SecretStore {
     @discardableResult
     public func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome {
         let now = clock.now()
-        return try await pool.write { [sealer] db in
+        return try pool.writeNow { [sealer] db in
             guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
             return try Self.put(input, sealer: sealer, now: now, db)
         }
@@ -101,14 +101,14 @@ public final class EmbeddedSecretStore: SecretStore {
 
     public func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws {
         let now = clock.now()
-        try await pool.write { db in
+        try pool.writeNow { db in
             guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
             let before = try Self.ledger(input.id, db)
             var after = before
             try after.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: input.id)
             try Self.saveStages(input.id, before: before, after: after, db)
             try db.execute(
-                sql: "UPDATE secret SET last_changed_at = ?, last_rotated_at = CASE WHEN ? THEN ? ELSE last_rotated_at END WHERE id = ?",
+                cached: "UPDATE secret SET last_changed_at = ?, last_rotated_at = CASE WHEN ? THEN ? ELSE last_rotated_at END WHERE id = ?",
                 arguments: [now.epochSeconds, input.stage == .current, now.epochSeconds, input.id.rawValue])
         }
     }
@@ -119,12 +119,12 @@ public final class EmbeddedSecretStore: SecretStore {
     }
 
     public func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription] {
-        try await pool.read { db in
+        try pool.readNow { db in
             let ids: [String]
             switch scope {
-            case .all: ids = try String.fetchAll(db, sql: "SELECT id FROM secret ORDER BY id")
+            case .all: ids = try db.fetchValues(String.self, cached: "SELECT id FROM secret ORDER BY id")
             case .only(let environment):
-                ids = try String.fetchAll(db, sql: "SELECT id FROM secret WHERE environment = ? ORDER BY id", arguments: [environment.name])
+                ids = try db.fetchValues(String.self, cached: "SELECT id FROM secret WHERE environment = ? ORDER BY id", arguments: [environment.name])
             }
             return try ids.map { try Self.describe(try SecretID($0), db) }
         }

@@ -119,3 +119,37 @@ extension Date {
     var epochSeconds: Double { timeIntervalSince1970 }
     init(epochSeconds: Double) { self.init(timeIntervalSince1970: epochSeconds) }
 }
+
+extension DatabasePool {
+    /// A read on the caller's thread (WAL readers never wait for writers).
+    func readNow<T>(_ body: (Database) throws -> T) throws -> T { try read(body) }
+    /// A write transaction on the caller's thread.
+    func writeNow<T>(_ body: (Database) throws -> T) throws -> T { try write(body) }
+}
+
+/// Queries through the statement cache: compiled once per connection, not on every call.
+extension Database {
+    func execute(cached sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    func fetchRow(cached sql: String, arguments: StatementArguments = StatementArguments()) throws -> Row? {
+        try Row.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func fetchRows(cached sql: String, arguments: StatementArguments = StatementArguments()) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func fetchValue<T: DatabaseValueConvertible & StatementColumnConvertible>(
+        _ type: T.Type, cached sql: String, arguments: StatementArguments = StatementArguments()
+    ) throws -> T? {
+        try T.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func fetchValues<T: DatabaseValueConvertible & StatementColumnConvertible>(
+        _ type: T.Type, cached sql: String, arguments: StatementArguments = StatementArguments()
+    ) throws -> [T] {
+        try T.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+    }
+}

@@ -28,7 +28,7 @@ extension SQLiteStateStore {
 
     static func rotation(_ row: Row, _ db: Database) throws -> RotationRecord {
         let token = VersionID(row["token"] as String)
-        let steps = try Row.fetchAll(db, sql: "SELECT * FROM rotation_step WHERE token = ? ORDER BY id", arguments: [token.rawValue]).map(step)
+        let steps = try db.fetchRows(cached: "SELECT * FROM rotation_step WHERE token = ? ORDER BY id", arguments: [token.rawValue]).map(step)
         return RotationRecord(
             token: token,
             secret: try SecretID(row["secret_id"]),
@@ -59,13 +59,13 @@ extension SQLiteStateStore {
 
     static func insert(_ event: AuditEvent, _ db: Database) throws {
         try db.execute(
-            sql: "INSERT INTO audit_event (at, actor, secret_id, operation, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            cached: "INSERT INTO audit_event (at, actor, secret_id, operation, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
             arguments: [event.at.epochSeconds, event.actor, event.secret?.rawValue, event.operation, event.outcome, event.detail])
     }
 
     static func apply(_ health: SecretHealthChange, to id: String, _ db: Database) throws {
         try db.execute(
-            sql: """
+            cached: """
                 UPDATE managed_secret SET status = ?, failed_runs = ?, last_error = ?,
                     last_rotated_at = coalesce(?, last_rotated_at) WHERE id = ?
                 """,

@@ -22,12 +22,12 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func register(_ secret: ManagedSecret, audit: AuditEvent) async throws {
-        try await pool.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM managed_secret WHERE id = ?", arguments: [secret.id.rawValue]) == nil else {
+        try pool.writeNow { db in
+            guard try db.fetchValue(Bool.self, cached: "SELECT 1 FROM managed_secret WHERE id = ?", arguments: [secret.id.rawValue]) == nil else {
                 throw RotorError(.secretExists, "secret is already managed by rotor", secret: secret.id)
             }
             try db.execute(
-                sql: """
+                cached: """
                     INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, last_rotated_at, last_error, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
@@ -41,114 +41,111 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func managedSecret(_ id: SecretID) async throws -> ManagedSecret? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM managed_secret WHERE id = ?", arguments: [id.rawValue]).map(Self.managedSecret)
+        try pool.readNow { db in
+            try db.fetchRow(cached: "SELECT * FROM managed_secret WHERE id = ?", arguments: [id.rawValue]).map(Self.managedSecret)
         }
     }
 
     public func managedSecrets(in scope: EnvironmentScope) async throws -> [ManagedSecret] {
-        try await pool.read { db in
+        try pool.readNow { db in
             switch scope {
             case .all:
-                try Row.fetchAll(db, sql: "SELECT * FROM managed_secret ORDER BY id").map(Self.managedSecret)
+                try db.fetchRows(cached: "SELECT * FROM managed_secret ORDER BY id").map(Self.managedSecret)
             case .only(let environment):
-                try Row.fetchAll(db, sql: "SELECT * FROM managed_secret WHERE environment = ? ORDER BY id", arguments: [environment.name])
+                try db.fetchRows(cached: "SELECT * FROM managed_secret WHERE environment = ? ORDER BY id", arguments: [environment.name])
                     .map(Self.managedSecret)
             }
         }
     }
 
     public func openRotation(for id: SecretID) async throws -> RotationRecord? {
-        try await pool.read { db in
-            let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM rotation WHERE secret_id = ? AND outcome IN ('in-progress', 'rolling-back')", arguments: [id.rawValue])
+        try pool.readNow { db in
+            let row = try db.fetchRow(cached: "SELECT * FROM rotation WHERE secret_id = ? AND outcome IN ('in-progress', 'rolling-back')", arguments: [id.rawValue])
             return try row.map { try Self.rotation($0, db) }
         }
     }
 
     public func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws {
-        try await pool.write { db in
+        try pool.writeNow { db in
             do {
                 try db.execute(
-                    sql: "INSERT INTO rotation (token, secret_id, trigger, started_at, outcome) VALUES (?, ?, ?, ?, ?)",
+                    cached: "INSERT INTO rotation (token, secret_id, trigger, started_at, outcome) VALUES (?, ?, ?, ?, ?)",
                     arguments: [rotation.token.rawValue, rotation.secret.rawValue, rotation.trigger, rotation.startedAt.epochSeconds, rotation.outcome.rawValue])
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 throw RotorError(.invalidRequest, "another rotation of this secret is already open", secret: rotation.secret,
                                  remedy: "wait for it, or resume it with 'rotor rotate \(rotation.secret)'")
             }
-            try db.execute(sql: "UPDATE managed_secret SET status = 'rotating' WHERE id = ?", arguments: [rotation.secret.rawValue])
+            try db.execute(cached: "UPDATE managed_secret SET status = 'rotating' WHERE id = ?", arguments: [rotation.secret.rawValue])
             try Self.insert(audit, db)
         }
     }
 
     public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64 {
-        try await pool.write { db in
+        try pool.writeNow { db in
             try db.execute(
-                sql: "INSERT INTO rotation_step (token, step, attempt, started_at, outcome) VALUES (?, ?, ?, ?, 'started')",
+                cached: "INSERT INTO rotation_step (token, step, attempt, started_at, outcome) VALUES (?, ?, ?, ?, 'started')",
                 arguments: [token.rawValue, step.rawValue, attempt, at.epochSeconds])
             return db.lastInsertedRowID
         }
     }
 
     public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
-        try await pool.write { db in
+        try pool.writeNow { db in
             try db.execute(
-                sql: "UPDATE rotation_step SET outcome = ?, error = ?, ended_at = ? WHERE id = ?",
+                cached: "UPDATE rotation_step SET outcome = ?, error = ?, ended_at = ? WHERE id = ?",
                 arguments: [outcome.rawValue, error, at.epochSeconds, id])
             if let completes {
-                try db.execute(sql: "UPDATE rotation SET last_completed_step = ? WHERE token = ?", arguments: [completes.rawValue, token.rawValue])
+                try db.execute(cached: "UPDATE rotation SET last_completed_step = ? WHERE token = ?", arguments: [completes.rawValue, token.rawValue])
             }
         }
     }
 
     public func markRollingBack(token: VersionID, error: String, at: Date) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "UPDATE rotation SET outcome = 'rolling-back', error = ? WHERE token = ?", arguments: [error, token.rawValue])
+        try pool.writeNow { db in
+            try db.execute(cached: "UPDATE rotation SET outcome = 'rolling-back', error = ? WHERE token = ?", arguments: [error, token.rawValue])
         }
     }
 
     public func finishRun(
         token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent]
     ) async throws {
-        try await pool.write { db in
+        try pool.writeNow { db in
             try db.execute(
-                sql: "UPDATE rotation SET outcome = ?, error = ?, ended_at = ? WHERE token = ?",
+                cached: "UPDATE rotation SET outcome = ?, error = ?, ended_at = ? WHERE token = ?",
                 arguments: [outcome.rawValue, error, outcome.isOpen ? nil : at.epochSeconds, token.rawValue])
-            let secret = try String.fetchOne(db, sql: "SELECT secret_id FROM rotation WHERE token = ?", arguments: [token.rawValue])
+            let secret = try db.fetchValue(String.self, cached: "SELECT secret_id FROM rotation WHERE token = ?", arguments: [token.rawValue])
             if let secret { try Self.apply(health, to: secret, db) }
             for event in audit { try Self.insert(event, db) }
         }
     }
 
     public func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws {
-        try await pool.write { db in
+        try pool.writeNow { db in
             try Self.apply(health, to: id.rawValue, db)
             try Self.insert(audit, db)
         }
     }
 
     public func appendAudit(_ event: AuditEvent) async throws {
-        try await pool.write { db in try Self.insert(event, db) }
+        try pool.writeNow { db in try Self.insert(event, db) }
     }
 
     public func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM rotation WHERE secret_id = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
+        try pool.readNow { db in
+            try db.fetchRows(cached: "SELECT * FROM rotation WHERE secret_id = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
                 arguments: [id.rawValue, limit]
             ).map { try Self.rotation($0, db) }
         }
     }
 
     public func auditEvents(of id: SecretID?, limit: Int) async throws -> [AuditEvent] {
-        try await pool.read { db in
+        try pool.readNow { db in
             let rows: [Row]
             if let id {
-                rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM (SELECT * FROM audit_event WHERE secret_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                rows = try db.fetchRows(cached: "SELECT * FROM (SELECT * FROM audit_event WHERE secret_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
                     arguments: [id.rawValue, limit])
             } else {
-                rows = try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM audit_event ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [limit])
+                rows = try db.fetchRows(cached: "SELECT * FROM (SELECT * FROM audit_event ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [limit])
             }
             return try rows.map(Self.auditEvent)
         }

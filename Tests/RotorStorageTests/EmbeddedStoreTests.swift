@@ -131,7 +131,7 @@ import RotorCore
         try await store.putSecretValue(PutSecretValueInput(id: Self.id, token: token, value: SecretValue(string: "other"), stages: [.pending]))
         try await store.pool.write { db in
             try db.execute(sql: """
-                UPDATE secret_version SET sealed = (SELECT sealed FROM secret_version WHERE stages_json LIKE '%AWSCURRENT%')
+                UPDATE secret_version SET sealed = (SELECT sealed FROM secret_version WHERE stages LIKE '%AWSCURRENT%')
                 WHERE version_id = ?
                 """, arguments: [token.rawValue])
         }
