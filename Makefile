@@ -1,0 +1,25 @@
+# rotor: `make run` runs the demo on the embedded defaults, `make test` runs every test,
+# `make bench` prints the benchmark figures. Each installs what it needs first.
+SWIFT ?= swift
+
+.PHONY: deps build run test bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+run: build
+	scripts/demo.sh
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --disable-xctest
+
+bench: deps
+	$(SWIFT) build -c release --product rotor-bench
+	.build/release/rotor-bench
+
+clean:
+	rm -rf .build .rotor

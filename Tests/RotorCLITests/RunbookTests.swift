@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+
+/// Runs every `sh` block of every runbook, in order, in a scratch home with `rotor` on PATH.
+@Suite struct RunbookTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("runbooks")
+
+    static var runbooks: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { $0.hasSuffix(".md") && $0 != "README.md" }.sorted()
+    }
+
+    static func shellBlocks(_ markdown: String) -> [String] {
+        var blocks: [String] = []
+        var current: [String]?
+        for line in markdown.split(separator: "\n", omittingEmptySubsequences: false) {
+            if current == nil, line == "```sh" { current = [] } else if current != nil, line == "```" {
+                blocks.append(current!.joined(separator: "\n"))
+                current = nil
+            } else { current?.append(String(line)) }
+        }
+        return blocks
+    }
+
+    @Test func everyOperatorRunbookExists() {
+        #expect(Set(Self.runbooks).isSuperset(of: ["rollback.md", "failed-or-quarantined-rotation.md", "manual-rotation.md"]))
+    }
+
+    @Test(arguments: runbooks)
+    func runbookCommandsWork(name: String) throws {
+        let markdown = try String(contentsOf: Self.directory.appendingPathComponent(name), encoding: .utf8)
+        let blocks = Self.shellBlocks(markdown)
+        #expect(!blocks.isEmpty, "\(name) has no sh blocks")
+        let cli = try CLI()
+        let script = "set -euo pipefail\n" + blocks.joined(separator: "\n")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script]
+        process.currentDirectoryURL = cli.home
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = CLI.binary.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
+        environment["ROTOR_HOME"] = cli.home.path
+        environment.removeValue(forKey: "ROTOR_MASTER_KEY")
+        process.environment = environment
+        let output = cli.home.appendingPathComponent("runbook.log")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        let log = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        #expect(process.terminationStatus == 0, "\(name) failed:\n\(log)")
+    }
+}
