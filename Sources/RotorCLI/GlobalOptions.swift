@@ -18,7 +18,27 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (env ROTOR_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
+    @Option(help: ArgumentHelp("Attempts per step within one run for transient failures (env ROTOR_ATTEMPTS_PER_RUN, default 3).", valueName: "n"))
+    var attemptsPerRun: Int?
+
+    @Option(help: ArgumentHelp("Consecutive failed runs that quarantine a secret (env ROTOR_QUARANTINE_AFTER, default 3).", valueName: "n"))
+    var quarantineAfter: Int?
+
     var env: [String: String] { ProcessInfo.processInfo.environment }
+
+    func retryPolicy() throws(RotorError) -> RetryPolicy {
+        let attempts = try positive(attemptsPerRun, env: "ROTOR_ATTEMPTS_PER_RUN", flag: "--attempts-per-run", default: 3)
+        let quarantine = try positive(quarantineAfter, env: "ROTOR_QUARANTINE_AFTER", flag: "--quarantine-after", default: 3)
+        return RetryPolicy(attemptsPerRun: attempts, failedRunsBeforeQuarantine: quarantine)
+    }
+
+    private func positive(_ flag: Int?, env key: String, flag name: String, default value: Int) throws(RotorError) -> Int {
+        guard let raw = flag.map(String.init) ?? env[key] else { return value }
+        guard let number = Int(raw), (1...100).contains(number) else {
+            throw RotorError(.invalidParameter, "\(name) must be a whole number from 1 to 100, not '\(raw.prefix(20))'")
+        }
+        return number
+    }
 
     var homeURL: URL {
         let path = home ?? env["ROTOR_HOME"] ?? ".rotor"

@@ -26,7 +26,7 @@ struct Runtime {
             url: home.appendingPathComponent("store.sqlite"),
             keySource: .environmentOrFile(environment: options.env, keyFile: keyFile), clock: clock, synchronous: synchronous)
         let state = try SQLiteStateStore(url: home.appendingPathComponent("state.sqlite"), synchronous: synchronous)
-        let configuration = EngineConfiguration(stuckPending: stuckPending, actor: Self.actor(options.env))
+        let configuration = EngineConfiguration(retry: try options.retryPolicy(), stuckPending: stuckPending, actor: Self.actor(options.env))
         var engineLogger = logger
         engineLogger[metadataKey: "component"] = "engine"
         let engine = RotationEngine(store: store, state: state, rotators: .builtIn, clock: clock, configuration: configuration, logger: engineLogger)

@@ -31,6 +31,8 @@ import Testing
         (["rotate", id, "--stuck-pending", "sometimes"], nil, 64, "--stuck-pending must be refuse or resume"),
         (["rotate", id, "--synchronous", "off"], nil, 64, "--synchronous must be full or normal"),
         (["unquarantine", id], nil, 1, "is not quarantined"),
+        (["rotate", id, "--quarantine-after", "0"], nil, 64, "--quarantine-after must be a whole number"),
+        (["rotate", id, "--attempts-per-run", "many"], nil, 64, "Error:"),
         (["secret", "frobnicate"], nil, 64, "Error:"),
     ]
 
@@ -75,6 +77,27 @@ import Testing
         let result = try cli.run("rotate", Self.id)
         #expect(result.status == 6 && result.stderr.contains("is unreadable"))
         #expect(try Data(contentsOf: store) == garbage)
+    }
+
+    @Test func corruptedStateDatabaseIsRefusedWithExitSix() throws {
+        let cli = try seeded()
+        let state = cli.home.appendingPathComponent("state.sqlite")
+        try? FileManager.default.removeItem(at: URL(fileURLWithPath: state.path + "-wal"))
+        try? FileManager.default.removeItem(at: URL(fileURLWithPath: state.path + "-shm"))
+        let garbage = Data(repeating: 0x42, count: 8192)
+        try garbage.write(to: state)
+        let result = try cli.run("status")
+        #expect(result.status == 6 && result.stderr.contains("state database"))
+        #expect(try Data(contentsOf: state) == garbage)
+    }
+
+    @Test func quarantineThresholdIsConfigurable() throws {
+        let cli = try CLI()
+        let id = "/prod/claude-sdk/api-key/anthropic-key"
+        #expect(try cli.run("secret", "create", id, "--rotator", "manual", "--option", "pattern=sk-.+", "--value-stdin", stdin: "sk-initial").status == 0)
+        #expect(try cli.run("rotate", id, "--value-stdin", "--quarantine-after", "1", stdin: "wrong").status == 4)
+        let refused = try cli.run("rotate", id, "--value-stdin", stdin: "sk-next")
+        #expect(refused.status == 5 && refused.stderr.contains("rotor unquarantine \(id)"))
     }
 
     @Test func everyCommandHasHelp() throws {
