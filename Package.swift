@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
     ],
     targets: [
         // Domain types, protocols and the rotation engine. No I/O.
@@ -43,11 +44,22 @@ let package = Package(
             dependencies: ["RotorCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // AWS Secrets Manager: SigV4, credentials, the JSON API client and the SecretStore over it.
+        .target(
+            name: "RotorAWS",
+            dependencies: [
+                "RotorCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The `rotor` command tree; only wires adapters together.
         .target(
             name: "RotorCLI",
             dependencies: [
-                "RotorCore", "RotorStorage", "RotorRotators",
+                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -72,6 +84,16 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RotorAWSTests",
+            dependencies: [
+                "RotorAWS", "RotorCore", "RotorRotators", "RotorStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("SigV4Vectors")],
             swiftSettings: strict
         ),
         .testTarget(
