@@ -14,8 +14,7 @@ run: build
 	scripts/demo.sh
 
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --disable-xctest
+	scripts/test.sh
 
 bench: deps
 	$(SWIFT) build -c release --product rotor-bench

@@ -20,7 +20,7 @@ enum ExitStatus {
             notFound
         case .quarantined:
             quarantined
-        case .wrongMasterKey, .storeCorrupted, .storeUnavailable:
+        case .wrongMasterKey, .storeCorrupted, .storeUnavailable, .accessDenied, .authenticationFailed:
             storeError
         case .stepFailed, .rolledBack, .rollbackFailed, .pendingRetry, .previousRotationIncomplete:
             rotationFailed

@@ -15,8 +15,13 @@ public actor InMemorySecretStore: SecretStore {
     public init(clock: any RotorClock = SystemClock()) { self.clock = clock }
 
     public func createSecret(_ input: CreateSecretInput) throws -> SecretDescription {
-        guard secrets[input.id] == nil else {
-            throw RotorError(.secretExists, "a secret with this id already exists", secret: input.id)
+        if let existing = secrets[input.id] {
+            // CreateSecret is idempotent for the same token and value, as in Secrets Manager.
+            guard let token = input.initialVersionID, let value = input.initialValue,
+                  existing.values[token]?.constantTimeEquals(value) == true else {
+                throw RotorError(.secretExists, "a secret with this id already exists", secret: input.id)
+            }
+            return existing.description
         }
         let now = clock.now()
         var entry = Entry(

@@ -34,6 +34,10 @@ public struct RotorError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let storeCorrupted = Code("store-corrupted")
         public static let storeUnavailable = Code("store-unavailable")
         public static let transient = Code("transient")
+        // Remote services.
+        public static let accessDenied = Code("access-denied")
+        public static let authenticationFailed = Code("authentication-failed")
+        public static let remoteFailure = Code("remote-failure")
     }
 
     public var code: Code

@@ -28,6 +28,15 @@ extension EmbeddedSecretStore {
             tags: decodeTags(row["tags_json"]), versions: try ledger(id, db).versions)
     }
 
+    /// Whether an existing secret already has `input`'s initial version with the same value.
+    static func isSameInitialVersion(_ input: CreateSecretInput, sealer: ValueSealer, _ db: Database) throws -> Bool {
+        guard let token = input.initialVersionID, let value = input.initialValue,
+              let row = try db.fetchRow(cached: "SELECT kind, sealed FROM secret_version WHERE secret_id = ? AND version_id = ?",
+                                        arguments: [input.id.rawValue, token.rawValue])
+        else { return false }
+        return try sealer.open(row["sealed"], kind: row["kind"], secret: input.id, version: token).constantTimeEquals(value)
+    }
+
     /// PutSecretValue inside a transaction: ledger rules, sealing, pruning.
     @discardableResult
     static func put(_ input: PutSecretValueInput, sealer: ValueSealer, now: Date, _ db: Database) throws -> VersionLedger.PutOutcome {

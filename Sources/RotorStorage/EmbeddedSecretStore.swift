@@ -56,9 +56,13 @@ public final class EmbeddedSecretStore: SecretStore {
     public func createSecret(_ input: CreateSecretInput) async throws -> SecretDescription {
         let now = clock.now()
         return try pool.writeNow { [sealer] db in
-            guard try Self.secretRow(input.id, db) == nil else {
-                throw RotorError(.secretExists, "a secret with this id already exists", secret: input.id,
-                                 remedy: "pick another id, or inspect it with 'rotor secret describe \(input.id)'")
+            if try Self.secretRow(input.id, db) != nil {
+                // CreateSecret is idempotent for the same token and value, as in Secrets Manager.
+                guard try Self.isSameInitialVersion(input, sealer: sealer, db) else {
+                    throw RotorError(.secretExists, "a secret with this id already exists", secret: input.id,
+                                     remedy: "pick another id, or inspect it with 'rotor secret describe \(input.id)'")
+                }
+                return try Self.describe(input.id, db)
             }
             try db.execute(
                 cached: "INSERT INTO secret (id, environment, description, tags_json, created_at, last_changed_at) VALUES (?, ?, ?, ?, ?, ?)",

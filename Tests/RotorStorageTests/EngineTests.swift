@@ -6,11 +6,11 @@ import RotorCore
 /// The engine's behaviour, on every backend: success, failure at each step, retries, rollback,
 /// quarantine and idempotency.
 @Suite struct EngineTests {
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func successfulRotationMovesLabelsAndClearsPending(backend: Backend) async throws {
         let harness = try await Harness(backend)
         let before = try await harness.current()
-        let report = try await harness.engine.rotate(Harness.secret)
+        let report = try await harness.engine.rotate(harness.secret)
         #expect(report.outcome == .succeeded)
         #expect(report.steps.map(\.step) == [.createSecret, .setSecret, .testSecret, .finishSecret])
         let labels = try await harness.labels()
@@ -24,29 +24,29 @@ import RotorCore
         #expect(managed.status == .active && managed.failedRuns == 0 && managed.lastRotatedAt != nil)
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func previousVersionStaysReadableAndOlderOnesLoseTheirLabel(backend: Backend) async throws {
         let harness = try await Harness(backend)
         let first = try await harness.current().versionID
-        let second = try await harness.engine.rotate(Harness.secret).token
-        let third = try await harness.engine.rotate(Harness.secret).token
+        let second = try await harness.engine.rotate(harness.secret).token
+        let third = try await harness.engine.rotate(harness.secret).token
         let labels = try await harness.labels()
         #expect(labels[third] == [.current])
         #expect(labels[second] == [.previous])
-        #expect(labels[first] == [])
-        let previous = try await harness.store.getSecretValue(Harness.secret, .previous)
+        #expect(labels[first] == nil) // no label left: deprecated
+        let previous = try await harness.store.getSecretValue(harness.secret, .previous)
         #expect(previous.versionID == second)
     }
 
     static let failingPhases: [(ScriptedRotator.Phase, RotationStep)] = [(.create, .createSecret), (.set, .setSecret), (.test, .testSecret)]
 
-    @Test(arguments: Backend.allCases, [0, 1, 2])
+    @Test(arguments: Backend.available, [0, 1, 2])
     func permanentFailureBeforeFinishRollsBack(backend: Backend, index: Int) async throws {
         let (phase, step) = Self.failingPhases[index]
         let harness = try await Harness(backend)
         let before = try await harness.current()
         harness.rotator.on(phase, .fail(transient: false))
-        let report = try await harness.engine.rotate(Harness.secret)
+        let report = try await harness.engine.rotate(harness.secret)
         #expect(report.outcome == .rolledBack)
         #expect(report.error?.code == .rolledBack)
         #expect(report.error?.summary.contains(step.rawValue) == true)
@@ -57,144 +57,144 @@ import RotorCore
         #expect(try await harness.labels().values.allSatisfy { !$0.contains(.pending) })
         let managed = try await harness.managed()
         #expect(managed.status == .failed && managed.failedRuns == 1)
-        let history = try await harness.state.rotations(of: Harness.secret, limit: 5)
+        let history = try await harness.state.rotations(of: harness.secret, limit: 5)
         #expect(history.first?.outcome == .rolledBack)
         #expect(history.first?.steps.contains { $0.step == JournalStep(step) && $0.outcome == .failed } == true)
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func transientFailuresAreRetriedWithCappedBackoff(backend: Backend) async throws {
         let retry = RetryPolicy(attemptsPerRun: 4, initialBackoff: .seconds(1), maximumBackoff: .seconds(2))
         let harness = try await Harness(backend, retry: retry)
         harness.rotator.on(.set, .fail(transient: true), .fail(transient: true), .fail(transient: true))
-        let report = try await harness.engine.rotate(Harness.secret)
+        let report = try await harness.engine.rotate(harness.secret)
         #expect(report.outcome == .succeeded)
         #expect(report.steps.first { $0.step == .setSecret }?.attempts == 4)
         // jitter 0.5 → 3/4 of the ceiling: 1 s, 2 s, then capped at 2 s.
         #expect(harness.clock.sleeps == [.milliseconds(750), .milliseconds(1500), .milliseconds(1500)])
-        let attempts = try await harness.state.rotations(of: Harness.secret, limit: 1)[0].steps.filter { $0.step == .setSecret }
+        let attempts = try await harness.state.rotations(of: harness.secret, limit: 1)[0].steps.filter { $0.step == .setSecret }
         #expect(attempts.map(\.outcome) == [.failed, .failed, .failed, .succeeded])
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func finishFailureRollsForwardAndTheNextRunFinishesWithTheSameToken(backend: Backend) async throws {
         let harness = try await Harness(backend)
         harness.rotator.on(.finish, .fail(transient: false))
-        let failed = try await harness.engine.rotate(Harness.secret)
+        let failed = try await harness.engine.rotate(harness.secret)
         #expect(failed.outcome == .inProgress)
         #expect(failed.error?.code == .pendingRetry)
         #expect(try await harness.labels()[failed.token] == [.pending])
-        let resumed = try await harness.engine.rotate(Harness.secret)
+        let resumed = try await harness.engine.rotate(harness.secret)
         #expect(resumed.resumed && resumed.token == failed.token && resumed.outcome == .succeeded)
         #expect(resumed.steps.map(\.step) == [.finishSecret])
         #expect(try await harness.current().versionID == failed.token)
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func rotatorThatRollsForwardKeepsPendingAfterTestFailure(backend: Backend) async throws {
         let harness = try await Harness(backend, rotator: ScriptedRotator(afterSetFailure: .rollForward))
         harness.rotator.on(.test, .fail(transient: false))
-        let failed = try await harness.engine.rotate(Harness.secret)
+        let failed = try await harness.engine.rotate(harness.secret)
         #expect(failed.outcome == .inProgress)
         #expect(!harness.rotator.calls.contains(.rollback))
-        let resumed = try await harness.engine.rotate(Harness.secret)
+        let resumed = try await harness.engine.rotate(harness.secret)
         #expect(resumed.outcome == .succeeded && resumed.token == failed.token)
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func repeatedFailedRunsQuarantineUntilCleared(backend: Backend) async throws {
         let harness = try await Harness(backend, retry: RetryPolicy(attemptsPerRun: 1, failedRunsBeforeQuarantine: 2))
         harness.rotator.on(.test, .fail(transient: false), .fail(transient: false))
-        _ = try await harness.engine.rotate(Harness.secret)
-        _ = try await harness.engine.rotate(Harness.secret)
+        _ = try await harness.engine.rotate(harness.secret)
+        _ = try await harness.engine.rotate(harness.secret)
         #expect(try await harness.managed().status == .quarantined)
-        await #expect(throws: RotorError.self) { try await harness.engine.rotate(Harness.secret) }
+        await #expect(throws: RotorError.self) { try await harness.engine.rotate(harness.secret) }
         do {
-            _ = try await harness.engine.rotate(Harness.secret)
+            _ = try await harness.engine.rotate(harness.secret)
         } catch let error as RotorError {
             #expect(error.code == .quarantined)
             #expect(error.remedy?.contains("unquarantine") == true)
         }
-        try await harness.engine.unquarantine(Harness.secret)
-        #expect(try await harness.engine.rotate(Harness.secret).outcome == .succeeded)
-        let events = try await harness.state.auditEvents(of: Harness.secret, limit: 100).map(\.operation)
+        try await harness.engine.unquarantine(harness.secret)
+        #expect(try await harness.engine.rotate(harness.secret).outcome == .succeeded)
+        let events = try await harness.state.auditEvents(of: harness.secret, limit: 100).map(\.operation)
         #expect(events.contains("secret.quarantine") && events.contains("secret.unquarantine"))
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func failedRollbackStaysOpenAndIsRetriedByTheNextRun(backend: Backend) async throws {
         let harness = try await Harness(backend)
         let before = try await harness.current()
         harness.rotator.on(.test, .fail(transient: false))
         harness.rotator.on(.rollback, .fail(transient: false))
-        let failed = try await harness.engine.rotate(Harness.secret)
+        let failed = try await harness.engine.rotate(harness.secret)
         #expect(failed.outcome == .rollingBack && failed.error?.code == .rollbackFailed)
-        let retried = try await harness.engine.rotate(Harness.secret)
+        let retried = try await harness.engine.rotate(harness.secret)
         #expect(retried.outcome == .rolledBack && retried.token == failed.token)
         #expect(harness.rotator.target.value == before.value)
         #expect(try await harness.current().versionID == before.versionID)
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func rollbackCommandRestoresPreviousOnStoreAndTarget(backend: Backend) async throws {
         let harness = try await Harness(backend)
         let original = try await harness.current()
-        let rotated = try await harness.engine.rotate(Harness.secret)
-        let (restored, replaced) = try await harness.engine.rollbackToPrevious(Harness.secret)
+        let rotated = try await harness.engine.rotate(harness.secret)
+        let (restored, replaced) = try await harness.engine.rollbackToPrevious(harness.secret)
         #expect(restored == original.versionID && replaced == rotated.token)
         let labels = try await harness.labels()
         #expect(labels[original.versionID] == [.current] && labels[rotated.token] == [.previous])
         #expect(harness.rotator.target.value == original.value)
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func rollbackWithoutPreviousIsRefused(backend: Backend) async throws {
         let harness = try await Harness(backend)
-        await #expect { try await harness.engine.rollbackToPrevious(Harness.secret) } throws: { error in
+        await #expect { try await harness.engine.rollbackToPrevious(harness.secret) } throws: { error in
             (error as? RotorError)?.code == .nothingToRollBack
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func stuckPendingIsRefusedOrResumedByPolicy(backend: Backend) async throws {
         let harness = try await Harness(backend)
         let stuck = VersionID("0b5a3e2c-0000-4000-8000-000000000001")
-        try await harness.store.putSecretValue(PutSecretValueInput(id: Harness.secret, token: stuck, value: SecretValue(string: "half-done"), stages: [.pending]))
-        await #expect { try await harness.engine.rotate(Harness.secret) } throws: { error in
+        try await harness.store.putSecretValue(PutSecretValueInput(id: harness.secret, token: stuck, value: SecretValue(string: "half-done"), stages: [.pending]))
+        await #expect { try await harness.engine.rotate(harness.secret) } throws: { error in
             (error as? RotorError)?.code == .previousRotationIncomplete
         }
         let resuming = RotationEngine(
             store: harness.store, state: harness.state, rotators: harness.engine.rotators, clock: harness.clock,
             configuration: EngineConfiguration(stuckPending: .resume, actor: "test"))
-        let report = try await resuming.rotate(Harness.secret)
+        let report = try await resuming.rotate(harness.secret)
         #expect(report.resumed && report.token == stuck && report.outcome == .succeeded)
         #expect(report.steps.first?.outcome == .skipped)
         #expect(try await harness.current().versionID == stuck)
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func pendingLeftOnCurrentIsCleanedBeforeTheNextRotation(backend: Backend) async throws {
         let harness = try await Harness(backend)
         let current = try await harness.current().versionID
-        try await harness.store.updateSecretVersionStage(UpdateVersionStageInput(id: Harness.secret, stage: .pending, moveTo: current))
-        #expect(try await harness.engine.rotate(Harness.secret).outcome == .succeeded)
+        try await harness.store.updateSecretVersionStage(UpdateVersionStageInput(id: harness.secret, stage: .pending, moveTo: current))
+        #expect(try await harness.engine.rotate(harness.secret).outcome == .succeeded)
         #expect(try await harness.labels().values.allSatisfy { !$0.contains(.pending) })
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func unmanagedSecretIsAClearError(backend: Backend) async throws {
         let harness = try await Harness(backend)
-        let other = try SecretID("/prod/other/api-key/x")
+        let other = harness.instance.id("other/api-key/x")
         await #expect { try await harness.engine.rotate(other) } throws: { error in
             let error = error as? RotorError
             return error?.code == .notManaged && error?.secret == other
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func manualRotatorWithoutSuppliedValueFailsCleanly(backend: Backend) async throws {
         let harness = try await Harness(backend)
-        let id = try SecretID("/prod/claude-sdk/api-key/anthropic-key")
+        let id = harness.instance.id("claude-sdk/api-key/anthropic-key")
         try await harness.engine.createManagedSecret(id, rotator: "manual", options: RotatorOptions(["pattern": "sk-ant-[a-z0-9]+"]), initialValue: SecretValue(string: "sk-ant-old"))
         let report = try await harness.engine.rotate(id)
         #expect(report.outcome == .rolledBack)

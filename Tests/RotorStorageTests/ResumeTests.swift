@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import RotorCore
 import RotorStorage
+import RotorAWS
 
 /// Interruptions between every pair of steps and inside each step, then a resume with the same token.
 @Suite struct ResumeTests {
@@ -9,17 +10,17 @@ import RotorStorage
         RotationStep.allCases.map(CrashPoint.afterIntent) + RotationStep.allCases.map(CrashPoint.beforeCompletion)
         + [.afterPut, .afterLabelMove(.current), .afterLabelMove(.pending)]
 
-    @Test(arguments: Backend.allCases, crashPoints)
+    @Test(arguments: Backend.available, crashPoints)
     func crashThenResumeFinishesWithTheSameToken(backend: Backend, point: CrashPoint) async throws {
         let harness = try await Harness(backend)
         let original = try await harness.current()
         let crash = CrashSwitch(point)
         let crashing = harness.engine(store: CrashingSecretStore(base: harness.store, crash: crash), state: CrashingStateStore(base: harness.state, crash: crash))
-        await #expect(throws: CancellationError.self) { try await crashing.rotate(Harness.secret) }
+        await #expect(throws: CancellationError.self) { try await crashing.rotate(harness.secret) }
         #expect(crash.fired)
-        let open = try #require(try await harness.state.openRotation(for: Harness.secret))
+        let open = try #require(try await harness.state.openRotation(for: harness.secret))
 
-        let resumed = try await harness.reopened().rotate(Harness.secret)
+        let resumed = try await harness.reopened().rotate(harness.secret)
         #expect(resumed.resumed && resumed.token == open.token && resumed.outcome == .succeeded)
         try await harness.expectCleanlyRotated(from: original, to: open.token)
     }
@@ -29,39 +30,39 @@ import RotorStorage
         (.test, .interruptBefore), (.test, .interruptAfter), (.finish, .interruptBefore), (.finish, .interruptAfter),
     ]
 
-    @Test(arguments: Backend.allCases, 0..<8)
+    @Test(arguments: Backend.available, 0..<8)
     func interruptionInsideARotatorStepResumes(backend: Backend, index: Int) async throws {
         let (phase, action) = Self.interruptedPhases[index]
         let harness = try await Harness(backend)
         let original = try await harness.current()
         harness.rotator.on(phase, action)
-        await #expect(throws: CancellationError.self) { try await harness.engine.rotate(Harness.secret) }
-        let open = try #require(try await harness.state.openRotation(for: Harness.secret))
-        let resumed = try await harness.reopened().rotate(Harness.secret)
+        await #expect(throws: CancellationError.self) { try await harness.engine.rotate(harness.secret) }
+        let open = try #require(try await harness.state.openRotation(for: harness.secret))
+        let resumed = try await harness.reopened().rotate(harness.secret)
         #expect(resumed.token == open.token && resumed.outcome == .succeeded)
         try await harness.expectCleanlyRotated(from: original, to: open.token)
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func crashDuringRollbackIsFinishedByTheNextRun(backend: Backend) async throws {
         let harness = try await Harness(backend)
         let original = try await harness.current()
         harness.rotator.on(.test, .fail(transient: false))
         harness.rotator.on(.rollback, .interruptAfter)
-        await #expect(throws: CancellationError.self) { try await harness.engine.rotate(Harness.secret) }
-        #expect(try await harness.state.openRotation(for: Harness.secret)?.outcome == .rollingBack)
-        let resumed = try await harness.reopened().rotate(Harness.secret)
+        await #expect(throws: CancellationError.self) { try await harness.engine.rotate(harness.secret) }
+        #expect(try await harness.state.openRotation(for: harness.secret)?.outcome == .rollingBack)
+        let resumed = try await harness.reopened().rotate(harness.secret)
         #expect(resumed.outcome == .rolledBack)
         #expect(try await harness.current().versionID == original.versionID)
         #expect(harness.rotator.target.value == original.value)
         #expect(try await harness.labels().values.allSatisfy { !$0.contains(.pending) })
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.available)
     func everyStepRunTwiceIsIdempotent(backend: Backend) async throws {
         let harness = try await Harness(backend)
         let original = try await harness.current()
-        let first = try await harness.engine.rotate(Harness.secret)
+        let first = try await harness.engine.rotate(harness.secret)
         // Replay all four steps of the finished rotation with the same token: each must be a no-op.
         let replay = try await harness.replay(token: first.token)
         #expect(replay.allSatisfy { $0.outcome == .skipped })
@@ -78,19 +79,21 @@ extension Harness {
     /// A fresh engine, as after a restart: for the embedded backend, over freshly opened files.
     func reopened() throws -> RotationEngine {
         guard let directory else { return engine(store: store, state: state) }
+        let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"))
+        if store is AWSSecretStore { return engine(store: try MotoEnvironment.store(), state: state) }
         let store = try EmbeddedSecretStore(
             url: directory.appendingPathComponent("store.sqlite"),
             keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), clock: clock)
-        return engine(store: store, state: try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite")))
+        return engine(store: store, state: state)
     }
 
     /// Runs each step of an existing rotation again through a rotation record reopened by hand.
     func replay(token: VersionID) async throws -> [StepReport] {
         let replayState = InMemoryStateStore()
-        try await replayState.register(try await managed(), audit: AuditEvent(at: clock.now(), actor: "test", secret: Harness.secret, operation: "replay", outcome: "ok"))
-        try await replayState.beginRotation(RotationRecord(token: token, secret: Harness.secret, trigger: "replay", startedAt: clock.now()),
-                                            audit: AuditEvent(at: clock.now(), actor: "test", secret: Harness.secret, operation: "replay", outcome: "ok"))
-        return try await engine(store: store, state: replayState).rotate(Harness.secret).steps
+        try await replayState.register(try await managed(), audit: AuditEvent(at: clock.now(), actor: "test", secret: secret, operation: "replay", outcome: "ok"))
+        try await replayState.beginRotation(RotationRecord(token: token, secret: secret, trigger: "replay", startedAt: clock.now()),
+                                            audit: AuditEvent(at: clock.now(), actor: "test", secret: secret, operation: "replay", outcome: "ok"))
+        return try await engine(store: store, state: replayState).rotate(secret).steps
     }
 
     func expectCleanlyRotated(from original: SecretVersionValue, to token: VersionID) async throws {
@@ -100,7 +103,7 @@ extension Harness {
         #expect(labels.values.allSatisfy { !$0.contains(.pending) })
         let current = try await current()
         #expect(rotator.target.value == current.value)
-        #expect(try await state.openRotation(for: Harness.secret) == nil)
+        #expect(try await state.openRotation(for: secret) == nil)
         #expect(try await managed().status == .active)
     }
 }

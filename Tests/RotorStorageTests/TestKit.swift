@@ -5,6 +5,7 @@ import Logging
 import RotorCore
 import RotorRotators
 import RotorStorage
+import RotorAWS
 
 /// A clock that only moves when told; sleeping advances it and records the delay.
 final class ManualClock: RotorClock {
@@ -21,26 +22,87 @@ final class ManualClock: RotorClock {
     var sleeps: [Duration] { state.withLock { $0.sleeps } }
 }
 
-/// The two backend pairs every behavioural test runs against.
+/// The backends every behavioural test runs against: the in-memory fakes, the embedded store with
+/// the SQLite state database, and AWS Secrets Manager (moto_server on loopback, started by
+/// `make test`) with the SQLite state database.
 enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case inMemory = "in-memory"
     case embedded = "embedded+sqlite"
+    case aws = "aws(moto)+sqlite"
 
     var testDescription: String { rawValue }
 
-    func make(clock: ManualClock) throws -> (store: any SecretStore, state: any RotationStateStore, directory: URL?) {
+    /// The backends to run: AWS only when moto is configured (always under `make test`, which sets
+    /// ROTOR_REQUIRE_INTEGRATION and makes a missing moto a failure, never a silent skip).
+    static var available: [Backend] {
+        MotoEnvironment.current != nil || MotoEnvironment.required ? allCases : [.inMemory, .embedded]
+    }
+
+    /// Whether the store prunes deprecated versions itself (AWS does it server-side, out of sight).
+    var ownsVersionRetention: Bool { self != .aws }
+
+    func make(clock: ManualClock) throws -> BackendInstance {
         switch self {
         case .inMemory:
-            return (InMemorySecretStore(clock: clock), InMemoryStateStore(), nil)
+            return BackendInstance(store: InMemorySecretStore(clock: clock), state: InMemoryStateStore(), directory: nil, environment: "prod")
         case .embedded:
             let directory = try TemporaryDirectory.make()
             let store = try EmbeddedSecretStore(
                 url: directory.appendingPathComponent("store.sqlite"),
                 keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), clock: clock)
             let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"))
-            return (store, state, directory)
+            return BackendInstance(store: store, state: state, directory: directory, environment: "prod")
+        case .aws:
+            let directory = try TemporaryDirectory.make()
+            let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"))
+            // Each test gets its own environment (the first part of every id), so tests sharing one
+            // moto_server never see each other's secrets.
+            let environment = "t" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+            return BackendInstance(store: try MotoEnvironment.store(), state: state, directory: directory, environment: environment)
         }
     }
+}
+
+/// One backend's stores, and the environment its test ids live in.
+struct BackendInstance {
+    let store: any SecretStore
+    let state: any RotationStateStore
+    let directory: URL?
+    let environmentName: String
+
+    init(store: any SecretStore, state: any RotationStateStore, directory: URL?, environment: String) {
+        self.store = store
+        self.state = state
+        self.directory = directory
+        environmentName = environment
+    }
+
+    /// An id in this instance's environment: `id("payments/db-credentials/ledger")`.
+    func id(_ rest: String) -> SecretID { try! SecretID("/\(environmentName)/\(rest)") }
+}
+
+/// The moto_server that `make test` starts (scripts/moto.sh), with request authentication on.
+enum MotoEnvironment {
+    static var current: (endpoint: URL, accessKey: String, secretKey: String)? {
+        let env = ProcessInfo.processInfo.environment
+        guard let endpoint = env["ROTOR_TEST_MOTO_ENDPOINT"].flatMap(URL.init(string:)),
+              let key = env["ROTOR_TEST_MOTO_ACCESS_KEY_ID"], let secret = env["ROTOR_TEST_MOTO_SECRET_ACCESS_KEY"] else { return nil }
+        return (endpoint, key, secret)
+    }
+
+    static var required: Bool { ProcessInfo.processInfo.environment["ROTOR_REQUIRE_INTEGRATION"] == "1" }
+
+    static func client(endpoint: URL? = nil, secretKey: String? = nil, retry: AWSRetryPolicy = AWSRetryPolicy(), timeout: Duration = .seconds(10)) throws -> SecretsManagerClient {
+        guard let moto = current else {
+            throw RotorError(.storeUnavailable, "moto_server is not configured: run the tests with 'make test' (ROTOR_TEST_MOTO_* unset)")
+        }
+        let credentials = AWSCredentials(accessKeyID: moto.accessKey, secretAccessKey: secretKey ?? moto.secretKey)
+        return SecretsManagerClient(
+            endpoint: endpoint ?? moto.endpoint, region: "us-east-1", credentials: StaticCredentialProvider(credentials),
+            retry: retry, timeout: timeout)
+    }
+
+    static func store() throws -> AWSSecretStore { AWSSecretStore(client: try client()) }
 }
 
 enum TemporaryDirectory {
@@ -129,7 +191,6 @@ final class ScriptedRotator: Rotator {
 
 /// An engine over one backend with a scripted rotator and one managed secret.
 struct Harness {
-    static let secret = try! SecretID("/prod/payments/db-credentials/ledger")
     static let initialValue = SecretValue(string: "initial-value")
 
     let clock = ManualClock()
@@ -138,11 +199,15 @@ struct Harness {
     let state: any RotationStateStore
     let engine: RotationEngine
     let directory: URL?
+    let instance: BackendInstance
+    let secret: SecretID
     let logs = CapturedLogs()
 
     init(_ backend: Backend, rotator: ScriptedRotator = ScriptedRotator(), retry: RetryPolicy = RetryPolicy(), stuckPending: StuckPendingPolicy = .refuse) async throws {
         self.rotator = rotator
-        (store, state, directory) = try backend.make(clock: clock)
+        instance = try backend.make(clock: clock)
+        (store, state, directory) = (instance.store, instance.state, instance.directory)
+        secret = instance.id("payments/db-credentials/ledger")
         var registry = RotatorRegistry.builtIn
         registry.register(RotatorDescriptor(
             kind: "scripted", summary: "test", options: [:], build: { [rotator] _ throws(RotorError) in rotator }, initialValue: { _, _ in nil }))
@@ -150,13 +215,16 @@ struct Harness {
             store: store, state: state, rotators: registry, clock: clock,
             configuration: EngineConfiguration(retry: retry, stuckPending: stuckPending, actor: "test"),
             logger: logs.logger, jitter: { 0.5 })
-        try await engine.createManagedSecret(Self.secret, rotator: "scripted", options: RotatorOptions(), initialValue: Self.initialValue)
+        try await engine.createManagedSecret(secret, rotator: "scripted", options: RotatorOptions(), initialValue: Self.initialValue)
         rotator.target.accept(Self.initialValue)
     }
 
-    func current() async throws -> SecretVersionValue { try await store.getSecretValue(Self.secret, .current) }
-    func labels() async throws -> [VersionID: [StagingLabel]] { try await store.describeSecret(Self.secret).versionIDsToStages }
-    func managed() async throws -> ManagedSecret { try await state.managedSecret(Self.secret)! }
+    func current() async throws -> SecretVersionValue { try await store.getSecretValue(secret, .current) }
+    /// Labelled versions and their labels (Secrets Manager's DescribeSecret lists no deprecated versions).
+    func labels() async throws -> [VersionID: [StagingLabel]] {
+        try await store.describeSecret(secret).versionIDsToStages.filter { !$0.value.isEmpty }
+    }
+    func managed() async throws -> ManagedSecret { try await state.managedSecret(secret)! }
 }
 
 /// Collects every log line (message and metadata), so tests can scan them for secrets.

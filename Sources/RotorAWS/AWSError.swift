@@ -1,0 +1,83 @@
+import Foundation
+import RotorCore
+
+/// An error response of the Secrets Manager JSON API (or an emulator's XML one), turned into a ``RotorError``.
+struct AWSErrorResponse: Sendable, Equatable {
+    let status: Int
+    let type: String
+    let message: String
+    let requestID: String?
+
+    /// Parses `__type` (or `code`, or the `X-Amzn-Errortype` header), sanitised as Smithy says,
+    /// and `message`/`Message` case-insensitively, whatever the HTTP status.
+    static func parse(status: Int, headerType: String?, body: [UInt8], requestID: String?) -> AWSErrorResponse {
+        let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
+        let lowered = Dictionary(object.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
+        var type = (lowered["__type"] as? String) ?? (lowered["code"] as? String) ?? headerType ?? xmlElement("Code", in: body) ?? ""
+        var message = (lowered["message"] as? String) ?? xmlElement("Message", in: body) ?? ""
+        type = sanitise(type)
+        if type.isEmpty { type = status >= 500 ? "InternalFailure" : "UnknownError(\(status))" }
+        if message.isEmpty { message = "HTTP \(status)" }
+        return AWSErrorResponse(status: status, type: type, message: String(message.prefix(400)), requestID: requestID)
+    }
+
+    /// `aws.protocoltests#FooError:http://…` → `FooError`.
+    static func sanitise(_ raw: String) -> String {
+        var type = raw
+        if let colon = type.firstIndex(of: ":") { type = String(type[..<colon]) }
+        if let hash = type.lastIndex(of: "#") { type = String(type[type.index(after: hash)...]) }
+        return type.trimmingCharacters(in: .whitespaces)
+    }
+
+    static func xmlElement(_ name: String, in body: [UInt8]) -> String? {
+        let text = String(decoding: body, as: UTF8.self)
+        guard let start = text.range(of: "<\(name)>"), let end = text.range(of: "</\(name)>", range: start.upperBound..<text.endIndex) else { return nil }
+        return String(text[start.upperBound..<end.lowerBound])
+    }
+
+    static let throttlingTypes: Set<String> = [
+        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+        "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+        "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
+    ]
+    static let serverTypes: Set<String> = ["InternalServiceError", "InternalFailure", "InternalServiceFailure", "ServiceUnavailable"]
+    static let authenticationTypes: Set<String> = [
+        "UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature",
+        "InvalidSignatureException", "MissingAuthenticationToken", "ExpiredToken", "ExpiredTokenException",
+    ]
+
+    /// Whether retrying may help: throttling, server faults, HTTP 429/5xx.
+    var isRetryable: Bool {
+        Self.throttlingTypes.contains(type) || Self.serverTypes.contains(type) || status == 429 || (500...599).contains(status)
+    }
+
+    /// The rotor error for this response to `operation` on `secret`. Never contains a secret value
+    /// (Secrets Manager messages name secrets and versions, not values).
+    func rotorError(operation: String, secret: SecretID?) -> RotorError {
+        let summary = "Secrets Manager \(operation) failed: \(type): \(message)\(requestID.map { " (request id \($0))" } ?? "")"
+        switch type {
+        case "ResourceNotFoundException":
+            let isVersion = message.contains("secret value") || message.contains("VersionId") || message.contains("staging label")
+            return RotorError(isVersion ? .versionNotFound : .secretNotFound, summary, secret: secret,
+                              remedy: "check the id and region (rotor secret list --store aws)")
+        case "ResourceExistsException":
+            return RotorError(operation == "CreateSecret" ? .secretExists : .tokenInUse, summary, secret: secret)
+        case "InvalidParameterException", "ValidationException", "InvalidParameterValue", "InvalidNextTokenException":
+            return RotorError(.invalidParameter, summary, secret: secret)
+        case "InvalidRequestException", "LimitExceededException", "PreconditionNotMetException":
+            let mismatch = message.contains("not associated to the provided VersionId")
+            return RotorError(mismatch ? .versionNotFound : .invalidRequest, summary, secret: secret)
+        case "AccessDeniedException", "AccessDenied":
+            return RotorError(.accessDenied, summary, secret: secret,
+                              remedy: "grant the action to rotor's IAM identity (runbooks/aws-setup.md has a least-privilege policy)")
+        case _ where Self.authenticationTypes.contains(type):
+            let skew = message.localizedCaseInsensitiveContains("expired") || message.localizedCaseInsensitiveContains("skew")
+            return RotorError(.authenticationFailed, summary, secret: secret,
+                              remedy: skew ? "the machine clock is off by more than 5 minutes: fix it (NTP)" : "check the access key, secret key and session token rotor uses")
+        default:
+            return RotorError(isRetryable ? .transient : .remoteFailure, summary, secret: secret,
+                              remedy: isRetryable ? "Secrets Manager is throttling or failing; rotor retried with backoff, try again later" : nil,
+                              isTransient: isRetryable)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import AsyncHTTPClient
+import Foundation
+import RotorCore
+
+/// Where and as whom rotor talks to Secrets Manager, resolved as the AWS SDKs do:
+/// flags first, then `AWS_*` variables, then the profile.
+public struct AWSSettings: Sendable {
+    public var region: String
+    public var endpoint: URL
+    public var profile: String?
+    public var credentials: any AWSCredentialProvider
+
+    /// - Parameters:
+    ///   - region, profile, endpointURL: command-line values, which win over the environment.
+    public static func resolve(
+        region flagRegion: String?, profile flagProfile: String?, endpointURL: String?, environment: [String: String],
+        http: HTTPClient = .shared
+    ) throws -> AWSSettings {
+        let files = AWSSharedFiles(environment: environment)
+        let profile = flagProfile ?? environment["AWS_PROFILE"]
+        let profileSettings = files.settings(forProfile: profile ?? "default")
+        guard let region = flagRegion ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? profileSettings["region"],
+              !region.isEmpty else {
+            throw RotorError(.invalidParameter, "no AWS region: pass --region, set AWS_REGION, or set region in the profile")
+        }
+        let endpointText = endpointURL ?? environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] ?? environment["AWS_ENDPOINT_URL"]
+            ?? profileSettings["endpoint_url"] ?? "https://secretsmanager.\(region).amazonaws.com"
+        guard let endpoint = URL(string: endpointText), endpoint.scheme == "https" || endpoint.scheme == "http", endpoint.host != nil else {
+            throw RotorError(.invalidParameter, "endpoint URL '\(endpointText.prefix(200))' is not an http(s) URL")
+        }
+        return AWSSettings(region: region, endpoint: endpoint, profile: profile,
+                           credentials: try credentialChain(profile: flagProfile, environment: environment, files: files, http: http))
+    }
+
+    static func credentialChain(profile: String?, environment: [String: String], files: AWSSharedFiles, http: HTTPClient) throws -> any AWSCredentialProvider {
+        if let profile { return ProfileCredentialProvider(profile: profile, files: files) }
+        var chain: [any AWSCredentialProvider] = []
+        let fromEnvironment = EnvironmentCredentialProvider(environment: environment)
+        if fromEnvironment.isConfigured { chain.append(fromEnvironment) }
+        chain.append(ProfileCredentialProvider(profile: environment["AWS_PROFILE"] ?? "default", files: files))
+        if ContainerCredentialProvider.isConfigured(environment) { chain.append(try ContainerCredentialProvider(environment: environment, http: http)) }
+        return CredentialChain(chain)
+    }
+}
