@@ -94,6 +94,9 @@ let package = Package(
             dependencies: [
                 "RotorAWS", "RotorCore", "RotorRotators", "RotorStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("SigV4Vectors")],

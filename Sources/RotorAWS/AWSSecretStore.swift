@@ -137,7 +137,7 @@ public final class AWSSecretStore: SecretStore {
     }
 
     /// Every version id of a secret, deprecated ones included (ListSecretVersionIds, all pages).
-    func versionIDs(_ id: SecretID) async throws -> Set<VersionID> {
+    public func versionIDs(_ id: SecretID) async throws -> Set<VersionID> {
         var ids: Set<VersionID> = []
         var nextToken: String?
         repeat {

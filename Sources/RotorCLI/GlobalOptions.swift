@@ -24,7 +24,29 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Consecutive failed runs that quarantine a secret (env ROTOR_QUARANTINE_AFTER, default 3).", valueName: "n"))
     var quarantineAfter: Int?
 
+    @Option(help: ArgumentHelp("Secret store: embedded (local encrypted file) or aws (Secrets Manager) (env ROTOR_STORE).", valueName: "store"))
+    var store: String?
+
+    @Option(help: ArgumentHelp("AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile).", valueName: "region"))
+    var region: String?
+
+    @Option(help: ArgumentHelp("AWS profile from the shared credentials/config files (else AWS_PROFILE).", valueName: "name"))
+    var profile: String?
+
+    @Option(help: ArgumentHelp("Secrets Manager endpoint, e.g. a VPC endpoint or an emulator (else AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL).", valueName: "url"))
+    var endpointUrl: String?
+
     var env: [String: String] { ProcessInfo.processInfo.environment }
+
+    enum StoreKind: String { case embedded, aws }
+
+    func storeKind() throws(RotorError) -> StoreKind {
+        let raw = (store ?? env["ROTOR_STORE"] ?? "embedded").lowercased()
+        guard let kind = StoreKind(rawValue: raw) else {
+            throw RotorError(.invalidParameter, "--store must be embedded or aws, not '\(raw.prefix(20))'")
+        }
+        return kind
+    }
 
     func retryPolicy() throws(RotorError) -> RetryPolicy {
         let attempts = try positive(attemptsPerRun, env: "ROTOR_ATTEMPTS_PER_RUN", flag: "--attempts-per-run", default: 3)

@@ -3,6 +3,7 @@ import Logging
 import RotorCore
 import RotorRotators
 import RotorStorage
+import RotorAWS
 
 /// Wires the adapters together for one command: the embedded store, the state database and the engine.
 struct Runtime {
@@ -20,17 +21,34 @@ struct Runtime {
         let home = options.homeURL
         let synchronous = try options.synchronousMode()
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let keyFile = options.env["ROTOR_MASTER_KEY_FILE"].map { URL(fileURLWithPath: $0) } ?? home.appendingPathComponent("master.key")
         let clock = SystemClock()
-        let store = try EmbeddedSecretStore(
-            url: home.appendingPathComponent("store.sqlite"),
-            keySource: .environmentOrFile(environment: options.env, keyFile: keyFile), clock: clock, synchronous: synchronous)
         let state = try SQLiteStateStore(url: home.appendingPathComponent("state.sqlite"), synchronous: synchronous)
+        let store = try makeStore(options, home: home, state: state, clock: clock, synchronous: synchronous, logger: logger)
         let configuration = EngineConfiguration(retry: try options.retryPolicy(), stuckPending: stuckPending, actor: Self.actor(options.env))
         var engineLogger = logger
         engineLogger[metadataKey: "component"] = "engine"
         let engine = RotationEngine(store: store, state: state, rotators: .builtIn, clock: clock, configuration: configuration, logger: engineLogger)
         return Runtime(store: store, state: state, engine: engine, scope: try options.scope(), logger: logger)
+    }
+
+    static func makeStore(
+        _ options: GlobalOptions, home: URL, state: SQLiteStateStore, clock: SystemClock, synchronous: SQLiteSynchronous, logger: Logger
+    ) throws -> any SecretStore {
+        switch try options.storeKind() {
+        case .embedded:
+            let keyFile = options.env["ROTOR_MASTER_KEY_FILE"].map { URL(fileURLWithPath: $0) } ?? home.appendingPathComponent("master.key")
+            return try EmbeddedSecretStore(
+                url: home.appendingPathComponent("store.sqlite"),
+                keySource: .environmentOrFile(environment: options.env, keyFile: keyFile), clock: clock, synchronous: synchronous)
+        case .aws:
+            let settings = try AWSSettings.resolve(
+                region: options.region, profile: options.profile, endpointURL: options.endpointUrl, environment: options.env)
+            var awsLogger = logger
+            awsLogger[metadataKey: "component"] = "aws"
+            let client = SecretsManagerClient(
+                endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials, logger: awsLogger)
+            return AWSSecretStore(client: client, actor: actor(options.env)) { event in try? await state.appendAudit(event) }
+        }
     }
 
     static func actor(_ env: [String: String]) -> String {
@@ -39,7 +57,7 @@ struct Runtime {
 
     /// Parses an id and checks it against the environment scope.
     func secretID(_ raw: String) throws -> SecretID {
-        let id = try SecretID(raw)
+        let id = try SecretID(nameOrARN: raw)
         try scope.check(id)
         return id
     }

@@ -5,7 +5,7 @@ import RotorCore
 struct SecretCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secret", abstract: "Create, read, describe and list secrets.",
-        subcommands: [Create.self, Get.self, Describe.self, List.self])
+        subcommands: [Create.self, Manage.self, Get.self, Describe.self, List.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -46,6 +46,25 @@ struct SecretCommand: AsyncParsableCommand {
                                  remedy: "supply it with --value-stdin")
             }
             return value
+        }
+    }
+
+    struct Manage: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start managing a secret that already exists in the store (its value is not changed).")
+
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Secret id or ARN.") var id: String
+        @Option(help: "Rotator kind.") var rotator: String
+        @Option(name: .customLong("option"), help: ArgumentHelp("Rotator option (repeatable).", valueName: "key=value")) var options: [String] = []
+
+        func run() async throws {
+            try await runReportingErrors {
+                let runtime = try Runtime.open(global)
+                let id = try runtime.secretID(id)
+                try await runtime.engine.manageExistingSecret(id, rotator: RotatorKind(rotator), options: try RotatorOptions(arguments: options))
+                Output.line("managing \(id) with rotator \(rotator); rotate it with 'rotor rotate \(id)'")
+            }
         }
     }
 

@@ -17,6 +17,20 @@ extension RotationEngine {
         return managed
     }
 
+    /// Registers a secret that already exists in the store (e.g. created in Secrets Manager by other
+    /// tools) as managed by rotor, without changing its value.
+    @discardableResult
+    public func manageExistingSecret(_ id: SecretID, rotator kind: RotatorKind, options: RotatorOptions) async throws -> ManagedSecret {
+        _ = try rotators.make(kind, options: options)
+        let description = try await store.describeSecret(id)
+        guard description.holder(of: .current) != nil else {
+            throw RotorError(.invalidRequest, "secret has no AWSCURRENT version", secret: id, remedy: "put a value in it first")
+        }
+        let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now())
+        try await state.register(managed, audit: audit(id, "secret.manage", "registered", "rotator \(kind), existing secret"))
+        return managed
+    }
+
     /// Moves `AWSCURRENT` back to the `AWSPREVIOUS` version (which then takes `AWSPREVIOUS` itself),
     /// after the rotator re-applies the previous value to its target where it has one.
     public func rollbackToPrevious(_ id: SecretID) async throws -> (restored: VersionID, replaced: VersionID) {

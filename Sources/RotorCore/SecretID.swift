@@ -63,6 +63,19 @@ public struct SecretID: Hashable, Sendable, Comparable, CustomStringConvertible 
         (service, secretType, secretName) = (parts[1], parts[2], parts[3])
     }
 
+    /// Accepts a secret's name or its ARN (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf`);
+    /// the ARN's name loses the 6-character suffix Secrets Manager appends.
+    public init(nameOrARN raw: String) throws(RotorError) {
+        guard raw.hasPrefix("arn:") else { try self.init(raw); return }
+        let parts = raw.split(separator: ":", maxSplits: 6, omittingEmptySubsequences: false)
+        guard parts.count == 7, parts[2] == "secretsmanager", parts[5] == "secret" else {
+            throw Self.invalid(String(raw.prefix(128)), "is not a Secrets Manager secret ARN (arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+        }
+        var name = String(parts[6])
+        if let dash = name.lastIndex(of: "-"), name.distance(from: dash, to: name.endIndex) == 7 { name = String(name[..<dash]) }
+        try self.init(name)
+    }
+
     static func problem(withSegment segment: String) -> String? {
         if segment.isEmpty { return "it is empty" }
         let allowed = segment.unicodeScalars.allSatisfy { scalar in

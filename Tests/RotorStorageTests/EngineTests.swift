@@ -203,4 +203,37 @@ import RotorCore
         #expect(good.outcome == .succeeded)
         #expect(try await harness.store.getSecretValue(id, .current).value == SecretValue(string: "sk-ant-new1"))
     }
+
+    /// Every built-in rotator, end to end, on every store (moto included).
+    @Test(arguments: Backend.available)
+    func builtInRotatorsCreateDescribeListAndRotate(backend: Backend) async throws {
+        let harness = try await Harness(backend)
+        let password = harness.instance.id("github-integration/api-token/personal-access-token")
+        let key = harness.instance.id("template-management/encryption-key/template-key")
+        let manual = harness.instance.id("claude-sdk/api-key/anthropic-key")
+        let passwordOptions = RotatorOptions(["field": "token", "length": "40", "exclude-characters": ":/@\"'\\"])
+        let engine = harness.engine
+        try await engine.createManagedSecret(password, rotator: "random-password", options: passwordOptions,
+                                             initialValue: SecretValue(string: #"{"token":"ghp_initial","username":"github-user"}"#))
+        let firstKey = try await engine.rotators.descriptor("encryption-key").initialValue(RotatorOptions(), store: harness.store)!
+        try await engine.createManagedSecret(key, rotator: "encryption-key", options: RotatorOptions(), initialValue: firstKey)
+        try await engine.createManagedSecret(manual, rotator: "manual", options: RotatorOptions(["pattern": "sk-ant-[a-z0-9]{8,}"]),
+                                             initialValue: SecretValue(string: "sk-ant-initial00"))
+        for _ in 0..<2 {
+            #expect(try await engine.rotate(password).succeeded)
+            #expect(try await engine.rotate(key).succeeded)
+        }
+        #expect(try await engine.rotate(manual, suppliedValue: SecretValue(string: "sk-ant-rotated01")).succeeded)
+
+        let token = try #require(try await harness.store.getSecretValue(password, .current).value.exposedString)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(token.utf8)) as? [String: String])
+        #expect(object["username"] == "github-user" && object["token"]?.count == 40)
+        let currentKey = try await harness.store.getSecretValue(key, .current).value
+        let previousKey = try await harness.store.getSecretValue(key, .previous).value
+        #expect(currentKey.kind == .binary && currentKey.byteCount == 32 && previousKey.byteCount == 32 && currentKey != previousKey)
+        #expect(try await harness.store.getSecretValue(manual, .current).value == SecretValue(string: "sk-ant-rotated01"))
+        let listed = try await harness.store.listSecrets(in: .only(password.environment)).map(\.id)
+        #expect(Set(listed).isSuperset(of: [password, key, manual]))
+        #expect(try await harness.store.describeSecret(key).versionIDsToStages.values.filter { !$0.isEmpty }.count == 2)
+    }
 }

@@ -1,0 +1,98 @@
+import Foundation
+import Logging
+import Testing
+import RotorAWS
+import RotorCore
+import RotorRotators
+
+/// Against moto_server with authentication on: signatures, retries under injected faults, audit.
+@Suite(.enabled(if: Moto.enabled, "moto_server runs under 'make test'"))
+struct SecretsManagerIntegrationTests {
+    @Test func aWrongSignatureIsRejected() async throws {
+        let store = AWSSecretStore(client: try Moto.client(secretKey: "not-the-right-secret-key"))
+        await #expect { try await store.listSecrets(in: .all) } throws: { error in
+            (error as? RotorError)?.code == .authenticationFailed && !"\(error)".contains("not-the-right-secret-key")
+        }
+    }
+
+    @Test func theRightSignatureIsAccepted() async throws {
+        let store = AWSSecretStore(client: try Moto.client())
+        let id = Moto.uniqueID("svc/api-key/signed")
+        _ = try await store.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: "v")))
+        #expect(try await store.listSecrets(in: .only(id.environment)).map(\.id) == [id])
+    }
+
+    @Test func everyCallIsAuditedWithItsRequestIDAndNoValue() async throws {
+        let events = Events()
+        let store = AWSSecretStore(client: try Moto.client(), actor: "test") { await events.append($0) }
+        let id = Moto.uniqueID("svc/api-key/audited")
+        _ = try await store.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: "CANARY-audit-value")))
+        _ = try await store.getSecretValue(id, .current)
+        let recorded = await events.all
+        #expect(recorded.map(\.operation) == ["aws.CreateSecret", "aws.DescribeSecret", "aws.GetSecretValue"])
+        #expect(recorded.allSatisfy { $0.secret == id && $0.outcome == "succeeded" && $0.detail?.hasPrefix("request id ") == true })
+        #expect(!recorded.map { "\($0)" }.joined().contains("CANARY"))
+    }
+
+    @Test func clientErrorsAreNotRetriedButThrottlingIs() async throws {
+        let proxy = try await FaultInjectingProxy(upstream: try Moto.require().endpoint)
+        defer { Task { try? await proxy.close() } }
+        let client = try Moto.client(endpoint: proxy.url)
+        let store = AWSSecretStore(client: client)
+        await #expect { try await store.describeSecret(Moto.uniqueID("svc/api-key/missing")) } throws: { ($0 as? RotorError)?.code == .secretNotFound }
+        #expect(client.requestCounter.value == 1)
+        proxy.inject("DescribeSecret", .throttle, .throttle, .serverError)
+        await #expect { try await store.describeSecret(Moto.uniqueID("svc/api-key/missing")) } throws: { ($0 as? RotorError)?.code == .secretNotFound }
+        #expect(client.requestCounter.value == 5)
+    }
+
+    @Test func retriesGiveUpAfterTheLastAttemptWithATransientError() async throws {
+        let proxy = try await FaultInjectingProxy(upstream: try Moto.require().endpoint)
+        defer { Task { try? await proxy.close() } }
+        let client = try Moto.client(endpoint: proxy.url, retry: AWSRetryPolicy(maxAttempts: 3, base: .milliseconds(10), cap: .milliseconds(20)))
+        proxy.inject("ListSecrets", .serverError, .serverError, .serverError)
+        await #expect { try await AWSSecretStore(client: client).listSecrets(in: .all) } throws: { error in
+            (error as? RotorError)?.isTransient == true && "\(error)".contains("InternalServiceError")
+        }
+        #expect(client.requestCounter.value == 3)
+    }
+
+    /// A rotation through throttling, 500s, a slow response past the timeout, dropped connections
+    /// and responses lost after the call took effect: it succeeds, with no duplicate version and no
+    /// pending version left.
+    @Test(arguments: RotatorKind.builtInAutomatic)
+    func rotationSurvivesInjectedFaults(kind: RotatorKind) async throws {
+        let proxy = try await FaultInjectingProxy(upstream: try Moto.require().endpoint)
+        defer { Task { try? await proxy.close() } }
+        let client = try Moto.client(endpoint: proxy.url, timeout: .milliseconds(800))
+        let store = AWSSecretStore(client: client)
+        let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: .builtIn,
+                                    logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let id = Moto.uniqueID("svc/db-credentials/faulty")
+        let initial = try await RotatorRegistry.builtIn.descriptor(kind).initialValue(RotatorOptions(), store: store)!
+        try await engine.createManagedSecret(id, rotator: kind, options: RotatorOptions(), initialValue: initial)
+        let original = try await store.getSecretValue(id, .current).versionID
+
+        proxy.inject("DescribeSecret", .throttle, .serverError, .drop)
+        proxy.inject("GetSecretValue", .drop, .slow(.milliseconds(1500)))
+        proxy.inject("PutSecretValue", .dropAfterForwarding, .serverError, .slow(.milliseconds(1500)))
+        proxy.inject("UpdateSecretVersionStage", .dropAfterForwarding, .throttle, .dropAfterForwarding)
+        let report = try await engine.rotate(id)
+
+        #expect(report.outcome == .succeeded, "\(report.error.map(String.init(describing:)) ?? "")")
+        #expect(proxy.plan.remaining == 0, "\(proxy.plan.calls)")
+        let direct = AWSSecretStore(client: try Moto.client())
+        let labels = try await direct.describeSecret(id).versionIDsToStages
+        #expect(labels == [original: [.previous], report.token: [.current]])
+        #expect(try await direct.versionIDs(id) == [original, report.token])
+    }
+}
+
+actor Events {
+    private(set) var all: [AuditEvent] = []
+    func append(_ event: AuditEvent) { all.append(event) }
+}
+
+extension RotatorKind {
+    static let builtInAutomatic: [RotatorKind] = ["random-password", "encryption-key"]
+}
