@@ -17,8 +17,7 @@ test: deps
 	scripts/test.sh
 
 bench: deps
-	$(SWIFT) build -c release --product rotor-bench
-	.build/release/rotor-bench
+	scripts/bench.sh
 
 clean:
 	rm -rf .build .rotor

@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(name: "rotor", dependencies: ["RotorCLI"], swiftSettings: strict),
         .executableTarget(
             name: "rotor-bench",
-            dependencies: ["RotorCore", "RotorStorage", "RotorRotators"],
+            dependencies: ["RotorCore", "RotorStorage", "RotorRotators", "RotorAWS"],
             path: "bench/RotorBench",
             swiftSettings: strict
         ),

@@ -77,31 +77,58 @@ public final class AWSSecretStore: SecretStore {
         return .created
     }
 
+    /// UpdateSecretVersionStage. The two calls a rotation makes (move `AWSCURRENT` away from the
+    /// version holding it; remove another label from a version) go straight to AWS, which enforces
+    /// them. Every other form is first checked against DescribeSecret with ``VersionLedger``'s rules,
+    /// because an emulator may accept what AWS refuses (a label on two versions, no AWSCURRENT).
+    /// An error whose desired effect is already in place (a retried call whose first attempt
+    /// succeeded) counts as success.
     public func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws {
-        let before = try await describeSecret(input.id).ledger
-        var after = before
-        let named = [input.moveTo, input.removeFrom].compactMap { $0 }
-        let known = named.allSatisfy { before.entry($0) != nil }
-        if !known {
-            // DescribeSecret omits deprecated versions: only a version that does not exist at all is an error.
-            let all = try await versionIDs(input.id)
-            if let missing = named.first(where: { !all.contains($0) }) {
-                throw RotorError(.versionNotFound, "version \(missing) does not exist", secret: input.id)
-            }
-        }
-        if known {
-            try after.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: input.id)
-            if after == before { return }
-        }
+        let movesCurrent = input.stage == .current && input.moveTo != nil && input.removeFrom != nil
+        let removesOtherLabel = input.stage != .current && input.moveTo == nil && input.removeFrom != nil
+        if !movesCurrent, !removesOtherLabel, try await isAlreadyDone(input) { return }
         var body: [String: Any] = ["SecretId": input.id.rawValue, "VersionStage": input.stage.rawValue]
         if let moveTo = input.moveTo { body["MoveToVersionId"] = moveTo.rawValue }
         if let removeFrom = input.removeFrom { body["RemoveFromVersionId"] = removeFrom.rawValue }
         do {
             _ = try await call(.updateSecretVersionStage, body, secret: input.id)
-        } catch let error as RotorError where error.code == .invalidParameter && known {
-            // A retried call whose first attempt succeeded: the labels already are where we wanted them.
-            guard try await describeSecret(input.id).ledger.versionIDsToStages == after.versionIDsToStages else { throw error }
+        } catch let error as RotorError where error.code == .invalidParameter || error.code == .invalidRequest {
+            try await explainRejectedStageUpdate(input, error: error)
         }
+    }
+
+    /// Checks a label change against DescribeSecret with AWS's rules (throwing what AWS would throw);
+    /// `true` when the labels already are as asked. Deprecated versions (not in DescribeSecret) are left to AWS.
+    private func isAlreadyDone(_ input: UpdateVersionStageInput) async throws -> Bool {
+        var ledger = try await describeSecret(input.id).ledger
+        let named = [input.moveTo, input.removeFrom].compactMap { $0 }
+        if named.contains(where: { ledger.entry($0) == nil }) {
+            let all = try await versionIDs(input.id)
+            if let missing = named.first(where: { !all.contains($0) }) {
+                throw RotorError(.versionNotFound, "version \(missing) does not exist", secret: input.id)
+            }
+            return false
+        }
+        let before = ledger
+        try ledger.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: input.id)
+        return ledger == before
+    }
+
+    /// After a rejected UpdateSecretVersionStage: success if the labels already are where the call
+    /// wanted them, ``RotorError/Code/versionNotFound`` for a version that does not exist, else the error.
+    private func explainRejectedStageUpdate(_ input: UpdateVersionStageInput, error: RotorError) async throws {
+        let ledger = try await describeSecret(input.id).ledger
+        let holder = ledger.holder(of: input.stage)
+        let done = input.moveTo.map { holder == $0 } ?? (holder != input.removeFrom)
+        if done, input.moveTo != nil || input.removeFrom != nil { return }
+        let named = [input.moveTo, input.removeFrom].compactMap { $0 }
+        if named.contains(where: { ledger.entry($0) == nil }) {
+            let all = try await versionIDs(input.id)
+            if let missing = named.first(where: { !all.contains($0) }) {
+                throw RotorError(.versionNotFound, "version \(missing) does not exist", secret: input.id)
+            }
+        }
+        throw error
     }
 
     public func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue {

@@ -9,7 +9,13 @@ import RotorStorage
 @main
 struct RotorBench {
     static func main() async throws {
-        let arguments = CommandLine.arguments.dropFirst()
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "aws" {
+            arguments.removeFirst()
+            let rotations = arguments.first.flatMap(Int.init) ?? 200
+            try await AWSBench.run(rotations: rotations, writesPerSecond: arguments.contains("--no-rate-limit") ? .infinity : 50)
+            return
+        }
         let rotations = arguments.first.flatMap(Int.init) ?? 2000
         print("rotor-bench: full rotations (createSecret, setSecret, testSecret, finishSecret) of random-password secrets")
         print("embedded AES-256-GCM store + SQLite state (WAL), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(rotations) rotations per row")

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, figures printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product rotor-bench
+echo "== embedded store: full rotations per second =="
+.build/release/rotor-bench "${ROTOR_BENCH_ROTATIONS:-2000}"
+
+echo
+echo "== Secrets Manager (moto_server on loopback): rotor vs boto3 (AWS's Python template logic) =="
+services="$(mktemp -d /tmp/rotor-bench-services.XXXXXX)"
+trap 'scripts/moto.sh stop "$services"' EXIT
+scripts/moto.sh start "$services"
+# shellcheck disable=SC1091
+source "$services/moto.env"
+export AWS_ACCESS_KEY_ID="$ROTOR_TEST_MOTO_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$ROTOR_TEST_MOTO_SECRET_ACCESS_KEY"
+export AWS_REGION=us-east-1 AWS_ENDPOINT_URL_SECRETS_MANAGER="$ROTOR_TEST_MOTO_ENDPOINT"
+rotations="${ROTOR_BENCH_AWS_ROTATIONS:-200}"
+printf '%-26s %10s %12s %20s\n' client rotations rotations/s "API calls/rotation"
+for run in rotor rotor-unlimited boto3; do
+    case "$run" in
+        rotor) line="$(.build/release/rotor-bench aws "$rotations")" ;;
+        rotor-unlimited) line="$(.build/release/rotor-bench aws "$rotations" --no-rate-limit)" ;;
+        boto3) line="$(python3 bench/aws/boto3_rotation.py "$ROTOR_TEST_MOTO_ENDPOINT" "$rotations")" ;;
+    esac
+    read -r name count rate calls <<<"$line"
+    printf '%-26s %10s %12s %20s\n' "$name" "$count" "$rate" "$calls"
+done
+echo "(rotor keeps PutSecretValue + UpdateSecretVersionStage under Secrets Manager's 50 TPS write quota;"
+echo " boto3 has no such limit and would be throttled by real AWS at that rate)"
+echo "(moto_server with request authentication on; both clients sign every request with SigV4)"
