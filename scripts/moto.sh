@@ -12,6 +12,8 @@ ensure_installed() {
         echo "installing moto[server] and boto3 with pip"
         python3 -m pip install --quiet 'moto[server]' boto3
     fi
+    # The AWS runbooks use the aws CLI, as operators do.
+    command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
 }
 
 free_port() {
