@@ -20,6 +20,11 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         // Domain types, protocols and the rotation engine. No I/O.
@@ -58,11 +63,32 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Rotation policies from YAML files in schedules/.
+        .target(
+            name: "RotorPolicies",
+            dependencies: ["RotorCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // The daemon: scheduler, lease, alert outbox, HTTP observability API and metrics.
+        .target(
+            name: "RotorDaemon",
+            dependencies: [
+                "RotorCore", "RotorPolicies", "RotorStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The `rotor` command tree; only wires adapters together.
         .target(
             name: "RotorCLI",
             dependencies: [
-                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS",
+                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -89,10 +115,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Loopback HTTP servers for tests: a fault-injecting proxy, webhook receivers, endpoints.
+        .target(
+            name: "RotorTestSupport",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/RotorTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "RotorAWSTests",
             dependencies: [
-                "RotorAWS", "RotorCore", "RotorRotators", "RotorStorage",
+                "RotorAWS", "RotorCore", "RotorRotators", "RotorStorage", "RotorTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -100,6 +138,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("SigV4Vectors")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RotorDaemonTests",
+            dependencies: [
+                "RotorCore", "RotorPolicies", "RotorDaemon", "RotorStorage", "RotorRotators", "RotorTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import RotorCore
+import RotorDaemon
 
 /// Text and JSON renderings of rotor's records. None of them ever touches a secret value.
 enum Render {
@@ -18,17 +19,7 @@ enum Render {
         return object
     }
 
-    static func managedJSON(_ managed: ManagedSecret) -> [String: Any] {
-        [
-            "id": managed.id.rawValue,
-            "rotator": managed.rotator.rawValue,
-            "options": managed.options.values,
-            "status": managed.status.rawValue,
-            "failedRuns": managed.failedRuns,
-            "lastRotatedAt": Output.isoOrNull(managed.lastRotatedAt),
-            "lastError": managed.lastError ?? NSNull(),
-        ]
-    }
+    static func managedJSON(_ managed: ManagedSecret) -> [String: Any] { RecordJSON.managed(managed) }
 
     static func describeText(_ description: SecretDescription, managed: ManagedSecret?) -> [String] {
         var lines = ["Name:          \(description.id)"]
@@ -85,26 +76,7 @@ enum Render {
         ]
     }
 
-    static func rotationJSON(_ rotation: RotationRecord) -> [String: Any] {
-        [
-            "token": rotation.token.rawValue,
-            "secret": rotation.secret.rawValue,
-            "trigger": rotation.trigger,
-            "startedAt": Output.isoOrNull(rotation.startedAt),
-            "endedAt": Output.isoOrNull(rotation.endedAt),
-            "outcome": rotation.outcome.rawValue,
-            "lastCompletedStep": rotation.lastCompletedStep?.rawValue ?? NSNull(),
-            "error": rotation.error ?? NSNull(),
-            "steps": rotation.steps.map { step in
-                [
-                    "step": step.step.rawValue, "attempt": step.attempt, "outcome": step.outcome.rawValue,
-                    "startedAt": Output.isoOrNull(step.startedAt), "endedAt": Output.isoOrNull(step.endedAt),
-                    "durationMs": step.endedAt.map { Int(($0.timeIntervalSince(step.startedAt) * 1000).rounded()) } ?? NSNull(),
-                    "error": step.error ?? NSNull(),
-                ] as [String: Any]
-            },
-        ]
-    }
+    static func rotationJSON(_ rotation: RotationRecord) -> [String: Any] { RecordJSON.rotation(rotation) }
 
     static func rotationText(_ rotation: RotationRecord) -> [String] {
         var lines = ["\(Output.timestamp(rotation.startedAt))  \(rotation.outcome.rawValue)  token \(rotation.token)  trigger \(rotation.trigger)"]

@@ -11,7 +11,10 @@ public struct RotorCommand: AsyncParsableCommand {
             Exit codes: 0 ok, 1 error, 3 not found, 4 rotation failed, 5 quarantined, 6 store unreadable, 64 usage or invalid input.
             """,
         version: "0.1.0",
-        subcommands: [SecretCommand.self, Rotate.self, Rollback.self, History.self, Status.self, Unquarantine.self, Audit.self])
+        subcommands: [
+            SecretCommand.self, Rotate.self, Rollback.self, History.self, Status.self, Unquarantine.self, Audit.self,
+            Validate.self, Plan.self, Daemon.self,
+        ])
 
     public init() {}
 }

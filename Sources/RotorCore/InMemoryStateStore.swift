@@ -1,4 +1,5 @@
 import struct Foundation.Date
+import struct Foundation.TimeInterval
 
 /// A ``RotationStateStore`` in memory, for fast tests. Same semantics as the SQLite one.
 public actor InMemoryStateStore: RotationStateStore {
@@ -7,6 +8,7 @@ public actor InMemoryStateStore: RotationStateStore {
     private var order: [VersionID] = []
     private var audit: [AuditEvent] = []
     private var nextStepID: Int64 = 1
+    private var locks: [SecretID: (owner: String, expiresAt: Date)] = [:]
 
     public init() {}
 
@@ -74,6 +76,21 @@ public actor InMemoryStateStore: RotationStateStore {
     }
 
     public func appendAudit(_ event: AuditEvent) { audit.append(event) }
+
+    public func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) {
+        secrets[id]?.rotator = rotator
+        secrets[id]?.options = options
+    }
+
+    public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) -> Bool {
+        if let lock = locks[id], lock.owner != owner, lock.expiresAt > now { return false }
+        locks[id] = (owner, now.addingTimeInterval(ttl))
+        return true
+    }
+
+    public func releaseSecretLock(_ id: SecretID, owner: String) {
+        if locks[id]?.owner == owner { locks[id] = nil }
+    }
 
     public func rotations(of id: SecretID, limit: Int) -> [RotationRecord] {
         Array(order.reversed().compactMap { rotations[$0] }.filter { $0.secret == id }.prefix(limit))

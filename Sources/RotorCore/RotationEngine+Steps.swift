@@ -8,6 +8,7 @@ extension RotationEngine {
         let started = clock.now()
         let policy = configuration.retry
         for attempt in 1...policy.attemptsPerRun {
+            try await renewLock(run.secret)
             let recordID = try await state.beginStep(token: run.token, step: JournalStep(step), attempt: attempt, at: clock.now())
             do {
                 let note = try await perform(step, run: run, rotator: rotator, suppliedValue: suppliedValue)
@@ -29,6 +30,15 @@ extension RotationEngine {
                 }
                 try await clock.sleep(for: policy.backoff(afterAttempt: attempt, unit: jitter()))
             }
+        }
+    }
+
+    /// Extends this engine's per-secret lock; a lock taken over by another process (ours expired)
+    /// stops this run at once, leaving the journal to that process.
+    func renewLock(_ secret: SecretID) async throws {
+        guard try await state.acquireSecretLock(secret, owner: configuration.lockOwner, ttl: configuration.lockTTL, now: clock.now()) else {
+            logger.error("lost the secret's lock to another process; stopping this run", metadata: ["secret": "\(secret)"])
+            throw CancellationError()
         }
     }
 

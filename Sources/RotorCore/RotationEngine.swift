@@ -1,6 +1,7 @@
 import Logging
 import struct Foundation.Date
 import struct Foundation.UUID
+import struct Foundation.TimeInterval
 
 /// What the engine does when it finds `AWSPENDING` on a version that is not current
 /// and its own journal has no open rotation for it (a rotation started elsewhere or lost).
@@ -16,11 +17,20 @@ public struct EngineConfiguration: Sendable {
     public var stuckPending: StuckPendingPolicy
     /// Who is acting, for the audit log (e.g. `cli:alice`, `daemon`).
     public var actor: String
+    /// How long a per-secret lock lasts if its holder dies without releasing it (renewed at every step).
+    public var lockTTL: TimeInterval
+    /// This engine's identity as a lock owner.
+    public var lockOwner: String
 
-    public init(retry: RetryPolicy = RetryPolicy(), stuckPending: StuckPendingPolicy = .refuse, actor: String = "rotor") {
+    public init(
+        retry: RetryPolicy = RetryPolicy(), stuckPending: StuckPendingPolicy = .refuse, actor: String = "rotor",
+        lockTTL: TimeInterval = 60, lockOwner: String? = nil
+    ) {
         self.retry = retry
         self.stuckPending = stuckPending
         self.actor = actor
+        self.lockTTL = lockTTL
+        self.lockOwner = lockOwner ?? "\(actor)#\(UUID().uuidString.prefix(8))"
     }
 }
 
@@ -33,7 +43,7 @@ public struct RotationEngine: Sendable {
     public let state: any RotationStateStore
     public let rotators: RotatorRegistry
     public let clock: any RotorClock
-    public let configuration: EngineConfiguration
+    public internal(set) var configuration: EngineConfiguration
     let logger: Logger
     let jitter: @Sendable () -> Double
     let makeToken: @Sendable () -> VersionID
@@ -60,7 +70,31 @@ public struct RotationEngine: Sendable {
     /// left pending for retry, or rollback failed). Preconditions (not managed, quarantined,
     /// a stuck rotation) throw.
     /// - Parameter suppliedValue: the operator's new value, for the `manual` rotator.
-    public func rotate(_ id: SecretID, suppliedValue: SecretValue? = nil, trigger: String = "manual") async throws -> RotationReport {
+    public func rotate(
+        _ id: SecretID, suppliedValue: SecretValue? = nil, trigger: String = "manual", retry: RetryPolicy? = nil
+    ) async throws -> RotationReport {
+        guard try await state.acquireSecretLock(id, owner: configuration.lockOwner, ttl: configuration.lockTTL, now: clock.now()) else {
+            throw RotorError(
+                .locked, "another rotor process is rotating this secret", secret: id,
+                remedy: "wait for it to finish; if that process died, its lock expires after \(Int(configuration.lockTTL))s and the next run resumes its rotation")
+        }
+        do {
+            let report = try await rotateLocked(id, suppliedValue: suppliedValue, trigger: trigger, retry: retry)
+            try? await state.releaseSecretLock(id, owner: configuration.lockOwner)
+            return report
+        } catch {
+            try? await state.releaseSecretLock(id, owner: configuration.lockOwner)
+            throw error
+        }
+    }
+
+    func rotateLocked(_ id: SecretID, suppliedValue: SecretValue?, trigger: String, retry: RetryPolicy?) async throws -> RotationReport {
+        var engine = self
+        if let retry { engine.configuration.retry = retry }
+        return try await engine.rotateHoldingLock(id, suppliedValue: suppliedValue, trigger: trigger)
+    }
+
+    func rotateHoldingLock(_ id: SecretID, suppliedValue: SecretValue?, trigger: String) async throws -> RotationReport {
         let managed = try await requireManaged(id)
         guard managed.status != .quarantined else { throw quarantinedError(managed) }
         let rotator = try rotators.make(managed.rotator, options: managed.options)

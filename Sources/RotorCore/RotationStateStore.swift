@@ -1,4 +1,5 @@
 import struct Foundation.Date
+import struct Foundation.TimeInterval
 
 /// The engine's durable state: managed secrets, the rotation journal and the audit log.
 /// Every method is one transaction. Implementations never store a secret value.
@@ -26,6 +27,14 @@ public protocol RotationStateStore: Sendable {
     /// Changes a secret's health outside a rotation (unquarantine, rollback command).
     func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws
     func appendAudit(_ event: AuditEvent) async throws
+
+    /// Changes the rotator and options of a managed secret (a policy now says otherwise).
+    func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) async throws
+
+    /// Takes the per-secret lock for `owner` until `now + ttl`, or renews it; `false` when another owner holds it.
+    /// The daemon and `rotor rotate` take it, so one secret is never rotated by two processes at once.
+    func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool
+    func releaseSecretLock(_ id: SecretID, owner: String) async throws
 
     /// Rotations of a secret, newest first, with their steps.
     func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord]

@@ -29,6 +29,7 @@ public struct RotorError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let pendingRetry = Code("pending-retry")
         public static let quarantined = Code("quarantined")
         public static let nothingToRollBack = Code("nothing-to-roll-back")
+        public static let locked = Code("locked")
         // Storage.
         public static let wrongMasterKey = Code("wrong-master-key")
         public static let storeCorrupted = Code("store-corrupted")

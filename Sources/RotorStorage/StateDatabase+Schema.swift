@@ -61,6 +61,7 @@ extension SQLiteStateStore {
                     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
                 """)
         }
+        registerSchedulingMigration(&migrator)
         return migrator
     }
 }

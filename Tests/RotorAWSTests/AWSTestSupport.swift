@@ -1,4 +1,5 @@
 import Foundation
+import RotorTestSupport
 import Synchronization
 import RotorAWS
 import RotorCore

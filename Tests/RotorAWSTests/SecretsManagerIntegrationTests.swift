@@ -1,4 +1,5 @@
 import Foundation
+import RotorTestSupport
 import Logging
 import Testing
 import RotorAWS

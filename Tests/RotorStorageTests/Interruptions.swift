@@ -63,6 +63,13 @@ struct CrashingStateStore: RotationStateStore {
     }
     func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws { try await base.updateHealth(id, health, audit: audit) }
     func appendAudit(_ event: AuditEvent) async throws { try await base.appendAudit(event) }
+    func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) async throws {
+        try await base.updateRotator(id, rotator: rotator, options: options)
+    }
+    func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool {
+        try await base.acquireSecretLock(id, owner: owner, ttl: ttl, now: now)
+    }
+    func releaseSecretLock(_ id: SecretID, owner: String) async throws { try await base.releaseSecretLock(id, owner: owner) }
     func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord] { try await base.rotations(of: id, limit: limit) }
     func auditEvents(of id: SecretID?, limit: Int) async throws -> [AuditEvent] { try await base.auditEvents(of: id, limit: limit) }
 }

@@ -7,24 +7,24 @@ import Synchronization
 
 /// A small HTTP/1.1 server on 127.0.0.1 for tests: it hands each request to `respond`, which
 /// decides what happens (answer, forward, delay, drop the connection).
-final class LoopbackHTTPServer: Sendable {
-    struct Request: Sendable {
-        let head: HTTPRequestHead
-        let body: [UInt8]
-        var target: String? { head.headers.first(name: "X-Amz-Target") }
+public final class LoopbackHTTPServer: Sendable {
+    public struct Request: Sendable {
+        public let head: HTTPRequestHead
+        public let body: [UInt8]
+        public var target: String? { head.headers.first(name: "X-Amz-Target") }
     }
 
-    enum Reply: Sendable {
+    public enum Reply: Sendable {
         case respond(status: Int, headers: [(String, String)], body: [UInt8])
         /// Close the connection without answering.
         case drop
     }
 
     let channel: any Channel
-    var port: Int { channel.localAddress!.port! }
-    var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    public var port: Int { channel.localAddress!.port! }
+    public var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
-    init(respond: @escaping @Sendable (Request) async -> Reply) async throws {
+    public init(respond: @escaping @Sendable (Request) async -> Reply) async throws {
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -35,7 +35,7 @@ final class LoopbackHTTPServer: Sendable {
             .bind(host: "127.0.0.1", port: 0).get()
     }
 
-    func close() async throws { try await channel.close() }
+    public func close() async throws { try await channel.close() }
 
     final class Handler: ChannelInboundHandler, Sendable {
         typealias InboundIn = HTTPServerRequestPart
@@ -81,13 +81,13 @@ final class LoopbackHTTPServer: Sendable {
 
 /// A proxy in front of moto that injects faults by operation: throttling, 500s, slow responses,
 /// dropped connections, and responses lost after the request took effect.
-final class FaultInjectingProxy: Sendable {
-    enum Fault: Sendable, Equatable {
+public final class FaultInjectingProxy: Sendable {
+    public enum Fault: Sendable, Equatable {
         case throttle, serverError, slow(Duration), drop, dropAfterForwarding
     }
 
     /// The faults still to inject, per operation, and what was injected.
-    final class Plan: Sendable {
+    public final class Plan: Sendable {
         private let faults = Mutex<[String: [Fault]]>([:])
         private let log = Mutex<[String]>([])
 
@@ -104,25 +104,25 @@ final class FaultInjectingProxy: Sendable {
             return fault
         }
 
-        var remaining: Int { faults.withLock { $0.values.map(\.count).reduce(0, +) } }
-        var calls: [String] { log.withLock { $0 } }
+        public var remaining: Int { faults.withLock { $0.values.map(\.count).reduce(0, +) } }
+        public var calls: [String] { log.withLock { $0 } }
     }
 
-    let plan = Plan()
+    public let plan = Plan()
     let server: LoopbackHTTPServer
     let upstream: URL
 
-    init(upstream: URL) async throws {
+    public init(upstream: URL) async throws {
         self.upstream = upstream
         let plan = self.plan
         server = try await LoopbackHTTPServer { request in await Self.handle(request, plan: plan, upstream: upstream) }
     }
 
-    var url: URL { server.url }
-    func close() async throws { try await server.close() }
+    public var url: URL { server.url }
+    public func close() async throws { try await server.close() }
 
     /// Queues faults for the next calls of `operation` (e.g. "PutSecretValue").
-    func inject(_ operation: String, _ list: Fault...) { plan.add(operation, list) }
+    public func inject(_ operation: String, _ list: Fault...) { plan.add(operation, list) }
 
     static func handle(_ request: LoopbackHTTPServer.Request, plan: Plan, upstream: URL) async -> LoopbackHTTPServer.Reply {
         let operation = request.target?.replacingOccurrences(of: "secretsmanager.", with: "") ?? "?"

@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import RotorCore
+import RotorDaemon
+import RotorPolicies
+import RotorRotators
+
+struct Validate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check policy files: every error with file:line:column and what was expected.",
+        discussion: "With an existing --home, also checks that no secret it knows is matched by two policies. Exit 0 when valid, 64 otherwise.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "A policy directory or file.") var path: String = "schedules"
+
+    func run() async throws {
+        let set: PolicySet
+        do {
+            set = try PolicyLoader(rotators: .builtIn).load(path: path)
+        } catch {
+            error.errors.forEach { Output.error("\($0)") }
+            Output.error("\(error.errors.count) error(s) in \(path)")
+            throw ExitCode(ExitStatus.usage)
+        }
+        var overlaps: [PolicyError] = []
+        if FileManager.default.fileExists(atPath: global.homeURL.appendingPathComponent("state.sqlite").path) {
+            try await runReportingErrors {
+                let runtime = try Runtime.open(global)
+                let ids = try await runtime.state.managedSecrets(in: .all).map(\.id)
+                overlaps = set.overlaps(among: ids)
+            }
+        }
+        guard overlaps.isEmpty else {
+            overlaps.forEach { Output.error("\($0)") }
+            throw ExitCode(ExitStatus.usage)
+        }
+        Output.line("ok: \(set.policies.count) policies in \(set.files.count) file(s)")
+    }
+}
+
+struct Plan: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show when each secret rotates next, and why. Changes nothing.",
+        discussion: "Covers managed secrets and store secrets that a policy matches. --horizon lists every rotation up to then, assuming each succeeds.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Policy directory or file.") var policies: String = "schedules"
+    @Option(help: "Plan as of this time (ISO 8601, default now).") var at: String?
+    @Option(help: "List every rotation up to this far ahead (e.g. 365d).") var horizon: String?
+    @Option(help: "Explain one secret's plan step by step.") var explain: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await runReportingErrors {
+            let set = try loadPolicies()
+            let now = try instant()
+            let runtime = try Runtime.open(global)
+            let rows = try await PlanRows.build(runtime: runtime, policies: set, now: now, horizon: try horizonDuration())
+            if let explain {
+                let id = try runtime.secretID(explain)
+                guard let row = rows.first(where: { $0.id == id }) else {
+                    throw RotorError(.notManaged, "no policy covers this secret", secret: id, remedy: "check the match patterns in \(policies)")
+                }
+                row.explanation.forEach(Output.line)
+                return
+            }
+            if json { Output.json(["at": now.formatted(.iso8601), "secrets": rows.map(\.json)]); return }
+            rows.forEach { Output.line($0.text) }
+        }
+    }
+
+    func loadPolicies() throws -> PolicySet {
+        do { return try PolicyLoader(rotators: .builtIn).load(path: policies) } catch {
+            throw RotorError(.invalidInput, "policies in \(policies) are invalid:\n\(error)", remedy: "run 'rotor validate \(policies)'")
+        }
+    }
+
+    func instant() throws -> Date {
+        guard let at else { return Date() }
+        guard let date = try? Date(at, strategy: .iso8601) else {
+            throw RotorError(.invalidParameter, "--at '\(at.prefix(40))' is not an ISO 8601 time such as 2027-01-31T03:00:00Z")
+        }
+        return date
+    }
+
+    func horizonDuration() throws -> PolicyDuration? {
+        guard let horizon else { return nil }
+        guard let duration = PolicyDuration(horizon) else {
+            throw RotorError(.invalidParameter, "--horizon '\(horizon.prefix(20))' is not \(PolicyDuration.unitsHelp)")
+        }
+        return duration
+    }
+}
+
+struct Daemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "Run the scheduler and the HTTP API until SIGTERM/SIGINT.",
+        discussion: """
+            One daemon acts per state database (a lease); others stand by and take over when it lapses. \
+            API: /healthz, /metrics, /api/observability/secrets[/ID]. Set ROTOR_API_TOKEN to require a bearer token.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Policy directory or file.") var policies: String = "schedules"
+    @Option(help: "API address host:port (default 127.0.0.1:8080; port 0 picks a free one).") var listen: String = "127.0.0.1:8080"
+    @Option(help: "Webhook URL for alerts (repeatable; env ROTOR_WEBHOOKS, comma-separated).") var webhook: [String] = []
+    @Option(help: "Rotations at once.") var maxConcurrent = 8
+    @Option(help: "Rotations at once per rotator kind.") var maxConcurrentPerRotator = 4
+    @Option(help: "Lease time in seconds: a standby takes over this long after the active daemon dies.") var leaseTtl = 15.0
+    @Flag(help: "Create secrets named exactly in the policies that the store lacks (first run of the examples).") var createMissing = false
+    @Option(help: "Write the API port to this file once listening.") var portFile: String?
+
+    func run() async throws {
+        try await runReportingErrors {
+            let runtime = try Runtime.open(global, actor: "daemon")
+            guard let schedule = runtime.state as? any SchedulingStore else { throw RotorError(.storeUnavailable, "the state store cannot schedule") }
+            _ = try Plan.validatePolicies(policies)
+            let (host, port) = try parseListen()
+            let webhooks = try (webhook + (global.env["ROTOR_WEBHOOKS"]?.split(separator: ",").map(String.init) ?? [])).map { raw in
+                guard let url = URL(string: raw), url.scheme == "http" || url.scheme == "https" else {
+                    throw RotorError(.invalidParameter, "webhook '\(raw.prefix(100))' is not an http(s) URL")
+                }
+                return url
+            }
+            let options = RotorDaemon.Daemon.Options(
+                policiesPath: policies, host: host, port: port, token: global.env["ROTOR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
+                webhooks: webhooks,
+                scheduler: SchedulerConfiguration(maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl),
+                createMissing: createMissing, portFile: portFile)
+            try await RotorDaemon.Daemon(engine: runtime.engine, schedule: schedule, options: options, logger: runtime.logger).run()
+        }
+    }
+
+    func parseListen() throws -> (String, Int) {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw RotorError(.invalidParameter, "--listen '\(listen.prefix(60))' is not host:port")
+        }
+        return (String(listen[..<colon]), port)
+    }
+}
+
+extension Plan {
+    /// Loads policies for commands that need them valid.
+    static func validatePolicies(_ path: String) throws -> PolicySet {
+        do { return try PolicyLoader(rotators: .builtIn).load(path: path) } catch {
+            throw RotorError(.invalidInput, "policies in \(path) are invalid:\n\(error)", remedy: "run 'rotor validate \(path)'")
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// A secret's persisted schedule: the next deadline and what it was derived from.
+public struct ScheduleEntry: Sendable, Hashable {
+    public var secret: SecretID
+    public var policy: String
+    /// The policy fingerprint the deadline was derived from; a change re-derives it.
+    public var fingerprint: String
+    /// When the daemon rotates it next; `nil` when the daemon never does (manual, disabled, quarantined).
+    public var nextDueAt: Date?
+    public var nextReminderAt: Date?
+    public var lastReminderAt: Date?
+    public var lastFailureAt: Date?
+
+    public init(
+        secret: SecretID, policy: String, fingerprint: String, nextDueAt: Date?, nextReminderAt: Date? = nil,
+        lastReminderAt: Date? = nil, lastFailureAt: Date? = nil
+    ) {
+        self.secret = secret
+        self.policy = policy
+        self.fingerprint = fingerprint
+        self.nextDueAt = nextDueAt
+        self.nextReminderAt = nextReminderAt
+        self.lastReminderAt = lastReminderAt
+        self.lastFailureAt = lastFailureAt
+    }
+}
+
+/// An alert waiting to be delivered to webhooks (the outbox), or delivered.
+public struct AlertRecord: Sendable, Hashable {
+    public var id: Int64
+    public var createdAt: Date
+    public var kind: String
+    public var secret: SecretID?
+    /// The JSON document sent to webhooks (metadata only, never a value).
+    public var payload: String
+    public var attempts: Int
+
+    public init(id: Int64 = 0, createdAt: Date, kind: String, secret: SecretID?, payload: String, attempts: Int = 0) {
+        self.id = id
+        self.createdAt = createdAt
+        self.kind = kind
+        self.secret = secret
+        self.payload = payload
+        self.attempts = attempts
+    }
+}
+
+/// Durable scheduling state: next deadlines indexed by time, the daemon lease, and the alert outbox.
+public protocol SchedulingStore: Sendable {
+    func scheduleEntries() async throws -> [ScheduleEntry]
+    func scheduleEntry(_ id: SecretID) async throws -> ScheduleEntry?
+    func saveScheduleEntry(_ entry: ScheduleEntry) async throws
+    func removeScheduleEntry(_ id: SecretID) async throws
+    /// Entries whose rotation is due at `now`, earliest first (an index range scan, not a full scan).
+    func dueRotations(at now: Date, limit: Int) async throws -> [ScheduleEntry]
+    func dueReminders(at now: Date, limit: Int) async throws -> [ScheduleEntry]
+    /// The earliest rotation or reminder deadline, for the scheduler's sleep.
+    func earliestDeadline() async throws -> Date?
+
+    /// Takes or renews the named lease for `owner` until `now + ttl`; `false` when another owner holds it.
+    func acquireLease(_ name: String, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool
+    func releaseLease(_ name: String, owner: String) async throws
+    func leaseHolder(_ name: String, now: Date) async throws -> (owner: String, expiresAt: Date)?
+
+    func enqueueAlert(_ alert: AlertRecord) async throws
+    func dueAlerts(at now: Date, limit: Int) async throws -> [AlertRecord]
+    func markAlertDelivered(_ id: Int64, at: Date) async throws
+    func markAlertFailed(_ id: Int64, error: String, nextAttemptAt: Date) async throws
+    func pendingAlertCount() async throws -> Int
+}

@@ -1,0 +1,38 @@
+import Foundation
+import Logging
+import RotorCore
+
+/// Raises operator alerts: logs them and puts them in the outbox, from which the dispatcher delivers
+/// them to webhooks, so none is lost across restarts. Alerts carry metadata only, never values.
+public struct AlertCenter: Sendable {
+    public enum Kind: String, Sendable {
+        case rotationFailed = "rotation.failed"
+        case quarantined = "secret.quarantined"
+        case manualRotationDue = "manual.rotation-due"
+        case maxAgeAtRisk = "secret.max-age-at-risk"
+        case policyError = "policy.error"
+    }
+
+    let outbox: any SchedulingStore
+    let clock: any RotorClock
+    let logger: Logger
+
+    public init(outbox: any SchedulingStore, clock: any RotorClock, logger: Logger) {
+        self.outbox = outbox
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func raise(_ kind: Kind, secret: SecretID?, _ message: String, details: [String: String] = [:]) async {
+        let now = clock.now()
+        var document: [String: Any] = ["kind": kind.rawValue, "time": now.formatted(.iso8601), "message": message, "details": details]
+        if let secret { document["secret"] = secret.rawValue }
+        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        logger.warning("alert", metadata: ["kind": "\(kind.rawValue)", "secret": "\(secret?.rawValue ?? "-")", "message": "\(message)"])
+        do {
+            try await outbox.enqueueAlert(AlertRecord(createdAt: now, kind: kind.rawValue, secret: secret, payload: String(decoding: data, as: UTF8.self)))
+        } catch {
+            logger.error("could not store alert in the outbox", metadata: ["kind": "\(kind.rawValue)", "error": "\(error)"])
+        }
+    }
+}

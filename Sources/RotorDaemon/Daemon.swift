@@ -1,0 +1,78 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import RotorCore
+import RotorPolicies
+import ServiceLifecycle
+import UnixSignals
+
+/// Everything `rotor daemon` runs, wired together: the scheduler, the alert dispatcher and the HTTP
+/// API in one service group that shuts down gracefully on SIGTERM/SIGINT.
+public struct Daemon: Sendable {
+    public struct Options: Sendable {
+        public var policiesPath: String
+        public var host: String
+        public var port: Int
+        public var token: String?
+        public var webhooks: [URL]
+        public var scheduler: SchedulerConfiguration
+        public var createMissing: Bool
+        /// Where to write the bound port (useful with port 0).
+        public var portFile: String?
+
+        public init(
+            policiesPath: String, host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, webhooks: [URL] = [],
+            scheduler: SchedulerConfiguration = SchedulerConfiguration(), createMissing: Bool = false, portFile: String? = nil
+        ) {
+            self.policiesPath = policiesPath
+            self.host = host
+            self.port = port
+            self.token = token
+            self.webhooks = webhooks
+            self.scheduler = scheduler
+            self.createMissing = createMissing
+            self.portFile = portFile
+        }
+    }
+
+    let engine: RotationEngine
+    let schedule: any SchedulingStore
+    let options: Options
+    let clock: any RotorClock
+    let logger: Logger
+    public let metrics = RotorMetrics()
+
+    public init(engine: RotationEngine, schedule: any SchedulingStore, options: Options, clock: any RotorClock = SystemClock(), logger: Logger) {
+        self.engine = engine
+        self.schedule = schedule
+        self.options = options
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM/SIGINT; rotations in flight finish before it returns.
+    public func run() async throws {
+        let alerts = AlertCenter(outbox: schedule, clock: clock, logger: logger)
+        let loader = PolicyLoader(rotators: engine.rotators)
+        let path = options.policiesPath
+        let scheduler = RotationScheduler(
+            engine: engine, schedule: schedule, policies: { () throws -> PolicySet in try loader.load(path: path) }, clock: clock,
+            alerts: alerts, metrics: metrics, configuration: options.scheduler, logger: logger, createMissing: options.createMissing)
+        let dispatcher = AlertDispatcher(outbox: schedule, webhooks: options.webhooks, clock: clock, logger: logger)
+        let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token)
+        let (logger, portFile, host) = (self.logger, options.portFile, options.host)
+        let app = Application(
+            router: api.router(),
+            configuration: ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "rotor"),
+            services: [scheduler, dispatcher],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.notice("rotor daemon API listening", metadata: ["url": "http://\(host):\(port)"])
+                print("rotor daemon: API on http://\(host):\(port) (/healthz, /metrics, /api/observability/secrets)")
+                if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            },
+            logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import RotorCore
+import RotorPolicies
+
+/// Brings managed secrets and their schedule in line with the policies: secrets a policy matches
+/// are managed with its rotator and options, and get a schedule derived from their last rotation
+/// (re-derived only when the policy changed, so a restart never moves a deadline).
+public struct PolicyReconciler: Sendable {
+    let engine: RotationEngine
+    let schedule: any SchedulingStore
+    let clock: any RotorClock
+    let logger: Logger
+
+    public init(engine: RotationEngine, schedule: any SchedulingStore, clock: any RotorClock, logger: Logger) {
+        self.engine = engine
+        self.schedule = schedule
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public struct Summary: Sendable, Equatable {
+        public var scheduled = 0
+        public var rescheduled = 0
+        public var registered = 0
+        public var unscheduled = 0
+        public var created = 0
+    }
+
+    /// - Parameter createMissing: create secrets named exactly by a policy that the store lacks
+    ///   (with the rotator's generated first value), as `make run` does for the example secrets.
+    @discardableResult
+    public func reconcile(_ policies: PolicySet, createMissing: Bool = false) async throws -> Summary {
+        var summary = Summary()
+        if createMissing { summary.created = try await createMissingSecrets(policies) }
+        let stored = try await engine.store.listSecrets(in: .all).map(\.id)
+        let managed = try await engine.state.managedSecrets(in: .all)
+        let ids = Set(stored).union(managed.map(\.id)).sorted()
+        let existing = Dictionary(uniqueKeysWithValues: try await schedule.scheduleEntries().map { ($0.secret, $0) })
+        for id in ids {
+            let matching = policies.policies(matching: id)
+            guard matching.count <= 1 else {
+                logger.error("secret matched by several policies; not scheduled", metadata: ["secret": "\(id)", "policies": "\(matching.map(\.name))"])
+                continue
+            }
+            guard let policy = matching.first else {
+                if existing[id] != nil { try await schedule.removeScheduleEntry(id); summary.unscheduled += 1 }
+                continue
+            }
+            let secret = try await ensureManaged(id, policy: policy, summary: &summary)
+            guard let secret else { continue }
+            let entry = existing[id]
+            guard entry == nil || entry?.fingerprint != policy.fingerprint || entry?.policy != policy.name else { continue }
+            try await schedule.saveScheduleEntry(Self.planned(policy, secret, previous: entry, now: clock.now()).entry)
+            if entry == nil { summary.scheduled += 1 } else { summary.rescheduled += 1 }
+        }
+        return summary
+    }
+
+    /// The schedule entry (and the plan behind it) for a managed secret under a policy, planned at `now`.
+    public static func planned(_ policy: RotationPolicy, _ secret: ManagedSecret, previous: ScheduleEntry?, now: Date) -> (entry: ScheduleEntry, plan: SchedulePlan) {
+        let facts = ScheduleFacts(
+            secret: secret.id, managedSince: secret.createdAt, lastRotatedAt: secret.lastRotatedAt, failedRuns: secret.failedRuns,
+            lastFailureAt: previous?.lastFailureAt, status: secret.status, lastReminderAt: previous?.lastReminderAt)
+        let plan = SchedulePlanner.plan(policy, facts, now: now)
+        let entry = ScheduleEntry(
+            secret: secret.id, policy: policy.name, fingerprint: policy.fingerprint, nextDueAt: plan.nextRotation,
+            nextReminderAt: plan.nextReminder, lastReminderAt: previous?.lastReminderAt, lastFailureAt: previous?.lastFailureAt)
+        return (entry, plan)
+    }
+
+    private func ensureManaged(_ id: SecretID, policy: RotationPolicy, summary: inout Summary) async throws -> ManagedSecret? {
+        if let secret = try await engine.state.managedSecret(id) {
+            if secret.rotator != policy.rotator || secret.options != policy.options {
+                try await engine.state.updateRotator(id, rotator: policy.rotator, options: policy.options)
+            }
+            return try await engine.state.managedSecret(id)
+        }
+        do {
+            summary.registered += 1
+            return try await engine.manageExistingSecret(id, rotator: policy.rotator, options: policy.options)
+        } catch {
+            logger.error("cannot manage secret", metadata: ["secret": "\(id)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func createMissingSecrets(_ policies: PolicySet) async throws -> Int {
+        var created = 0
+        for policy in policies.policies {
+            for matcher in policy.matchers where matcher.isExact {
+                guard let id = try? SecretID(matcher.pattern) else { continue }
+                if (try? await engine.store.describeSecret(id)) != nil { continue }
+                let descriptor = try engine.rotators.descriptor(policy.rotator)
+                guard let value = try await descriptor.initialValue(policy.options, store: engine.store) else {
+                    logger.notice("not creating a secret whose rotator cannot generate a value", metadata: ["secret": "\(id)"])
+                    continue
+                }
+                try await engine.createManagedSecret(id, rotator: policy.rotator, options: policy.options, initialValue: value)
+                created += 1
+            }
+        }
+        return created
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import RotorCore
+import RotorPolicies
+
+extension RotationScheduler {
+    /// What one tick did.
+    public struct TickSummary: Sendable, Equatable {
+        public var rotated: [SecretID] = []
+        public var failed: [SecretID] = []
+        public var reminded: [SecretID] = []
+    }
+
+    /// Runs every rotation due now (within the concurrency caps) and every due reminder. Its cost
+    /// grows with the number of due secrets: due entries come from an index range scan.
+    @discardableResult
+    public func tick() async throws -> TickSummary {
+        var summary = TickSummary()
+        let now = clock.now()
+        summary.reminded = try await remind(now: now)
+        let due = try await schedule.dueRotations(at: now, limit: configuration.maxConcurrent * 64)
+        let outcomes = await runConcurrently(due)
+        for (id, succeeded) in outcomes {
+            if succeeded { summary.rotated.append(id) } else { summary.failed.append(id) }
+        }
+        metrics.pendingAlerts(try await schedule.pendingAlertCount())
+        return summary
+    }
+
+    /// Runs rotations with a global cap and a cap per rotator kind.
+    func runConcurrently(_ entries: [ScheduleEntry]) async -> [(SecretID, Bool)] {
+        var kinds: [SecretID: RotatorKind] = [:]
+        for entry in entries { kinds[entry.secret] = (try? await engine.state.managedSecret(entry.secret))?.rotator ?? "unknown" }
+        return await withTaskGroup(of: (SecretID, RotatorKind, Bool).self) { group in
+            var running: [RotatorKind: Int] = [:]
+            var total = 0
+            var waiting = entries
+            var results: [(SecretID, Bool)] = []
+            while !waiting.isEmpty || total > 0 {
+                if let index = waiting.firstIndex(where: { (running[kinds[$0.secret]!] ?? 0) < configuration.maxConcurrentPerRotator }),
+                   total < configuration.maxConcurrent {
+                    let entry = waiting.remove(at: index)
+                    let kind = kinds[entry.secret]!
+                    running[kind, default: 0] += 1
+                    total += 1
+                    let policy = state.policies?.policies.first { $0.name == entry.policy }
+                    group.addTask { (entry.secret, kind, await self.rotate(entry.secret, policy: policy)) }
+                } else if let (id, kind, succeeded) = await group.next() {
+                    running[kind, default: 1] -= 1
+                    total -= 1
+                    results.append((id, succeeded))
+                } else {
+                    break
+                }
+            }
+            return results
+        }
+    }
+
+    /// Rotates one secret, then re-plans it; every outcome (even a refusal) moves its deadline on,
+    /// so a broken secret can never make the loop spin.
+    @discardableResult
+    func rotate(_ id: SecretID, policy: RotationPolicy?) async -> Bool {
+        var succeeded = false
+        var failure: String?
+        do {
+            let report = try await engine.rotate(id, trigger: "schedule", retry: policy?.retry)
+            succeeded = report.succeeded
+            failure = report.error?.description
+            record(report)
+        } catch {
+            failure = "\(error)"
+            logger.error("scheduled rotation refused", metadata: ["secret": "\(id)", "error": "\(error)"])
+        }
+        await replan(id, policy: policy, failure: failure)
+        return succeeded
+    }
+
+    func record(_ report: RotationReport) {
+        for step in report.steps { metrics.step(step.step, duration: step.duration) }
+        if report.succeeded { metrics.lastSuccess(report.secret, at: report.endedAt) }
+    }
+
+    func replan(_ id: SecretID, policy: RotationPolicy?, failure: String?) async {
+        guard let secret = try? await engine.state.managedSecret(id) else { return }
+        metrics.rotation(rotator: secret.rotator, outcome: failure == nil ? RotationOutcome.succeeded.rawValue : "failed")
+        if let failure {
+            let quarantined = secret.status == .quarantined
+            await alerts.raise(
+                quarantined ? .quarantined : .rotationFailed, secret: id,
+                quarantined ? "secret quarantined after \(secret.failedRuns) failed runs" : "rotation failed",
+                details: ["error": String(failure.prefix(500)), "failedRuns": "\(secret.failedRuns)"])
+        }
+        guard let policy = policy ?? state.policies?.policy(for: id) else { return }
+        var previous = (try? await schedule.scheduleEntry(id))
+            ?? ScheduleEntry(secret: id, policy: policy.name, fingerprint: policy.fingerprint, nextDueAt: nil)
+        var facts = secret
+        if failure != nil {
+            previous.lastFailureAt = clock.now()
+            // A refused run (locked, stuck) backs off like a failed one.
+            facts.failedRuns = max(facts.failedRuns, 1)
+        }
+        let (entry, plan) = PolicyReconciler.planned(policy, facts, previous: previous, now: clock.now())
+        try? await schedule.saveScheduleEntry(entry)
+        metrics.nextRotation(id, at: entry.nextDueAt)
+        for case .maxAgeAtRisk(let deadline) in plan.alerts {
+            await alerts.raise(.maxAgeAtRisk, secret: id, "retries after failures would pass the maximum age", details: ["deadline": deadline.formatted(.iso8601)])
+        }
+    }
+
+    /// Fires due manual-rotation reminders and schedules the next ones (daily until rotated).
+    func remind(now: Date) async throws -> [SecretID] {
+        var reminded: [SecretID] = []
+        for entry in try await schedule.dueReminders(at: now, limit: 256) {
+            guard let policy = state.policies?.policies.first(where: { $0.name == entry.policy }),
+                  let secret = try await engine.state.managedSecret(entry.secret) else { continue }
+            // Rotated by hand since the reminder was planned: just plan the next one.
+            let (fresh, plan) = PolicyReconciler.planned(policy, secret, previous: entry, now: now)
+            guard let due = plan.alerts.first(where: { if case .manualRotationDue = $0 { true } else { false } }),
+                  case .manualRotationDue(let deadline, let overdue) = due else {
+                try await schedule.saveScheduleEntry(fresh)
+                continue
+            }
+            await alerts.raise(.manualRotationDue, secret: entry.secret,
+                               overdue ? "manual secret is past its maximum age" : "manual secret is nearing its maximum age",
+                               details: ["deadline": deadline.formatted(.iso8601)])
+            var reminded_ = entry
+            reminded_.lastReminderAt = now
+            try await schedule.saveScheduleEntry(PolicyReconciler.planned(policy, secret, previous: reminded_, now: now).entry)
+            reminded.append(entry.secret)
+        }
+        return reminded
+    }
+}

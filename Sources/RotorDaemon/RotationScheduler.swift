@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import RotorCore
+import RotorPolicies
+import ServiceLifecycle
+
+/// Limits and timings of the scheduler.
+public struct SchedulerConfiguration: Sendable {
+    /// Rotations running at once, in total and per rotator kind.
+    public var maxConcurrent: Int
+    public var maxConcurrentPerRotator: Int
+    /// The longest the loop sleeps, so changes by other processes are seen.
+    public var maxSleep: Duration
+    /// The daemon lease: one active daemon per state database.
+    public var leaseTTL: TimeInterval
+    public var owner: String
+    /// How often policies are re-read and reconciled.
+    public var reconcileInterval: TimeInterval
+
+    public init(
+        maxConcurrent: Int = 8, maxConcurrentPerRotator: Int = 4, maxSleep: Duration = .seconds(60), leaseTTL: TimeInterval = 15,
+        owner: String = "daemon-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))", reconcileInterval: TimeInterval = 300
+    ) {
+        self.maxConcurrent = max(1, maxConcurrent)
+        self.maxConcurrentPerRotator = max(1, maxConcurrentPerRotator)
+        self.maxSleep = maxSleep
+        self.leaseTTL = leaseTTL
+        self.owner = owner
+        self.reconcileInterval = reconcileInterval
+    }
+}
+
+/// Runs due rotations: holds the lease, recovers interrupted rotations, reconciles policies, then
+/// loops tick → sleep until the next deadline (capped). Graceful shutdown interrupts only the sleep:
+/// rotations in flight finish.
+public final class RotationScheduler: Service, Sendable {
+    let engine: RotationEngine
+    let schedule: any SchedulingStore
+    let loadPolicies: @Sendable () throws -> PolicySet
+    let clock: any RotorClock
+    let alerts: AlertCenter
+    let metrics: RotorMetrics
+    let configuration: SchedulerConfiguration
+    let logger: Logger
+    let createMissing: Bool
+    let state = SchedulerState()
+
+    public init(
+        engine: RotationEngine, schedule: any SchedulingStore, policies: @escaping @Sendable () throws -> PolicySet, clock: any RotorClock,
+        alerts: AlertCenter, metrics: RotorMetrics, configuration: SchedulerConfiguration, logger: Logger, createMissing: Bool = false
+    ) {
+        self.engine = engine
+        self.schedule = schedule
+        self.loadPolicies = policies
+        self.clock = clock
+        self.alerts = alerts
+        self.metrics = metrics
+        self.configuration = configuration
+        self.logger = logger
+        self.createMissing = createMissing
+    }
+
+    /// Whether this scheduler holds the lease (for /healthz and tests).
+    public var isLeader: Bool { state.isLeader }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            guard try await holdLease() else {
+                try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: .seconds(self.configuration.leaseTTL / 3)) }
+                continue
+            }
+            if state.needsStart { try await start() }
+            try await withLeaseRenewal { try await self.tick() }
+            try await reconcileIfStale()
+            try? await cancelWhenGracefulShutdown { try await self.sleepUntilNextDeadline() }
+        }
+        if state.isLeader { try? await schedule.releaseLease(Self.leaseName, owner: configuration.owner) }
+    }
+
+    static let leaseName = "scheduler"
+
+    func holdLease() async throws -> Bool {
+        let holding = try await schedule.acquireLease(Self.leaseName, owner: configuration.owner, ttl: configuration.leaseTTL, now: clock.now())
+        if holding != state.isLeader {
+            logger.notice(holding ? "lease acquired: this daemon is active" : "lease held by another daemon: standing by", metadata: ["owner": "\(configuration.owner)"])
+            if !holding { state.lostLease() }
+        }
+        state.isLeader = holding
+        metrics.leaseHolder(owner: configuration.owner, holding: holding)
+        return holding
+    }
+
+    /// On becoming active: finish interrupted rotations first, then reconcile the policies.
+    func start() async throws {
+        try await recover()
+        try await reconcile()
+        state.started()
+    }
+
+    /// Resumes (or rolls back) every rotation whose journal is still open.
+    public func recover() async throws {
+        for secret in try await engine.state.managedSecrets(in: .all) {
+            guard let open = try await engine.state.openRotation(for: secret.id) else { continue }
+            logger.notice("recovering interrupted rotation", metadata: ["secret": "\(secret.id)", "token": "\(open.token)"])
+            await rotate(secret.id, policy: nil)
+        }
+    }
+
+    func reconcile() async throws {
+        do {
+            let policies = try loadPolicies()
+            state.policies = policies
+            let summary = try await PolicyReconciler(engine: engine, schedule: schedule, clock: clock, logger: logger)
+                .reconcile(policies, createMissing: createMissing)
+            logger.info("policies reconciled", metadata: ["scheduled": "\(summary.scheduled)", "rescheduled": "\(summary.rescheduled)", "created": "\(summary.created)"])
+        } catch {
+            await alerts.raise(.policyError, secret: nil, "policies could not be loaded; keeping the previous ones", details: ["error": "\(error)"])
+        }
+        state.reconciled(at: clock.now())
+    }
+
+    func reconcileIfStale() async throws {
+        guard let last = state.lastReconcile, clock.now().timeIntervalSince(last) < configuration.reconcileInterval else {
+            try await reconcile()
+            return
+        }
+    }
+
+    func sleepUntilNextDeadline() async throws {
+        let now = clock.now()
+        var delay = configuration.maxSleep
+        if let next = try await schedule.earliestDeadline() {
+            delay = min(delay, .milliseconds(Int64(max(0, next.timeIntervalSince(now)) * 1000)))
+        }
+        // Standby daemons and lease renewal need a wake-up within the lease time.
+        delay = min(delay, .milliseconds(Int64(configuration.leaseTTL * 1000 / 3)))
+        if delay > .zero { try await clock.sleep(for: delay) }
+    }
+
+    /// Renews the lease in the background while `body` runs (long rotations must not lose it).
+    func withLeaseRenewal(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(Int64(self.configuration.leaseTTL * 1000 / 3)))
+                    _ = try? await self.holdLease()
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Metrics
+import Prometheus
+import RotorCore
+
+/// rotor's metrics, through swift-metrics onto a Prometheus registry (no global bootstrap, so
+/// several daemons can live in one test process). Labels carry ids and kinds, never values.
+public final class RotorMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),
+            .seconds(1), .seconds(5), .seconds(30), .seconds(120),
+        ]
+        self.factory = factory
+    }
+
+    public func rotation(rotator: RotatorKind, outcome: String) {
+        Counter(label: "rotor_rotations_total", dimensions: [("rotator", rotator.rawValue), ("outcome", outcome)], factory: factory).increment()
+        if outcome != RotationOutcome.succeeded.rawValue {
+            Counter(label: "rotor_rotation_failures_total", dimensions: [("rotator", rotator.rawValue)], factory: factory).increment()
+        }
+    }
+
+    public func step(_ step: JournalStep, duration: Duration) {
+        Timer(label: "rotor_step_duration_seconds", dimensions: [("step", step.rawValue)], factory: factory).recordNanoseconds(
+            Int64(duration.seconds * 1e9))
+    }
+
+    public func nextRotation(_ secret: SecretID, at date: Date?) {
+        Gauge(label: "rotor_next_rotation_timestamp_seconds", dimensions: [("secret", secret.rawValue)], factory: factory)
+            .record(date?.timeIntervalSince1970 ?? 0)
+    }
+
+    public func lastSuccess(_ secret: SecretID, at date: Date) {
+        Gauge(label: "rotor_last_success_timestamp_seconds", dimensions: [("secret", secret.rawValue)], factory: factory).record(date.timeIntervalSince1970)
+    }
+
+    public func quarantined(count: Int) {
+        Gauge(label: "rotor_quarantined_secrets", factory: factory).record(count)
+    }
+
+    public func leaseHolder(owner: String, holding: Bool) {
+        Gauge(label: "rotor_lease_holder", dimensions: [("owner", owner)], factory: factory).record(holding ? 1 : 0)
+    }
+
+    public func pendingAlerts(_ count: Int) {
+        Gauge(label: "rotor_alerts_pending", factory: factory).record(count)
+    }
+
+    /// The Prometheus text exposition.
+    public func render() -> String { registry.emitToString() }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import GRDB
+import RotorCore
+
+/// Locks, the schedule, the lease and the alert outbox in the state database.
+extension SQLiteStateStore: SchedulingStore {
+    public func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) async throws {
+        try pool.writeNow { db in
+            try db.execute(cached: "UPDATE managed_secret SET rotator = ?, options_json = ? WHERE id = ?",
+                           arguments: [rotator.rawValue, Self.encode(options), id.rawValue])
+        }
+    }
+
+    public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool {
+        try pool.writeNow { db in try Self.takeRow("secret_lock", key: "secret_id", id.rawValue, owner: owner, until: now.addingTimeInterval(ttl), now: now, db) }
+    }
+
+    public func releaseSecretLock(_ id: SecretID, owner: String) async throws {
+        try pool.writeNow { db in
+            try db.execute(cached: "DELETE FROM secret_lock WHERE secret_id = ? AND owner = ?", arguments: [id.rawValue, owner])
+        }
+    }
+
+    public func acquireLease(_ name: String, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool {
+        try pool.writeNow { db in
+            guard try Self.takeRow("lease", key: "name", name, owner: owner, until: now.addingTimeInterval(ttl), now: now, db) else { return false }
+            return true
+        }
+    }
+
+    public func releaseLease(_ name: String, owner: String) async throws {
+        try pool.writeNow { db in try db.execute(cached: "DELETE FROM lease WHERE name = ? AND owner = ?", arguments: [name, owner]) }
+    }
+
+    public func leaseHolder(_ name: String, now: Date) async throws -> (owner: String, expiresAt: Date)? {
+        try pool.readNow { db in
+            guard let row = try db.fetchRow(cached: "SELECT owner, expires_at FROM lease WHERE name = ? AND expires_at > ?", arguments: [name, now.epochSeconds])
+            else { return nil }
+            return (row["owner"], Date(epochSeconds: row["expires_at"]))
+        }
+    }
+
+    /// Takes a (key → owner, expiry) row when it is free, expired or already ours; one statement, so
+    /// two processes can never both succeed.
+    static func takeRow(_ table: String, key: String, _ value: String, owner: String, until: Date, now: Date, _ db: Database) throws -> Bool {
+        let extra = table == "lease" ? ", acquired_at" : ""
+        let extraValue = table == "lease" ? ", ?" : ""
+        var arguments: StatementArguments = [value, owner]
+        if table == "lease" { _ = arguments.append(contentsOf: [now.epochSeconds]) }
+        _ = arguments.append(contentsOf: [until.epochSeconds, owner, now.epochSeconds])
+        try db.execute(cached: """
+            INSERT INTO \(table) (\(key), owner\(extra), expires_at) VALUES (?, ?\(extraValue), ?)
+            ON CONFLICT(\(key)) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at\(table == "lease" ? ", acquired_at = CASE WHEN lease.owner = excluded.owner THEN lease.acquired_at ELSE excluded.acquired_at END" : "")
+            WHERE \(table).owner = ? OR \(table).expires_at <= ?
+            """, arguments: arguments)
+        return db.changesCount > 0
+    }
+
+    public func scheduleEntries() async throws -> [ScheduleEntry] {
+        try pool.readNow { db in try db.fetchRows(cached: "SELECT * FROM schedule ORDER BY secret_id").map(Self.scheduleEntry) }
+    }
+
+    public func scheduleEntry(_ id: SecretID) async throws -> ScheduleEntry? {
+        try pool.readNow { db in try db.fetchRow(cached: "SELECT * FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]).map(Self.scheduleEntry) }
+    }
+
+    public func saveScheduleEntry(_ entry: ScheduleEntry) async throws {
+        try pool.writeNow { db in
+            try db.execute(cached: """
+                INSERT OR REPLACE INTO schedule (secret_id, policy, fingerprint, next_due_at, next_reminder_at, last_reminder_at, last_failure_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [
+                    entry.secret.rawValue, entry.policy, entry.fingerprint, entry.nextDueAt?.epochSeconds, entry.nextReminderAt?.epochSeconds,
+                    entry.lastReminderAt?.epochSeconds, entry.lastFailureAt?.epochSeconds,
+                ])
+        }
+    }
+
+    public func removeScheduleEntry(_ id: SecretID) async throws {
+        try pool.writeNow { db in try db.execute(cached: "DELETE FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]) }
+    }
+
+    public func dueRotations(at now: Date, limit: Int) async throws -> [ScheduleEntry] {
+        try pool.readNow { db in
+            try db.fetchRows(cached: "SELECT * FROM schedule WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at LIMIT ?",
+                             arguments: [now.epochSeconds, limit]).map(Self.scheduleEntry)
+        }
+    }
+
+    public func dueReminders(at now: Date, limit: Int) async throws -> [ScheduleEntry] {
+        try pool.readNow { db in
+            try db.fetchRows(cached: "SELECT * FROM schedule WHERE next_reminder_at IS NOT NULL AND next_reminder_at <= ? ORDER BY next_reminder_at LIMIT ?",
+                             arguments: [now.epochSeconds, limit]).map(Self.scheduleEntry)
+        }
+    }
+
+    public func earliestDeadline() async throws -> Date? {
+        try pool.readNow { db in
+            let due = try db.fetchValue(Double.self, cached: "SELECT min(next_due_at) FROM schedule WHERE next_due_at IS NOT NULL")
+            let reminder = try db.fetchValue(Double.self, cached: "SELECT min(next_reminder_at) FROM schedule WHERE next_reminder_at IS NOT NULL")
+            return [due, reminder].compactMap { $0 }.min().map(Date.init(epochSeconds:))
+        }
+    }
+
+    static func scheduleEntry(_ row: Row) throws -> ScheduleEntry {
+        ScheduleEntry(
+            secret: try SecretID(row["secret_id"]), policy: row["policy"], fingerprint: row["fingerprint"],
+            nextDueAt: (row["next_due_at"] as Double?).map(Date.init(epochSeconds:)),
+            nextReminderAt: (row["next_reminder_at"] as Double?).map(Date.init(epochSeconds:)),
+            lastReminderAt: (row["last_reminder_at"] as Double?).map(Date.init(epochSeconds:)),
+            lastFailureAt: (row["last_failure_at"] as Double?).map(Date.init(epochSeconds:)))
+    }
+
+    public func enqueueAlert(_ alert: AlertRecord) async throws {
+        try pool.writeNow { db in
+            try db.execute(cached: "INSERT INTO alert_outbox (created_at, kind, secret_id, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [alert.createdAt.epochSeconds, alert.kind, alert.secret?.rawValue, alert.payload, alert.createdAt.epochSeconds])
+        }
+    }
+
+    public func dueAlerts(at now: Date, limit: Int) async throws -> [AlertRecord] {
+        try pool.readNow { db in
+            try db.fetchRows(cached: "SELECT * FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                             arguments: [now.epochSeconds, limit]).map { row in
+                AlertRecord(id: row["id"], createdAt: Date(epochSeconds: row["created_at"]), kind: row["kind"],
+                            secret: try (row["secret_id"] as String?).map { try SecretID($0) }, payload: row["payload"], attempts: row["attempts"])
+            }
+        }
+    }
+
+    public func markAlertDelivered(_ id: Int64, at: Date) async throws {
+        try pool.writeNow { db in
+            try db.execute(cached: "UPDATE alert_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [at.epochSeconds, id])
+        }
+    }
+
+    public func markAlertFailed(_ id: Int64, error: String, nextAttemptAt: Date) async throws {
+        try pool.writeNow { db in
+            try db.execute(cached: "UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                           arguments: [String(error.prefix(300)), nextAttemptAt.epochSeconds, id])
+        }
+    }
+
+    public func pendingAlertCount() async throws -> Int {
+        try pool.readNow { db in try db.fetchValue(Int.self, cached: "SELECT count(*) FROM alert_outbox WHERE delivered_at IS NULL") ?? 0 }
+    }
+}

@@ -1,0 +1,45 @@
+import GRDB
+
+extension SQLiteStateStore {
+    /// Scheduling, locks, the daemon lease and the alert outbox.
+    static func registerSchedulingMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v2-schedule-locks-lease-outbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE schedule (
+                    secret_id TEXT PRIMARY KEY NOT NULL REFERENCES managed_secret(id),
+                    policy TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    next_due_at REAL,
+                    next_reminder_at REAL,
+                    last_reminder_at REAL,
+                    last_failure_at REAL
+                );
+                CREATE INDEX schedule_by_due ON schedule(next_due_at) WHERE next_due_at IS NOT NULL;
+                CREATE INDEX schedule_by_reminder ON schedule(next_reminder_at) WHERE next_reminder_at IS NOT NULL;
+                CREATE TABLE secret_lock (
+                    secret_id TEXT PRIMARY KEY NOT NULL,
+                    owner TEXT NOT NULL,
+                    expires_at REAL NOT NULL
+                );
+                CREATE TABLE lease (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    owner TEXT NOT NULL,
+                    acquired_at REAL NOT NULL,
+                    expires_at REAL NOT NULL
+                );
+                CREATE TABLE alert_outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    created_at REAL NOT NULL,
+                    kind TEXT NOT NULL,
+                    secret_id TEXT,
+                    payload TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at REAL NOT NULL,
+                    delivered_at REAL,
+                    last_error TEXT
+                );
+                CREATE INDEX alert_outbox_pending ON alert_outbox(next_attempt_at) WHERE delivered_at IS NULL;
+                """)
+        }
+    }
+}
