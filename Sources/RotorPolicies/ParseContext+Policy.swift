@@ -131,7 +131,8 @@ extension ParseContext {
         do {
             return try RotationWindow(start: start, duration: length, timeZone: zone)
         } catch {
-            fail(keys["duration"].flatMap { _ in length.seconds <= 0 || length.seconds > 86_400 ? keys["duration"] : keys["start"] } ?? node, error.summary)
+            let durationIsWrong = length.seconds <= 0 || length.seconds > 86_400
+            fail((durationIsWrong ? keys["duration"] : keys["start"]) ?? node, error.summary)
             return nil
         }
     }

@@ -75,11 +75,12 @@ public struct RotationPolicy: Sendable, Hashable {
 
     public func matches(_ id: SecretID) -> Bool { matchers.contains { $0.matches(id) } }
 
-    /// The maximum age that alerts fire against.
+    /// The maximum age that alerts fire against: `max_age` if set, else 1.25 × the period of an
+    /// `every` schedule (room for windows and a few retries before anyone is paged).
     public var effectiveMaxAge: PolicyDuration? {
         if let maxAge { return maxAge }
         if case .manual(let maxAge, _) = mode { return maxAge }
-        if case .every(let period)? = schedule { return period }
+        if case .every(let period)? = schedule { return PolicyDuration(seconds: period.seconds + period.seconds / 4) }
         return nil
     }
 
