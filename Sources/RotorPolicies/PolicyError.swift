@@ -18,6 +18,11 @@ public struct PolicySet: Sendable {
     public let policies: [RotationPolicy]
     public let files: [String]
 
+    public init(policies: [RotationPolicy], files: [String]) {
+        self.policies = policies
+        self.files = files
+    }
+
     /// The policy that covers `id`, if any (validation guarantees at most one).
     public func policy(for id: SecretID) -> RotationPolicy? { policies.first { $0.matches(id) } }
 

@@ -1,0 +1,61 @@
+import Foundation
+import Logging
+import Synchronization
+import RotorCore
+@testable import RotorDaemon
+import RotorPolicies
+import RotorRotators
+import RotorStorage
+
+/// A wall clock that only moves when told; sleeping moves it forward instantly.
+final class SimulatedClock: RotorClock {
+    private let current: Mutex<Date>
+    init(_ start: Date) { current = Mutex(start) }
+    func now() -> Date { current.withLock { $0 } }
+    func sleep(for duration: Duration) async throws {
+        try Task.checkCancellation()
+        current.withLock { $0 += duration.seconds }
+    }
+    func set(_ date: Date) { current.withLock { $0 = max($0, date) } }
+}
+
+/// An embedded store, a state database and a scheduler over them, on a simulated clock.
+struct SchedulerHarness {
+    let directory: URL
+    let clock: SimulatedClock
+    let store: EmbeddedSecretStore
+    let state: SQLiteStateStore
+    let engine: RotationEngine
+    let scheduler: RotationScheduler
+    let policies: PolicySet
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    init(start: Date, policies: PolicySet? = nil, rotators: RotatorRegistry = .builtIn, configuration: SchedulerConfiguration = SchedulerConfiguration()) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-daemon-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        clock = SimulatedClock(start)
+        store = try EmbeddedSecretStore(
+            url: directory.appendingPathComponent("store.sqlite"),
+            keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), clock: clock, synchronous: .normal)
+        state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal)
+        let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        engine = RotationEngine(store: store, state: state, rotators: rotators, clock: clock,
+                                configuration: EngineConfiguration(actor: "daemon"), logger: quiet)
+        let set = try policies ?? PolicyLoader(rotators: rotators).load(path: Self.repository.appendingPathComponent("schedules").path)
+        self.policies = set
+        scheduler = RotationScheduler(
+            engine: engine, schedule: state, policies: { set }, clock: clock,
+            alerts: AlertCenter(outbox: state, clock: clock, logger: quiet), metrics: RotorMetrics(), configuration: configuration, logger: quiet)
+    }
+
+    /// Runs the scheduler's ticks, jumping the clock from deadline to deadline, until `end`.
+    func simulate(until end: Date) async throws {
+        try await scheduler.start()
+        while clock.now() < end {
+            try await scheduler.tick()
+            guard let next = try await state.earliestDeadline(), next <= end else { break }
+            clock.set(max(next, clock.now().addingTimeInterval(1)))
+        }
+    }
+}

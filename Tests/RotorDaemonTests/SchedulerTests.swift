@@ -1,0 +1,213 @@
+import Foundation
+import GRDB
+import Synchronization
+import Testing
+import RotorCore
+@testable import RotorDaemon
+import RotorPolicies
+import RotorRotators
+@testable import RotorStorage
+
+@Suite struct SchedulerTests {
+    static let start = try! Date("2027-01-01T12:00:00Z", strategy: .iso8601)
+
+    static let examples: [(String, RotatorKind, String?)] = [
+        ("/prod/github-integration/api-token/personal-access-token", "random-password", #"{"token":"ghp_initial","username":"github-user"}"#),
+        ("/staging/github-integration/api-token/personal-access-token", "random-password", #"{"token":"ghp_initial"}"#),
+        ("/prod/template-management/encryption-key/template-key", "encryption-key", nil),
+        ("/staging/template-management/encryption-key/template-key", "encryption-key", nil),
+        ("/prod/orders-service/db-credentials/app-user", "random-password", #"{"username":"app","password":"initial"}"#),
+        ("/prod/cognito/app-client/secret", "random-password", "initial-client-secret"),
+        ("/prod/claude-sdk/api-key/anthropic-key", "manual", #"{"apiKey":"sk-ant-initial-key-0000000000"}"#),
+    ]
+
+    func createExamples(_ harness: SchedulerHarness) async throws {
+        for (raw, kind, value) in Self.examples {
+            let id = try SecretID(raw)
+            let policy = try #require(harness.policies.policy(for: id))
+            var initial = value.map { SecretValue(string: $0) }
+            if initial == nil { initial = try await harness.engine.rotators.descriptor(kind).initialValue(policy.options, store: harness.store) }
+            let first = try #require(initial)
+            try await harness.engine.createManagedSecret(id, rotator: kind, options: policy.options, initialValue: first)
+        }
+    }
+
+    /// Two simulated years of the shipped schedules: every rotation happens once, inside its window,
+    /// at its period; the manual key is never rotated but reminded about.
+    @Test func twoYearsOfTheExampleSchedules() async throws {
+        let harness = try SchedulerHarness(start: Self.start)
+        try await createExamples(harness)
+        let end = Self.start.addingTimeInterval(2 * 365 * 86_400)
+        try await harness.simulate(until: end)
+
+        for (raw, _, _) in Self.examples {
+            let id = try SecretID(raw)
+            let policy = try #require(harness.policies.policy(for: id))
+            let rotations = try await harness.state.rotations(of: id, limit: 1000).reversed()
+            guard case .every(let period)? = policy.schedule else {
+                #expect(rotations.isEmpty, "\(id) is manual")
+                continue
+            }
+            #expect(rotations.allSatisfy { $0.outcome == .succeeded }, "\(id)")
+            #expect(Set(rotations.map(\.token)).count == rotations.count)
+            let expected = Int(2 * 365 * 86_400 / period.timeInterval)
+            #expect((expected - 1...expected).contains(rotations.count), "\(id): \(rotations.count) rotations, expected about \(expected)")
+            var previous = Self.start
+            for rotation in rotations {
+                #expect(policy.window?.contains(rotation.startedAt) ?? true, "\(id) rotated outside its window at \(rotation.startedAt)")
+                let gap = rotation.startedAt.timeIntervalSince(previous)
+                // At its period: not before it, and no later than the next window plus the jitter.
+                #expect(gap >= period.timeInterval && gap <= period.timeInterval + 86_400 + policy.jitter.timeInterval,
+                        "\(id): \(gap / 86_400) days between rotations")
+                previous = rotation.startedAt
+            }
+        }
+        let reminders = try await harness.state.dueAlerts(at: end, limit: 1000).filter { $0.kind == AlertCenter.Kind.manualRotationDue.rawValue }
+        #expect(!reminders.isEmpty && reminders.allSatisfy { $0.secret?.rawValue == "/prod/claude-sdk/api-key/anthropic-key" })
+    }
+
+    @Test func aRestartDoesNotMoveDeadlinesOrBurst() async throws {
+        let harness = try SchedulerHarness(start: Self.start)
+        try await createExamples(harness)
+        try await harness.scheduler.start()
+        let before = try await harness.state.scheduleEntries()
+        // A new scheduler on the same database, a day later: reconcile keeps every deadline.
+        harness.clock.set(Self.start.addingTimeInterval(86_400))
+        let restarted = try SchedulerHarness.restart(harness)
+        try await restarted.start()
+        #expect(try await harness.state.scheduleEntries() == before)
+        #expect(try await restarted.tick().rotated.isEmpty)
+    }
+
+    @Test func aChangedPeriodCountsFromTheLastRotation() async throws {
+        let harness = try SchedulerHarness(start: Self.start)
+        try await createExamples(harness)
+        try await harness.simulate(until: Self.start.addingTimeInterval(40 * 86_400))
+        let id = try SecretID("/prod/orders-service/db-credentials/app-user")
+        let last = try #require(try await harness.state.managedSecret(id)?.lastRotatedAt)
+        var changed = harness.policies.policies
+        let index = try #require(changed.firstIndex { $0.name == "database-credentials" })
+        changed[index].schedule = .every(PolicyDuration("7d")!)
+        changed[index].window = nil
+        changed[index].jitter = PolicyDuration(seconds: 0)
+        let set = PolicySet(policies: changed, files: [])
+        try await PolicyReconciler(engine: harness.engine, schedule: harness.state, clock: harness.clock, logger: .init(label: "t")).reconcile(set)
+        let entry = try #require(try await harness.state.scheduleEntry(id))
+        #expect(entry.nextDueAt == last.addingTimeInterval(7 * 86_400))
+    }
+
+    @Test func concurrencyIsCappedGloballyAndPerRotator() async throws {
+        let probe = ConcurrencyProbe()
+        var rotators = RotatorRegistry.builtIn
+        for kind in ["slow-a", "slow-b"] {
+            rotators.register(RotatorDescriptor(kind: RotatorKind(kind), summary: "slow", options: [:],
+                                                build: { _ throws(RotorError) in SlowRotator(kind: RotatorKind(kind), probe: probe) },
+                                                initialValue: { _, _ in SecretValue(string: "v") }))
+        }
+        let policies = PolicySet(policies: ["slow-a", "slow-b"].map { kind in
+            RotationPolicy(name: kind, matchers: [try! SecretMatcher("/prod/\(kind)/api-key/*")], rotator: RotatorKind(kind),
+                           schedule: .every(PolicyDuration("1d")!))
+        }, files: [])
+        let harness = try SchedulerHarness(start: Self.start, policies: policies, rotators: rotators,
+                                           configuration: SchedulerConfiguration(maxConcurrent: 3, maxConcurrentPerRotator: 2))
+        for index in 0..<12 {
+            let kind = index % 2 == 0 ? "slow-a" : "slow-b"
+            try await harness.engine.createManagedSecret(try SecretID("/prod/\(kind)/api-key/k\(index)"), rotator: RotatorKind(kind),
+                                                         options: RotatorOptions(), initialValue: SecretValue(string: "v"))
+        }
+        try await harness.scheduler.start()
+        harness.clock.set(Self.start.addingTimeInterval(2 * 86_400))
+        let summary = try await harness.scheduler.tick()
+        #expect(summary.rotated.count == 12)
+        #expect(probe.maximum.total == 3)
+        #expect(probe.maximum.perKind.values.allSatisfy { $0 <= 2 })
+    }
+
+    @Test func theDueQueryIsAnIndexRangeScan() async throws {
+        let harness = try SchedulerHarness(start: Self.start)
+        let plan = try await harness.state.pool.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT * FROM schedule WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at LIMIT 10", arguments: [0])
+                .map { $0["detail"] as String }
+        }
+        #expect(plan.joined().contains("USING INDEX schedule_by_due"), "\(plan)")
+    }
+
+    @Test func oneLeaseHolderAtATime() async throws {
+        let harness = try SchedulerHarness(start: Self.start)
+        let now = Self.start
+        #expect(try await harness.state.acquireLease("scheduler", owner: "a", ttl: 15, now: now))
+        #expect(try await !harness.state.acquireLease("scheduler", owner: "b", ttl: 15, now: now.addingTimeInterval(10)))
+        #expect(try await harness.state.acquireLease("scheduler", owner: "a", ttl: 15, now: now.addingTimeInterval(10)))
+        #expect(try await harness.state.acquireLease("scheduler", owner: "b", ttl: 15, now: now.addingTimeInterval(26)))
+        #expect(try await harness.state.leaseHolder("scheduler", now: now.addingTimeInterval(26))?.owner == "b")
+        #expect(try await !harness.state.acquireLease("scheduler", owner: "a", ttl: 15, now: now.addingTimeInterval(27)))
+    }
+
+    @Test func aFailingSecretBacksOffAndIsQuarantinedWithAlerts() async throws {
+        var rotators = RotatorRegistry.builtIn
+        rotators.register(RotatorDescriptor(kind: "broken", summary: "fails", options: [:],
+                                            build: { _ throws(RotorError) in BrokenRotator() }, initialValue: { _, _ in SecretValue(string: "v") }))
+        let policy = RotationPolicy(name: "broken", matchers: [try SecretMatcher("/prod/broken/api-key/*")], rotator: "broken",
+                                    schedule: .every(PolicyDuration("1d")!), retry: RetryPolicy(attemptsPerRun: 1, failedRunsBeforeQuarantine: 3),
+                                    failureBackoff: (PolicyDuration("1h")!, PolicyDuration("4h")!))
+        let harness = try SchedulerHarness(start: Self.start, policies: PolicySet(policies: [policy], files: []), rotators: rotators)
+        let id = try SecretID("/prod/broken/api-key/x")
+        try await harness.engine.createManagedSecret(id, rotator: "broken", options: RotatorOptions(), initialValue: SecretValue(string: "v"))
+        try await harness.simulate(until: Self.start.addingTimeInterval(3 * 86_400))
+        let rotations = try await harness.state.rotations(of: id, limit: 10).reversed().map(\.startedAt)
+        #expect(rotations.count == 3)
+        #expect(rotations[1].timeIntervalSince(rotations[0]) == 3600 && rotations[2].timeIntervalSince(rotations[1]) == 7200)
+        #expect(try await harness.state.managedSecret(id)?.status == .quarantined)
+        #expect(try await harness.state.scheduleEntry(id)?.nextDueAt == nil)
+        let kinds = try await harness.state.dueAlerts(at: .distantFuture, limit: 100).map(\.kind)
+        #expect(kinds.filter { $0 == "rotation.failed" }.count == 2 && kinds.contains("secret.quarantined"))
+    }
+}
+
+extension SchedulerHarness {
+    /// A second scheduler over the same database (a restarted daemon).
+    static func restart(_ harness: SchedulerHarness) throws -> RotationScheduler {
+        let set = harness.policies
+        return RotationScheduler(
+            engine: harness.engine, schedule: harness.state, policies: { set }, clock: harness.clock,
+            alerts: AlertCenter(outbox: harness.state, clock: harness.clock, logger: .init(label: "t")), metrics: RotorMetrics(),
+            configuration: SchedulerConfiguration(), logger: .init(label: "t"))
+    }
+}
+
+/// Records how many rotations run at once, in total and per rotator kind.
+final class ConcurrencyProbe: Sendable {
+    private let state = Mutex<(current: [RotatorKind: Int], maximum: (total: Int, perKind: [RotatorKind: Int]))>(([:], (0, [:])))
+    func enter(_ kind: RotatorKind) {
+        state.withLock { state in
+            state.current[kind, default: 0] += 1
+            let total = state.current.values.reduce(0, +)
+            state.maximum.total = max(state.maximum.total, total)
+            state.maximum.perKind[kind] = max(state.maximum.perKind[kind] ?? 0, state.current[kind]!)
+        }
+    }
+    func leave(_ kind: RotatorKind) { state.withLock { $0.current[kind, default: 1] -= 1 } }
+    var maximum: (total: Int, perKind: [RotatorKind: Int]) { state.withLock { $0.maximum } }
+}
+
+struct SlowRotator: Rotator {
+    let kind: RotatorKind
+    let probe: ConcurrencyProbe
+    func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
+        probe.enter(kind)
+        try await Task.sleep(for: .milliseconds(30))
+        probe.leave(kind)
+        return CreateSecretResponse(newValue: SecretValue(string: UUID().uuidString))
+    }
+    func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse { TestSecretResponse() }
+}
+
+struct BrokenRotator: Rotator {
+    let kind: RotatorKind = "broken"
+    func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
+        CreateSecretResponse(newValue: SecretValue(string: UUID().uuidString))
+    }
+    func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse {
+        throw RotorError(.stepFailed, "the target rejects the new value")
+    }
+}
