@@ -152,7 +152,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RotorCLITests",
-            dependencies: ["rotor", "RotorCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "rotor", "RotorCore", "RotorTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strict
         ),
     ]

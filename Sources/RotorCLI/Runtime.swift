@@ -13,7 +13,9 @@ struct Runtime {
     let scope: EnvironmentScope
     let logger: Logger
 
-    static func open(_ options: GlobalOptions, stuckPending: StuckPendingPolicy = .refuse, actor: String? = nil) throws -> Runtime {
+    static func open(
+        _ options: GlobalOptions, stuckPending: StuckPendingPolicy = .refuse, actor: String? = nil, lockTTL: TimeInterval = 60
+    ) throws -> Runtime {
         let level = try options.level()
         LoggingBootstrap.once(level: level)
         var logger = Logger(label: "rotor")
@@ -24,7 +26,7 @@ struct Runtime {
         let clock = SystemClock()
         let state = try SQLiteStateStore(url: home.appendingPathComponent("state.sqlite"), synchronous: synchronous)
         let store = try makeStore(options, home: home, state: state, clock: clock, synchronous: synchronous, logger: logger)
-        let configuration = EngineConfiguration(retry: try options.retryPolicy(), stuckPending: stuckPending, actor: actor ?? Self.actor(options.env))
+        let configuration = EngineConfiguration(retry: try options.retryPolicy(), stuckPending: stuckPending, actor: actor ?? Self.actor(options.env), lockTTL: lockTTL)
         var engineLogger = logger
         engineLogger[metadataKey: "component"] = "engine"
         let engine = RotationEngine(store: store, state: state, rotators: .builtIn, clock: clock, configuration: configuration, logger: engineLogger)

@@ -113,7 +113,7 @@ struct Daemon: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let runtime = try Runtime.open(global, actor: "daemon")
+            let runtime = try Runtime.open(global, actor: "daemon", lockTTL: max(2 * leaseTtl, 2))
             guard let schedule = runtime.state as? any SchedulingStore else { throw RotorError(.storeUnavailable, "the state store cannot schedule") }
             _ = try Plan.validatePolicies(policies)
             let (host, port) = try parseListen()

@@ -67,12 +67,23 @@ extension RotationScheduler {
             succeeded = report.succeeded
             failure = report.error?.description
             record(report)
+        } catch let error as RotorError where error.code == .locked {
+            // Another process holds the secret (or a dead one's lock has not lapsed): try again then.
+            await retryWhenUnlocked(id)
+            return false
         } catch {
             failure = "\(error)"
             logger.error("scheduled rotation refused", metadata: ["secret": "\(id)", "error": "\(error)"])
         }
         await replan(id, policy: policy, failure: failure)
         return succeeded
+    }
+
+    func retryWhenUnlocked(_ id: SecretID) async {
+        guard var entry = try? await schedule.scheduleEntry(id) else { return }
+        entry.nextDueAt = clock.now().addingTimeInterval(engine.configuration.lockTTL)
+        try? await schedule.saveScheduleEntry(entry)
+        logger.notice("secret is locked by another process; retrying when its lock lapses", metadata: ["secret": "\(id)"])
     }
 
     func record(_ report: RotationReport) {

@@ -1,0 +1,134 @@
+import Foundation
+import Synchronization
+import Testing
+import RotorTestSupport
+
+/// `rotor daemon` as a real process over real HTTP on loopback.
+@Suite struct DaemonTests {
+    static let policies = """
+        policies:
+          - name: tokens
+            match: [/prod/github-integration/api-token/*]
+            rotator: random-password
+            options: {length: 40}
+            every: 90d
+          - name: broken-manual
+            match: [/prod/vendor/api-key/*]
+            rotator: manual
+            every: 1h
+          - name: keys
+            match: [/prod/*/encryption-key/*]
+            rotator: encryption-key
+            every: 365d
+        """
+
+    @Test func endpointsMetricsAlertsAndGracefulShutdown() async throws {
+        let cli = try CLI()
+        let token = "/prod/github-integration/api-token/personal-access-token"
+        let vendor = "/prod/vendor/api-key/partner"
+        let key = "/prod/template-management/encryption-key/template-key"
+        #expect(try cli.run("secret", "create", token, "--rotator", "random-password", "--option", "length=40").status == 0)
+        #expect(try cli.run("secret", "create", vendor, "--rotator", "manual", "--value-stdin", stdin: "CANARY-daemon-initial").status == 0)
+        #expect(try cli.run("secret", "create", key, "--rotator", "encryption-key").status == 0)
+        try cli.backdate(token, days: 100)
+        try cli.backdate(vendor, days: 1)
+
+        let received = Mutex<[String]>([])
+        let webhook = try await LoopbackHTTPServer { request in
+            received.withLock { $0.append(String(decoding: request.body, as: UTF8.self)) }
+            return .respond(status: 204, headers: [], body: [])
+        }
+        defer { Task { try? await webhook.close() } }
+        let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(Self.policies), token: "api-token-123",
+                                       extraArguments: ["--webhook", webhook.url.absoluteString + "/alerts"])
+
+        let health = try await daemon.get("/healthz", token: "")
+        #expect(health.status == 200 && health.body.contains("\"status\":\"ok\""))
+        #expect(try await daemon.get("/api/observability/secrets", token: "wrong").status == 401)
+        #expect(try await daemon.get("/metrics", token: "wrong").status == 401)
+
+        // The overdue token is rotated by the daemon; the manual one fails (no operator value) and alerts.
+        #expect(try await CLI.eventually {
+            let secrets = try await daemon.json("/api/observability/secrets")["secrets"] as? [[String: Any]] ?? []
+            return secrets.contains { $0["id"] as? String == token && !($0["lastRotated"] is NSNull) }
+        }, "\(daemon.output)")
+        let list = try await daemon.json("/api/observability/secrets")["secrets"] as! [[String: Any]]
+        #expect(Set(list.compactMap { $0["id"] as? String }) == [token, vendor, key])
+        for item in list {
+            #expect(Set(item.keys) == ["id", "policy", "rotator", "lastRotated", "nextRotation", "status", "failureCount", "lastError", "versions"])
+        }
+        let detail = try await daemon.json("/api/observability/secrets" + token)
+        let history = try #require(detail["history"] as? [[String: Any]])
+        #expect(history.first?["outcome"] as? String == "succeeded" && history.first?["trigger"] as? String == "schedule")
+        #expect((detail["versions"] as? [String: [String]])?.values.flatMap { $0 }.sorted() == ["AWSCURRENT", "AWSPREVIOUS"])
+
+        let metrics = try await daemon.get("/metrics")
+        #expect(metrics.status == 200)
+        let samples = try PrometheusText.parse(metrics.body)
+        let succeeded = samples.first { $0.key.hasPrefix("rotor_rotations_total{") && $0.key.contains("outcome=\"succeeded\"") && $0.key.contains("rotator=\"random-password\"") }
+        #expect((succeeded?.value ?? 0) >= 1, "\(samples.keys.sorted())")
+        #expect(samples.contains { $0.key.hasPrefix("rotor_rotation_failures_total{") && $0.key.contains("rotator=\"manual\"") })
+        #expect(samples.keys.contains { $0.hasPrefix("rotor_step_duration_seconds_bucket{") })
+        #expect(samples.keys.contains("rotor_next_rotation_timestamp_seconds{secret=\"\(key)\"}"))
+        #expect(samples.keys.contains("rotor_last_success_timestamp_seconds{secret=\"\(token)\"}"))
+        #expect(samples["rotor_quarantined_secrets"] != nil)
+        #expect(samples.keys.contains { $0.hasPrefix("rotor_lease_holder{owner=") })
+
+        #expect(try await CLI.eventually { received.withLock { $0 }.contains { $0.contains("rotation.failed") && $0.contains(vendor) } })
+        #expect(!received.withLock { $0 }.joined().contains("CANARY"))
+        #expect(!daemon.output.contains("CANARY"))
+
+        daemon.signal(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0, "\(daemon.output)")
+    }
+
+    /// Two daemons on one state database: one is active, the other stands by; after the active one is
+    /// killed with SIGKILL, the standby takes over, and no secret is rotated twice.
+    @Test func aStandbyTakesOverAndNothingRotatesTwice() async throws {
+        let cli = try CLI()
+        let ids = (0..<12).map { "/prod/github-integration/api-token/token-\($0)" }
+        for id in ids {
+            #expect(try cli.run("secret", "create", id, "--rotator", "random-password").status == 0)
+            try cli.backdate(id, days: 100)
+        }
+        let policies = try cli.policies(Self.policies)
+        let first = try DaemonProcess(home: cli.home, policies: policies, extraArguments: ["--lease-ttl", "2", "--max-concurrent", "1"])
+        let second = try DaemonProcess(home: cli.home, policies: policies, extraArguments: ["--lease-ttl", "2", "--max-concurrent", "1"])
+        func active(_ daemon: DaemonProcess) async -> Bool {
+            (try? await daemon.json("/healthz")["active"] as? Bool) ?? false
+        }
+        #expect(try await CLI.eventually { await active(first) != (await active(second)) })
+        let (holder, standby) = await active(first) ? (first, second) : (second, first)
+        #expect(try await CLI.eventually { try cli.run("status").stdout.contains("last-rotated=20") })
+        holder.signal(SIGKILL)
+        _ = try await holder.waitForExit()
+        #expect(try await CLI.eventually(timeout: 30) { await active(standby) }, "\(standby.output)")
+        #expect(try await CLI.eventually(timeout: 60) {
+            try cli.run("status").stdout.split(separator: "\n").filter { $0.contains("last-rotated=never") }.isEmpty
+        }, "\(standby.output)")
+        for id in ids {
+            let history = try cli.run("history", id, "--json").stdout
+            let object = try JSONSerialization.jsonObject(with: Data(history.utf8)) as! [String: Any]
+            let rotations = object["rotations"] as! [[String: Any]]
+            #expect(rotations.count == 1 && rotations[0]["outcome"] as? String == "succeeded", "\(id): \(rotations)")
+        }
+        standby.signal(SIGTERM)
+        #expect(try await standby.waitForExit() == 0)
+    }
+}
+
+/// A minimal parser of the Prometheus text format: `name{labels} value` lines, comments skipped.
+enum PrometheusText {
+    struct Invalid: Error { let line: String }
+
+    static func parse(_ text: String) throws -> [String: Double] {
+        var samples: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.isEmpty {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { throw Invalid(line: String(line)) }
+            let name = String(line[..<space])
+            guard name.range(of: #"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?$"#, options: .regularExpression) != nil else { throw Invalid(line: String(line)) }
+            samples[name] = value
+        }
+        return samples
+    }
+}
