@@ -130,8 +130,9 @@ let package = Package(
         .testTarget(
             name: "RotorAWSTests",
             dependencies: [
-                "RotorAWS", "RotorCore", "RotorRotators", "RotorStorage", "RotorTestSupport",
+                "rotor", "RotorAWS", "RotorCore", "RotorRotators", "RotorStorage", "RotorTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
