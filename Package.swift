@@ -97,7 +97,10 @@ let package = Package(
         .executableTarget(name: "rotor", dependencies: ["RotorCLI"], swiftSettings: strict),
         .executableTarget(
             name: "rotor-bench",
-            dependencies: ["RotorCore", "RotorStorage", "RotorRotators", "RotorAWS"],
+            dependencies: [
+                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "bench/RotorBench",
             swiftSettings: strict
         ),

@@ -7,6 +7,10 @@ echo "== embedded store: full rotations per second =="
 .build/release/rotor-bench "${ROTOR_BENCH_ROTATIONS:-2000}"
 
 echo
+echo "== scheduler: rotor plan's planning and one tick (10 due) at 1k, 100k and 1M secrets =="
+.build/release/rotor-bench scheduler ${ROTOR_BENCH_SCHEDULER_SIZES:-1000 100000 1000000}
+
+echo
 echo "== Secrets Manager (moto_server on loopback): rotor vs boto3 (AWS's Python template logic) =="
 services="$(mktemp -d /tmp/rotor-bench-services.XXXXXX)"
 trap 'scripts/moto.sh stop "$services"' EXIT

@@ -106,6 +106,12 @@ public final class RotationScheduler: Service, Sendable {
         }
     }
 
+    /// Loads `policies` into the scheduler without reconciling the store (benchmarks that build the schedule themselves).
+    public func reconcileForBenchmark(_ policies: PolicySet) async throws {
+        state.policies = policies
+        state.started()
+    }
+
     func reconcile() async throws {
         do {
             let policies = try loadPolicies()

@@ -76,6 +76,33 @@ extension SQLiteStateStore: SchedulingStore {
         }
     }
 
+    /// Saves many entries in one transaction (imports, benchmarks).
+    public func saveScheduleEntries(_ entries: [ScheduleEntry]) async throws {
+        try pool.writeNow { db in
+            for entry in entries {
+                try db.execute(cached: """
+                    INSERT OR REPLACE INTO schedule (secret_id, policy, fingerprint, next_due_at, next_reminder_at, last_reminder_at, last_failure_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [
+                        entry.secret.rawValue, entry.policy, entry.fingerprint, entry.nextDueAt?.epochSeconds, entry.nextReminderAt?.epochSeconds,
+                        entry.lastReminderAt?.epochSeconds, entry.lastFailureAt?.epochSeconds,
+                    ])
+            }
+        }
+    }
+
+    /// Registers many managed secrets in one transaction, without audit events (imports, benchmarks).
+    public func registerMany(_ secrets: [ManagedSecret]) async throws {
+        try pool.writeNow { db in
+            for secret in secrets {
+                try db.execute(cached: """
+                    INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)
+                    """, arguments: [secret.id.rawValue, secret.id.environment.name, secret.rotator.rawValue, Self.encode(secret.options),
+                                     secret.status.rawValue, secret.createdAt.epochSeconds])
+            }
+        }
+    }
+
     public func removeScheduleEntry(_ id: SecretID) async throws {
         try pool.writeNow { db in try db.execute(cached: "DELETE FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]) }
     }

@@ -10,6 +10,10 @@ import RotorStorage
 struct RotorBench {
     static func main() async throws {
         var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "scheduler" {
+            try await SchedulerBench.run(sizes: arguments.dropFirst().compactMap(Int.init).nilIfEmpty ?? [1_000, 100_000, 1_000_000])
+            return
+        }
         if arguments.first == "aws" {
             arguments.removeFirst()
             let rotations = arguments.first.flatMap(Int.init) ?? 200
@@ -73,4 +77,8 @@ struct RotorBench {
             perSecond: Double(rotations) / elapsed,
             p50: latencies[latencies.count / 2], p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)])
     }
+}
+
+extension Array {
+    var nilIfEmpty: Self? { isEmpty ? nil : self }
 }

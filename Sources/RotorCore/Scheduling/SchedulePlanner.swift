@@ -34,31 +34,70 @@ public struct SchedulePlan: Sendable, Hashable {
         case manualRotationDue(deadline: Date, overdue: Bool)
     }
 
+    /// One step of the explanation, rendered only when asked for (planning a million secrets
+    /// must not format a million dates).
+    public enum Reason: Sendable, Hashable {
+        case policy(String, SourceLocation)
+        case disabled
+        case lastRotated(Date)
+        case neverRotated(managedSince: Date)
+        case quarantined(failedRuns: Int, SecretID)
+        case noFutureMatch
+        case base(RotationSchedule, Date)
+        case backoff(failedRuns: Int, retryAt: Date)
+        case backoffPastMaxAge(PolicyDuration, deadline: Date)
+        case jitter(seconds: Int, of: PolicyDuration)
+        case window(RotationWindow, opens: Date)
+        case manual(deadline: Date, maxAge: PolicyDuration, remindFrom: Date)
+
+        public var text: String {
+            switch self {
+            case .policy(let name, let location): "policy \(name) (\(location))"
+            case .disabled: "the policy is disabled"
+            case .lastRotated(let date): "last rotated \(date.formatted(.iso8601))"
+            case .neverRotated(let since): "never rotated; managed since \(since.formatted(.iso8601))"
+            case .quarantined(let runs, let id): "quarantined after \(runs) failed runs: 'rotor unquarantine \(id)' to resume"
+            case .noFutureMatch: "no future time matches the schedule"
+            case .base(let schedule, let date): "\(schedule) → \(date.formatted(.iso8601))"
+            case .backoff(let runs, let retryAt): "backoff after \(runs) failed run(s): retry at \(retryAt.formatted(.iso8601))"
+            case .backoffPastMaxAge(let maxAge, let deadline):
+                "the backoff would pass the maximum age \(maxAge) (deadline \(deadline.formatted(.iso8601))): alerting"
+            case .jitter(let seconds, let jitter): "jitter +\(seconds)s (of \(jitter))"
+            case .window(let window, let opens): "waits for the window \(window): opens \(opens.formatted(.iso8601))"
+            case .manual(let deadline, let maxAge, let remindFrom):
+                "manual: rotate by hand before \(deadline.formatted(.iso8601)) (max age \(maxAge)); reminders from \(remindFrom.formatted(.iso8601))"
+            }
+        }
+    }
+
     public var nextRotation: Date?
     public var nextReminder: Date?
     public var alerts: [Alert]
-    public var reasons: [String]
+    public var explanation: [Reason]
+
+    /// The explanation as text, for `rotor plan --explain`.
+    public var reasons: [String] { explanation.map(\.text) }
 }
 
 /// Scheduling decisions: pure functions of a policy, a secret's facts and `now`.
 public enum SchedulePlanner {
     public static func plan(_ policy: RotationPolicy, _ facts: ScheduleFacts, now: Date) -> SchedulePlan {
-        var plan = SchedulePlan(nextRotation: nil, nextReminder: nil, alerts: [], reasons: ["policy \(policy.name) (\(policy.location))"])
-        guard policy.enabled else { plan.reasons.append("the policy is disabled"); return plan }
+        var plan = SchedulePlan(nextRotation: nil, nextReminder: nil, alerts: [], explanation: [.policy(policy.name, policy.location)])
+        guard policy.enabled else { plan.explanation.append(.disabled); return plan }
         let anchor = facts.lastRotatedAt ?? facts.managedSince
-        plan.reasons.append(facts.lastRotatedAt.map { "last rotated \($0.formatted(.iso8601))" } ?? "never rotated; managed since \(anchor.formatted(.iso8601))")
+        plan.explanation.append(facts.lastRotatedAt.map(SchedulePlan.Reason.lastRotated) ?? .neverRotated(managedSince: anchor))
         if case .manual(let maxAge, let remindBefore) = policy.mode {
             return manualPlan(plan, anchor: anchor, maxAge: maxAge, remindBefore: remindBefore, facts: facts, now: now)
         }
         guard facts.status != .quarantined else {
-            plan.reasons.append("quarantined after \(facts.failedRuns) failed runs: 'rotor unquarantine \(facts.secret)' to resume")
+            plan.explanation.append(.quarantined(failedRuns: facts.failedRuns, facts.secret))
             return plan
         }
         guard let schedule = policy.schedule, var due = baseDue(schedule, anchor: anchor) else {
-            plan.reasons.append("no future time matches the schedule")
+            plan.explanation.append(.noFutureMatch)
             return plan
         }
-        plan.reasons.append("\(schedule) → \(due.formatted(.iso8601))")
+        plan.explanation.append(.base(schedule, due))
         due = applyBackoff(policy, facts, anchor: anchor, due: due, plan: &plan)
         plan.nextRotation = place(due, policy: policy, secret: facts.secret, now: now, plan: &plan)
         return plan
@@ -76,12 +115,12 @@ public enum SchedulePlanner {
     static func applyBackoff(_ policy: RotationPolicy, _ facts: ScheduleFacts, anchor: Date, due: Date, plan: inout SchedulePlan) -> Date {
         guard facts.failedRuns > 0, let failure = facts.lastFailureAt else { return due }
         let retryAt = failure.addingTimeInterval(backoff(policy, failedRuns: facts.failedRuns))
-        plan.reasons.append("backoff after \(facts.failedRuns) failed run(s): retry at \(retryAt.formatted(.iso8601))")
+        plan.explanation.append(.backoff(failedRuns: facts.failedRuns, retryAt: retryAt))
         guard let maxAge = policy.effectiveMaxAge else { return max(due, retryAt) }
         let deadline = anchor.addingTimeInterval(maxAge.timeInterval)
         guard retryAt > deadline else { return max(due, retryAt) }
         plan.alerts.append(.maxAgeAtRisk(deadline: deadline))
-        plan.reasons.append("the backoff would pass the maximum age \(maxAge) (deadline \(deadline.formatted(.iso8601))): alerting")
+        plan.explanation.append(.backoffPastMaxAge(maxAge, deadline: deadline))
         return max(deadline, failure.addingTimeInterval(policy.failureBackoff.initial.timeInterval))
     }
 
@@ -95,13 +134,13 @@ public enum SchedulePlanner {
     static func place(_ due: Date, policy: RotationPolicy, secret: SecretID, now: Date, plan: inout SchedulePlan) -> Date {
         let unit = StableHash.unit("\(policy.name)|\(secret.rawValue)")
         let jittered = due.addingTimeInterval(unit * policy.jitter.timeInterval)
-        if policy.jitter.seconds > 0 { plan.reasons.append("jitter +\(Int(unit * policy.jitter.timeInterval))s (of \(policy.jitter))") }
+        if policy.jitter.seconds > 0 { plan.explanation.append(.jitter(seconds: Int(unit * policy.jitter.timeInterval), of: policy.jitter)) }
         guard let window = policy.window else { return jittered }
         let earliest = max(jittered, now)
         if window.contains(earliest) { return jittered < now ? now : jittered }
         let opening = window.nextOpening(atOrAfter: earliest)
         let spread = unit * min(policy.jitter.timeInterval, max(0, window.duration.timeInterval - 60))
-        plan.reasons.append("waits for the window \(window): opens \(opening.formatted(.iso8601))")
+        plan.explanation.append(.window(window, opens: opening))
         return opening.addingTimeInterval(spread)
     }
 
@@ -111,7 +150,7 @@ public enum SchedulePlanner {
         var plan = plan
         let deadline = anchor.addingTimeInterval(maxAge.timeInterval)
         let remindFrom = deadline.addingTimeInterval(-remindBefore.timeInterval)
-        plan.reasons.append("manual: rotate by hand before \(deadline.formatted(.iso8601)) (max age \(maxAge)); reminders from \(remindFrom.formatted(.iso8601))")
+        plan.explanation.append(.manual(deadline: deadline, maxAge: maxAge, remindFrom: remindFrom))
         if let last = facts.lastReminderAt, last >= remindFrom {
             plan.nextReminder = last.addingTimeInterval(86_400)
         } else {

@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import RotorCore
+import RotorDaemon
+import RotorPolicies
+import RotorRotators
+import RotorStorage
+
+/// `rotor plan`'s planning and one scheduler tick at growing numbers of secrets: the tick rotates
+/// the same 10 due secrets each time, so its cost should stay flat while the plan grows linearly.
+enum SchedulerBench {
+    static let due = 10
+
+    static func run(sizes: [Int]) async throws {
+        let policies = try PolicyLoader(rotators: .builtIn).load(path: "schedules")
+        let policy = policies.policies.first { $0.name == "database-credentials" }!
+        print("secrets     plan(s)  plan µs/secret  tick(ms, \(due) due)  due-query(ms)  peak RSS (MiB)")
+        for size in sizes {
+            let planSeconds = try measurePlan(size: size, policy: policy)
+            let (tick, query) = try await measureTick(size: size, policy: policy, policies: policies)
+            print(String(format: "%9d  %8.3f  %14.2f  %19.1f  %13.2f  %14.0f", size, planSeconds, planSeconds / Double(size) * 1e6, tick * 1000, query * 1000, peakRSS()))
+        }
+    }
+
+    /// Plans `size` secrets with the database policy (window, jitter) as `rotor plan` does.
+    static func measurePlan(size: Int, policy: RotationPolicy) throws -> Double {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let facts = try (0..<size).map { index in
+            ScheduleFacts(secret: try SecretID("/prod/service-\(index % 100)/db-credentials/user-\(index)"), managedSince: now.addingTimeInterval(-Double(index % 40) * 86_400))
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var scheduled = 0
+        for fact in facts where SchedulePlanner.plan(policy, fact, now: now).nextRotation != nil { scheduled += 1 }
+        precondition(scheduled == size)
+        return (clock.now - start).seconds
+    }
+
+    /// A state database with `size` scheduled secrets of which 10 are due: one tick (rotations included).
+    static func measureTick(size: Int, policy: RotationPolicy, policies: PolicySet) async throws -> (Double, Double) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-tick-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let now = Date()
+        let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal)
+        let store = InMemorySecretStore()
+        let quiet = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
+        let engine = RotationEngine(store: store, state: state, rotators: .builtIn, logger: quiet)
+        for batch in stride(from: 0, to: size, by: 50_000) {
+            let ids = try (batch..<min(size, batch + 50_000)).map { try SecretID("/prod/service-\($0 % 100)/db-credentials/user-\($0)") }
+            try await state.registerMany(ids.map { ManagedSecret(id: $0, rotator: "random-password", options: policy.options, createdAt: now) })
+            try await state.saveScheduleEntries(ids.enumerated().map { offset, id in
+                ScheduleEntry(secret: id, policy: policy.name, fingerprint: policy.fingerprint,
+                              nextDueAt: batch + offset < due ? now.addingTimeInterval(-60) : now.addingTimeInterval(86_400 + Double(batch + offset)))
+            })
+            for id in ids.prefix(max(0, due - batch)) {
+                _ = try await store.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: #"{"password":"initial"}"#)))
+            }
+        }
+        let scheduler = RotationScheduler(
+            engine: engine, schedule: state, policies: { policies }, clock: SystemClock(),
+            alerts: AlertCenter(outbox: state, clock: SystemClock(), logger: quiet), metrics: RotorMetrics(),
+            configuration: SchedulerConfiguration(), logger: quiet)
+        let clock = ContinuousClock()
+        let queryStart = clock.now
+        _ = try await state.dueRotations(at: now, limit: 512)
+        _ = try await state.earliestDeadline()
+        let query = (clock.now - queryStart).seconds
+        try await scheduler.reconcileForBenchmark(policies)
+        let start = clock.now
+        let summary = try await scheduler.tick()
+        let tick = (clock.now - start).seconds
+        precondition(summary.rotated.count == due, "expected \(due) rotations, got \(summary.rotated.count) (\(summary.failed.count) failed)")
+        return (tick, query)
+    }
+
+    static func peakRSS() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+}
