@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the ADR-0016 example secrets on the embedded defaults (state and encrypted store in
-# ./.rotor, master key in ./.rotor/master.key). Creates the secrets on first run, rotates them,
-# then shows status and history. Safe to run again: existing secrets are rotated, not re-created.
+# ./.rotor, master key in ./.rotor/master.key). Creates the secrets on first run, rotates them once,
+# shows status, history and the plan, then runs the daemon on the shipped schedules/ until Ctrl-C.
+# Safe to run again: existing secrets are rotated, not re-created.
 set -euo pipefail
 
 rotor="${ROTOR:-.build/debug/rotor}"
@@ -53,4 +54,8 @@ echo
 echo "== versions of /prod/template-management/encryption-key/template-key (values never shown) =="
 "$rotor" secret describe /prod/template-management/encryption-key/template-key
 echo
-echo "Next: '$rotor --help', runbooks/ for operator procedures."
+echo "== the plan for the next year (schedules/) =="
+"$rotor" plan --policies schedules --horizon 365d
+echo
+echo "== rotor daemon (Ctrl-C to stop; runbooks/daemon-operations.md) =="
+exec "$rotor" daemon --policies schedules --listen "127.0.0.1:${ROTOR_PORT:-8080}"

@@ -26,6 +26,7 @@ import Testing
     @Test func everyOperatorRunbookExists() {
         #expect(Set(Self.runbooks).isSuperset(of: [
             "rollback.md", "failed-or-quarantined-rotation.md", "manual-rotation.md", "aws-setup.md", "stuck-pending-version.md",
+            "daemon-operations.md",
         ]))
     }
 
@@ -50,6 +51,7 @@ import Testing
         environment["PATH"] = CLI.binary.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
         environment["ROTOR_HOME"] = cli.home.path
         environment.removeValue(forKey: "ROTOR_MASTER_KEY")
+        environment["ROTOR_RUNBOOK_POLICIES"] = Self.directory.deletingLastPathComponent().appendingPathComponent("schedules").path
         if needsMoto {
             environment["AWS_ENDPOINT_URL"] = processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"]
             environment["AWS_ACCESS_KEY_ID"] = processEnvironment["ROTOR_TEST_MOTO_ACCESS_KEY_ID"]
