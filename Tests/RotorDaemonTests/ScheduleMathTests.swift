@@ -94,6 +94,7 @@ import RotorCore
         ("/prod/*", "/prod/a/b/c", false),
         ("/prod/a/b/c", "/prod/a/b/c", true),
         ("/prod/a/b/c*", "/prod/a/b/cd", true),
+        ("arn:aws:secretsmanager:us-east-1:111122223333:secret:/prod/a/b/c-AbCdEf", "/prod/a/b/c", true),
     ])
     func globs(pattern: String, id: String, matches: Bool) throws {
         #expect(try SecretMatcher(pattern).matches(SecretID(id)) == matches)

@@ -3,7 +3,12 @@
 public struct SecretMatcher: Sendable, Hashable, CustomStringConvertible {
     public let pattern: String
 
+    /// - Parameter pattern: an id, a glob, or a Secrets Manager ARN (matched by its name).
     public init(_ pattern: String) throws(RotorError) {
+        if pattern.hasPrefix("arn:") {
+            self.pattern = try SecretID(nameOrARN: pattern).rawValue
+            return
+        }
         guard pattern.hasPrefix("/") else {
             throw RotorError(.invalidParameter, "match pattern '\(pattern.prefix(80))' must start with '/' like a secret id")
         }
