@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
     ],
     targets: [
         // Domain types, protocols and the rotation engine. No I/O.
@@ -63,6 +65,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // PostgreSQL credential rotators: single user and alternating users.
+        .target(
+            name: "RotorPostgres",
+            dependencies: [
+                "RotorCore", "RotorRotators",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Rotation policies from YAML files in schedules/.
         .target(
             name: "RotorPolicies",
@@ -88,7 +103,7 @@ let package = Package(
         .target(
             name: "RotorCLI",
             dependencies: [
-                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon",
+                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -150,6 +165,15 @@ let package = Package(
                 "RotorCore", "RotorPolicies", "RotorDaemon", "RotorStorage", "RotorRotators", "RotorTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RotorPostgresTests",
+            dependencies: [
+                "rotor", "RotorPostgres", "RotorCore", "RotorStorage", "RotorAWS", "RotorRotators",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

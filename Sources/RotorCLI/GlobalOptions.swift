@@ -36,7 +36,18 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Secrets Manager endpoint, e.g. a VPC endpoint or an emulator (else AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL).", valueName: "url"))
     var endpointUrl: String?
 
+    @Option(help: ArgumentHelp("Seconds a per-secret lock outlives a process that died holding it (env ROTOR_LOCK_TTL, default 60).", valueName: "seconds"))
+    var lockTtl: Double?
+
     var env: [String: String] { ProcessInfo.processInfo.environment }
+
+    func lockTimeToLive(default value: TimeInterval) throws(RotorError) -> TimeInterval {
+        guard let raw = lockTtl.map({ String($0) }) ?? env["ROTOR_LOCK_TTL"] else { return value }
+        guard let seconds = Double(raw), seconds > 0, seconds <= 86_400 else {
+            throw RotorError(.invalidParameter, "--lock-ttl must be seconds from 0 to 86400, not '\(raw.prefix(20))'")
+        }
+        return seconds
+    }
 
     enum StoreKind: String { case embedded, aws }
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RotorCore
 import RotorRotators
+import RotorPostgres
 import RotorStorage
 import RotorAWS
 
@@ -24,12 +25,19 @@ struct Runtime {
         let synchronous = try options.synchronousMode()
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let clock = SystemClock()
-        let state = try SQLiteStateStore(url: home.appendingPathComponent("state.sqlite"), synchronous: synchronous)
-        let store = try makeStore(options, home: home, state: state, clock: clock, synchronous: synchronous, logger: logger)
-        let configuration = EngineConfiguration(retry: try options.retryPolicy(), stuckPending: stuckPending, actor: actor ?? Self.actor(options.env), lockTTL: lockTTL)
+        let sqliteState = try SQLiteStateStore(url: home.appendingPathComponent("state.sqlite"), synchronous: synchronous)
+        var store = try makeStore(options, home: home, state: sqliteState, clock: clock, synchronous: synchronous, logger: logger)
+        var state: any RotationStateStore = sqliteState
+        if let point = options.env["ROTOR_FAULT_KILL_AT"] {
+            // Test hook for the crash-safety tests: SIGKILL this process at one journal or store point.
+            let killSwitch = try KillSwitch(point)
+            store = KillSwitchSecretStore(base: store, killSwitch: killSwitch)
+            state = KillSwitchStateStore(base: sqliteState, killSwitch: killSwitch)
+        }
+        let configuration = EngineConfiguration(retry: try options.retryPolicy(), stuckPending: stuckPending, actor: actor ?? Self.actor(options.env), lockTTL: try options.lockTimeToLive(default: lockTTL))
         var engineLogger = logger
         engineLogger[metadataKey: "component"] = "engine"
-        let engine = RotationEngine(store: store, state: state, rotators: .builtIn, clock: clock, configuration: configuration, logger: engineLogger)
+        let engine = RotationEngine(store: store, state: state, rotators: .withPostgres, clock: clock, configuration: configuration, logger: engineLogger)
         return Runtime(store: store, state: state, engine: engine, scope: try options.scope(), logger: logger)
     }
 

@@ -4,6 +4,7 @@ import RotorCore
 import RotorDaemon
 import RotorPolicies
 import RotorRotators
+import RotorPostgres
 
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +17,7 @@ struct Validate: AsyncParsableCommand {
     func run() async throws {
         let set: PolicySet
         do {
-            set = try PolicyLoader(rotators: .builtIn).load(path: path)
+            set = try PolicyLoader(rotators: .withPostgres).load(path: path)
         } catch {
             error.errors.forEach { Output.error("\($0)") }
             Output.error("\(error.errors.count) error(s) in \(path)")
@@ -70,7 +71,7 @@ struct Plan: AsyncParsableCommand {
     }
 
     func loadPolicies() throws -> PolicySet {
-        do { return try PolicyLoader(rotators: .builtIn).load(path: policies) } catch {
+        do { return try PolicyLoader(rotators: .withPostgres).load(path: policies) } catch {
             throw RotorError(.invalidInput, "policies in \(policies) are invalid:\n\(error)", remedy: "run 'rotor validate \(policies)'")
         }
     }
@@ -143,7 +144,7 @@ struct Daemon: AsyncParsableCommand {
 extension Plan {
     /// Loads policies for commands that need them valid.
     static func validatePolicies(_ path: String) throws -> PolicySet {
-        do { return try PolicyLoader(rotators: .builtIn).load(path: path) } catch {
+        do { return try PolicyLoader(rotators: .withPostgres).load(path: path) } catch {
             throw RotorError(.invalidInput, "policies in \(path) are invalid:\n\(error)", remedy: "run 'rotor validate \(path)'")
         }
     }

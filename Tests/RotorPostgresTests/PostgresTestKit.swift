@@ -1,0 +1,163 @@
+import Foundation
+import Logging
+import PostgresNIO
+import RotorAWS
+import RotorCore
+import RotorPostgres
+import RotorStorage
+
+/// The PostgreSQL server `make test` starts (scripts/postgres.sh): scram-sha-256, statements logged.
+enum PG {
+    static var settings: (host: String, port: Int, user: String, password: String, log: String)? {
+        let env = ProcessInfo.processInfo.environment
+        guard let host = env["ROTOR_TEST_PG_HOST"], let port = env["ROTOR_TEST_PG_PORT"].flatMap(Int.init),
+              let user = env["ROTOR_TEST_PG_USER"], let password = env["ROTOR_TEST_PG_PASSWORD"] else { return nil }
+        return (host, port, user, password, env["ROTOR_TEST_PG_LOG"] ?? "")
+    }
+
+    static var enabled: Bool { settings != nil || ProcessInfo.processInfo.environment["ROTOR_REQUIRE_INTEGRATION"] == "1" }
+
+    static func require() throws -> (host: String, port: Int, user: String, password: String, log: String) {
+        guard let settings else { throw RotorError(.storeUnavailable, "PostgreSQL is not running: run the tests with 'make test'") }
+        return settings
+    }
+
+    static func json(user: String, password: String, port: Int? = nil, master: SecretID? = nil) throws -> String {
+        let pg = try require()
+        var object: [String: Any] = ["engine": "postgres", "host": pg.host, "port": port ?? pg.port, "username": user, "password": password, "dbname": "postgres"]
+        if let master { object["masterarn"] = master.rawValue }
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    static let connector = PostgresConnector(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+
+    /// Runs SQL as the superuser.
+    static func admin(_ sql: String) async throws {
+        let pg = try require()
+        let secret = try PostgresSecret(SecretValue(string: try json(user: pg.user, password: pg.password)), secret: try SecretID("/test/pg/db-credentials/admin"))
+        try await connector.withConnection(secret, id: try SecretID("/test/pg/db-credentials/admin"), step: nil) { connection in
+            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test")).collect()
+        }
+    }
+
+    static func canLogIn(user: String, password: String, port: Int? = nil) async throws -> Bool {
+        let secret = try PostgresSecret(SecretValue(string: try json(user: user, password: password, port: port)), secret: try SecretID("/test/pg/db-credentials/probe"))
+        return await connector.canLogIn(secret, id: try SecretID("/test/pg/db-credentials/probe"), step: nil)
+    }
+
+    static func canLogIn(_ value: SecretValue) async throws -> Bool {
+        let object = try JSONSerialization.jsonObject(with: Data(value.exposedString!.utf8)) as! [String: Any]
+        return try await canLogIn(user: object["username"] as! String, password: object["password"] as! String, port: object["port"] as? Int)
+    }
+
+    static func unique(_ prefix: String) -> String { "\(prefix)_\(UUID().uuidString.lowercased().prefix(8).replacingOccurrences(of: "-", with: ""))" }
+}
+
+/// The stores the PostgreSQL rotators are tested with: the embedded store and Secrets Manager (moto).
+enum StoreKind: String, CaseIterable, Sendable {
+    case embedded, aws
+
+    static var available: [StoreKind] {
+        ProcessInfo.processInfo.environment["ROTOR_TEST_MOTO_ENDPOINT"] != nil || ProcessInfo.processInfo.environment["ROTOR_REQUIRE_INTEGRATION"] == "1"
+            ? allCases : [.embedded]
+    }
+
+    func engine(rotators: RotatorRegistry = .withPostgres, retry: RetryPolicy = RetryPolicy(attemptsPerRun: 2, initialBackoff: .milliseconds(10), maximumBackoff: .milliseconds(20))) throws -> RotationEngine {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-pg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal)
+        let store: any SecretStore
+        switch self {
+        case .embedded:
+            store = try EmbeddedSecretStore(url: directory.appendingPathComponent("store.sqlite"),
+                                            keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")))
+        case .aws:
+            let env = ProcessInfo.processInfo.environment
+            guard let endpoint = env["ROTOR_TEST_MOTO_ENDPOINT"].flatMap(URL.init(string:)),
+                  let key = env["ROTOR_TEST_MOTO_ACCESS_KEY_ID"], let secret = env["ROTOR_TEST_MOTO_SECRET_ACCESS_KEY"] else {
+                throw RotorError(.storeUnavailable, "moto_server is not running: run the tests with 'make test'")
+            }
+            store = AWSSecretStore(client: SecretsManagerClient(
+                endpoint: endpoint, region: "us-east-1", credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: key, secretAccessKey: secret))))
+        }
+        return RotationEngine(store: store, state: state, rotators: rotators, configuration: EngineConfiguration(retry: retry, actor: "test"),
+                              logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    /// A secret id in an environment of its own (tests share moto).
+    func id(_ rest: String) -> SecretID {
+        try! SecretID("/t\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12))/\(rest)")
+    }
+}
+
+/// A TCP forwarder to PostgreSQL that a test can cut (the database "goes down") and restore.
+final class CuttableProxy: @unchecked Sendable {
+    let port: Int
+    let target: Int
+    private var process: Process?
+
+    static let script = """
+        import asyncio, socket, sys
+        async def pipe(r, w):
+            try:
+                while True:
+                    data = await r.read(65536)
+                    if not data: break
+                    w.write(data); await w.drain()
+            except Exception: pass
+            finally: w.close()
+        async def handle(cr, cw):
+            try:
+                sr, sw = await asyncio.open_connection('127.0.0.1', int(sys.argv[2]))
+            except Exception:
+                cw.close(); return
+            await asyncio.gather(pipe(cr, sw), pipe(sr, cw))
+        async def main():
+            server = await asyncio.start_server(handle, '127.0.0.1', int(sys.argv[1]), reuse_address=True)
+            print('ready', flush=True)
+            async with server: await server.serve_forever()
+        asyncio.run(main())
+        """
+
+    init(target: Int) throws {
+        self.target = target
+        let socket = Process()
+        socket.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        socket.arguments = ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]
+        let pipe = Pipe()
+        socket.standardOutput = pipe
+        try socket.run()
+        socket.waitUntilExit()
+        port = Int(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))!
+        try start()
+    }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", Self.script, "\(port)", "\(target)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        _ = pipe.fileHandleForReading.availableData // waits for "ready"
+        self.process = process
+    }
+
+    private var armed = true
+
+    /// Cuts once: the first call after creation.
+    func cutOnce() {
+        guard armed else { return }
+        armed = false
+        cut()
+    }
+
+    func cut() {
+        guard let process else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    deinit { cut() }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for the tests: Debian's packages (installed if missing), a cluster in
+# DIR, scram-sha-256 authentication, listening on a free loopback port, socket in DIR.
+#   scripts/postgres.sh start DIR   -> writes DIR/postgres.env (ROTOR_TEST_PG_*)
+#   scripts/postgres.sh stop DIR
+set -euo pipefail
+action="$1"; dir="$2"
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+ensure_installed() {
+    if [ -z "$(pg_bin)" ]; then
+        echo "installing postgresql from Debian's packages"
+        as_root=(); [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+        "${as_root[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq postgresql >/dev/null
+    fi
+}
+
+# initdb refuses to run as root: run the server as the postgres user then.
+as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+start() {
+    ensure_installed
+    local bin; bin="$(pg_bin)"
+    mkdir -p "$dir/data" "$dir/socket"
+    chmod 755 "$dir"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres "$dir/data" "$dir/socket"
+    local password; password="$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
+    printf '%s\n' "$password" >"$dir/pwfile"
+    [ "$(id -u)" -eq 0 ] && chown postgres "$dir/pwfile"
+    as_owner "$bin/initdb" -D "$dir/data" --username=postgres --auth=scram-sha-256 --pwfile="$dir/pwfile" >"$dir/initdb.log"
+    rm -f "$dir/pwfile"
+    local port; port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w \
+        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c password_encryption=scram-sha-256 -c max_connections=200 -c log_statement=all" start >/dev/null
+    cat >"$dir/postgres.env" <<ENV
+export ROTOR_TEST_PG_HOST=127.0.0.1
+export ROTOR_TEST_PG_PORT=$port
+export ROTOR_TEST_PG_USER=postgres
+export ROTOR_TEST_PG_PASSWORD=$password
+export ROTOR_TEST_PG_LOG=$dir/data/server.log
+ENV
+    echo "postgres on 127.0.0.1:$port (scram-sha-256)"
+}
+
+stop() {
+    local bin; bin="$(pg_bin)"
+    [ -n "$bin" ] && [ -d "$dir/data" ] && as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+}
+
+"$action"
