@@ -113,7 +113,8 @@ let package = Package(
         .executableTarget(
             name: "rotor-bench",
             dependencies: [
-                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon",
+                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/RotorBench",

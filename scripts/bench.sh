@@ -13,7 +13,8 @@ echo "== scheduler: rotor plan's planning and one tick (10 due) at 1k, 100k and 
 echo
 echo "== Secrets Manager (moto_server on loopback): rotor vs boto3 (AWS's Python template logic) =="
 services="$(mktemp -d /tmp/rotor-bench-services.XXXXXX)"
-trap 'scripts/moto.sh stop "$services"' EXIT
+chmod 755 "$services"
+trap 'scripts/moto.sh stop "$services"; scripts/postgres.sh stop "$services/postgres"' EXIT
 scripts/moto.sh start "$services"
 # shellcheck disable=SC1091
 source "$services/moto.env"
@@ -33,3 +34,10 @@ done
 echo "(rotor keeps PutSecretValue + UpdateSecretVersionStage under Secrets Manager's 50 TPS write quota;"
 echo " boto3 has no such limit and would be throttled by real AWS at that rate)"
 echo "(moto_server with request authentication on; both clients sign every request with SigV4)"
+
+echo
+echo "== PostgreSQL (local server, scram-sha-256): time per rotation of each strategy =="
+scripts/postgres.sh start "$services/postgres"
+# shellcheck disable=SC1091
+source "$services/postgres/postgres.env"
+.build/release/rotor-bench postgres "${ROTOR_BENCH_PG_ROTATIONS:-50}"

@@ -26,7 +26,7 @@ import Testing
     @Test func everyOperatorRunbookExists() {
         #expect(Set(Self.runbooks).isSuperset(of: [
             "rollback.md", "failed-or-quarantined-rotation.md", "manual-rotation.md", "aws-setup.md", "stuck-pending-version.md",
-            "daemon-operations.md",
+            "daemon-operations.md", "postgres-rotation.md",
         ]))
     }
 
@@ -34,9 +34,10 @@ import Testing
     func runbookCommandsWork(name: String) throws {
         let markdown = try String(contentsOf: Self.directory.appendingPathComponent(name), encoding: .utf8)
         let needsMoto = markdown.contains("<!-- runbook-test: moto -->")
+        let needsPostgres = markdown.contains("<!-- runbook-test: postgres -->")
         let processEnvironment = ProcessInfo.processInfo.environment
-        if needsMoto, processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"] == nil {
-            #expect(processEnvironment["ROTOR_REQUIRE_INTEGRATION"] != "1", "\(name) needs moto_server, which make test starts")
+        if (needsMoto && processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"] == nil) || (needsPostgres && processEnvironment["ROTOR_TEST_PG_PORT"] == nil) {
+            #expect(processEnvironment["ROTOR_REQUIRE_INTEGRATION"] != "1", "\(name) needs a service that make test starts")
             return
         }
         let blocks = Self.shellBlocks(markdown)
@@ -52,6 +53,12 @@ import Testing
         environment["ROTOR_HOME"] = cli.home.path
         environment.removeValue(forKey: "ROTOR_MASTER_KEY")
         environment["ROTOR_RUNBOOK_POLICIES"] = Self.directory.deletingLastPathComponent().appendingPathComponent("schedules").path
+        if needsPostgres {
+            environment["PGHOST"] = processEnvironment["ROTOR_TEST_PG_HOST"]
+            environment["PGPORT"] = processEnvironment["ROTOR_TEST_PG_PORT"]
+            environment["PGUSER"] = processEnvironment["ROTOR_TEST_PG_USER"]
+            environment["PGPASSWORD"] = processEnvironment["ROTOR_TEST_PG_PASSWORD"]
+        }
         if needsMoto {
             environment["AWS_ENDPOINT_URL"] = processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"]
             environment["AWS_ACCESS_KEY_ID"] = processEnvironment["ROTOR_TEST_MOTO_ACCESS_KEY_ID"]

@@ -14,6 +14,10 @@ struct RotorBench {
             try await SchedulerBench.run(sizes: arguments.dropFirst().compactMap(Int.init).nilIfEmpty ?? [1_000, 100_000, 1_000_000])
             return
         }
+        if arguments.first == "postgres" {
+            try await PostgresBench.run(rotations: arguments.dropFirst().first.flatMap(Int.init) ?? 50)
+            return
+        }
         if arguments.first == "aws" {
             arguments.removeFirst()
             let rotations = arguments.first.flatMap(Int.init) ?? 200

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import RotorCore
+import RotorPostgres
+
+/// The secret JSON, TLS modes against the real server, and errors that never carry a password.
+@Suite struct PostgresSecretTests {
+    static let id = try! SecretID("/prod/orders/db-credentials/app")
+
+    @Test(arguments: [
+        ("not json", "not a JSON object"),
+        (#"{"host":"h","username":"u","password":"p"}"#, "field 'engine' is missing"),
+        (#"{"engine":"mysql","host":"h","username":"u","password":"p"}"#, "field 'engine' is 'mysql'"),
+        (#"{"engine":"postgres","username":"u","password":"p"}"#, "field 'host' is missing"),
+        (#"{"engine":"postgres","host":"h","password":"p"}"#, "field 'username' is missing"),
+        (#"{"engine":"postgres","host":"h","username":"u"}"#, "field 'password' is missing"),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p","port":"x"}"#, "field 'port' must be a number"),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p","port":70000}"#, "field 'port' must be a number"),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p","ssl":"maybe"}"#, "field 'ssl' must be true or false"),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p","masterarn":"not an id"}"#, "field 'masterarn' is not a secret id"),
+    ])
+    func malformedSecretsNameTheField(json: String, message: String) {
+        #expect { try PostgresSecret(SecretValue(string: json.replacingOccurrences(of: "\"p\"", with: "\"CANARY-pw\"")), secret: Self.id) } throws: { error in
+            let text = "\(error)"
+            return text.contains(message) && !text.contains("CANARY")
+        }
+    }
+
+    @Test func alternatingUsersNeedAMaster() {
+        #expect { try PostgresSecret(SecretValue(string: #"{"engine":"postgres","host":"h","username":"u","password":"p"}"#), secret: Self.id, requireMaster: true) } throws: {
+            "\($0)".contains("field 'masterarn' is missing")
+        }
+    }
+
+    @Test func writingBackKeepsOtherKeysAndRedacts() throws {
+        let secret = try PostgresSecret(SecretValue(string: #"{"engine":"postgres","host":"h","port":5433,"username":"u","password":"CANARY-old","dbname":"d","team":"payments"}"#), secret: Self.id)
+        #expect(!"\(secret)".contains("CANARY"))
+        let updated = secret.with(username: "u_clone", password: SecretValue(string: "new"))
+        let object = try JSONSerialization.jsonObject(with: Data(updated.exposedString!.utf8)) as! [String: Any]
+        #expect(object["team"] as? String == "payments" && object["username"] as? String == "u_clone" && object["password"] as? String == "new")
+        #expect(object["port"] as? Int == 5433 && object["dbname"] as? String == "d")
+    }
+
+    @Test func scramVerifierMatchesAKnownAnswer() {
+        // RFC 7677's example: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, 4096 iterations.
+        let salt = Array(Data(base64Encoded: "W22ZaJ0SNY7soEsUEjb6gQ==")!)
+        #expect(ScramVerifier.make(password: SecretValue(string: "pencil"), salt: salt)
+                == "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=")
+    }
+
+    @Test(.enabled(if: PG.enabled), arguments: ["disable", "prefer", "require", "verify-full"])
+    func tlsModesConnectToTheRealServer(mode: String) async throws {
+        let pg = try PG.require()
+        let ca = ProcessInfo.processInfo.environment["ROTOR_TEST_PG_CA"]
+        let secret = try PostgresSecret(SecretValue(string: try PG.json(user: pg.user, password: pg.password)), secret: Self.id)
+        let connector = PostgresConnector(tls: PostgresTLSMode(rawValue: mode), caFile: mode == "verify-full" ? ca : nil)
+        #expect(await connector.canLogIn(secret, id: Self.id, step: nil))
+    }
+
+    @Test(.enabled(if: PG.enabled))
+    func verifyFullRejectsAnUntrustedCertificate() async throws {
+        let pg = try PG.require()
+        let secret = try PostgresSecret(SecretValue(string: try PG.json(user: pg.user, password: pg.password)), secret: Self.id)
+        let connector = PostgresConnector(tls: .verifyFull, caFile: nil)
+        await #expect(throws: RotorError.self) {
+            try await connector.withConnection(secret, id: Self.id, step: nil) { _ in }
+        }
+    }
+
+    @Test(.enabled(if: PG.enabled))
+    func aRejectedLoginSaysSoWithoutThePassword() async throws {
+        let secret = try PostgresSecret(SecretValue(string: try PG.json(user: "nobody_here", password: "CANARY-wrong-password")), secret: Self.id)
+        await #expect { try await PG.connector.withConnection(secret, id: Self.id, step: .setSecret) { _ in } } throws: { error in
+            let text = "\(error)"
+            return (error as? RotorError)?.code == .authenticationFailed && text.contains("nobody_here@") && !text.contains("CANARY")
+        }
+    }
+}
