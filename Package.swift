@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "rotor", targets: ["rotor"]),
         .library(name: "RotorCore", targets: ["RotorCore"]),
+        .executable(name: "bootstrap", targets: ["bootstrap"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -78,6 +79,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // rotor as an AWS Lambda rotation function (the Runtime API loop); no SQLite.
+        .target(
+            name: "RotorLambda",
+            dependencies: [
+                "RotorCore", "RotorAWS",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "bootstrap", dependencies: ["RotorLambda", "RotorPostgres"], swiftSettings: strict),
         // Rotation policies from YAML files in schedules/.
         .target(
             name: "RotorPolicies",

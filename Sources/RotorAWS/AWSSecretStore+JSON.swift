@@ -36,6 +36,6 @@ extension AWSSecretStore {
         return SecretDescription(
             id: id, description: object["Description"] as? String, createdAt: created,
             lastChangedAt: date(object["LastChangedDate"]) ?? created, lastRotatedAt: date(object["LastRotatedDate"]),
-            tags: tags, versions: versions)
+            tags: tags, versions: versions, rotationEnabled: object["RotationEnabled"] as? Bool)
     }
 }

@@ -72,6 +72,7 @@ public final class AWSSecretStore: SecretStore {
         }
         var body: [String: Any] = ["SecretId": input.id.rawValue, "ClientRequestToken": input.token.rawValue]
         if let stages = input.stages { body["VersionStages"] = stages.map(\.rawValue) }
+        if let rotationToken = input.rotationToken { body["RotationToken"] = rotationToken }
         Self.addValue(input.value, to: &body)
         _ = try await call(.putSecretValue, body, secret: input.id)
         return .created

@@ -9,11 +9,14 @@ public struct SecretDescription: Sendable, Hashable {
     public var lastRotatedAt: Date?
     public var tags: [String: String]
     public var versions: [VersionEntry]
+    /// Secrets Manager's `RotationEnabled`: `nil` when the store has no such setting or it was never configured.
+    public var rotationEnabled: Bool?
 
     public init(
         id: SecretID, description: String? = nil, createdAt: Date, lastChangedAt: Date,
-        lastRotatedAt: Date? = nil, tags: [String: String] = [:], versions: [VersionEntry]
+        lastRotatedAt: Date? = nil, tags: [String: String] = [:], versions: [VersionEntry], rotationEnabled: Bool? = nil
     ) {
+        self.rotationEnabled = rotationEnabled
         self.id = id
         self.description = description
         self.createdAt = createdAt
@@ -72,8 +75,11 @@ public struct PutSecretValueInput: Sendable {
     public var value: SecretValue
     /// `nil` means `[AWSCURRENT]`.
     public var stages: [StagingLabel]?
+    /// The `RotationToken` of a Lambda invocation, passed on to PutSecretValue (assumed-role and cross-account rotation).
+    public var rotationToken: String?
 
-    public init(id: SecretID, token: VersionID, value: SecretValue, stages: [StagingLabel]?) {
+    public init(id: SecretID, token: VersionID, value: SecretValue, stages: [StagingLabel]?, rotationToken: String? = nil) {
+        self.rotationToken = rotationToken
         self.id = id
         self.token = token
         self.value = value

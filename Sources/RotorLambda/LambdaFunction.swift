@@ -1,0 +1,118 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import RotorAWS
+import RotorCore
+
+/// rotor as a Secrets Manager rotation function on the `provided.al2023` runtime: one invocation at
+/// a time, each a rotation step; a failed invocation is reported and the loop goes on.
+public struct LambdaFunction: Sendable {
+    let runtime: RuntimeAPIClient
+    let handler: StepHandler
+    let logger: Logger
+
+    /// Reads the configuration (runtime API, Secrets Manager, rotator) from the environment. A bad
+    /// configuration is reported as an init error by ``run(environment:rotators:)``.
+    public static func configure(environment: [String: String], rotators: RotatorRegistry, logger: Logger) throws -> LambdaFunction {
+        guard let runtimeAPI = environment["AWS_LAMBDA_RUNTIME_API"], !runtimeAPI.isEmpty else {
+            throw RotorError(.invalidParameter, "AWS_LAMBDA_RUNTIME_API is not set: this binary runs inside AWS Lambda (or an emulator)")
+        }
+        let settings = try AWSSettings.resolve(
+            region: nil, profile: nil, endpointURL: environment["SECRETS_MANAGER_ENDPOINT"], environment: environment)
+        var awsLogger = logger
+        awsLogger[metadataKey: "component"] = "aws"
+        let client = SecretsManagerClient(endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials, logger: awsLogger)
+        return LambdaFunction(
+            runtime: RuntimeAPIClient(runtimeAPI: runtimeAPI),
+            handler: StepHandler(store: AWSSecretStore(client: client, actor: "lambda"), rotators: rotators,
+                                 configured: try configuredRotator(environment, rotators: rotators)),
+            logger: logger)
+    }
+
+    /// `ROTOR_ROTATOR` and `ROTOR_OPTION_<NAME>` (e.g. `ROTOR_OPTION_PASSWORD_LENGTH` → `password-length`),
+    /// validated now so a misconfigured function fails at init, not at the first rotation.
+    static func configuredRotator(_ environment: [String: String], rotators: RotatorRegistry) throws -> (kind: RotatorKind, options: RotatorOptions)? {
+        guard let kind = environment["ROTOR_ROTATOR"], !kind.isEmpty else { return nil }
+        var options: [String: String] = [:]
+        for (key, value) in environment where key.hasPrefix("ROTOR_OPTION_") {
+            options[key.dropFirst("ROTOR_OPTION_".count).lowercased().replacingOccurrences(of: "_", with: "-")] = value
+        }
+        let parsed = RotatorOptions(options)
+        _ = try rotators.make(RotatorKind(kind), options: parsed)
+        return (RotatorKind(kind), parsed)
+    }
+
+    /// Configures, then serves invocations until the process is stopped.
+    public static func run(environment: [String: String], rotators: RotatorRegistry) async -> Never {
+        let logger = Logger(label: "rotor.lambda") { label in JSONLogHandler(label: label, level: Logger.Level(rawValue: environment["ROTOR_LOG_LEVEL"] ?? "info") ?? .info) }
+        let function: LambdaFunction
+        do {
+            function = try configure(environment: environment, rotators: rotators, logger: logger)
+        } catch {
+            let message = (error as? RotorError)?.description ?? "\(type(of: error))"
+            logger.critical("initialisation failed", metadata: ["error": "\(message)"])
+            if let api = environment["AWS_LAMBDA_RUNTIME_API"] {
+                try? await RuntimeAPIClient(runtimeAPI: api).initFailed(type: "Rotor.InitError", message: message)
+            }
+            exit(1)
+        }
+        await function.serve()
+    }
+
+    /// The invocation loop.
+    public func serve() async -> Never {
+        while true {
+            let invocation: RuntimeAPIClient.Invocation
+            do {
+                invocation = try await runtime.next()
+            } catch {
+                logger.error("could not fetch the next invocation; retrying", metadata: ["error": "\(type(of: error))"])
+                try? await Task.sleep(for: .milliseconds(200))
+                continue
+            }
+            await invoke(invocation)
+        }
+    }
+
+    func invoke(_ invocation: RuntimeAPIClient.Invocation) async {
+        var logger = self.logger
+        logger[metadataKey: "requestId"] = "\(invocation.requestID)"
+        do {
+            let event = try RotationEvent(json: invocation.payload)
+            logger[metadataKey: "secret"] = "\(event.secret)"
+            logger[metadataKey: "step"] = "\(event.step)"
+            logger[metadataKey: "token"] = "\(event.token)"
+            let stepLogger = logger
+            let outcome = try await withDeadline(invocation.deadline) { try await handler.handle(event, logger: stepLogger) }
+            switch outcome {
+            case .performed: logger.info("step done")
+            case .alreadyDone(let why): logger.info("step had nothing to do", metadata: ["reason": "\(why)"])
+            }
+            try await runtime.respond(invocation.requestID, json: "null")
+        } catch {
+            let failure = RotorError.wrapping(error)
+            logger.error("step failed", metadata: ["error": "\(failure)"])
+            try? await runtime.fail(invocation.requestID, type: "Rotor.\(failure.code.name)", message: failure.description)
+        }
+    }
+
+    /// Runs `body`, cancelling it a moment before the invocation's deadline.
+    func withDeadline<T: Sendable>(_ deadline: Date?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let deadline else { return try await body() }
+        let remaining = deadline.timeIntervalSinceNow - 0.5
+        guard remaining > 0 else { throw RotorError(.transient, "the invocation's deadline has passed", isTransient: true) }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(remaining * 1000)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw RotorError(.transient, "the step did not finish before the invocation's deadline",
+                                 remedy: "raise the function's timeout; Secrets Manager will retry the step with the same token", isTransient: true)
+            }
+            return value
+        }
+    }
+}
