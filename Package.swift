@@ -193,6 +193,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RotorLambdaTests",
+            dependencies: [
+                "bootstrap", "RotorLambda", "RotorAWS", "RotorCore", "RotorTestSupport", "RotorPostgres",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RotorCLITests",
             dependencies: [
                 "rotor", "RotorCore", "RotorTestSupport",

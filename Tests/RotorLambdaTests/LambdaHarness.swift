@@ -1,0 +1,87 @@
+import Foundation
+import RotorAWS
+import RotorCore
+
+/// moto's settings (started by `make test`).
+enum Moto {
+    static var settings: (endpoint: URL, accessKey: String, secretKey: String)? {
+        let env = ProcessInfo.processInfo.environment
+        guard let endpoint = env["ROTOR_TEST_MOTO_ENDPOINT"].flatMap(URL.init(string:)),
+              let key = env["ROTOR_TEST_MOTO_ACCESS_KEY_ID"], let secret = env["ROTOR_TEST_MOTO_SECRET_ACCESS_KEY"] else { return nil }
+        return (endpoint, key, secret)
+    }
+    static var enabled: Bool { settings != nil || ProcessInfo.processInfo.environment["ROTOR_REQUIRE_INTEGRATION"] == "1" }
+    static func require() throws -> (endpoint: URL, accessKey: String, secretKey: String) {
+        guard let settings else { throw RotorError(.storeUnavailable, "moto_server is not running: run the tests with 'make test'") }
+        return settings
+    }
+}
+
+/// The bootstrap binary on an emulated runtime, with moto as Secrets Manager.
+final class LambdaHarness: @unchecked Sendable {
+    let emulator: RuntimeEmulator
+    let process = Process()
+    let store: AWSSecretStore
+    let client: SecretsManagerClient
+    let log: URL
+
+    static var binary: URL { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bootstrap") }
+
+    init(environment: [String: String], endpoint: URL? = nil) async throws {
+        let moto = try Moto.require()
+        emulator = try await RuntimeEmulator()
+        client = SecretsManagerClient(endpoint: moto.endpoint, region: "us-east-1",
+                                      credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: moto.accessKey, secretAccessKey: moto.secretKey)))
+        store = AWSSecretStore(client: client)
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("bootstrap-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.executableURL = Self.binary
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("ROTOR_") }
+        env["AWS_LAMBDA_RUNTIME_API"] = emulator.address
+        env["SECRETS_MANAGER_ENDPOINT"] = (endpoint ?? moto.endpoint).absoluteString
+        env["AWS_REGION"] = "us-east-1"
+        env["AWS_ACCESS_KEY_ID"] = moto.accessKey
+        env["AWS_SECRET_ACCESS_KEY"] = moto.secretKey
+        env.merge(environment) { $1 }
+        process.environment = env
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    func stop() { if process.isRunning { kill(process.processIdentifier, SIGKILL) }; Task { [emulator] in try? await emulator.close() } }
+
+    func waitForExit() async throws -> Int32 {
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        return process.terminationStatus
+    }
+
+    /// Creates a secret; returns its id, ARN and first version.
+    func secret(_ value: String?, tags: [String: String] = [:]) async throws -> (SecretID, String, VersionID) {
+        let id = try SecretID("/t\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12))/svc/api-key/rotated")
+        let initial = value.map { SecretValue(string: $0) } ?? SecretValue(bytes: Array(repeating: 7, count: 32))
+        _ = try await store.createSecret(CreateSecretInput(id: id, tags: tags, initialValue: initial))
+        let current = try await store.getSecretValue(id, .current).versionID
+        return (id, "arn:aws:secretsmanager:us-east-1:123456789012:secret:\(id.rawValue)-AbCdEf", current)
+    }
+
+    /// What RotateSecret does before invoking the function: an empty AWSPENDING version whose id is
+    /// the token. (moto creates it when RotateSecret names a function it cannot invoke.)
+    func startRotation(_ id: SecretID) async throws -> VersionID {
+        let token = VersionID(UUID().uuidString.lowercased())
+        let body: [String: Any] = [
+            "SecretId": id.rawValue, "ClientRequestToken": token.rawValue,
+            "RotationLambdaARN": "arn:aws:lambda:us-east-1:123456789012:function:rotor", "RotationRules": ["AutomaticallyAfterDays": 30],
+        ]
+        _ = try? await client.send(.rotateSecret, body: try JSONSerialization.data(withJSONObject: body), secret: id)
+        return token
+    }
+
+    static func event(_ step: RotationStep, _ arn: String, _ token: VersionID) -> String {
+        #"{"Step":"\#(step.rawValue)","SecretId":"\#(arn)","ClientRequestToken":"\#(token.rawValue)","RotationToken":"\#(UUID().uuidString.lowercased())"}"#
+    }
+}
