@@ -14,6 +14,8 @@ ensure_installed() {
     fi
     # The AWS runbooks use the aws CLI, as operators do.
     command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
+    # The Lambda runbook checks its CloudFormation template with cfn-lint.
+    command -v cfn-lint >/dev/null 2>&1 || python3 -m pip install --quiet cfn-lint
 }
 
 free_port() {

@@ -26,7 +26,7 @@ import Testing
     @Test func everyOperatorRunbookExists() {
         #expect(Set(Self.runbooks).isSuperset(of: [
             "rollback.md", "failed-or-quarantined-rotation.md", "manual-rotation.md", "aws-setup.md", "stuck-pending-version.md",
-            "daemon-operations.md", "postgres-rotation.md",
+            "daemon-operations.md", "postgres-rotation.md", "lambda-deployment.md",
         ]))
     }
 
@@ -53,6 +53,7 @@ import Testing
         environment["ROTOR_HOME"] = cli.home.path
         environment.removeValue(forKey: "ROTOR_MASTER_KEY")
         environment["ROTOR_RUNBOOK_POLICIES"] = Self.directory.deletingLastPathComponent().appendingPathComponent("schedules").path
+        environment["ROTOR_REPOSITORY"] = Self.directory.deletingLastPathComponent().path
         if needsPostgres {
             environment["PGHOST"] = processEnvironment["ROTOR_TEST_PG_HOST"]
             environment["PGPORT"] = processEnvironment["ROTOR_TEST_PG_PORT"]
