@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "RotorStorageTests",
             dependencies: [
-                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS",
+                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

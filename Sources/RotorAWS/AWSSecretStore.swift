@@ -11,12 +11,19 @@ public final class AWSSecretStore: SecretStore {
     let audit: @Sendable (AuditEvent) async -> Void
     let actor: String
     let clock: any RotorClock
+    let checksTokenReuse: Bool
 
-    /// - Parameter audit: receives one event per call that touches a secret (never a value).
+    /// - Parameters:
+    ///   - checksTokenReuse: before PutSecretValue, check that an existing version with the same token
+    ///     holds the same value (AWS refuses a different one; an emulator may overwrite it). Callers
+    ///     that have just checked the pending value themselves (the Lambda's createSecret) turn it off
+    ///     and save two calls.
+    ///   - audit: receives one event per call that touches a secret (never a value).
     public init(
-        client: SecretsManagerClient, actor: String = "rotor", clock: any RotorClock = SystemClock(),
+        client: SecretsManagerClient, actor: String = "rotor", clock: any RotorClock = SystemClock(), checksTokenReuse: Bool = true,
         audit: @escaping @Sendable (AuditEvent) async -> Void = { _ in }
     ) {
+        self.checksTokenReuse = checksTokenReuse
         self.client = client
         self.actor = actor
         self.clock = clock
@@ -62,8 +69,8 @@ public final class AWSSecretStore: SecretStore {
 
     @discardableResult
     public func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome {
-        let existing = try await describeSecret(input.id)
-        if existing.versionIDsToStages[input.token] != nil, let stored = try await storedValue(input.id, input.token) {
+        if checksTokenReuse, try await describeSecret(input.id).versionIDsToStages[input.token] != nil,
+           let stored = try await storedValue(input.id, input.token) {
             guard stored.constantTimeEquals(input.value) else {
                 throw RotorError(.tokenInUse, "client request token \(input.token) is already used by a version with a different value", secret: input.id,
                                  remedy: "use a new token for a new value")

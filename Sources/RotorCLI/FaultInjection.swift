@@ -24,7 +24,7 @@ struct KillSwitch: Sendable {
     }
 }
 
-struct KillSwitchStateStore: RotationStateStore {
+struct KillSwitchStateStore: ForwardingStateStore {
     let base: any RotationStateStore
     let killSwitch: KillSwitch
 
@@ -33,34 +33,14 @@ struct KillSwitchStateStore: RotationStateStore {
         killSwitch.fire("intent:\(step.rawValue)")
         return id
     }
+
     func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
         if let completes { killSwitch.fire("completion:\(completes.rawValue)") }
         try await base.endStep(id, token: token, outcome: outcome, error: error, at: at, completes: completes)
     }
-
-    func register(_ secret: ManagedSecret, audit: AuditEvent) async throws { try await base.register(secret, audit: audit) }
-    func managedSecret(_ id: SecretID) async throws -> ManagedSecret? { try await base.managedSecret(id) }
-    func managedSecrets(in scope: EnvironmentScope) async throws -> [ManagedSecret] { try await base.managedSecrets(in: scope) }
-    func openRotation(for id: SecretID) async throws -> RotationRecord? { try await base.openRotation(for: id) }
-    func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws { try await base.beginRotation(rotation, audit: audit) }
-    func markRollingBack(token: VersionID, error: String, at: Date) async throws { try await base.markRollingBack(token: token, error: error, at: at) }
-    func finishRun(token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent]) async throws {
-        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit)
-    }
-    func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws { try await base.updateHealth(id, health, audit: audit) }
-    func appendAudit(_ event: AuditEvent) async throws { try await base.appendAudit(event) }
-    func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) async throws {
-        try await base.updateRotator(id, rotator: rotator, options: options)
-    }
-    func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool {
-        try await base.acquireSecretLock(id, owner: owner, ttl: ttl, now: now)
-    }
-    func releaseSecretLock(_ id: SecretID, owner: String) async throws { try await base.releaseSecretLock(id, owner: owner) }
-    func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord] { try await base.rotations(of: id, limit: limit) }
-    func auditEvents(of id: SecretID?, limit: Int) async throws -> [AuditEvent] { try await base.auditEvents(of: id, limit: limit) }
 }
 
-struct KillSwitchSecretStore: SecretStore {
+struct KillSwitchSecretStore: ForwardingSecretStore {
     let base: any SecretStore
     let killSwitch: KillSwitch
 
@@ -69,14 +49,9 @@ struct KillSwitchSecretStore: SecretStore {
         killSwitch.fire("put")
         return outcome
     }
+
     func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws {
         try await base.updateSecretVersionStage(input)
         killSwitch.fire("label:\(input.stage)")
     }
-
-    func createSecret(_ input: CreateSecretInput) async throws -> SecretDescription { try await base.createSecret(input) }
-    func describeSecret(_ id: SecretID) async throws -> SecretDescription { try await base.describeSecret(id) }
-    func getSecretValue(_ id: SecretID, _ selector: VersionSelector) async throws -> SecretVersionValue { try await base.getSecretValue(id, selector) }
-    func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue { try await base.getRandomPassword(policy) }
-    func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription] { try await base.listSecrets(in: scope) }
 }

@@ -24,7 +24,7 @@ public struct LambdaFunction: Sendable {
         let client = SecretsManagerClient(endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials, logger: awsLogger)
         return LambdaFunction(
             runtime: RuntimeAPIClient(runtimeAPI: runtimeAPI),
-            handler: StepHandler(store: AWSSecretStore(client: client, actor: "lambda"), rotators: rotators,
+            handler: StepHandler(store: AWSSecretStore(client: client, actor: "lambda", checksTokenReuse: false), rotators: rotators,
                                  configured: try configuredRotator(environment, rotators: rotators)),
             logger: logger)
     }

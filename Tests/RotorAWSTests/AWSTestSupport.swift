@@ -3,6 +3,7 @@ import RotorTestSupport
 import Synchronization
 import RotorAWS
 import RotorCore
+import RotorTestSupport
 
 /// A clock for tests: `now` moves only when told or when something sleeps.
 final class TestClock: RotorClock {
@@ -20,22 +21,9 @@ final class TestClock: RotorClock {
 /// The moto_server started by `make test` (scripts/moto.sh), with request authentication on.
 /// Missing moto fails the test when ROTOR_REQUIRE_INTEGRATION=1 (always under `make test`).
 enum Moto {
-    static var settings: (endpoint: URL, accessKey: String, secretKey: String)? {
-        let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["ROTOR_TEST_MOTO_ENDPOINT"].flatMap(URL.init(string:)),
-              let key = env["ROTOR_TEST_MOTO_ACCESS_KEY_ID"], let secret = env["ROTOR_TEST_MOTO_SECRET_ACCESS_KEY"] else { return nil }
-        return (endpoint, key, secret)
-    }
+    static var enabled: Bool { MotoSettings.enabled }
 
-    /// Whether the moto tests run: under `make test` they always do (and fail if moto is missing).
-    static var enabled: Bool { settings != nil || ProcessInfo.processInfo.environment["ROTOR_REQUIRE_INTEGRATION"] == "1" }
-
-    static func require() throws -> (endpoint: URL, accessKey: String, secretKey: String) {
-        guard let settings else {
-            throw RotorError(.storeUnavailable, "moto_server is not running: run the tests with 'make test'")
-        }
-        return settings
-    }
+    static func require() throws -> MotoSettings.Settings { try MotoSettings.require() }
 
     static func client(endpoint: URL? = nil, secretKey: String? = nil, retry: AWSRetryPolicy = AWSRetryPolicy(base: .milliseconds(20), cap: .milliseconds(200)),
                        timeout: Duration = .seconds(10)) throws -> SecretsManagerClient {

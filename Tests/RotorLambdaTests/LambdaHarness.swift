@@ -1,21 +1,9 @@
 import Foundation
 import RotorAWS
 import RotorCore
+import RotorTestSupport
 
-/// moto's settings (started by `make test`).
-enum Moto {
-    static var settings: (endpoint: URL, accessKey: String, secretKey: String)? {
-        let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["ROTOR_TEST_MOTO_ENDPOINT"].flatMap(URL.init(string:)),
-              let key = env["ROTOR_TEST_MOTO_ACCESS_KEY_ID"], let secret = env["ROTOR_TEST_MOTO_SECRET_ACCESS_KEY"] else { return nil }
-        return (endpoint, key, secret)
-    }
-    static var enabled: Bool { settings != nil || ProcessInfo.processInfo.environment["ROTOR_REQUIRE_INTEGRATION"] == "1" }
-    static func require() throws -> (endpoint: URL, accessKey: String, secretKey: String) {
-        guard let settings else { throw RotorError(.storeUnavailable, "moto_server is not running: run the tests with 'make test'") }
-        return settings
-    }
-}
+typealias Moto = MotoSettings
 
 /// The bootstrap binary on an emulated runtime, with moto as Secrets Manager.
 final class LambdaHarness: @unchecked Sendable {

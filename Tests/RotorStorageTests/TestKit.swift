@@ -6,6 +6,7 @@ import RotorCore
 import RotorRotators
 import RotorStorage
 import RotorAWS
+import RotorTestSupport
 
 /// A clock that only moves when told; sleeping advances it and records the delay.
 final class ManualClock: RotorClock {
@@ -83,19 +84,11 @@ struct BackendInstance {
 
 /// The moto_server that `make test` starts (scripts/moto.sh), with request authentication on.
 enum MotoEnvironment {
-    static var current: (endpoint: URL, accessKey: String, secretKey: String)? {
-        let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["ROTOR_TEST_MOTO_ENDPOINT"].flatMap(URL.init(string:)),
-              let key = env["ROTOR_TEST_MOTO_ACCESS_KEY_ID"], let secret = env["ROTOR_TEST_MOTO_SECRET_ACCESS_KEY"] else { return nil }
-        return (endpoint, key, secret)
-    }
-
-    static var required: Bool { ProcessInfo.processInfo.environment["ROTOR_REQUIRE_INTEGRATION"] == "1" }
+    static var current: MotoSettings.Settings? { MotoSettings.current }
+    static var required: Bool { MotoSettings.required }
 
     static func client(endpoint: URL? = nil, secretKey: String? = nil, retry: AWSRetryPolicy = AWSRetryPolicy(), timeout: Duration = .seconds(10)) throws -> SecretsManagerClient {
-        guard let moto = current else {
-            throw RotorError(.storeUnavailable, "moto_server is not configured: run the tests with 'make test' (ROTOR_TEST_MOTO_* unset)")
-        }
+        let moto = try MotoSettings.require()
         let credentials = AWSCredentials(accessKeyID: moto.accessKey, secretAccessKey: secretKey ?? moto.secretKey)
         return SecretsManagerClient(
             endpoint: endpoint ?? moto.endpoint, region: "us-east-1", credentials: StaticCredentialProvider(credentials),

@@ -1,0 +1,55 @@
+import struct Foundation.Date
+import struct Foundation.TimeInterval
+
+/// A ``RotationStateStore`` that forwards every call to `base`: decorators (fault injection,
+/// instrumentation) conform and override only what they intercept.
+public protocol ForwardingStateStore: RotationStateStore {
+    var base: any RotationStateStore { get }
+}
+
+extension ForwardingStateStore {
+    public func register(_ secret: ManagedSecret, audit: AuditEvent) async throws { try await base.register(secret, audit: audit) }
+    public func managedSecret(_ id: SecretID) async throws -> ManagedSecret? { try await base.managedSecret(id) }
+    public func managedSecrets(in scope: EnvironmentScope) async throws -> [ManagedSecret] { try await base.managedSecrets(in: scope) }
+    public func openRotation(for id: SecretID) async throws -> RotationRecord? { try await base.openRotation(for: id) }
+    public func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws { try await base.beginRotation(rotation, audit: audit) }
+    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64 {
+        try await base.beginStep(token: token, step: step, attempt: attempt, at: at)
+    }
+    public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
+        try await base.endStep(id, token: token, outcome: outcome, error: error, at: at, completes: completes)
+    }
+    public func markRollingBack(token: VersionID, error: String, at: Date) async throws { try await base.markRollingBack(token: token, error: error, at: at) }
+    public func finishRun(
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent]
+    ) async throws {
+        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit)
+    }
+    public func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws { try await base.updateHealth(id, health, audit: audit) }
+    public func appendAudit(_ event: AuditEvent) async throws { try await base.appendAudit(event) }
+    public func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) async throws {
+        try await base.updateRotator(id, rotator: rotator, options: options)
+    }
+    public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool {
+        try await base.acquireSecretLock(id, owner: owner, ttl: ttl, now: now)
+    }
+    public func releaseSecretLock(_ id: SecretID, owner: String) async throws { try await base.releaseSecretLock(id, owner: owner) }
+    public func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord] { try await base.rotations(of: id, limit: limit) }
+    public func auditEvents(of id: SecretID?, limit: Int) async throws -> [AuditEvent] { try await base.auditEvents(of: id, limit: limit) }
+}
+
+/// A ``SecretStore`` that forwards every call to `base`; decorators override what they intercept.
+public protocol ForwardingSecretStore: SecretStore {
+    var base: any SecretStore { get }
+}
+
+extension ForwardingSecretStore {
+    public func createSecret(_ input: CreateSecretInput) async throws -> SecretDescription { try await base.createSecret(input) }
+    public func describeSecret(_ id: SecretID) async throws -> SecretDescription { try await base.describeSecret(id) }
+    public func getSecretValue(_ id: SecretID, _ selector: VersionSelector) async throws -> SecretVersionValue { try await base.getSecretValue(id, selector) }
+    @discardableResult
+    public func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome { try await base.putSecretValue(input) }
+    public func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws { try await base.updateSecretVersionStage(input) }
+    public func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue { try await base.getRandomPassword(policy) }
+    public func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription] { try await base.listSecrets(in: scope) }
+}
