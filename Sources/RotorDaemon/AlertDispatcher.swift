@@ -26,7 +26,7 @@ public struct AlertDispatcher: Service {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
-            if !webhooks.isEmpty { try? await deliverDue() }
+            if !webhooks.isEmpty { _ = try? await deliverDue() }
             try? await cancelWhenGracefulShutdown { try await clock.sleep(for: pollInterval) }
         }
     }
