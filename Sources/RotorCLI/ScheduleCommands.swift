@@ -53,7 +53,7 @@ struct Plan: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let set = try loadPolicies()
+            let set = try Self.validatePolicies(policies)
             let now = try instant()
             let runtime = try Runtime.open(global)
             let rows = try await PlanRows.build(runtime: runtime, policies: set, now: now, horizon: try horizonDuration())
@@ -67,12 +67,6 @@ struct Plan: AsyncParsableCommand {
             }
             if json { Output.json(["at": now.formatted(.iso8601), "secrets": rows.map(\.json)]); return }
             rows.forEach { Output.line($0.text) }
-        }
-    }
-
-    func loadPolicies() throws -> PolicySet {
-        do { return try PolicyLoader(rotators: .withPostgres).load(path: policies) } catch {
-            throw RotorError(.invalidInput, "policies in \(policies) are invalid:\n\(error)", remedy: "run 'rotor validate \(policies)'")
         }
     }
 

@@ -108,15 +108,17 @@ extension SQLiteStateStore: SchedulingStore {
     }
 
     public func dueRotations(at now: Date, limit: Int) async throws -> [ScheduleEntry] {
-        try pool.readNow { db in
-            try db.fetchRows(cached: "SELECT * FROM schedule WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at LIMIT ?",
-                             arguments: [now.epochSeconds, limit]).map(Self.scheduleEntry)
-        }
+        try due("next_due_at", at: now, limit: limit)
     }
 
     public func dueReminders(at now: Date, limit: Int) async throws -> [ScheduleEntry] {
+        try due("next_reminder_at", at: now, limit: limit)
+    }
+
+    /// Entries whose `column` deadline has passed, earliest first: a range scan of that column's partial index.
+    private func due(_ column: String, at now: Date, limit: Int) throws -> [ScheduleEntry] {
         try pool.readNow { db in
-            try db.fetchRows(cached: "SELECT * FROM schedule WHERE next_reminder_at IS NOT NULL AND next_reminder_at <= ? ORDER BY next_reminder_at LIMIT ?",
+            try db.fetchRows(cached: "SELECT * FROM schedule WHERE \(column) IS NOT NULL AND \(column) <= ? ORDER BY \(column) LIMIT ?",
                              arguments: [now.epochSeconds, limit]).map(Self.scheduleEntry)
         }
     }
