@@ -118,12 +118,13 @@ public struct SigV4Signer: Sendable {
         return result
     }
 
+    /// `YYYYMMDD'T'HHMMSS'Z'` in UTC, computed with the C library (no ICU: cheap on every request and at start-up).
     static func timestamp(_ date: Date) -> (full: String, day: String) {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let full = formatter.string(from: date)
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let full = String(format: "%04d%02d%02dT%02d%02d%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+                          Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
         return (full, String(full.prefix(8)))
     }
 
