@@ -65,18 +65,10 @@ extension SQLiteStateStore: SchedulingStore {
     }
 
     public func saveScheduleEntry(_ entry: ScheduleEntry) async throws {
-        try pool.writeNow { db in
-            try db.execute(cached: """
-                INSERT OR REPLACE INTO schedule (secret_id, policy, fingerprint, next_due_at, next_reminder_at, last_reminder_at, last_failure_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [
-                    entry.secret.rawValue, entry.policy, entry.fingerprint, entry.nextDueAt?.epochSeconds, entry.nextReminderAt?.epochSeconds,
-                    entry.lastReminderAt?.epochSeconds, entry.lastFailureAt?.epochSeconds,
-                ])
-        }
+        try await saveScheduleEntries([entry])
     }
 
-    /// Saves many entries in one transaction (imports, benchmarks).
+    /// Saves entries in one transaction (one entry from the scheduler; many from imports and benchmarks).
     public func saveScheduleEntries(_ entries: [ScheduleEntry]) async throws {
         try pool.writeNow { db in
             for entry in entries {
