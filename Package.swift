@@ -75,6 +75,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -120,7 +122,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            // The crash tests' kill switch (ROTOR_FAULT_KILL_AT) exists in debug builds only.
+            swiftSettings: strict + [.define("ROTOR_FAULT_INJECTION", .when(configuration: .debug))]
         ),
         .executableTarget(name: "rotor", dependencies: ["RotorCLI"], swiftSettings: strict),
         .executableTarget(

@@ -14,7 +14,7 @@ public struct AWSSettings: Sendable {
     ///   - region, profile, endpointURL: command-line values, which win over the environment.
     public static func resolve(
         region flagRegion: String?, profile flagProfile: String?, endpointURL: String?, environment: [String: String],
-        http: HTTPClient = .shared
+        http: HTTPClient = .withoutRedirects
     ) throws -> AWSSettings {
         let files = AWSSharedFiles(environment: environment)
         let profile = flagProfile ?? environment["AWS_PROFILE"]

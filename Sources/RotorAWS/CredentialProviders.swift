@@ -93,7 +93,7 @@ public actor ContainerCredentialProvider: AWSCredentialProvider {
         environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"] != nil || environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] != nil
     }
 
-    public init(environment: [String: String], http: HTTPClient = .shared, clock: any RotorClock = SystemClock()) throws {
+    public init(environment: [String: String], http: HTTPClient = .withoutRedirects, clock: any RotorClock = SystemClock()) throws {
         if let full = environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"], let url = URL(string: full) {
             self.url = url
         } else if let relative = environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"], let url = URL(string: "http://169.254.170.2\(relative)") {

@@ -72,7 +72,7 @@ public final class SecretsManagerClient: Sendable {
     public let requestCounter = RequestCounter()
 
     public init(
-        endpoint: URL, region: String, credentials: any AWSCredentialProvider, http: HTTPClient = .shared,
+        endpoint: URL, region: String, credentials: any AWSCredentialProvider, http: HTTPClient = .withoutRedirects,
         retry: AWSRetryPolicy = AWSRetryPolicy(), timeout: Duration = .seconds(10), writesPerSecond: Double = 50,
         clock: any RotorClock = SystemClock(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         logger: Logger = Logger(label: "rotor.aws")
@@ -125,6 +125,11 @@ public final class SecretsManagerClient: Sendable {
         }
         let requestID = response.headers.first(name: "x-amzn-RequestId")
         let data = Data(bytes.readableBytesView)
+        if (300..<400).contains(Int(response.status.code)) {
+            throw RotorError(
+                .remoteFailure, "Secrets Manager \(operation.rawValue) was answered with a redirect (HTTP \(response.status.code)); rotor never sends signed requests elsewhere",
+                secret: secret, remedy: "point --endpoint-url (or AWS_ENDPOINT_URL_SECRETS_MANAGER) at the service itself, not at something that redirects")
+        }
         guard (200..<300).contains(Int(response.status.code)) else {
             let parsed = AWSErrorResponse.parse(
                 status: Int(response.status.code), headerType: response.headers.first(name: "X-Amzn-Errortype"), body: Array(data), requestID: requestID)
@@ -164,3 +169,13 @@ public final class RequestCounter: Sendable {
 }
 
 import Synchronization
+
+extension HTTPClient {
+    /// For signed AWS requests and credential endpoints: a redirect is answered as an error, never
+    /// followed, so a signature or a credential token never goes to another host.
+    public static let withoutRedirects: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+}

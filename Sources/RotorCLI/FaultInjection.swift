@@ -1,10 +1,11 @@
+#if ROTOR_FAULT_INJECTION
 import Foundation
 import RotorCore
 
 /// A test hook for crash-safety tests (`ROTOR_FAULT_KILL_AT`): the process kills itself with SIGKILL
 /// at one point, exactly as a crash would stop it. Points: `intent:STEP` (after a step's intent is
 /// journaled), `completion:STEP` (after the step's side effects, before its completion is journaled),
-/// `put` (after PutSecretValue), `label:LABEL` (after a label moved). Never set in production.
+/// `put` (after PutSecretValue), `label:LABEL` (after a label moved). Compiled into debug builds only (Package.swift defines ROTOR_FAULT_INJECTION for them).
 struct KillSwitch: Sendable {
     let point: String
 
@@ -55,3 +56,4 @@ struct KillSwitchSecretStore: ForwardingSecretStore {
         killSwitch.fire("label:\(input.stage)")
     }
 }
+#endif

@@ -43,8 +43,8 @@ struct GlobalOptions: ParsableArguments {
 
     func lockTimeToLive(default value: TimeInterval) throws(RotorError) -> TimeInterval {
         guard let raw = lockTtl.map({ String($0) }) ?? env["ROTOR_LOCK_TTL"] else { return value }
-        guard let seconds = Double(raw), seconds > 0, seconds <= 86_400 else {
-            throw RotorError(.invalidParameter, "--lock-ttl must be seconds from 0 to 86400, not '\(raw.prefix(20))'")
+        guard let seconds = Double(raw), seconds.isFinite, (1...86_400).contains(seconds) else {
+            throw RotorError(.invalidParameter, "--lock-ttl must be seconds from 1 to 86400, not '\(raw.prefix(20))'")
         }
         return seconds
     }

@@ -21,12 +21,16 @@ struct PlanRows {
         [
             "id": id.rawValue, "policy": policy.name, "status": facts.status.rawValue,
             "nextRotation": RecordJSON.date(plan.nextRotation), "nextReminder": RecordJSON.date(plan.nextReminder),
-            "upcoming": upcoming.map { $0.formatted(.iso8601) }, "reasons": plan.reasons,
+            "upcoming": upcoming.map { $0.formatted(.iso8601) }, "reasons": plan.reasons, "securityWeaknesses": weaknesses,
         ]
     }
 
+    /// What the rotator options in force weaken (the managed secret's, else the policy's).
+    let weaknesses: [String]
+
     var explanation: [String] {
-        ["\(id):"] + plan.reasons.map { "  - \($0)" } + ["  = next rotation: \(plan.nextRotation.map { $0.formatted(.iso8601) } ?? "none")"]
+        ["\(id):"] + plan.reasons.map { "  - \($0)" } + weaknesses.map { "  ! security: \($0)" }
+            + ["  = next rotation: \(plan.nextRotation.map { $0.formatted(.iso8601) } ?? "none")"]
     }
 
     /// Plans every managed or stored secret a policy matches.
@@ -43,7 +47,9 @@ struct PlanRows {
                 secret: id, managedSince: secret?.createdAt ?? now, lastRotatedAt: secret?.lastRotatedAt, failedRuns: secret?.failedRuns ?? 0,
                 lastFailureAt: entry?.lastFailureAt, status: secret?.status ?? .active, lastReminderAt: entry?.lastReminderAt)
             let plan = SchedulePlanner.plan(policy, facts, now: now)
-            rows.append(PlanRows(id: id, policy: policy, plan: plan, upcoming: upcoming(policy, facts, first: plan.nextRotation, now: now, horizon: horizon), facts: facts))
+            let weaknesses = runtime.engine.rotators.securityWeaknesses(secret?.rotator ?? policy.rotator, options: secret?.options ?? policy.options)
+            rows.append(PlanRows(id: id, policy: policy, plan: plan, upcoming: upcoming(policy, facts, first: plan.nextRotation, now: now, horizon: horizon),
+                                 facts: facts, weaknesses: weaknesses))
         }
         return rows
     }

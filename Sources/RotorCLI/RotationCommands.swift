@@ -21,7 +21,7 @@ struct Rotate: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let runtime = try Runtime.open(global, stuckPending: StuckPendingPolicy(rawValue: stuckPending) ?? .refuse)
-            let id = try runtime.secretID(id)
+            let id = try await runtime.secretID(id)
             let supplied = valueStdin ? try StdinValue.read(secret: id) : nil
             let report = try await runtime.engine.rotate(id, suppliedValue: supplied, trigger: "cli")
             if json { Output.json(Render.reportJSON(report)) } else { Render.reportText(report).forEach(Output.line) }
@@ -43,7 +43,7 @@ struct Rollback: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let runtime = try Runtime.open(global)
-            let id = try runtime.secretID(id)
+            let id = try await runtime.secretID(id)
             let (restored, replaced) = try await runtime.engine.rollbackToPrevious(id)
             Output.line("rolled back \(id): AWSCURRENT is version \(restored) again; version \(replaced) is now AWSPREVIOUS")
         }
@@ -61,7 +61,7 @@ struct History: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let runtime = try Runtime.open(global)
-            let id = try runtime.secretID(id)
+            let id = try await runtime.secretID(id)
             _ = try await runtime.engine.requireManaged(id)
             let rotations = try await runtime.state.rotations(of: id, limit: max(1, limit))
             if json {
@@ -85,12 +85,16 @@ struct Status: AsyncParsableCommand {
         try await runReportingErrors {
             let runtime = try Runtime.open(global)
             let secrets = try await runtime.state.managedSecrets(in: runtime.scope)
+            let rotators = runtime.engine.rotators
             if json {
-                Output.json(["secrets": secrets.map(Render.managedJSON)])
+                Output.json(["secrets": secrets.map { secret in
+                    Render.managedJSON(secret).merging(["securityWeaknesses": rotators.securityWeaknesses(secret.rotator, options: secret.options)]) { $1 }
+                }])
                 return
             }
             for secret in secrets {
-                Output.line("\(secret.id)  \(secret.rotator)  last-rotated=\(Output.timestamp(secret.lastRotatedAt))  status=\(secret.status.rawValue)  failures=\(secret.failedRuns)")
+                let weaknesses = rotators.securityWeaknesses(secret.rotator, options: secret.options).map { "  WEAKENED: \($0)" }.joined()
+                Output.line("\(secret.id)  \(secret.rotator)  last-rotated=\(Output.timestamp(secret.lastRotatedAt))  status=\(secret.status.rawValue)  failures=\(secret.failedRuns)\(weaknesses)")
             }
         }
     }
@@ -105,7 +109,7 @@ struct Unquarantine: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let runtime = try Runtime.open(global)
-            let id = try runtime.secretID(id)
+            let id = try await runtime.secretID(id)
             try await runtime.engine.unquarantine(id)
             Output.line("\(id) is active again; rotate it with 'rotor rotate \(id)'")
         }
@@ -123,8 +127,9 @@ struct Audit: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let runtime = try Runtime.open(global)
-            let id = try id.map { try runtime.secretID($0) }
-            let events = try await runtime.state.auditEvents(of: id, limit: max(1, limit))
+            var secret: SecretID?
+            if let id { secret = try await runtime.secretID(id) }
+            let events = try await runtime.state.auditEvents(of: secret, limit: max(1, limit))
                 .filter { event in event.secret.map(runtime.scope.contains) ?? true }
             if json { Output.json(["events": events.map(Render.auditJSON)]); return }
             for event in events {

@@ -28,13 +28,18 @@ struct Runtime {
         let sqliteState = try SQLiteStateStore(url: home.appendingPathComponent("state.sqlite"), synchronous: synchronous)
         var store = try makeStore(options, home: home, state: sqliteState, clock: clock, synchronous: synchronous, logger: logger)
         var state: any RotationStateStore = sqliteState
+        #if ROTOR_FAULT_INJECTION
         if let point = options.env["ROTOR_FAULT_KILL_AT"] {
-            // Test hook for the crash-safety tests: SIGKILL this process at one journal or store point.
+            // Test hook for the crash-safety tests (debug builds only): SIGKILL this process at one journal or store point.
             let killSwitch = try KillSwitch(point)
             store = KillSwitchSecretStore(base: store, killSwitch: killSwitch)
             state = KillSwitchStateStore(base: sqliteState, killSwitch: killSwitch)
         }
-        let configuration = EngineConfiguration(retry: try options.retryPolicy(), stuckPending: stuckPending, actor: actor ?? Self.actor(options.env), lockTTL: try options.lockTimeToLive(default: lockTTL))
+        #endif
+        let actor = actor ?? Self.actor(options.env)
+        let configuration = EngineConfiguration(
+            retry: try options.retryPolicy(), stuckPending: stuckPending, actor: actor, lockTTL: try options.lockTimeToLive(default: lockTTL),
+            lockOwner: LocalLockOwner.make(actor: actor), holderIsDead: LocalLockOwner.isDead)
         var engineLogger = logger
         engineLogger[metadataKey: "component"] = "engine"
         let engine = RotationEngine(store: store, state: state, rotators: .withPostgres, clock: clock, configuration: configuration, logger: engineLogger)
@@ -66,8 +71,8 @@ struct Runtime {
     }
 
     /// Parses an id and checks it against the environment scope.
-    func secretID(_ raw: String) throws -> SecretID {
-        let id = try SecretID(nameOrARN: raw)
+    func secretID(_ raw: String) async throws -> SecretID {
+        let id = try await store.resolve(nameOrARN: raw)
         try scope.check(id)
         return id
     }

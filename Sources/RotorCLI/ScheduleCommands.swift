@@ -35,6 +35,11 @@ struct Validate: AsyncParsableCommand {
             overlaps.forEach { Output.error("\($0)") }
             throw ExitCode(ExitStatus.usage)
         }
+        for policy in set.policies {
+            for weakness in RotatorRegistry.withPostgres.securityWeaknesses(policy.rotator, options: policy.options) {
+                Output.error("warning: \(policy.location): policy '\(policy.name)' weakens security: \(weakness)")
+            }
+        }
         Output.line("ok: \(set.policies.count) policies in \(set.files.count) file(s)")
     }
 }
@@ -58,7 +63,7 @@ struct Plan: AsyncParsableCommand {
             let runtime = try Runtime.open(global)
             let rows = try await PlanRows.build(runtime: runtime, policies: set, now: now, horizon: try horizonDuration())
             if let explain {
-                let id = try runtime.secretID(explain)
+                let id = try await runtime.secretID(explain)
                 guard let row = rows.first(where: { $0.id == id }) else {
                     throw RotorError(.notManaged, "no policy covers this secret", secret: id, remedy: "check the match patterns in \(policies)")
                 }
@@ -105,13 +110,43 @@ struct Daemon: AsyncParsableCommand {
     @Option(help: "Lease time in seconds: a standby takes over this long after the active daemon dies.") var leaseTtl = 15.0
     @Flag(help: "Create secrets named exactly in the policies that the store lacks (first run of the examples).") var createMissing = false
     @Option(help: "Write the API port to this file once listening.") var portFile: String?
+    @Flag(help: "Serve the API on a non-loopback address without ROTOR_API_TOKEN (anyone who can reach it reads secret metadata).")
+    var insecureNoToken = false
+
+    func validate() throws {
+        guard leaseTtl.isFinite, (1...3600).contains(leaseTtl) else {
+            throw ValidationError("--lease-ttl must be seconds from 1 to 3600, not \(leaseTtl)")
+        }
+        guard (1...1000).contains(maxConcurrent) else { throw ValidationError("--max-concurrent must be from 1 to 1000, not \(maxConcurrent)") }
+        guard (1...1000).contains(maxConcurrentPerRotator) else {
+            throw ValidationError("--max-concurrent-per-rotator must be from 1 to 1000, not \(maxConcurrentPerRotator)")
+        }
+    }
+
+    /// The bearer token, or nil on loopback; off loopback a token is required unless waived explicitly.
+    func apiToken(host: String) throws -> String? {
+        let token = global.env["ROTOR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        guard token == nil, !Self.isLoopback(host) else { return token }
+        guard insecureNoToken else {
+            throw RotorError(
+                .invalidParameter, "refusing to serve the API on \(host) without a token",
+                remedy: "set ROTOR_API_TOKEN (clients send 'Authorization: Bearer TOKEN'), listen on 127.0.0.1, or pass --insecure-no-token to accept the risk")
+        }
+        Output.error("warning: the API on \(host) has no token (--insecure-no-token): anyone who can reach it reads secret metadata")
+        return nil
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
 
     func run() async throws {
         try await runReportingErrors {
-            let runtime = try Runtime.open(global, actor: "daemon", lockTTL: max(2 * leaseTtl, 2))
+            let (host, port) = try parseListen()
+            let token = try apiToken(host: host)
+            let runtime = try Runtime.open(global, actor: "daemon", lockTTL: max(2 * leaseTtl, 60))
             guard let schedule = runtime.state as? any SchedulingStore else { throw RotorError(.storeUnavailable, "the state store cannot schedule") }
             _ = try Plan.validatePolicies(policies)
-            let (host, port) = try parseListen()
             let webhooks = try (webhook + (global.env["ROTOR_WEBHOOKS"]?.split(separator: ",").map(String.init) ?? [])).map { raw in
                 guard let url = URL(string: raw), url.scheme == "http" || url.scheme == "https" else {
                     throw RotorError(.invalidParameter, "webhook '\(raw.prefix(100))' is not an http(s) URL")
@@ -119,7 +154,7 @@ struct Daemon: AsyncParsableCommand {
                 return url
             }
             let options = RotorDaemon.Daemon.Options(
-                policiesPath: policies, host: host, port: port, token: global.env["ROTOR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
+                policiesPath: policies, host: host, port: port, token: token,
                 webhooks: webhooks,
                 scheduler: SchedulerConfiguration(maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl),
                 createMissing: createMissing, portFile: portFile)

@@ -27,7 +27,7 @@ struct SecretCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReportingErrors {
                 let runtime = try Runtime.open(global)
-                let id = try runtime.secretID(id)
+                let id = try await runtime.secretID(id)
                 let kind = RotatorKind(rotator)
                 let parsed = try RotatorOptions(arguments: options)
                 let descriptor = try runtime.engine.rotators.descriptor(kind)
@@ -61,7 +61,7 @@ struct SecretCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReportingErrors {
                 let runtime = try Runtime.open(global)
-                let id = try runtime.secretID(id)
+                let id = try await runtime.secretID(id)
                 try await runtime.engine.manageExistingSecret(id, rotator: RotatorKind(rotator), options: try RotatorOptions(arguments: options))
                 Output.line("managing \(id) with rotator \(rotator); rotate it with 'rotor rotate \(id)'")
             }
@@ -81,7 +81,7 @@ struct SecretCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReportingErrors {
                 let runtime = try Runtime.open(global)
-                let id = try runtime.secretID(id)
+                let id = try await runtime.secretID(id)
                 let selector = VersionSelector(versionID: versionId.map { VersionID($0) }, stage: try stage.map { s throws(RotorError) in try StagingLabel(s) })
                 let version = try await runtime.store.getSecretValue(id, selector)
                 try await runtime.state.appendAudit(runtime.engine.audit(id, "secret.get", "succeeded", "read version \(version.versionID)"))
@@ -103,7 +103,7 @@ struct SecretCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReportingErrors {
                 let runtime = try Runtime.open(global)
-                let id = try runtime.secretID(id)
+                let id = try await runtime.secretID(id)
                 let description = try await runtime.store.describeSecret(id)
                 let managed = try await runtime.state.managedSecret(id)
                 if json {

@@ -30,7 +30,9 @@ extension ForwardingStateStore {
     public func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) async throws {
         try await base.updateRotator(id, rotator: rotator, options: options)
     }
-    public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool {
+    public func secretLockHolder(_ id: SecretID, now: Date) async throws -> String? { try await base.secretLockHolder(id, now: now) }
+    public func breakSecretLock(_ id: SecretID, heldBy owner: String) async throws { try await base.breakSecretLock(id, heldBy: owner) }
+    public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock? {
         try await base.acquireSecretLock(id, owner: owner, ttl: ttl, now: now)
     }
     public func releaseSecretLock(_ id: SecretID, owner: String) async throws { try await base.releaseSecretLock(id, owner: owner) }

@@ -8,7 +8,7 @@ public actor InMemoryStateStore: RotationStateStore {
     private var order: [VersionID] = []
     private var audit: [AuditEvent] = []
     private var nextStepID: Int64 = 1
-    private var locks: [SecretID: (owner: String, expiresAt: Date)] = [:]
+    private var locks: [SecretID: (owner: String, expiresAt: Date, fence: Int64)] = [:]
 
     public init() {}
 
@@ -29,6 +29,7 @@ public actor InMemoryStateStore: RotationStateStore {
     }
 
     public func beginRotation(_ rotation: RotationRecord, audit event: AuditEvent) throws {
+        try checkFence()
         guard openRotation(for: rotation.secret) == nil, rotations[rotation.token] == nil else {
             throw RotorError(.invalidRequest, "a rotation is already open", secret: rotation.secret)
         }
@@ -39,12 +40,14 @@ public actor InMemoryStateStore: RotationStateStore {
     }
 
     public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) throws -> Int64 {
+        try checkFence()
         defer { nextStepID += 1 }
-        rotations[token]?.steps.append(StepRecord(id: nextStepID, token: token, step: step, attempt: attempt, startedAt: at))
+        rotations[token]?.steps.append(StepRecord(id: nextStepID, token: token, step: step, attempt: attempt, startedAt: at, owner: JournalFence.current?.owner))
         return nextStepID
     }
 
-    public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) {
+    public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) throws {
+        try checkFence()
         guard var rotation = rotations[token], let index = rotation.steps.firstIndex(where: { $0.id == id }) else { return }
         rotation.steps[index].outcome = outcome
         rotation.steps[index].error = error
@@ -53,14 +56,16 @@ public actor InMemoryStateStore: RotationStateStore {
         rotations[token] = rotation
     }
 
-    public func markRollingBack(token: VersionID, error: String, at: Date) {
+    public func markRollingBack(token: VersionID, error: String, at: Date) throws {
+        try checkFence()
         rotations[token]?.outcome = .rollingBack
         rotations[token]?.error = error
     }
 
     public func finishRun(
         token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit events: [AuditEvent]
-    ) {
+    ) throws {
+        try checkFence()
         guard var rotation = rotations[token] else { return }
         rotation.outcome = outcome
         rotation.error = error
@@ -82,14 +87,30 @@ public actor InMemoryStateStore: RotationStateStore {
         secrets[id]?.options = options
     }
 
-    public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) -> Bool {
-        if let lock = locks[id], lock.owner != owner, lock.expiresAt > now { return false }
-        locks[id] = (owner, now.addingTimeInterval(ttl))
-        return true
+    public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) -> SecretLock? {
+        let held = locks[id]
+        if let held, held.owner != owner, held.expiresAt > now { return nil }
+        let fence = held.map { $0.owner == owner ? $0.fence : $0.fence + 1 } ?? 1
+        locks[id] = (owner, now.addingTimeInterval(ttl), fence)
+        return SecretLock(secret: id, owner: owner, fence: fence)
     }
 
     public func releaseSecretLock(_ id: SecretID, owner: String) {
-        if locks[id]?.owner == owner { locks[id] = nil }
+        if let held = locks[id], held.owner == owner { locks[id] = ("", .distantPast, held.fence) }
+    }
+
+    public func secretLockHolder(_ id: SecretID, now: Date) -> String? {
+        locks[id].flatMap { $0.expiresAt > now && !$0.owner.isEmpty ? $0.owner : nil }
+    }
+
+    public func breakSecretLock(_ id: SecretID, heldBy owner: String) { releaseSecretLock(id, owner: owner) }
+
+    /// Refuses a journal write whose task holds a lock that is no longer the secret's.
+    private func checkFence() throws {
+        guard let lock = JournalFence.current else { return }
+        guard let held = locks[lock.secret], held.owner == lock.owner, held.fence == lock.fence else {
+            throw JournalFence.lost(lock, holder: locks[lock.secret]?.owner)
+        }
     }
 
     public func rotations(of id: SecretID, limit: Int) -> [RotationRecord] {

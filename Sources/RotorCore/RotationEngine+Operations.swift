@@ -6,6 +6,7 @@ extension RotationEngine {
         _ id: SecretID, rotator kind: RotatorKind, options: RotatorOptions, initialValue: SecretValue,
         description: String? = nil
     ) async throws -> ManagedSecret {
+        let options = try rotators.descriptor(kind).recordingOptions(options, from: initialValue, secret: id)
         _ = try rotators.make(kind, options: options)
         if try await state.managedSecret(id) != nil {
             throw RotorError(.secretExists, "secret is already managed by rotor", secret: id, remedy: "pick another id, or rotate it with 'rotor rotate \(id)'")
@@ -21,10 +22,15 @@ extension RotationEngine {
     /// tools) as managed by rotor, without changing its value.
     @discardableResult
     public func manageExistingSecret(_ id: SecretID, rotator kind: RotatorKind, options: RotatorOptions) async throws -> ManagedSecret {
+        let descriptor = try rotators.descriptor(kind)
         _ = try rotators.make(kind, options: options)
         let description = try await store.describeSecret(id)
         guard description.holder(of: .current) != nil else {
             throw RotorError(.invalidRequest, "secret has no AWSCURRENT version", secret: id, remedy: "put a value in it first")
+        }
+        var options = options
+        if !descriptor.recordedKeys.isEmpty {
+            options = try descriptor.recordingOptions(options, from: try await store.getSecretValue(id, .current).value, secret: id)
         }
         let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now())
         try await state.register(managed, audit: audit(id, "secret.manage", "registered", "rotator \(kind), existing secret"))
@@ -33,7 +39,13 @@ extension RotationEngine {
 
     /// Moves `AWSCURRENT` back to the `AWSPREVIOUS` version (which then takes `AWSPREVIOUS` itself),
     /// after the rotator re-applies the previous value to its target where it has one.
+    /// Holds the secret's lock, like a rotation.
     public func rollbackToPrevious(_ id: SecretID) async throws -> (restored: VersionID, replaced: VersionID) {
+        _ = try await requireManaged(id)
+        return try await withSecretLock(id) { try await rollbackHoldingLock(id) }
+    }
+
+    private func rollbackHoldingLock(_ id: SecretID) async throws -> (restored: VersionID, replaced: VersionID) {
         let managed = try await requireManaged(id)
         if let open = try await state.openRotation(for: id) {
             throw RotorError(

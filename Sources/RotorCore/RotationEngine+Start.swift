@@ -9,7 +9,9 @@ extension RotationEngine {
         }
         let (token, adopted) = try await chooseToken(for: managed.id)
         let record = RotationRecord(token: token, secret: managed.id, trigger: trigger, startedAt: startedAt)
-        let detail = adopted ? "resumed stuck AWSPENDING version \(token)" : "token \(token)"
+        let weaknesses = rotators.securityWeaknesses(managed.rotator, options: managed.options)
+        let detail = (adopted ? "resumed stuck AWSPENDING version \(token)" : "token \(token)")
+            + (weaknesses.isEmpty ? "" : "; security weakened: " + weaknesses.joined(separator: "; "))
         try await state.beginRotation(record, audit: audit(managed.id, "rotation.start", "started", detail))
         return RotationRun(record: record, resumed: adopted, runStartedAt: startedAt)
     }

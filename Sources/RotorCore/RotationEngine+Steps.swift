@@ -3,25 +3,33 @@ import Logging
 extension RotationEngine {
     /// Runs one step with journaling and in-run retries of transient failures.
     /// Throws the final ``RotorError``; a `CancellationError` passes through untouched
-    /// (the journal then still says where to resume).
+    /// (the journal then still says where to resume). A journal write that fails, or a lost lock,
+    /// throws ``RunInterrupted``: no rollback, the rotation stays open.
     func runStep(_ step: RotationStep, in run: inout RotationRun, rotator: any Rotator, suppliedValue: SecretValue?) async throws {
         let started = clock.now()
         let policy = configuration.retry
         for attempt in 1...policy.attemptsPerRun {
-            try await renewLock(run.secret)
-            let recordID = try await state.beginStep(token: run.token, step: JournalStep(step), attempt: attempt, at: clock.now())
+            try await renewLock()
+            let recordID = try await journal { try await state.beginStep(token: run.token, step: JournalStep(step), attempt: attempt, at: clock.now()) }
+            let current = run
             do {
-                let note = try await perform(step, run: run, rotator: rotator, suppliedValue: suppliedValue)
+                let note = try await withHeartbeat(step, secret: run.secret) {
+                    try await perform(step, run: current, rotator: rotator, suppliedValue: suppliedValue)
+                }
                 let outcome: StepOutcome = note == nil ? .succeeded : .skipped
-                try await state.endStep(recordID, token: run.token, outcome: outcome, error: nil, at: clock.now(), completes: step)
+                try await journalAfterSideEffect(run.secret, step: step) {
+                    try await state.endStep(recordID, token: run.token, outcome: outcome, error: nil, at: clock.now(), completes: step)
+                }
                 run.record.lastCompletedStep = step
                 run.steps.append(StepReport(step: JournalStep(step), attempts: attempt, duration: elapsed(since: started), outcome: outcome, note: note))
                 return
             } catch is CancellationError {
                 throw CancellationError()
+            } catch let interrupted as RunInterrupted {
+                throw interrupted
             } catch {
                 let failure = RotorError.wrapping(error, secret: run.secret, step: step)
-                try await state.endStep(recordID, token: run.token, outcome: .failed, error: failure.description, at: clock.now(), completes: nil)
+                try await journal { try await state.endStep(recordID, token: run.token, outcome: .failed, error: failure.description, at: clock.now(), completes: nil) }
                 stepLogger(run.secret, token: run.token, step: step.rawValue)
                     .warning("step attempt failed", metadata: ["attempt": "\(attempt)", "error": "\(failure)"])
                 guard failure.isTransient, attempt < policy.attemptsPerRun else {
@@ -33,12 +41,37 @@ extension RotationEngine {
         }
     }
 
-    /// Extends this engine's per-secret lock; a lock taken over by another process (ours expired)
-    /// stops this run at once, leaving the journal to that process.
-    func renewLock(_ secret: SecretID) async throws {
-        guard try await state.acquireSecretLock(secret, owner: configuration.lockOwner, ttl: configuration.lockTTL, now: clock.now()) else {
-            logger.error("lost the secret's lock to another process; stopping this run", metadata: ["secret": "\(secret)"])
+    /// A journal write whose failure must not be taken for the step's: it stops the run as it is.
+    func journal<T>(_ write: () async throws -> T) async throws -> T {
+        do {
+            return try await write()
+        } catch is CancellationError {
             throw CancellationError()
+        } catch let error as RotorError where error.code == .locked {
+            throw RunInterrupted(error: error)
+        } catch {
+            throw RunInterrupted(error: RotorError.wrapping(error))
+        }
+    }
+
+    /// The journal write that records a step's success after its outside change happened: retried,
+    /// since failing it must never roll that change back; if it still fails, the run stops and the
+    /// next one resumes (the step is idempotent, so it runs again harmlessly).
+    func journalAfterSideEffect(_ secret: SecretID, step: RotationStep, _ write: () async throws -> Void) async throws {
+        var attempt = 1
+        while true {
+            do {
+                return try await journal(write)
+            } catch let interrupted as RunInterrupted where interrupted.error.code != .locked && attempt < 5 {
+                logger.warning("journal write failed after the step's side effect; retrying", metadata: [
+                    "secret": "\(secret)", "step": "\(step)", "attempt": "\(attempt)", "error": "\(interrupted.error.summary)"])
+                try await Task.sleep(for: .milliseconds(50 << attempt))
+                attempt += 1
+            } catch let interrupted as RunInterrupted {
+                throw RunInterrupted(error: RotorError(
+                    interrupted.error.code, "\(step) succeeded but the journal could not record it: \(interrupted.error.summary); the rotation stays open",
+                    secret: secret, step: step, remedy: "fix the state database, then run 'rotor rotate \(secret)' to resume with the same token"))
+            }
         }
     }
 
@@ -114,6 +147,23 @@ extension RotationEngine {
             UpdateVersionStageInput(id: context.secret, stage: .current, moveTo: context.token, removeFrom: currentID))
         // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does.
         try await store.updateSecretVersionStage(UpdateVersionStageInput(id: context.secret, stage: .pending, removeFrom: context.token))
+        try await verifyFinished(context)
+    }
+
+    /// Reads the labels back: something may have changed them between rotor's own calls (a late
+    /// copy of an earlier request, which moto answers by resetting the version's labels; another
+    /// tool or an operator). rotor does not fight it: a token that is not `AWSCURRENT` alone fails
+    /// the step with the labels it found, so the run never reports a success that did not happen.
+    private func verifyFinished(_ context: RotationContext) async throws {
+        let description = try await store.describeSecret(context.secret)
+        let stages = description.versionIDsToStages[context.token] ?? []
+        guard !(stages.contains(.current) && !stages.contains(.pending)) else { return }
+        let labels = description.versionIDsToStages.filter { !$0.value.isEmpty }
+            .map { "\($0.key): \($0.value.map(\.rawValue).sorted().joined(separator: ","))" }.sorted().joined(separator: "; ")
+        throw RotorError(
+            .invalidRequest, "the labels changed under rotor during finishSecret: version \(context.token) carries \(stages.map(\.rawValue).sorted()), not AWSCURRENT alone (labels now: \(labels.isEmpty ? "none" : labels))",
+            secret: context.secret, step: .finishSecret,
+            remedy: "find what else moves this secret's labels; then put AWSCURRENT back on the right version (runbooks/stuck-pending-version.md, 'Labels changed under rotor')")
     }
 
     /// Removes `AWSPENDING` from `token`'s version if it still carries it.

@@ -17,21 +17,31 @@ public struct EngineConfiguration: Sendable {
     public var stuckPending: StuckPendingPolicy
     /// Who is acting, for the audit log (e.g. `cli:alice`, `daemon`).
     public var actor: String
-    /// How long a per-secret lock lasts if its holder dies without releasing it (renewed at every step).
+    /// How long a per-secret lock lasts if its holder stops renewing it (it is renewed while a step runs).
     public var lockTTL: TimeInterval
     /// This engine's identity as a lock owner.
     public var lockOwner: String
+    /// Whether a lock owner is known to be dead (a process of this host that no longer exists): its
+    /// lock is then broken at once instead of waiting for it to lapse.
+    public var holderIsDead: @Sendable (String) -> Bool
 
     public init(
         retry: RetryPolicy = RetryPolicy(), stuckPending: StuckPendingPolicy = .refuse, actor: String = "rotor",
-        lockTTL: TimeInterval = 60, lockOwner: String? = nil
+        lockTTL: TimeInterval = 60, lockOwner: String? = nil, holderIsDead: @escaping @Sendable (String) -> Bool = { _ in false }
     ) {
         self.retry = retry
         self.stuckPending = stuckPending
         self.actor = actor
         self.lockTTL = lockTTL
         self.lockOwner = lockOwner ?? "\(actor)#\(UUID().uuidString.prefix(8))"
+        self.holderIsDead = holderIsDead
     }
+
+    /// One step attempt may run this long; shorter than the lock's lifetime, so a step never outlives
+    /// a lock that stopped being renewed.
+    public var stepTimeout: Duration { .milliseconds(Int64(lockTTL * 800)) }
+    /// How often a running step renews the lock.
+    var heartbeatInterval: Duration { .milliseconds(Int64(lockTTL * 1000 / 3)) }
 }
 
 /// Drives rotators through createSecret → setSecret → testSecret → finishSecret with Secrets Manager's
@@ -73,18 +83,13 @@ public struct RotationEngine: Sendable {
     public func rotate(
         _ id: SecretID, suppliedValue: SecretValue? = nil, trigger: String = "manual", retry: RetryPolicy? = nil
     ) async throws -> RotationReport {
-        guard try await state.acquireSecretLock(id, owner: configuration.lockOwner, ttl: configuration.lockTTL, now: clock.now()) else {
-            throw RotorError(
-                .locked, "another rotor process is rotating this secret", secret: id,
-                remedy: "wait for it to finish; if that process died, its lock expires after \(Int(configuration.lockTTL))s and the next run resumes its rotation")
-        }
-        do {
-            let report = try await rotateLocked(id, suppliedValue: suppliedValue, trigger: trigger, retry: retry)
-            try? await state.releaseSecretLock(id, owner: configuration.lockOwner)
-            return report
-        } catch {
-            try? await state.releaseSecretLock(id, owner: configuration.lockOwner)
-            throw error
+        _ = try await requireManaged(id) // an unknown id leaves no trace, not even a lock row
+        return try await withSecretLock(id) {
+            do {
+                return try await rotateLocked(id, suppliedValue: suppliedValue, trigger: trigger, retry: retry)
+            } catch let interrupted as RunInterrupted {
+                throw interrupted.error
+            }
         }
     }
 

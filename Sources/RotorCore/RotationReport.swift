@@ -34,7 +34,7 @@ public struct RotationReport: Sendable {
 }
 
 /// A rotation in flight inside one run: the journal record plus what this run did.
-struct RotationRun {
+struct RotationRun: Sendable {
     var record: RotationRecord
     var resumed: Bool
     var steps: [StepReport] = []

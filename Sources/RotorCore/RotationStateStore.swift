@@ -31,10 +31,20 @@ public protocol RotationStateStore: Sendable {
     /// Changes the rotator and options of a managed secret (a policy now says otherwise).
     func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) async throws
 
-    /// Takes the per-secret lock for `owner` until `now + ttl`, or renews it; `false` when another owner holds it.
-    /// The daemon and `rotor rotate` take it, so one secret is never rotated by two processes at once.
-    func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool
+    /// Takes the per-secret lock for `owner` until `now + ttl`, or renews it; `nil` when another owner
+    /// holds it. The fence is new whenever the lock changes hands and stays the same on renewal.
+    /// The daemon, `rotor rotate` and `rotor rollback` take it, so one secret is never rotated by two processes at once.
+    ///
+    /// Journal writes (``beginRotation(_:audit:)``, ``beginStep(token:step:attempt:at:)``, ``endStep(_:token:outcome:error:at:completes:)``,
+    /// ``markRollingBack(token:error:at:)``, ``finishRun(token:outcome:error:at:health:audit:)``) made while
+    /// ``JournalFence/current`` is set must fail with ``JournalFence/lost(_:holder:)`` unless that lock,
+    /// fence included, is still the secret's, checked in the same transaction.
+    func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock?
     func releaseSecretLock(_ id: SecretID, owner: String) async throws
+    /// The owner of an unexpired lock on `id`, if any.
+    func secretLockHolder(_ id: SecretID, now: Date) async throws -> String?
+    /// Ends the lock of `owner` (a process known to be dead) so it can be taken at once; no-op if someone else holds it.
+    func breakSecretLock(_ id: SecretID, heldBy owner: String) async throws
 
     /// Rotations of a secret, newest first, with their steps.
     func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord]

@@ -30,15 +30,26 @@ public struct RotatorDescriptor: Sendable {
     public let options: [String: String]
     private let build: @Sendable (RotatorOptions) throws(RotorError) -> any Rotator
     private let initial: @Sendable (RotatorOptions, any SecretStore) async throws -> SecretValue?
+    private let weaknesses: @Sendable (RotatorOptions) -> [String]
+    private let recorder: @Sendable (RotatorOptions, SecretValue, SecretID) throws(RotorError) -> RotatorOptions
+    /// Options rotor fixes from the value when it starts managing a secret (see ``recordingOptions(_:from:secret:)``).
+    public let recordedKeys: Set<String>
 
     /// - Parameters:
     ///   - build: validates options and builds the rotator.
     ///   - initialValue: makes a first value for `rotor secret create --generate`, or `nil` if this kind cannot.
+    ///   - weaknesses: what the options weaken below the safe defaults (e.g. unverified TLS), one sentence each.
     public init(
         kind: RotatorKind, summary: String, options: [String: String],
         build: @escaping @Sendable (RotatorOptions) throws(RotorError) -> any Rotator,
-        initialValue: @escaping @Sendable (RotatorOptions, any SecretStore) async throws -> SecretValue?
+        initialValue: @escaping @Sendable (RotatorOptions, any SecretStore) async throws -> SecretValue?,
+        weaknesses: @escaping @Sendable (RotatorOptions) -> [String] = { _ in [] },
+        recordedKeys: Set<String> = [],
+        recordOptions: @escaping @Sendable (RotatorOptions, SecretValue, SecretID) throws(RotorError) -> RotatorOptions = { options, _, _ in options }
     ) {
+        self.weaknesses = weaknesses
+        self.recordedKeys = recordedKeys
+        self.recorder = recordOptions
         self.kind = kind
         self.summary = summary
         self.options = options
@@ -61,6 +72,23 @@ public struct RotatorDescriptor: Sendable {
     public func initialValue(_ options: RotatorOptions, store: any SecretStore) async throws -> SecretValue? {
         try await initial(options, store)
     }
+
+    /// The options to store when rotor starts managing a secret whose current value is `value`: the
+    /// given ones plus facts taken from the value (e.g. the database user), so that a later edit of
+    /// the value cannot point the rotator at something else. Throws when they contradict the value.
+    public func recordingOptions(_ options: RotatorOptions, from value: SecretValue, secret: SecretID) throws(RotorError) -> RotatorOptions {
+        try recorder(options, value, secret)
+    }
+
+    /// `new` (e.g. a policy's options) keeping the recorded facts of `old`.
+    public func keepingRecorded(_ new: RotatorOptions, from old: RotatorOptions) -> RotatorOptions {
+        var values = new.values
+        for key in recordedKeys where values[key] == nil { values[key] = old[key] }
+        return RotatorOptions(values)
+    }
+
+    /// What `options` weaken below the safe defaults; empty when nothing is.
+    public func securityWeaknesses(_ options: RotatorOptions) -> [String] { weaknesses(options) }
 }
 
 /// The rotator kinds rotor knows.
@@ -86,5 +114,10 @@ public struct RotatorRegistry: Sendable {
 
     public func make(_ kind: RotatorKind, options: RotatorOptions) throws(RotorError) -> any Rotator {
         try descriptor(kind).make(options)
+    }
+
+    /// What a managed secret's options weaken (nothing for unknown kinds).
+    public func securityWeaknesses(_ kind: RotatorKind, options: RotatorOptions) -> [String] {
+        descriptors[kind]?.securityWeaknesses(options) ?? []
     }
 }

@@ -76,6 +76,16 @@ public struct SecretID: Hashable, Sendable, Comparable, CustomStringConvertible 
         try self.init(name)
     }
 
+    /// The ids an ARN may name: a full ARN's name ends in `-` and 6 characters that Secrets Manager
+    /// appended, but a partial ARN (no suffix) of a secret whose own name ends that way looks the same.
+    /// Names and ARNs without such an ending have one candidate.
+    public static func candidates(nameOrARN raw: String) throws(RotorError) -> [SecretID] {
+        let stripped = try SecretID(nameOrARN: raw)
+        guard raw.hasPrefix("arn:"), let whole = raw.split(separator: ":", maxSplits: 6, omittingEmptySubsequences: false).last,
+              let literal = try? SecretID(String(whole)), literal != stripped else { return [stripped] }
+        return [stripped, literal]
+    }
+
     static func problem(withSegment segment: String) -> String? {
         if segment.isEmpty { return "it is empty" }
         let allowed = segment.unicodeScalars.allSatisfy { scalar in

@@ -121,3 +121,27 @@ public protocol SecretStore: Sendable {
     /// ListSecrets, restricted to `scope`, sorted by id.
     func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription]
 }
+
+extension SecretStore {
+    /// The secret a name or ARN denotes: for an ARN that may be full or partial, the one candidate that
+    /// exists; both existing is refused as ambiguous.
+    public func resolve(nameOrARN raw: String) async throws -> SecretID {
+        let candidates = try SecretID.candidates(nameOrARN: raw)
+        guard candidates.count > 1 else { return candidates[0] }
+        var existing: [SecretID] = []
+        for candidate in candidates {
+            do {
+                _ = try await describeSecret(candidate)
+                existing.append(candidate)
+            } catch let error as RotorError where error.code == .secretNotFound {
+                continue
+            }
+        }
+        guard existing.count < 2 else {
+            throw RotorError(
+                .invalidSecretID, "the ARN could name \(existing[0]) (a full ARN) or \(existing[1]) (a partial ARN); both exist",
+                remedy: "give the secret's name instead of its ARN")
+        }
+        return existing.first ?? candidates[0]
+    }
+}

@@ -68,11 +68,14 @@ public struct StepRecord: Sendable, Hashable {
     public var endedAt: Date?
     public var outcome: StepOutcome
     public var error: String?
+    /// The lock owner (process) that ran this attempt.
+    public var owner: String?
 
     public init(
         id: Int64, token: VersionID, step: JournalStep, attempt: Int, startedAt: Date,
-        endedAt: Date? = nil, outcome: StepOutcome = .started, error: String? = nil
+        endedAt: Date? = nil, outcome: StepOutcome = .started, error: String? = nil, owner: String? = nil
     ) {
+        self.owner = owner
         self.id = id
         self.token = token
         self.step = step

@@ -71,8 +71,9 @@ public struct PolicyReconciler: Sendable {
 
     private func ensureManaged(_ id: SecretID, policy: RotationPolicy, summary: inout Summary) async throws -> ManagedSecret? {
         if let secret = try await engine.state.managedSecret(id) {
-            if secret.rotator != policy.rotator || secret.options != policy.options {
-                try await engine.state.updateRotator(id, rotator: policy.rotator, options: policy.options)
+            let options = (try? engine.rotators.descriptor(policy.rotator))?.keepingRecorded(policy.options, from: secret.options) ?? policy.options
+            if secret.rotator != policy.rotator || secret.options != options {
+                try await engine.state.updateRotator(id, rotator: policy.rotator, options: options)
             }
             return try await engine.state.managedSecret(id)
         }

@@ -25,21 +25,8 @@ public struct LambdaFunction: Sendable {
         return LambdaFunction(
             runtime: RuntimeAPIClient(runtimeAPI: runtimeAPI),
             handler: StepHandler(store: AWSSecretStore(client: client, actor: "lambda", checksTokenReuse: false), rotators: rotators,
-                                 configured: try configuredRotator(environment, rotators: rotators)),
+                                 settings: try FunctionRotatorSettings(environment: environment, rotators: rotators)),
             logger: logger)
-    }
-
-    /// `ROTOR_ROTATOR` and `ROTOR_OPTION_<NAME>` (e.g. `ROTOR_OPTION_PASSWORD_LENGTH` → `password-length`),
-    /// validated now so a misconfigured function fails at init, not at the first rotation.
-    static func configuredRotator(_ environment: [String: String], rotators: RotatorRegistry) throws -> (kind: RotatorKind, options: RotatorOptions)? {
-        guard let kind = environment["ROTOR_ROTATOR"], !kind.isEmpty else { return nil }
-        var options: [String: String] = [:]
-        for (key, value) in environment where key.hasPrefix("ROTOR_OPTION_") {
-            options[key.dropFirst("ROTOR_OPTION_".count).lowercased().replacingOccurrences(of: "_", with: "-")] = value
-        }
-        let parsed = RotatorOptions(options)
-        _ = try rotators.make(RotatorKind(kind), options: parsed)
-        return (RotatorKind(kind), parsed)
     }
 
     /// Configures, then serves invocations until the process is stopped.

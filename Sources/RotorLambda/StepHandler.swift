@@ -8,14 +8,14 @@ import RotorCore
 public struct StepHandler: Sendable {
     let store: any SecretStore
     let rotators: RotatorRegistry
-    /// The rotator from the function's environment; `nil` means: from the secret's tags.
-    let configured: (kind: RotatorKind, options: RotatorOptions)?
+    /// The rotator settings of the function's environment (which win over the secret's tags).
+    let settings: FunctionRotatorSettings
     let clock: any RotorClock
 
-    public init(store: any SecretStore, rotators: RotatorRegistry, configured: (kind: RotatorKind, options: RotatorOptions)?, clock: any RotorClock = SystemClock()) {
+    public init(store: any SecretStore, rotators: RotatorRegistry, settings: FunctionRotatorSettings, clock: any RotorClock = SystemClock()) {
         self.store = store
         self.rotators = rotators
-        self.configured = configured
+        self.settings = settings
         self.clock = clock
     }
 
@@ -55,14 +55,7 @@ public struct StepHandler: Sendable {
 
     /// The rotator: the function's, else the secret's `rotor:rotator` and `rotor:option:<key>` tags.
     func rotator(for description: SecretDescription) throws(RotorError) -> any Rotator {
-        if let configured { return try rotators.make(configured.kind, options: configured.options) }
-        guard let kind = description.tags["rotor:rotator"] else {
-            throw RotorError(.invalidRequest, "no rotator: set ROTOR_ROTATOR on the function or tag the secret rotor:rotator", secret: description.id,
-                             remedy: "see runbooks/lambda-deployment.md")
-        }
-        var options: [String: String] = [:]
-        for (key, value) in description.tags where key.hasPrefix("rotor:option:") { options[String(key.dropFirst("rotor:option:".count))] = value }
-        return try rotators.make(RotatorKind(kind), options: RotatorOptions(options))
+        try settings.rotator(for: description, rotators: rotators)
     }
 
     func createSecret(_ event: RotationEvent, rotator: any Rotator, context: RotationContext) async throws -> Outcome {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 import RotorCore
 import RotorRotators
@@ -16,36 +17,59 @@ public struct PostgresAlternatingUsersRotator: Rotator {
 
     public func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         let current = try PostgresSecret(request.current, secret: context.secret, requireMaster: true)
+        try requireRecordedUser(current.username, context, step: .createSecret)
         let alternate = try Self.alternate(current.username, secret: context.secret)
         return CreateSecretResponse(newValue: current.with(username: alternate, password: try await options.newPassword(context)))
     }
 
+    /// Sets the pending user's password (creating the clone if needed) and makes its memberships the
+    /// base user's, in one transaction through the master credentials. Idempotent: a pending user that
+    /// already logs in only has its memberships reconciled.
     public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse {
         let pending = try PostgresSecret(request.pending, secret: context.secret, requireMaster: true)
-        if await options.connector.canLogIn(pending, id: context.secret, step: .setSecret) { return SetSecretResponse() }
         let current = try PostgresSecret(request.current, secret: context.secret, requireMaster: true)
-        guard try Self.alternate(current.username, secret: context.secret) == pending.username, pending.host == current.host else {
+        try requireRecordedUser(pending.username, context, step: .setSecret)
+        try requireRecordedUser(current.username, context, step: .setSecret)
+        guard try Self.alternate(current.username, secret: context.secret) == pending.username, pending.host == current.host, pending.port == current.port else {
             throw RotorError(.invalidRequest, "the pending user is not the alternate of the current one, or the host differs", secret: context.secret, step: .setSecret)
+        }
+        let master = try await masterSecret(current.master!, host: current.host, context: context)
+        if await options.connector.canLogIn(pending, id: context.secret, step: .setSecret) {
+            try await upsertRole(pending, base: baseUser(current), password: nil, master: master, context: context)
+            return SetSecretResponse()
         }
         // Confused-deputy check: only act for credentials that really are current.
         guard await options.connector.canLogIn(current, id: context.secret, step: .setSecret) else {
             throw RotorError(.authenticationFailed, "the current credentials do not log in; refusing to act through the master credentials",
                              secret: context.secret, step: .setSecret, remedy: "fix the current credentials first (runbooks/postgres-rotation.md)")
         }
-        let master = try await masterSecret(current.master!, host: current.host, context: context)
-        try await upsertRole(pending: pending, current: current, master: master, context: context)
+        try await upsertRole(pending, base: baseUser(current), password: pending.passwordValue, master: master, context: context)
         return SetSecretResponse()
     }
 
+    /// The pending credentials log in, and the pending user holds every membership the base user has.
     public func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse {
         let pending = try PostgresSecret(request.pending, secret: context.secret, requireMaster: true)
-        try await options.connector.withConnection(pending, id: context.secret, step: .testSecret, as: "pending") { connection in
-            _ = try await connection.query("SELECT now()", logger: options.connector.logger).collect()
+        try requireRecordedUser(pending.username, context, step: .testSecret)
+        let base = baseUser(pending)
+        let logger = options.connector.logger
+        let missing = try await options.connector.withConnection(pending, id: context.secret, step: .testSecret, as: "pending") { connection in
+            let expected = try await Self.memberships(of: base, connection, logger: logger).union(pending.username == base ? [] : [base])
+            return expected.subtracting(try await Self.memberships(of: pending.username, connection, logger: logger))
+        }
+        guard missing.isEmpty else {
+            throw RotorError(
+                .invalidRequest, "the pending user \(pending.username) lacks the base user's role memberships: \(missing.sorted().joined(separator: ", "))",
+                secret: context.secret, step: .testSecret, remedy: "the next run reconciles them; check that the master user may grant these roles")
         }
         return TestSecretResponse()
     }
 
     func masterSecret(_ id: SecretID, host: String, context: RotationContext) async throws -> PostgresSecret {
+        guard id.environment == context.secret.environment else {
+            throw RotorError(.invalidRequest, "the master secret \(id) is in environment \(id.environment), not \(context.secret.environment)",
+                             secret: context.secret, step: .setSecret, remedy: "use a master secret of the same environment in masterarn")
+        }
         let value = try await context.store.getSecretValue(id, .current).value
         let master = try PostgresSecret(value, secret: id)
         guard master.host == host else {
@@ -54,26 +78,60 @@ public struct PostgresAlternatingUsersRotator: Rotator {
         return master
     }
 
-    /// Creates the alternate user with the current user's memberships, or sets its password.
-    func upsertRole(pending: PostgresSecret, current: PostgresSecret, master: PostgresSecret, context: RotationContext) async throws {
+    /// The base user (without `_clone`): the recorded one, else the value's.
+    func baseUser(_ secret: PostgresSecret) -> String { options.user ?? Self.base(of: secret.username) }
+
+    static func base(of username: String) -> String {
+        username.hasSuffix(suffix) && username.count > suffix.count ? String(username.dropLast(suffix.count)) : username
+    }
+
+    /// The master credentials act on the recorded user and its clone only; a secret without a recorded
+    /// user is refused (rotor records it when it starts managing the secret).
+    func requireRecordedUser(_ username: String, _ context: RotationContext, step: RotationStep) throws(RotorError) {
+        guard options.user != nil else {
+            throw RotorError(.invalidOption, "rotator \(Self.kind) has no recorded user, so it cannot tell which users the master credentials may change",
+                             secret: context.secret, step: step, remedy: "set the option user=BASE_USER (ROTOR_OPTION_USER for the Lambda function)")
+        }
+        try options.requireRecordedUser(username, allowed: { [$0, $0 + Self.suffix] }, secret: context.secret, step: step)
+    }
+
+    /// In one transaction: creates the user or sets its password (`nil`: leave it), then makes its
+    /// memberships exactly the base user's (plus the base user itself, for the clone).
+    func upsertRole(_ pending: PostgresSecret, base: String, password: SecretValue?, master: PostgresSecret, context: RotationContext) async throws {
         let logger = options.connector.logger
         let role = PostgresConnector.quoteIdentifier(pending.username)
-        let verifier = ScramVerifier.make(password: pending.passwordValue)
+        let verifier = password.map { ScramVerifier.make(password: $0) }
         try await options.connector.withConnection(master, id: context.secret, step: .setSecret, as: "master") { connection in
-            let exists = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(pending.username)", logger: logger).collect().count > 0
-            guard !exists else {
-                _ = try await connection.query(PostgresQuery(unsafeSQL: "ALTER ROLE \(role) WITH PASSWORD '\(verifier)'"), logger: logger).collect()
-                return
-            }
-            let memberships = try await connection.query("""
-                SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON m.roleid = b.oid JOIN pg_roles r ON m.member = r.oid
-                WHERE r.rolname = \(current.username)
-                """, logger: logger).collect().map { try $0.decode(String.self) }
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(role) WITH LOGIN PASSWORD '\(verifier)'"), logger: logger).collect()
-            for granted in [current.username] + memberships {
-                _ = try await connection.query(PostgresQuery(unsafeSQL: "GRANT \(PostgresConnector.quoteIdentifier(granted)) TO \(role)"), logger: logger).collect()
+            func run(_ sql: String) async throws { _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect() }
+            try await run("BEGIN")
+            do {
+                let exists = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(pending.username)", logger: logger).collect().count > 0
+                if !exists {
+                    guard let verifier else { throw RotorError(.invalidRequest, "user \(pending.username) does not exist", secret: context.secret, step: .setSecret) }
+                    try await run("CREATE ROLE \(role) WITH LOGIN PASSWORD '\(verifier)'")
+                } else if let verifier {
+                    try await run("ALTER ROLE \(role) WITH LOGIN PASSWORD '\(verifier)'")
+                }
+                if pending.username != base {
+                    let expected = try await Self.memberships(of: base, connection, logger: logger).union([base])
+                    let actual = try await Self.memberships(of: pending.username, connection, logger: logger)
+                    for granted in expected.subtracting(actual).sorted() { try await run("GRANT \(PostgresConnector.quoteIdentifier(granted)) TO \(role)") }
+                    for revoked in actual.subtracting(expected).sorted() { try await run("REVOKE \(PostgresConnector.quoteIdentifier(revoked)) FROM \(role)") }
+                }
+                try await run("COMMIT")
+            } catch {
+                try? await run("ROLLBACK")
+                throw error
             }
         }
+    }
+
+    /// The roles `user` is a direct member of.
+    static func memberships(of user: String, _ connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        Set(try await connection.query("""
+            SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON m.roleid = b.oid JOIN pg_roles r ON m.member = r.oid
+            WHERE r.rolname = \(user)
+            """, logger: logger).collect().map { try $0.decode(String.self) })
     }
 
     /// `<user>` ⇄ `<user>_clone`, within PostgreSQL's 63-byte identifier limit.
@@ -89,7 +147,8 @@ public struct PostgresAlternatingUsersRotator: Rotator {
     public static let descriptor = RotatorDescriptor(
         kind: kind, summary: "PostgreSQL, alternating <user> and <user>_clone through the master secret", options: PostgresRotatorOptions.help,
         build: { options throws(RotorError) in PostgresAlternatingUsersRotator(options: try PostgresRotatorOptions(options, kind: kind)) },
-        initialValue: { _, _ in nil })
+        initialValue: { _, _ in nil }, weaknesses: PostgresRotatorOptions.weaknesses,
+        recordedKeys: ["user"], recordOptions: PostgresRotatorOptions.recordUser(base: { PostgresAlternatingUsersRotator.base(of: $0) }, requireMaster: true))
 }
 
 extension RotatorRegistry {

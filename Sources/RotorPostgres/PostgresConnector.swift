@@ -5,25 +5,47 @@ import NIOSSL
 import PostgresNIO
 import RotorCore
 
-/// How to protect the connection: off, encrypted without verification, or encrypted and verified
-/// against a CA file (host name included).
+/// How to protect the connection, as libpq names the modes. `verify-full` (the default) checks the
+/// certificate chain against the system's or `ca-file`'s roots and the host name; every weaker mode
+/// must be chosen explicitly, and rotor reports it wherever the secret's settings are shown.
 public enum PostgresTLSMode: String, Sendable, CaseIterable {
     case disable, prefer, require
     case verifyFull = "verify-full"
+
+    public static let `default`: PostgresTLSMode = .verifyFull
+
+    /// What a weaker mode gives up, for `rotor validate`, `plan --explain`, `status` and the audit log.
+    public var weakness: String? {
+        switch self {
+        case .verifyFull: nil
+        case .require: "tls=require: the connection is encrypted but the server's certificate is not verified"
+        case .prefer: "tls=prefer: TLS is used only if the server offers it, and its certificate is not verified"
+        case .disable: "tls=disable: credentials travel without TLS"
+        }
+    }
 }
 
-/// Opens PostgreSQL connections with a secret's credentials (SCRAM-SHA-256), and turns PostgreSQL
-/// errors into rotor errors that say what went wrong without any password or connection string.
+/// Opens PostgreSQL connections with a secret's credentials and turns PostgreSQL errors into rotor
+/// errors that say what went wrong without any password or connection string. Only SCRAM-SHA-256
+/// authentication is answered, in every TLS mode (``AuthenticationGuard``); every session has bounded
+/// statement and lock timeouts.
 public struct PostgresConnector: Sendable {
-    public var tls: PostgresTLSMode?
+    public var tls: PostgresTLSMode
     public var caFile: String?
     public var connectTimeout: Duration
+    public var statementTimeout: Duration
+    public var lockTimeout: Duration
     let logger: Logger
 
-    public init(tls: PostgresTLSMode? = nil, caFile: String? = nil, connectTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "rotor.postgres")) {
+    public init(
+        tls: PostgresTLSMode = .default, caFile: String? = nil, connectTimeout: Duration = .seconds(15),
+        statementTimeout: Duration = .seconds(30), lockTimeout: Duration = .seconds(10), logger: Logger = Logger(label: "rotor.postgres")
+    ) {
         self.tls = tls
         self.caFile = caFile
         self.connectTimeout = connectTimeout
+        self.statementTimeout = statementTimeout
+        self.lockTimeout = lockTimeout
         self.logger = logger
     }
 
@@ -32,13 +54,9 @@ public struct PostgresConnector: Sendable {
         _ secret: PostgresSecret, id: SecretID, step: RotationStep?, as role: String = "current",
         _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        var configuration = PostgresConnection.Configuration(
-            host: secret.host, port: secret.port, username: secret.username, password: secret.password, database: secret.database,
-            tls: try tlsSetting(secret))
-        configuration.options.connectTimeout = .milliseconds(Int64(connectTimeout.seconds * 1000))
         let connection: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            connection = try await connect(secret)
         } catch {
             throw Self.map(error, secret: secret, id: id, step: step, role: role)
         }
@@ -59,28 +77,30 @@ public struct PostgresConnector: Sendable {
         }) != nil
     }
 
-    func tlsSetting(_ secret: PostgresSecret) throws -> PostgresConnection.Configuration.TLS {
-        let mode = tls ?? (secret.ssl.map { $0 ? .require : .disable } ?? .prefer)
-        switch mode {
-        case .disable:
-            return .disable
-        case .prefer, .require:
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            configuration.certificateVerification = .none
-            let context = try NIOSSLContext(configuration: configuration)
-            return mode == .prefer ? .prefer(context) : .require(context)
-        case .verifyFull:
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            configuration.certificateVerification = .fullVerification
-            if let caFile { configuration.trustRoots = .file(caFile) }
-            return .require(try NIOSSLContext(configuration: configuration))
-        }
+    /// TCP, TLS and the authentication guard first, then postgres-nio's start-up, all within the connect timeout.
+    private func connect(_ secret: PostgresSecret) async throws -> PostgresConnection {
+        let timeout = TimeAmount.milliseconds(Int64(connectTimeout.seconds * 1000))
+        let channel = try await GuardedChannel.open(host: secret.host, port: secret.port, mode: tls, caFile: caFile, timeout: timeout)
+        var configuration = PostgresConnection.Configuration(
+            establishedChannel: channel, tls: .disable, username: secret.username, password: secret.password, database: secret.database)
+        configuration.options.additionalStartupParameters = [
+            ("statement_timeout", "\(Self.milliseconds(statementTimeout))"),
+            ("lock_timeout", "\(Self.milliseconds(lockTimeout))"),
+        ]
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        defer { deadline.cancel() }
+        return try await PostgresConnection.connect(on: channel.eventLoop, configuration: configuration, id: 1, logger: logger).get()
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// Maps a connection or server error to a clear rotor error. Never includes the password or DSN.
     static func map(_ error: any Error, secret: PostgresSecret, id: SecretID, step: RotationStep?, role: String) -> RotorError {
         if let error = error as? RotorError { return error }
         let target = "\(secret.username)@\(secret.host):\(secret.port)/\(secret.database) (\(role) credentials)"
+        if let refusal = refusal(error, target: target, id: id, step: step) { return refusal }
         guard let psql = error as? PSQLError else {
             return RotorError(.transient, "PostgreSQL \(target) is unreachable: \(type(of: error))", secret: id, step: step,
                               remedy: "check the host, port and network", isTransient: true)
@@ -101,6 +121,35 @@ public struct PostgresConnector: Sendable {
                               remedy: "check that the server is up and reachable", isTransient: true)
         default:
             return RotorError(.remoteFailure, "PostgreSQL error for \(target): \(state.isEmpty ? "" : "[\(state)] ")\(message)", secret: id, step: step)
+        }
+    }
+
+    /// The connection failed because rotor refused to continue (weak authentication, TLS declined or
+    /// not verified): never transient, since retrying would offer the same server the same chance.
+    static func refusal(_ error: any Error, target: String, id: SecretID, step: RotationStep?) -> RotorError? {
+        let cause = (error as? PSQLError)?.underlying ?? error
+        switch cause {
+        case let refused as PostgresAuthenticationRefused:
+            return RotorError(
+                .authenticationFailed, "PostgreSQL \(target) asked for \(refused.method); rotor answers only SCRAM-SHA-256 and sent no password",
+                secret: id, step: step,
+                remedy: "set password_encryption = scram-sha-256, reset the user's password, and use scram-sha-256 in pg_hba.conf; if the server is not yours, something on the path is impersonating it")
+        case let failure as GuardedChannel.Failure:
+            return RotorError(.authenticationFailed, "PostgreSQL \(target): \(failure.problem); no password was sent", secret: id, step: step, remedy: failure.remedy)
+        case let tls as NIOSSLError:
+            return RotorError(
+                .authenticationFailed, "PostgreSQL \(target): the TLS handshake failed (\(tls)); no password was sent", secret: id, step: step,
+                remedy: "give the server's CA with the rotator option ca-file, and connect by a host name its certificate names")
+        case let tls as NIOSSLExtraError:
+            return RotorError(
+                .authenticationFailed, "PostgreSQL \(target): the server's certificate does not match (\(tls)); no password was sent", secret: id, step: step,
+                remedy: "connect by a host name or address the certificate names, or give the right CA with ca-file")
+        case let tls as BoringSSLError:
+            return RotorError(
+                .authenticationFailed, "PostgreSQL \(target): the server's certificate was not trusted (\(tls)); no password was sent", secret: id, step: step,
+                remedy: "give the server's CA with the rotator option ca-file")
+        default:
+            return nil
         }
     }
 

@@ -6,13 +6,19 @@ import RotorCore
 struct PostgresRotatorOptions: Sendable {
     var password: PasswordPolicy
     var connector: PostgresConnector
+    /// The database user this secret rotates, recorded when rotor started managing it: the rotators
+    /// never act on another user, whatever the secret's value says later.
+    var user: String?
 
     static let help: [String: String] = [
         "password-length": "length of generated passwords (default 32)",
         "exclude-characters": "characters never used in passwords (default :/@\"'\\)",
-        "tls": "disable, prefer, require or verify-full (default from the secret's ssl field)",
-        "ca-file": "CA certificates (PEM) for tls=verify-full",
-        "connect-timeout": "seconds to wait for a connection (default 5)",
+        "tls": "verify-full (default: certificate and host name checked), or the weaker require, prefer, disable; the secret's ssl field never weakens it",
+        "ca-file": "CA certificates (PEM) that verify the server (default: the system's trust roots)",
+        "connect-timeout": "seconds to connect, negotiate TLS and log in (default 15)",
+        "statement-timeout": "seconds any statement may run, e.g. an ALTER ROLE waiting for a lock (default 30)",
+        "lock-timeout": "seconds a statement may wait for a lock (default 10)",
+        "user": "the database user this secret rotates (recorded from the value when rotor starts managing the secret; for alternating users, the base user)",
     ]
 
     init(_ options: RotatorOptions, kind: RotatorKind) throws(RotorError) {
@@ -26,18 +32,54 @@ struct PostgresRotatorOptions: Sendable {
         }
         password = PasswordPolicy(length: length, excludeCharacters: options["exclude-characters"] ?? ":/@\"'\\")
         do { try password.validate() } catch { throw RotorError(.invalidOption, "\(error.summary) (rotator \(kind))") }
-        var tls: PostgresTLSMode?
+        var tls = PostgresTLSMode.default
         if let raw = options["tls"] {
-            guard let mode = PostgresTLSMode(rawValue: raw) else { throw invalid("tls", "disable, prefer, require or verify-full") }
+            guard let mode = PostgresTLSMode(rawValue: raw) else { throw invalid("tls", "verify-full, require, prefer or disable") }
             tls = mode
         }
-        if let file = options["ca-file"], !FileManager.default.fileExists(atPath: file) { throw invalid("ca-file", "a readable PEM file") }
-        var timeout: Duration = .seconds(5)
-        if let raw = options["connect-timeout"] {
-            guard let seconds = Double(raw), seconds > 0, seconds <= 300 else { throw invalid("connect-timeout", "seconds, 0-300") }
-            timeout = .milliseconds(Int64(seconds * 1000))
+        if let file = options["ca-file"], !FileManager.default.isReadableFile(atPath: file) { throw invalid("ca-file", "a readable PEM file") }
+        func seconds(_ key: String, default value: Double) throws(RotorError) -> Duration {
+            guard let raw = options[key] else { return .milliseconds(Int64(value * 1000)) }
+            guard let seconds = Double(raw), seconds.isFinite, seconds > 0, seconds <= 300 else { throw invalid(key, "seconds, more than 0 and at most 300") }
+            return .milliseconds(Int64(seconds * 1000))
         }
-        connector = PostgresConnector(tls: tls, caFile: options["ca-file"], connectTimeout: timeout)
+        user = options["user"]
+        if let user, user.isEmpty || user.utf8.count > 63 { throw invalid("user", "a PostgreSQL role name of 1-63 bytes") }
+        connector = PostgresConnector(
+            tls: tls, caFile: options["ca-file"], connectTimeout: try seconds("connect-timeout", default: 15),
+            statementTimeout: try seconds("statement-timeout", default: 30), lockTimeout: try seconds("lock-timeout", default: 10))
+    }
+
+    /// What the options weaken, in words for operators (empty when nothing is).
+    static func weaknesses(_ options: RotatorOptions) -> [String] {
+        options["tls"].flatMap(PostgresTLSMode.init(rawValue:))?.weakness.map { [$0] } ?? []
+    }
+
+    /// Refuses a value that names a user other than the recorded one (a confused-deputy attempt, or a
+    /// value edited by hand): `allowed` lists the users this strategy may act on.
+    func requireRecordedUser(_ username: String, allowed: (String) -> [String], secret: SecretID, step: RotationStep?) throws(RotorError) {
+        guard let user else { return }
+        guard allowed(user).contains(username) else {
+            throw RotorError(
+                .invalidRequest, "the secret names database user '\(username.prefix(63))', but rotor manages it for '\(user)' only", secret: secret, step: step,
+                remedy: "restore the secret's username to \(user); to manage another user, create a new secret for it")
+        }
+    }
+
+    /// The `record` function of both descriptors: adds `user` from the first value, or checks it.
+    static func recordUser(base: @escaping @Sendable (String) -> String, requireMaster: Bool) -> @Sendable (RotatorOptions, SecretValue, SecretID) throws(RotorError) -> RotatorOptions {
+        { options, value, id throws(RotorError) in
+            let secret = try PostgresSecret(value, secret: id, requireMaster: requireMaster)
+            let user = base(secret.username)
+            if let given = options["user"] {
+                guard given == user else {
+                    throw RotorError(.invalidOption, "option user=\(given.prefix(63)) does not match the secret's username '\(secret.username.prefix(63))'", secret: id,
+                                     remedy: "leave user out (rotor records it from the value) or correct it")
+                }
+                return options
+            }
+            return RotatorOptions(options.values.merging(["user": user]) { $1 })
+        }
     }
 
     func newPassword(_ context: RotationContext) async throws -> SecretValue {

@@ -4,7 +4,7 @@ import RotorCore
 /// A database secret in AWS's JSON shape: `engine`, `host`, `port`, `username`, `password`,
 /// `dbname`, optional `ssl`, and `masterarn` (the id of the admin secret) for alternating users.
 /// Other keys are kept as they are. It redacts itself like every secret.
-public struct PostgresSecret: Sendable, CustomStringConvertible {
+public struct PostgresSecret: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var host: String
     public var port: Int
     public var username: String
@@ -16,6 +16,9 @@ public struct PostgresSecret: Sendable, CustomStringConvertible {
     private let original: String
 
     public var description: String { "PostgresSecret(\(username)@\(host):\(port)/\(database), password: \(SecretValue.redacted))" }
+    public var debugDescription: String { description }
+    /// `dump` and `Mirror` see only the redacted description, never the password or the stored JSON.
+    public var customMirror: Mirror { Mirror(self, children: ["description": description], displayStyle: .struct) }
 
     /// Parses a secret value; the error names the field that is missing or wrong, never a value.
     public init(_ value: SecretValue, secret: SecretID, requireMaster: Bool = false) throws(RotorError) {

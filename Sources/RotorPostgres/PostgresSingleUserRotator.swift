@@ -14,11 +14,13 @@ public struct PostgresSingleUserRotator: Rotator {
 
     public func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         let current = try PostgresSecret(request.current, secret: context.secret)
+        try options.requireRecordedUser(current.username, allowed: { [$0] }, secret: context.secret, step: .createSecret)
         return CreateSecretResponse(newValue: current.with(password: try await options.newPassword(context)))
     }
 
     public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse {
         let pending = try PostgresSecret(request.pending, secret: context.secret)
+        try options.requireRecordedUser(pending.username, allowed: { [$0] }, secret: context.secret, step: .setSecret)
         if await options.connector.canLogIn(pending, id: context.secret, step: .setSecret) { return SetSecretResponse() }
         let current = try PostgresSecret(request.current, secret: context.secret)
         guard pending.username == current.username, pending.host == current.host else {
@@ -40,6 +42,7 @@ public struct PostgresSingleUserRotator: Rotator {
     /// Puts the current password back if the database already has the pending one.
     public func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
         let restore = try PostgresSecret(request.restore, secret: context.secret)
+        try options.requireRecordedUser(restore.username, allowed: { [$0] }, secret: context.secret, step: nil)
         if await options.connector.canLogIn(restore, id: context.secret, step: nil) { return }
         guard let discardValue = request.discard else {
             throw RotorError(.rollbackFailed, "neither the current nor the pending credentials log in", secret: context.secret,
@@ -54,8 +57,8 @@ public struct PostgresSingleUserRotator: Rotator {
     func loginSource(current: PostgresSecret, previous: SecretValue?, pending: PostgresSecret, context: RotationContext) async throws -> PostgresSecret {
         if await options.connector.canLogIn(current, id: context.secret, step: .setSecret) { return current }
         if let previous, let old = try? PostgresSecret(previous, secret: context.secret), old.username == pending.username, old.host == pending.host,
-           await options.connector.canLogIn(PostgresSecret.reusingTLS(old, of: current), id: context.secret, step: .setSecret) {
-            return PostgresSecret.reusingTLS(old, of: current)
+           old.port == pending.port, await options.connector.canLogIn(old, id: context.secret, step: .setSecret) {
+            return old
         }
         throw RotorError(.authenticationFailed, "unable to log into the database with the previous, current or pending credentials",
                          secret: context.secret, step: .setSecret, remedy: "reset the password by hand to the AWSCURRENT value (runbooks/postgres-rotation.md)")
@@ -71,14 +74,6 @@ public struct PostgresSingleUserRotator: Rotator {
     public static let descriptor = RotatorDescriptor(
         kind: kind, summary: "PostgreSQL, one user: ALTER ROLE with a client-computed SCRAM verifier", options: PostgresRotatorOptions.help,
         build: { options throws(RotorError) in PostgresSingleUserRotator(options: try PostgresRotatorOptions(options, kind: kind)) },
-        initialValue: { _, _ in nil })
-}
-
-extension PostgresSecret {
-    /// `other` with `current`'s TLS setting (AWS's templates re-use the current `ssl` for the previous secret).
-    static func reusingTLS(_ other: PostgresSecret, of current: PostgresSecret) -> PostgresSecret {
-        var copy = other
-        copy.ssl = current.ssl
-        return copy
-    }
+        initialValue: { _, _ in nil }, weaknesses: PostgresRotatorOptions.weaknesses,
+        recordedKeys: ["user"], recordOptions: PostgresRotatorOptions.recordUser(base: { $0 }, requireMaster: false))
 }

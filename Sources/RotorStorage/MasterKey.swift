@@ -4,8 +4,12 @@ import RotorCore
 
 /// The embedded store's 256-bit master key. It is never stored in the store's file: it comes from
 /// `ROTOR_MASTER_KEY` (base64) or from a key file (mode 0600), created on first use only.
-public struct MasterKey: Sendable {
+public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     let key: SymmetricKey
+
+    public var description: String { "MasterKey(\(SecretValue.redacted))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["key": SecretValue.redacted], displayStyle: .struct) }
 
     public init(bytes: [UInt8]) throws(RotorError) {
         guard bytes.count == 32 else {
@@ -64,8 +68,8 @@ public enum MasterKeySource: Sendable {
                     remedy: "restore the key file, or set ROTOR_MASTER_KEY to the store's key; rotor will not create a new key for an existing store")
             }
             let key = MasterKey.generate()
-            try SQLiteFile.createPrivateFile(url)
-            try Data((key.base64 + "\n").utf8).write(to: url)
+            // Another process may have created it first: then its key is the one.
+            guard try KeyFile.createDurably(url, contents: Array((key.base64 + "\n").utf8)) else { return try loadFile(url, mayCreate: false) }
             return key
         }
         let mode = (try? FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? Int) ?? 0
@@ -75,6 +79,15 @@ public enum MasterKeySource: Sendable {
                 remedy: "run: chmod 600 \(url.path)")
         }
         let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
-        return try MasterKey(base64: text, source: "master key file \(url.path)")
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw RotorError(
+                .wrongMasterKey, "master key file \(url.path) is empty",
+                remedy: "restore the key file from your backup (or set ROTOR_MASTER_KEY); rotor never replaces the key of an existing store")
+        }
+        do {
+            return try MasterKey(base64: text, source: "master key file \(url.path)")
+        } catch {
+            throw RotorError(error.code, error.summary, remedy: "restore the key file from your backup (it must hold the base64 of 32 bytes); rotor never replaces the key of an existing store")
+        }
     }
 }

@@ -47,7 +47,7 @@ extension SQLiteStateStore {
             step: JournalStep(rawValue: row["step"]) ?? .rollback, attempt: row["attempt"],
             startedAt: Date(epochSeconds: row["started_at"]),
             endedAt: (row["ended_at"] as Double?).map(Date.init(epochSeconds:)),
-            outcome: StepOutcome(rawValue: row["outcome"]) ?? .started, error: row["error"])
+            outcome: StepOutcome(rawValue: row["outcome"]) ?? .started, error: row["error"], owner: row["owner"])
     }
 
     static func auditEvent(_ row: Row) throws -> AuditEvent {

@@ -11,13 +11,43 @@ extension SQLiteStateStore: SchedulingStore {
         }
     }
 
-    public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool {
-        try pool.writeNow { db in try Self.takeRow("secret_lock", key: "secret_id", id.rawValue, owner: owner, until: now.addingTimeInterval(ttl), now: now, db) }
+    public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock? {
+        try pool.writeNow { db in
+            try db.execute(cached: """
+                INSERT INTO secret_lock (secret_id, owner, expires_at, fence) VALUES (?, ?, ?, 1)
+                ON CONFLICT(secret_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
+                    fence = CASE WHEN secret_lock.owner = excluded.owner THEN secret_lock.fence ELSE secret_lock.fence + 1 END
+                WHERE secret_lock.owner = excluded.owner OR secret_lock.expires_at <= ?
+                """, arguments: [id.rawValue, owner, now.addingTimeInterval(ttl).epochSeconds, now.epochSeconds])
+            guard db.changesCount > 0 else { return nil }
+            let fence = try db.fetchValue(Int64.self, cached: "SELECT fence FROM secret_lock WHERE secret_id = ?", arguments: [id.rawValue]) ?? 0
+            return SecretLock(secret: id, owner: owner, fence: fence)
+        }
     }
 
+    /// Releasing keeps the row (owner emptied, expired) so the next holder's fence is higher.
     public func releaseSecretLock(_ id: SecretID, owner: String) async throws {
         try pool.writeNow { db in
-            try db.execute(cached: "DELETE FROM secret_lock WHERE secret_id = ? AND owner = ?", arguments: [id.rawValue, owner])
+            try db.execute(cached: "UPDATE secret_lock SET owner = '', expires_at = 0 WHERE secret_id = ? AND owner = ?", arguments: [id.rawValue, owner])
+        }
+    }
+
+    public func secretLockHolder(_ id: SecretID, now: Date) async throws -> String? {
+        try pool.readNow { db in
+            try db.fetchValue(String.self, cached: "SELECT owner FROM secret_lock WHERE secret_id = ? AND expires_at > ? AND owner <> ''",
+                              arguments: [id.rawValue, now.epochSeconds])
+        }
+    }
+
+    public func breakSecretLock(_ id: SecretID, heldBy owner: String) async throws { try await releaseSecretLock(id, owner: owner) }
+
+    /// Inside a journal write's transaction: refuses the write when the task's lock (``JournalFence``,
+    /// read by the caller before the transaction) is no longer the secret's.
+    static func check(_ fence: SecretLock?, _ db: Database) throws {
+        guard let lock = fence else { return }
+        let row = try db.fetchRow(cached: "SELECT owner, fence FROM secret_lock WHERE secret_id = ?", arguments: [lock.secret.rawValue])
+        guard let row, row["owner"] as String == lock.owner, row["fence"] as Int64 == lock.fence else {
+            throw JournalFence.lost(lock, holder: (row?["owner"] as String?).flatMap { $0.isEmpty ? nil : $0 })
         }
     }
 

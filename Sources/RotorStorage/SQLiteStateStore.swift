@@ -66,7 +66,9 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws {
+        let fence = JournalFence.current
         try pool.writeNow { db in
+            try Self.check(fence, db)
             do {
                 try db.execute(
                     cached: "INSERT INTO rotation (token, secret_id, trigger, started_at, outcome) VALUES (?, ?, ?, ?, ?)",
@@ -81,16 +83,20 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64 {
-        try pool.writeNow { db in
+        let fence = JournalFence.current
+        return try pool.writeNow { db in
+            try Self.check(fence, db)
             try db.execute(
-                cached: "INSERT INTO rotation_step (token, step, attempt, started_at, outcome) VALUES (?, ?, ?, ?, 'started')",
-                arguments: [token.rawValue, step.rawValue, attempt, at.epochSeconds])
+                cached: "INSERT INTO rotation_step (token, step, attempt, started_at, outcome, owner) VALUES (?, ?, ?, ?, 'started', ?)",
+                arguments: [token.rawValue, step.rawValue, attempt, at.epochSeconds, fence?.owner])
             return db.lastInsertedRowID
         }
     }
 
     public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
+        let fence = JournalFence.current
         try pool.writeNow { db in
+            try Self.check(fence, db)
             try db.execute(
                 cached: "UPDATE rotation_step SET outcome = ?, error = ?, ended_at = ? WHERE id = ?",
                 arguments: [outcome.rawValue, error, at.epochSeconds, id])
@@ -101,7 +107,9 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func markRollingBack(token: VersionID, error: String, at: Date) async throws {
+        let fence = JournalFence.current
         try pool.writeNow { db in
+            try Self.check(fence, db)
             try db.execute(cached: "UPDATE rotation SET outcome = 'rolling-back', error = ? WHERE token = ?", arguments: [error, token.rawValue])
         }
     }
@@ -109,7 +117,9 @@ public final class SQLiteStateStore: RotationStateStore {
     public func finishRun(
         token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent]
     ) async throws {
+        let fence = JournalFence.current
         try pool.writeNow { db in
+            try Self.check(fence, db)
             try db.execute(
                 cached: "UPDATE rotation SET outcome = ?, error = ?, ended_at = ? WHERE token = ?",
                 arguments: [outcome.rawValue, error, outcome.isOpen ? nil : at.epochSeconds, token.rawValue])

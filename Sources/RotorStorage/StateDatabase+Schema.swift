@@ -62,6 +62,7 @@ extension SQLiteStateStore {
                 """)
         }
         registerSchedulingMigration(&migrator)
+        registerFencingMigration(&migrator)
         return migrator
     }
 }

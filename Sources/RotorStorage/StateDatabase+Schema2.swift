@@ -42,4 +42,14 @@ extension SQLiteStateStore {
                 """)
         }
     }
+
+    /// Fencing tokens on the per-secret locks, and which lock owner ran each step attempt.
+    static func registerFencingMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v3-lock-fences-step-owners") { db in
+            try db.execute(sql: """
+                ALTER TABLE secret_lock ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE rotation_step ADD COLUMN owner TEXT;
+                """)
+        }
+    }
 }

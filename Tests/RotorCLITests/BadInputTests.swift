@@ -34,6 +34,15 @@ import Testing
         (["rotate", id, "--quarantine-after", "0"], nil, 64, "--quarantine-after must be a whole number"),
         (["rotate", id, "--attempts-per-run", "many"], nil, 64, "Error:"),
         (["secret", "frobnicate"], nil, 64, "Error:"),
+        (["rotate", id, "--lock-ttl", "nan"], nil, 64, "--lock-ttl must be seconds from 1 to 86400"),
+        (["rotate", id, "--lock-ttl=-5"], nil, 64, "--lock-ttl must be seconds from 1 to 86400"),
+        (["rotate", id, "--lock-ttl", "1e9"], nil, 64, "--lock-ttl must be seconds from 1 to 86400"),
+        (["daemon", "--lease-ttl", "nan"], nil, 64, "--lease-ttl must be seconds from 1 to 3600"),
+        (["daemon", "--lease-ttl=-1"], nil, 64, "--lease-ttl must be seconds from 1 to 3600"),
+        (["daemon", "--lease-ttl", "inf"], nil, 64, "--lease-ttl must be seconds from 1 to 3600"),
+        (["daemon", "--max-concurrent", "0"], nil, 64, "--max-concurrent must be from 1 to 1000"),
+        (["daemon", "--max-concurrent-per-rotator", "100000"], nil, 64, "--max-concurrent-per-rotator must be from 1 to 1000"),
+        (["daemon", "--listen", "0.0.0.0:0"], nil, 64, "refusing to serve the API on 0.0.0.0 without a token"),
     ]
 
     @Test(arguments: 0..<cases.count)

@@ -59,6 +59,7 @@ import Testing
             environment["PGPORT"] = processEnvironment["ROTOR_TEST_PG_PORT"]
             environment["PGUSER"] = processEnvironment["ROTOR_TEST_PG_USER"]
             environment["PGPASSWORD"] = processEnvironment["ROTOR_TEST_PG_PASSWORD"]
+            environment["PGSSLROOTCERT"] = processEnvironment["ROTOR_TEST_PG_CA"]
         }
         if needsMoto {
             environment["AWS_ENDPOINT_URL"] = processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"]

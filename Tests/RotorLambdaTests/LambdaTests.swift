@@ -40,7 +40,7 @@ struct LambdaTests {
         let env = ProcessInfo.processInfo.environment
         let (host, port, superuser, password) = (env["ROTOR_TEST_PG_HOST"]!, Int(env["ROTOR_TEST_PG_PORT"]!)!, env["ROTOR_TEST_PG_USER"]!, env["ROTOR_TEST_PG_PASSWORD"]!)
         let user = "lambda_\(UUID().uuidString.lowercased().prefix(8))"
-        let connector = PostgresConnector()
+        let connector = PostgresConnector(caFile: env["ROTOR_TEST_PG_CA"])
         func secret(_ user: String, _ password: String) throws -> PostgresSecret {
             try PostgresSecret(SecretValue(string: #"{"engine":"postgres","host":"\#(host)","port":\#(port),"username":"\#(user)","password":"\#(password)","dbname":"postgres"}"#),
                                secret: try SecretID("/t/pg/db-credentials/x"))
@@ -51,7 +51,8 @@ struct LambdaTests {
         let harness = try await LambdaHarness(environment: [:])
         defer { harness.stop() }
         let json = #"{"engine":"postgres","host":"\#(host)","port":\#(port),"username":"\#(user)","password":"initial-password-0","dbname":"postgres"}"#
-        let (id, arn, _) = try await harness.secret(json, tags: ["rotor:rotator": "postgres-single-user", "rotor:option:password-length": "24"])
+        let (id, arn, _) = try await harness.secret(json, tags: ["rotor:rotator": "postgres-single-user", "rotor:option:password-length": "24",
+                                                                    "rotor:option:ca-file": env["ROTOR_TEST_PG_CA"] ?? ""])
         let token = try await harness.startRotation(id)
         for step in RotationStep.allCases {
             #expect(await harness.emulator.invoke(LambdaHarness.event(step, arn, token)).isSuccess, "\(step): \(harness.output.suffix(500))")

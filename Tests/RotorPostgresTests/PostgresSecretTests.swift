@@ -53,7 +53,7 @@ import RotorPostgres
         let pg = try PG.require()
         let ca = ProcessInfo.processInfo.environment["ROTOR_TEST_PG_CA"]
         let secret = try PostgresSecret(SecretValue(string: try PG.json(user: pg.user, password: pg.password)), secret: Self.id)
-        let connector = PostgresConnector(tls: PostgresTLSMode(rawValue: mode), caFile: mode == "verify-full" ? ca : nil)
+        let connector = PostgresConnector(tls: PostgresTLSMode(rawValue: mode)!, caFile: mode == "verify-full" ? ca : nil)
         #expect(await connector.canLogIn(secret, id: Self.id, step: nil))
     }
 
@@ -64,6 +64,72 @@ import RotorPostgres
         let connector = PostgresConnector(tls: .verifyFull, caFile: nil)
         await #expect(throws: RotorError.self) {
             try await connector.withConnection(secret, id: Self.id, step: nil) { _ in }
+        }
+    }
+
+    @Test(.enabled(if: PG.enabled))
+    func verifyFullRejectsAWrongHostName() async throws {
+        let pg = try PG.require()
+        // The server's certificate names 127.0.0.1 only; "localhost" reaches the same server.
+        let json = try PG.json(user: pg.user, password: pg.password).replacingOccurrences(of: "\"host\":\"127.0.0.1\"", with: "\"host\":\"localhost\"")
+        let secret = try PostgresSecret(SecretValue(string: json), secret: Self.id)
+        #expect(secret.host == "localhost")
+        await #expect { try await PG.connector.withConnection(secret, id: Self.id, step: nil) { _ in } } throws: { error in
+            let text = "\(error)"
+            return (error as? RotorError)?.code == .authenticationFailed && text.contains("no password was sent") && !text.contains(pg.password)
+        }
+    }
+
+    @Test(.enabled(if: PG.enabled))
+    func theDefaultModeVerifiesAndTheSecretsSSLFieldCannotWeakenIt() async throws {
+        let pg = try PG.require()
+        // ssl=false in the value would have meant "no TLS" before; now the connector's mode alone decides.
+        let json = try PG.json(user: pg.user, password: pg.password).replacingOccurrences(of: "\"dbname\"", with: "\"ssl\":false,\"dbname\"")
+        let secret = try PostgresSecret(SecretValue(string: json), secret: Self.id)
+        #expect(secret.ssl == false)
+        #expect(PostgresConnector().tls == .verifyFull)
+        await #expect(throws: RotorError.self) { try await PostgresConnector().withConnection(secret, id: Self.id, step: nil) { _ in } }
+        #expect(await PG.connector.canLogIn(secret, id: Self.id, step: nil))
+    }
+
+    @Test func weakerModesAreReportedAndTheDefaultIsNot() throws {
+        let registry = RotatorRegistry.withPostgres
+        for kind: RotatorKind in ["postgres-single-user", "postgres-alternating-users"] {
+            #expect(registry.securityWeaknesses(kind, options: RotatorOptions()).isEmpty)
+            #expect(registry.securityWeaknesses(kind, options: RotatorOptions(["tls": "verify-full"])).isEmpty)
+            for mode in ["require", "prefer", "disable"] {
+                #expect(registry.securityWeaknesses(kind, options: RotatorOptions(["tls": mode])).first?.hasPrefix("tls=\(mode)") == true)
+            }
+        }
+    }
+
+    @Test func sessionTimeoutsHaveDefaultsAndRejectAbsurdValues() throws {
+        for bad in ["0", "-1", "nan", "inf", "301", "x"] {
+            #expect(throws: RotorError.self) { try RotatorRegistry.withPostgres.make("postgres-single-user", options: RotatorOptions(["statement-timeout": bad])) }
+            #expect(throws: RotorError.self) { try RotatorRegistry.withPostgres.make("postgres-single-user", options: RotatorOptions(["lock-timeout": bad])) }
+        }
+        #expect(PostgresConnector().statementTimeout == .seconds(30) && PostgresConnector().lockTimeout == .seconds(10))
+    }
+
+    @Test(.enabled(if: PG.enabled))
+    func everySessionHasBoundedStatementAndLockTimeouts() async throws {
+        let pg = try PG.require()
+        let secret = try PostgresSecret(SecretValue(string: try PG.json(user: pg.user, password: pg.password)), secret: Self.id)
+        let connector = PostgresConnector(caFile: PG.caFile, statementTimeout: .milliseconds(1500), lockTimeout: .milliseconds(700))
+        let settings = try await connector.withConnection(secret, id: Self.id, step: nil) { connection in
+            try await connection.query("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')", logger: .init(label: "t"))
+                .collect().map { try $0.decode((String, String).self) }
+        }
+        #expect(settings.first?.0 == "1500ms" && settings.first?.1 == "700ms", "\(settings)")
+    }
+
+    @Test func credentialHoldingTypesRedactThemselves() throws {
+        let secret = try PostgresSecret(SecretValue(string: #"{"engine":"postgres","host":"h","username":"u","password":"CANARY-pg-password"}"#), secret: Self.id)
+        var dumped = ""
+        dump(secret, to: &dumped)
+        let mirrored = Mirror(reflecting: secret).children.map { "\($0.label ?? ""): \($0.value)" }.joined()
+        for text in [dumped, mirrored, secret.debugDescription, "\(secret)", String(reflecting: secret)] {
+            #expect(!text.contains("CANARY"), "\(text)")
         }
     }
 

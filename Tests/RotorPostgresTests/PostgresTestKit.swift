@@ -29,7 +29,11 @@ enum PG {
         return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
-    static let connector = PostgresConnector(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    /// The test server's CA (its self-signed certificate): the rotators verify it as they would in production.
+    static var caFile: String? { ProcessInfo.processInfo.environment["ROTOR_TEST_PG_CA"] }
+    /// Rotator options for the test server: the default verify-full with its CA.
+    static var options: RotatorOptions { RotatorOptions(caFile.map { ["ca-file": $0] } ?? [:]) }
+    static let connector = PostgresConnector(caFile: caFile, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
 
     /// Runs SQL as the superuser.
     static func admin(_ sql: String) async throws {

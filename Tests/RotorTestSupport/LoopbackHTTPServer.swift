@@ -83,6 +83,7 @@ public final class LoopbackHTTPServer: Sendable {
 /// dropped connections, and responses lost after the request took effect.
 public final class FaultInjectingProxy: Sendable {
     public enum Fault: Sendable, Equatable {
+        /// `slow` forwards at once and answers after the delay; `dropAfterForwarding` forwards and loses the answer.
         case throttle, serverError, slow(Duration), drop, dropAfterForwarding
     }
 
@@ -132,8 +133,12 @@ public final class FaultInjectingProxy: Sendable {
         case .serverError?:
             return error(500, "InternalServiceError", "An error occurred on the server side.")
         case .slow(let delay)?:
+            // The request reaches the emulator at once and only its answer is late: a client that
+            // times out and retries never races its own earlier request (which, forwarded late, would
+            // land after the rotation moved on, and moto resets the labels of a repeated put).
+            let reply = await forward(request, to: upstream)
             try? await Task.sleep(for: delay)
-            return await forward(request, to: upstream)
+            return reply
         case .drop?:
             return .drop
         case .dropAfterForwarding?:

@@ -28,21 +28,22 @@ enum PostgresBench {
             state: try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite")), rotators: .withPostgres,
             logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let suffix = UUID().uuidString.lowercased().prefix(8)
+        let options = RotatorOptions(env["ROTOR_TEST_PG_CA"].map { ["ca-file": $0] } ?? [:])
         let admin = try PostgresSecret(json(superuser, password), secret: try SecretID("/bench/pg/db-credentials/admin"))
-        try await PostgresConnector().withConnection(admin, id: try SecretID("/bench/pg/db-credentials/admin"), step: nil) { connection in
+        try await PostgresConnector(caFile: env["ROTOR_TEST_PG_CA"]).withConnection(admin, id: try SecretID("/bench/pg/db-credentials/admin"), step: nil) { connection in
             for role in ["bench_single_\(suffix)", "bench_alt_\(suffix)"] {
                 _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(role) WITH LOGIN PASSWORD 'bench-initial-0'"), logger: Logger(label: "bench")).collect()
             }
         }
         let master = try SecretID("/bench/pg/db-credentials/master")
-        try await engine.createManagedSecret(master, rotator: "postgres-single-user", options: RotatorOptions(), initialValue: json(superuser, password))
+        try await engine.createManagedSecret(master, rotator: "postgres-single-user", options: options, initialValue: json(superuser, password))
         let cases: [(RotatorKind, SecretID, SecretValue)] = [
             ("postgres-single-user", try SecretID("/bench/pg/db-credentials/single"), json("bench_single_\(suffix)", "bench-initial-0")),
             ("postgres-alternating-users", try SecretID("/bench/pg/db-credentials/alternating"), json("bench_alt_\(suffix)", "bench-initial-0", master: master)),
         ]
         print("strategy                     rotations  ms/rotation(mean)  ms/rotation(p50)  ms/rotation(max)")
         for (kind, id, initial) in cases {
-            try await engine.createManagedSecret(id, rotator: kind, options: RotatorOptions(), initialValue: initial)
+            try await engine.createManagedSecret(id, rotator: kind, options: options, initialValue: initial)
             var times: [Double] = []
             let clock = ContinuousClock()
             for _ in 0..<rotations {

@@ -1,0 +1,220 @@
+import Foundation
+import Synchronization
+import Testing
+import Logging
+import RotorCore
+import RotorStorage
+
+/// The per-secret lock as a fence: a step that outlives its lock cannot write its next step, the
+/// lock of a dead local process is broken at once, rollbacks take the lock, and a journal write that
+/// fails after a step's side effect never rolls that side effect back.
+@Suite struct FencingTests {
+    /// Two engines (two processes) on one state database and store. A's setSecret blocks past the
+    /// lock's lifetime without giving way to cancellation; B takes the lapsed lock, resumes the same
+    /// token and completes; A's next journal write is refused and A stops without another side effect.
+    @Test func aStepThatOutlivesItsLockCannotWriteItsNextStep() async throws {
+        let directory = try TemporaryDirectory.make()
+        let target = FakeTarget()
+        let calls = CallLog()
+        let gate = Gate()
+        func engine(_ owner: String, gate: Gate?) throws -> RotationEngine {
+            let rotator = SharedTargetRotator(owner: owner, target: target, calls: calls, gate: gate)
+            var registry = RotatorRegistry.builtIn
+            registry.register(RotatorDescriptor(kind: "shared", summary: "test", options: [:], build: { _ throws(RotorError) in rotator }, initialValue: { _, _ in nil }))
+            return RotationEngine(
+                store: try EmbeddedSecretStore(url: directory.appendingPathComponent("store.sqlite"),
+                                               keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), synchronous: .normal),
+                state: try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal), rotators: registry,
+                configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 1), actor: owner, lockTTL: 1, lockOwner: owner),
+                logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        }
+        let a = try engine("A", gate: gate)
+        let b = try engine("B", gate: nil)
+        let id = try SecretID("/prod/payments/api-key/fenced")
+        try await a.createManagedSecret(id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
+
+        // A's setSecret blocks (ignoring cancellation) until the gate opens: past its step timeout
+        // (0.8 s), after which its heartbeat stops, and past the lock's lifetime (1 s).
+        let first = Task { try await a.rotate(id) }
+        try await waitUntil(seconds: 10) { calls.all.contains("A:set") }
+        await #expect { _ = try await b.rotate(id) } throws: { ($0 as? RotorError)?.code == .locked }
+        var report: RotationReport?
+        for _ in 0..<100 where report == nil {
+            try await Task.sleep(for: .milliseconds(200))
+            do { report = try await b.rotate(id) } catch let error as RotorError where error.code == .locked { continue }
+        }
+        let done = try #require(report, "B never took the lapsed lock")
+        #expect(done.succeeded, "\(done.error.map(String.init(describing:)) ?? "")")
+        let callsWhenBFinished = calls.all
+        gate.open()
+        await #expect { _ = try await first.value } throws: { error in
+            (error as? RotorError)?.code == .locked && "\(error)".contains("lost the secret's lock")
+        }
+        #expect(calls.all == callsWhenBFinished, "A acted after losing the lock: \(calls.all)")
+        #expect(calls.all.filter { $0.hasPrefix("A:") } == ["A:create", "A:set"])
+        let records = try await b.state.rotations(of: id, limit: 5)
+        #expect(records.count == 1, "one rotation, one token")
+        let rotation = try #require(records.first)
+        #expect(rotation.token == done.token && rotation.outcome == .succeeded)
+        #expect(Set(rotation.steps.compactMap(\.owner)) == ["A", "B"])
+        #expect(rotation.steps.filter { $0.step == .finishSecret }.allSatisfy { $0.owner == "B" })
+        #expect(try await b.store.getSecretValue(id, .current).value == target.value)
+    }
+
+    @Test(arguments: [Backend.inMemory, .embedded])
+    func theLockOfALocalProcessThatNoLongerExistsIsBrokenAtOnce(_ backend: Backend) async throws {
+        let harness = try await Harness(backend)
+        let dead = LocalLockOwner.make(actor: "cli:crashed").split(separator: ":").dropLast().joined(separator: ":") + ":\(try deadPID())"
+        #expect(try await harness.state.acquireSecretLock(harness.secret, owner: dead, ttl: 600, now: harness.clock.now()) != nil)
+        var engine = harness.engine
+        engine = RotationEngine(store: harness.store, state: harness.state, rotators: engine.rotators, clock: harness.clock,
+                                configuration: EngineConfiguration(actor: "test", lockOwner: LocalLockOwner.make(actor: "test"), holderIsDead: LocalLockOwner.isDead))
+        #expect(try await engine.rotate(harness.secret).succeeded)
+
+        let alive = LocalLockOwner.make(actor: "cli:running")
+        #expect(try await harness.state.acquireSecretLock(harness.secret, owner: alive, ttl: 600, now: harness.clock.now()) != nil)
+        await #expect { _ = try await engine.rotate(harness.secret) } throws: { ($0 as? RotorError)?.code == .locked }
+    }
+
+    @Test(arguments: [Backend.inMemory, .embedded])
+    func rollbackTakesTheLock(_ backend: Backend) async throws {
+        let harness = try await Harness(backend)
+        #expect(try await harness.engine.rotate(harness.secret).succeeded)
+        #expect(try await harness.state.acquireSecretLock(harness.secret, owner: "someone-else", ttl: 600, now: harness.clock.now()) != nil)
+        await #expect { _ = try await harness.engine.rollbackToPrevious(harness.secret) } throws: { ($0 as? RotorError)?.code == .locked }
+        try await harness.state.releaseSecretLock(harness.secret, owner: "someone-else")
+        _ = try await harness.engine.rollbackToPrevious(harness.secret)
+    }
+
+    @Test func aReleasedLockTakenAgainHasAHigherFence() async throws {
+        let state = try SQLiteStateStore(url: try TemporaryDirectory.make().appendingPathComponent("state.sqlite"))
+        let id = try SecretID("/prod/payments/api-key/x")
+        let now = Date()
+        let first = try #require(try await state.acquireSecretLock(id, owner: "A", ttl: 60, now: now))
+        #expect(try await state.acquireSecretLock(id, owner: "A", ttl: 60, now: now)?.fence == first.fence, "renewal keeps the fence")
+        #expect(try await state.acquireSecretLock(id, owner: "B", ttl: 60, now: now) == nil)
+        try await state.releaseSecretLock(id, owner: "A")
+        let second = try #require(try await state.acquireSecretLock(id, owner: "B", ttl: 60, now: now))
+        #expect(second.fence > first.fence)
+        let third = try #require(try await state.acquireSecretLock(id, owner: "A", ttl: 60, now: now.addingTimeInterval(61)))
+        #expect(third.fence > second.fence, "taking over an expired lock moves the fence")
+    }
+
+    /// The journal write after a successful setSecret fails: retried, the rotation still succeeds
+    /// and nothing is rolled back; if it keeps failing, the run stops with the rotation open, and the
+    /// next run resumes it. The target's change is never undone.
+    @Test(arguments: [2, 50])
+    func aJournalWriteFailingAfterASideEffectNeverRollsItBack(failures: Int) async throws {
+        let base = try await Harness(.embedded)
+        let flaky = FlakyJournal(base: base.state, failures: failures)
+        let engine = RotationEngine(store: base.store, state: flaky, rotators: base.engine.rotators, clock: base.clock,
+                                    configuration: EngineConfiguration(actor: "test"), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        if failures < 5 {
+            #expect(try await engine.rotate(base.secret).succeeded)
+        } else {
+            await #expect { _ = try await engine.rotate(base.secret) } throws: { error in
+                "\(error)".contains("setSecret succeeded but the journal could not record it")
+            }
+            let open = try #require(try await base.state.openRotation(for: base.secret))
+            #expect(open.outcome == .inProgress && open.lastCompletedStep == .createSecret)
+            flaky.heal()
+            #expect(try await engine.rotate(base.secret).succeeded)
+        }
+        #expect(!base.rotator.calls.contains(.rollback))
+        #expect(try await base.current().value == base.rotator.target.value)
+    }
+
+    func deadPID() throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/true")
+        try process.run()
+        process.waitUntilExit()
+        return process.processIdentifier
+    }
+
+    func waitUntil(seconds: Int = 2, _ condition: () -> Bool) async throws {
+        for _ in 0..<(seconds * 100) where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(condition())
+    }
+}
+
+/// Blocks its waiters, cancellation or not, until opened (a stuck system call, a paused process).
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+}
+
+final class CallLog: Sendable {
+    private let calls = Mutex<[String]>([])
+    func append(_ call: String) { calls.withLock { $0.append(call) } }
+    var all: [String] { calls.withLock { $0 } }
+}
+
+/// Two processes' rotators for one outside system; A's setSecret can block without giving way to cancellation.
+struct SharedTargetRotator: Rotator {
+    let kind: RotatorKind = "shared"
+    let hasTarget = true
+    let owner: String
+    let target: FakeTarget
+    let calls: CallLog
+    let gate: Gate?
+
+    func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
+        calls.append("\(owner):create")
+        return CreateSecretResponse(newValue: SecretValue(string: "value-\(context.token)"))
+    }
+    func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse {
+        calls.append("\(owner):set")
+        target.accept(request.pending)
+        await gate?.wait()
+        return SetSecretResponse()
+    }
+    func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse {
+        calls.append("\(owner):test")
+        guard target.value == request.pending else { throw RotorError(.stepFailed, "target does not accept the pending value") }
+        return TestSecretResponse()
+    }
+    func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse {
+        calls.append("\(owner):finish")
+        return FinishSecretResponse()
+    }
+    func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
+        calls.append("\(owner):rollback")
+        target.accept(request.restore)
+    }
+}
+
+/// A state store whose journal write completing setSecret fails `failures` times (a full disk, a locked file).
+final class FlakyJournal: ForwardingStateStore, Sendable {
+    let base: any RotationStateStore
+    private let remaining: Mutex<Int>
+    init(base: any RotationStateStore, failures: Int) {
+        self.base = base
+        remaining = Mutex(failures)
+    }
+    func heal() { remaining.withLock { $0 = 0 } }
+
+    func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
+        if completes == .setSecret, remaining.withLock({ left in defer { left -= 1 }; return left > 0 }) {
+            throw RotorError(.storeUnavailable, "disk I/O error (simulated)")
+        }
+        try await base.endStep(id, token: token, outcome: outcome, error: error, at: at, completes: completes)
+    }
+}
