@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import RotorCore
+import RotorDaemon
+import RotorPolicies
 
 struct Rotate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,6 +15,7 @@ struct Rotate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("When AWSPENDING is stuck on another version: refuse or resume.", valueName: "policy"))
     var stuckPending: String = StuckPendingPolicy.refuse.rawValue
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Policy directory or file, to re-plan the secret's next rotation after this one.") var policies: String = "schedules"
 
     func validate() throws {
         guard StuckPendingPolicy(rawValue: stuckPending) != nil else { throw ValidationError("--stuck-pending must be refuse or resume") }
@@ -24,12 +27,23 @@ struct Rotate: AsyncParsableCommand {
             let id = try await runtime.secretID(id)
             let supplied = valueStdin ? try StdinValue.read(secret: id) : nil
             let report = try await runtime.engine.rotate(id, suppliedValue: supplied, trigger: "cli")
+            if report.succeeded { try await replan(id, runtime: runtime) }
             if json { Output.json(Render.reportJSON(report)) } else { Render.reportText(report).forEach(Output.line) }
             if let error = report.error {
                 Output.error("error: \(error)")
                 throw ExitCode(ExitStatus.rotationFailed)
             }
         }
+    }
+}
+
+extension Rotate {
+    /// Moves the secret's scheduled deadline on from this rotation (see ``PolicyReconciler/replanAfterRotation(_:policies:)``).
+    func replan(_ id: SecretID, runtime: Runtime) async throws {
+        guard let schedule = runtime.state as? any SchedulingStore else { return }
+        let set = try? PolicyLoader(rotators: runtime.engine.rotators).load(path: policies)
+        try await PolicyReconciler(engine: runtime.engine, schedule: schedule, clock: SystemClock(), logger: runtime.logger)
+            .replanAfterRotation(id, policies: set)
     }
 }
 

@@ -136,8 +136,14 @@ struct Daemon: AsyncParsableCommand {
         return nil
     }
 
+    /// Loopback IP literals only (127.0.0.0/8, ::1) and "localhost"; a name like 127.0.0.1.example.com is not.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, bare, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        return inet_pton(AF_INET6, bare, &v6) == 1 && withUnsafeBytes(of: &v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
     }
 
     func run() async throws {
@@ -156,7 +162,8 @@ struct Daemon: AsyncParsableCommand {
             let options = RotorDaemon.Daemon.Options(
                 policiesPath: policies, host: host, port: port, token: token,
                 webhooks: webhooks,
-                scheduler: SchedulerConfiguration(maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl),
+                scheduler: SchedulerConfiguration(
+                    maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl, scope: runtime.scope),
                 createMissing: createMissing, portFile: portFile)
             try await RotorDaemon.Daemon(engine: runtime.engine, schedule: schedule, options: options, logger: runtime.logger).run()
         }

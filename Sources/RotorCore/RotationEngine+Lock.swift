@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The per-secret lock: taken around a rotation or a rollback, renewed while each step runs, and
 /// carried as the journal's fence (``JournalFence``), so a process that lost it cannot write its next step.
 extension RotationEngine {
@@ -39,29 +41,35 @@ extension RotationEngine {
         }
     }
 
-    /// Runs one step attempt while a heartbeat renews the lock, within ``EngineConfiguration/stepTimeout``.
-    /// Losing the lock cancels the attempt and stops the run; the timeout fails the attempt as transient.
-    /// Both measure real elapsed time (a step's duration is physical), not the injected clock.
-    func withHeartbeat<T: Sendable>(_ step: RotationStep, secret: SecretID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let timeout = configuration.stepTimeout
-        let interval = configuration.heartbeatInterval
+    /// Runs one step attempt (or a rollback) while a heartbeat renews the lock, for as long as the
+    /// work really runs: a lock is never left to lapse under work still in flight. After
+    /// ``EngineConfiguration/stepTimeout`` the work is cancelled (rotators close their connections)
+    /// and the attempt fails as transient. Losing the lock cancels the work and stops the run. Both
+    /// measure real elapsed time (a step's duration is physical), not the injected clock.
+    func withHeartbeat<T: Sendable>(_ what: String, secret: SecretID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let (timeout, interval) = (configuration.stepTimeout, configuration.heartbeatInterval)
+        let work = Task { try await body() }
+        let timedOut = Flag()
         return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
+            group.addTask { try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() } }
             group.addTask {
-                var waited = Duration.zero
-                while waited < timeout {
-                    let nap = min(interval, timeout - waited)
-                    try await Task.sleep(for: nap)
-                    waited += nap
+                let started = ContinuousClock.now
+                while true {
+                    let left = timeout - (ContinuousClock.now - started)
+                    try await Task.sleep(for: left > .zero ? min(interval, left) : interval)
                     try await renewLock()
+                    if ContinuousClock.now - started >= timeout, timedOut.raise() { work.cancel() }
                 }
-                throw RotorError(
-                    .transient, "\(step) did not finish within \(Int(timeout.seconds))s (shorter than the lock's \(Int(configuration.lockTTL))s lifetime)",
-                    secret: secret, step: step, remedy: "check the target's latency; raise --lock-ttl if steps legitimately take longer", isTransient: true)
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw CancellationError() }
-            return value
+            do {
+                guard let first = try await group.next(), let value = first else { throw CancellationError() }
+                return value
+            } catch is CancellationError where timedOut.isRaised {
+                throw RotorError(
+                    .transient, "\(what) did not finish within \(Int(timeout.seconds))s and was cancelled", secret: secret,
+                    remedy: "check the target's latency; raise --lock-ttl (the step timeout is 80% of it) if steps legitimately take longer", isTransient: true)
+            }
         }
     }
 }
@@ -70,4 +78,12 @@ extension RotationEngine {
 /// cannot be written. The rotation stays open for the next run (or the lock's new holder) to resume.
 struct RunInterrupted: Error {
     let error: RotorError
+}
+
+/// A flag that is raised once, from any task.
+final class Flag: Sendable {
+    private let raised = Mutex(false)
+    var isRaised: Bool { raised.withLock { $0 } }
+    /// Raises it; true only for the call that raised it.
+    func raise() -> Bool { raised.withLock { was in defer { was = true }; return !was } }
 }

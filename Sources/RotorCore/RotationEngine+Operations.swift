@@ -61,7 +61,7 @@ extension RotationEngine {
             let previous = try await store.getSecretValue(id, VersionSelector(versionID: previousID)).value
             let current = try await store.getSecretValue(id, VersionSelector(versionID: currentID)).value
             let context = RotationContext(secret: id, token: previousID, store: store, logger: stepLogger(id, token: previousID, step: "rollback"), now: clock.now())
-            try await rotator.rollback(RollbackRequest(restore: previous, discard: current), context: context)
+            try await withHeartbeat("rollback", secret: id) { try await rotator.rollback(RollbackRequest(restore: previous, discard: current), context: context) }
         }
         try await store.updateSecretVersionStage(UpdateVersionStageInput(id: id, stage: .current, moveTo: previousID, removeFrom: currentID))
         let detail = "AWSCURRENT moved from \(currentID) back to \(previousID)"

@@ -18,7 +18,7 @@ extension RotationEngine {
         let forward = step == .finishSecret || (step == .testSecret && rotator.afterSetFailure == .rollForward)
         guard forward else {
             let cause = "\(step) failed: \(error.summary)"
-            try await state.markRollingBack(token: run.token, error: cause, at: clock.now())
+            try await journal { try await state.markRollingBack(token: run.token, error: cause, at: clock.now()) }
             return try await rollBack(&run, rotator: rotator, managed: managed, cause: cause)
         }
         let now = clock.now()
@@ -37,15 +37,20 @@ extension RotationEngine {
     /// ever ran), and `AWSPENDING` is removed. `AWSCURRENT` is never touched.
     func rollBack(_ run: inout RotationRun, rotator: any Rotator, managed: ManagedSecret, cause: String) async throws -> RotationReport {
         let started = clock.now()
-        let recordID = try await state.beginStep(token: run.token, step: .rollback, attempt: 1, at: started)
+        let recordID = try await journal { try await state.beginStep(token: run.token, step: .rollback, attempt: 1, at: started) }
         do {
-            try await undo(run, rotator: rotator)
+            let current = run
+            try await withHeartbeat("rollback", secret: run.secret) { try await undo(current, rotator: rotator) }
+        } catch let interrupted as RunInterrupted {
+            throw interrupted
         } catch is CancellationError {
             throw CancellationError()
         } catch {
             return try await rollbackFailed(error, recordID: recordID, run: &run, managed: managed, cause: cause)
         }
-        try await state.endStep(recordID, token: run.token, outcome: .succeeded, error: nil, at: clock.now(), completes: nil)
+        try await journalAfterSideEffect(run.secret, step: nil) {
+            try await state.endStep(recordID, token: run.token, outcome: .succeeded, error: nil, at: clock.now(), completes: nil)
+        }
         run.steps.append(StepReport(step: .rollback, attempts: 1, duration: elapsed(since: started), outcome: .succeeded))
         let now = clock.now()
         let health = failedHealth(managed, error: cause)
@@ -59,7 +64,7 @@ extension RotationEngine {
         return run.report(outcome: .rolledBack, error: failure, endedAt: now)
     }
 
-    private func undo(_ run: RotationRun, rotator: any Rotator) async throws {
+    func undo(_ run: RotationRun, rotator: any Rotator) async throws {
         let setStarted = run.record.steps.contains { $0.step == .setSecret } || run.steps.contains { $0.step == .setSecret }
         let context = RotationContext(
             secret: run.secret, token: run.token, store: store,

@@ -13,7 +13,7 @@ extension RotationEngine {
             let recordID = try await journal { try await state.beginStep(token: run.token, step: JournalStep(step), attempt: attempt, at: clock.now()) }
             let current = run
             do {
-                let note = try await withHeartbeat(step, secret: run.secret) {
+                let note = try await withHeartbeat(step.rawValue, secret: run.secret) {
                     try await perform(step, run: current, rotator: rotator, suppliedValue: suppliedValue)
                 }
                 let outcome: StepOutcome = note == nil ? .succeeded : .skipped
@@ -57,19 +57,19 @@ extension RotationEngine {
     /// The journal write that records a step's success after its outside change happened: retried,
     /// since failing it must never roll that change back; if it still fails, the run stops and the
     /// next one resumes (the step is idempotent, so it runs again harmlessly).
-    func journalAfterSideEffect(_ secret: SecretID, step: RotationStep, _ write: () async throws -> Void) async throws {
+    func journalAfterSideEffect(_ secret: SecretID, step: RotationStep?, _ write: () async throws -> Void) async throws {
         var attempt = 1
         while true {
             do {
                 return try await journal(write)
             } catch let interrupted as RunInterrupted where interrupted.error.code != .locked && attempt < 5 {
                 logger.warning("journal write failed after the step's side effect; retrying", metadata: [
-                    "secret": "\(secret)", "step": "\(step)", "attempt": "\(attempt)", "error": "\(interrupted.error.summary)"])
+                    "secret": "\(secret)", "step": "\(step?.rawValue ?? "rollback")", "attempt": "\(attempt)", "error": "\(interrupted.error.summary)"])
                 try await Task.sleep(for: .milliseconds(50 << attempt))
                 attempt += 1
             } catch let interrupted as RunInterrupted {
                 throw RunInterrupted(error: RotorError(
-                    interrupted.error.code, "\(step) succeeded but the journal could not record it: \(interrupted.error.summary); the rotation stays open",
+                    interrupted.error.code, "\(step?.rawValue ?? "rollback") succeeded but the journal could not record it: \(interrupted.error.summary); the rotation stays open",
                     secret: secret, step: step, remedy: "fix the state database, then run 'rotor rotate \(secret)' to resume with the same token"))
             }
         }

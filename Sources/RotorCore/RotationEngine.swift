@@ -79,13 +79,21 @@ public struct RotationEngine: Sendable {
     /// Step failures do not throw: they come back in the report with the outcome (rolled back,
     /// left pending for retry, or rollback failed). Preconditions (not managed, quarantined,
     /// a stuck rotation) throw.
-    /// - Parameter suppliedValue: the operator's new value, for the `manual` rotator.
+    /// - Parameters:
+    ///   - suppliedValue: the operator's new value, for the `manual` rotator.
+    ///   - startIf: checked under the lock before a new rotation starts (an open one always resumes);
+    ///     `false` throws ``RotorError/Code/notDue``. The scheduler uses it so a secret that another
+    ///     process rotated since the schedule was read is not rotated again.
     public func rotate(
-        _ id: SecretID, suppliedValue: SecretValue? = nil, trigger: String = "manual", retry: RetryPolicy? = nil
+        _ id: SecretID, suppliedValue: SecretValue? = nil, trigger: String = "manual", retry: RetryPolicy? = nil,
+        startIf: (@Sendable (ManagedSecret) -> Bool)? = nil
     ) async throws -> RotationReport {
         _ = try await requireManaged(id) // an unknown id leaves no trace, not even a lock row
         return try await withSecretLock(id) {
             do {
+                if let startIf, try await state.openRotation(for: id) == nil, let managed = try await state.managedSecret(id), !startIf(managed) {
+                    throw RotorError(.notDue, "not due any more: another process rotated it since the schedule was read", secret: id)
+                }
                 return try await rotateLocked(id, suppliedValue: suppliedValue, trigger: trigger, retry: retry)
             } catch let interrupted as RunInterrupted {
                 throw interrupted.error

@@ -30,6 +30,8 @@ public struct RotorError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let quarantined = Code("quarantined")
         public static let nothingToRollBack = Code("nothing-to-roll-back")
         public static let locked = Code("locked")
+        /// A conditional rotation found nothing to do (another process rotated the secret meanwhile).
+        public static let notDue = Code("not-due")
         // Storage.
         public static let wrongMasterKey = Code("wrong-master-key")
         public static let storeCorrupted = Code("store-corrupted")

@@ -116,6 +116,15 @@ public enum EnvironmentScope: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The range of ids in this scope, as `[lower, upper)` for an index range (`nil` for all):
+    /// every id of environment E starts with "/E/", and "0" follows "/" in ASCII.
+    public var idRange: (lower: String, upper: String)? {
+        switch self {
+        case .all: nil
+        case .only(let environment): ("/\(environment.name)/", "/\(environment.name)0")
+        }
+    }
+
     /// Throws ``RotorError/Code/environmentMismatch`` when `id` is outside the scope.
     public func check(_ id: SecretID) throws(RotorError) {
         guard contains(id) else {

@@ -11,8 +11,11 @@ public struct PolicyReconciler: Sendable {
     let schedule: any SchedulingStore
     let clock: any RotorClock
     let logger: Logger
+    /// Only these environments' secrets are managed, scheduled or created.
+    let scope: EnvironmentScope
 
-    public init(engine: RotationEngine, schedule: any SchedulingStore, clock: any RotorClock, logger: Logger) {
+    public init(engine: RotationEngine, schedule: any SchedulingStore, clock: any RotorClock, logger: Logger, scope: EnvironmentScope = .all) {
+        self.scope = scope
         self.engine = engine
         self.schedule = schedule
         self.clock = clock
@@ -33,10 +36,10 @@ public struct PolicyReconciler: Sendable {
     public func reconcile(_ policies: PolicySet, createMissing: Bool = false) async throws -> Summary {
         var summary = Summary()
         if createMissing { summary.created = try await createMissingSecrets(policies) }
-        let stored = try await engine.store.listSecrets(in: .all).map(\.id)
-        let managed = try await engine.state.managedSecrets(in: .all)
-        let ids = Set(stored).union(managed.map(\.id)).sorted()
-        let existing = Dictionary(uniqueKeysWithValues: try await schedule.scheduleEntries().map { ($0.secret, $0) })
+        let stored = try await engine.store.listSecrets(in: scope).map(\.id)
+        let managed = try await engine.state.managedSecrets(in: scope)
+        let ids = Set(stored).union(managed.map(\.id)).filter(scope.contains).sorted()
+        let existing = Dictionary(uniqueKeysWithValues: try await schedule.scheduleEntries(in: scope).map { ($0.secret, $0) })
         for id in ids {
             let matching = policies.policies(matching: id)
             guard matching.count <= 1 else {
@@ -55,6 +58,19 @@ public struct PolicyReconciler: Sendable {
             if entry == nil { summary.scheduled += 1 } else { summary.rescheduled += 1 }
         }
         return summary
+    }
+
+    /// After a rotation outside the scheduler (`rotor rotate`): moves the secret's deadline on so the
+    /// daemon does not rotate it again at the old one. Planned from its policy when `policies` has
+    /// one, else marked due now, which makes the daemon re-plan it (it skips secrets rotated since).
+    public func replanAfterRotation(_ id: SecretID, policies: PolicySet?) async throws {
+        guard var entry = try await schedule.scheduleEntry(id), let managed = try await engine.state.managedSecret(id) else { return }
+        if let policy = policies?.policy(for: id) {
+            entry = Self.planned(policy, managed, previous: entry, now: clock.now()).entry
+        } else {
+            entry.nextDueAt = clock.now()
+        }
+        try await schedule.saveScheduleEntry(entry)
     }
 
     /// The schedule entry (and the plan behind it) for a managed secret under a policy, planned at `now`.
@@ -90,7 +106,7 @@ public struct PolicyReconciler: Sendable {
         var created = 0
         for policy in policies.policies {
             for matcher in policy.matchers where matcher.isExact {
-                guard let id = try? SecretID(matcher.pattern) else { continue }
+                guard let id = try? SecretID(matcher.pattern), scope.contains(id) else { continue }
                 if (try? await engine.store.describeSecret(id)) != nil { continue }
                 let descriptor = try engine.rotators.descriptor(policy.rotator)
                 guard let value = try await descriptor.initialValue(policy.options, store: engine.store) else {

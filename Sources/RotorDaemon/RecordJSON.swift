@@ -38,11 +38,6 @@ public enum RecordJSON {
         ]
     }
 
-    public static func versions(_ description: SecretDescription?) -> Any {
-        guard let description else { return NSNull() }
-        return Dictionary(uniqueKeysWithValues: description.versions.filter { !$0.stages.isEmpty }.map { ($0.id.rawValue, $0.stages.sorted().map(\.rawValue)) })
-    }
-
     public static func encode(_ object: Any, pretty: Bool = false) -> Data {
         var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
         if pretty { options.insert(.prettyPrinted) }

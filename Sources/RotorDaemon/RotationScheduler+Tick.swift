@@ -17,8 +17,8 @@ extension RotationScheduler {
         var summary = TickSummary()
         let now = clock.now()
         summary.reminded = try await remind(now: now)
-        let due = try await schedule.dueRotations(at: now, limit: configuration.maxConcurrent * 64)
-        let outcomes = await runConcurrently(due)
+        let due = try await schedule.dueRotations(at: now, limit: configuration.maxConcurrent * 64, in: configuration.scope)
+        let outcomes = await runConcurrently(due, underLease: state.isLeader)
         for (id, succeeded) in outcomes {
             if succeeded { summary.rotated.append(id) } else { summary.failed.append(id) }
         }
@@ -27,7 +27,8 @@ extension RotationScheduler {
     }
 
     /// Runs rotations with a global cap and a cap per rotator kind.
-    func runConcurrently(_ entries: [ScheduleEntry]) async -> [(SecretID, Bool)] {
+    /// - Parameter underLease: the tick started holding the lease; losing it stops further dispatch.
+    func runConcurrently(_ entries: [ScheduleEntry], underLease: Bool = false) async -> [(SecretID, Bool)] {
         var kinds: [SecretID: RotatorKind] = [:]
         for entry in entries { kinds[entry.secret] = (try? await engine.state.managedSecret(entry.secret))?.rotator ?? "unknown" }
         return await withTaskGroup(of: (SecretID, RotatorKind, Bool).self) { group in
@@ -36,6 +37,11 @@ extension RotationScheduler {
             var waiting = entries
             var results: [(SecretID, Bool)] = []
             while !waiting.isEmpty || total > 0 {
+                if underLease, !state.isLeader {
+                    // The lease was lost mid-tick: start nothing more; the new holder has the schedule.
+                    waiting.removeAll()
+                    if total == 0 { break }
+                }
                 if let index = waiting.firstIndex(where: { (running[kinds[$0.secret]!] ?? 0) < configuration.maxConcurrentPerRotator }),
                    total < configuration.maxConcurrent {
                     let entry = waiting.remove(at: index)
@@ -63,10 +69,14 @@ extension RotationScheduler {
         var succeeded = false
         var failure: String?
         do {
-            let report = try await engine.rotate(id, trigger: "schedule", retry: policy?.retry)
+            let report = try await engine.rotate(id, trigger: "schedule", retry: policy?.retry, startIf: stillDue(policy))
             succeeded = report.succeeded
             failure = report.error?.description
             record(report)
+        } catch let error as RotorError where error.code == .notDue {
+            logger.info("skipping: rotated by another process since the schedule was read", metadata: ["secret": "\(id)"])
+            await replan(id, policy: policy, failure: nil)
+            return true
         } catch let error as RotorError where error.code == .locked {
             // Another process holds the secret (or a dead one's lock has not lapsed): try again then.
             await retryWhenUnlocked(id)
@@ -77,6 +87,16 @@ extension RotationScheduler {
         }
         await replan(id, policy: policy, failure: failure)
         return succeeded
+    }
+
+    /// Whether the policy still wants a rotation now, from the managed secret's current facts.
+    func stillDue(_ policy: RotationPolicy?) -> (@Sendable (ManagedSecret) -> Bool)? {
+        guard let policy else { return nil }
+        let clock = self.clock
+        return { secret in
+            let plan = PolicyReconciler.planned(policy, secret, previous: nil, now: clock.now()).plan
+            return plan.nextRotation.map { $0 <= clock.now() } ?? false
+        }
     }
 
     func retryWhenUnlocked(_ id: SecretID) async {
@@ -121,7 +141,7 @@ extension RotationScheduler {
     /// Fires due manual-rotation reminders and schedules the next ones (daily until rotated).
     func remind(now: Date) async throws -> [SecretID] {
         var reminded: [SecretID] = []
-        for entry in try await schedule.dueReminders(at: now, limit: 256) {
+        for entry in try await schedule.dueReminders(at: now, limit: 256, in: configuration.scope) {
             guard let policy = state.policies?.policies.first(where: { $0.name == entry.policy }),
                   let secret = try await engine.state.managedSecret(entry.secret) else { continue }
             // Rotated by hand since the reminder was planned: just plan the next one.

@@ -16,11 +16,15 @@ public struct SchedulerConfiguration: Sendable {
     public var owner: String
     /// How often policies are re-read and reconciled.
     public var reconcileInterval: TimeInterval
+    /// The environments this daemon acts on (`rotor daemon --environment`); all by default.
+    public var scope: EnvironmentScope
 
     public init(
         maxConcurrent: Int = 8, maxConcurrentPerRotator: Int = 4, maxSleep: Duration = .seconds(60), leaseTTL: TimeInterval = 15,
-        owner: String = "daemon-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))", reconcileInterval: TimeInterval = 300
+        owner: String = "daemon-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))", reconcileInterval: TimeInterval = 300,
+        scope: EnvironmentScope = .all
     ) {
+        self.scope = scope
         self.maxConcurrent = max(1, maxConcurrent)
         self.maxConcurrentPerRotator = max(1, maxConcurrentPerRotator)
         self.maxSleep = maxSleep
@@ -64,17 +68,44 @@ public final class RotationScheduler: Service, Sendable {
     public var isLeader: Bool { state.isLeader }
 
     public func run() async throws {
+        var failures = 0
         while !Task.isShuttingDownGracefully {
-            guard try await holdLease() else {
-                try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: .seconds(self.configuration.leaseTTL / 3)) }
-                continue
+            do {
+                try await iterate()
+                if state.degraded != nil { logger.notice("scheduler recovered") }
+                state.degraded = nil
+                failures = 0
+            } catch is CancellationError {
+                break
+            } catch {
+                // A database error (locked, full disk, I/O) must not stop the daemon: report, back off, retry.
+                failures += 1
+                state.degraded = "\(RotorError.wrapping(error).summary.prefix(300))"
+                let delay = Self.failureBackoff.backoff(afterAttempt: failures, unit: Double.random(in: 0..<1))
+                logger.error("scheduler iteration failed; retrying", metadata: ["error": "\(error)", "retry-in-ms": "\(Int(delay.seconds * 1000))"])
+                try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: delay) }
             }
-            if state.needsStart { try await start() }
-            try await withLeaseRenewal { try await self.tick() }
-            try await reconcileIfStale()
-            try? await cancelWhenGracefulShutdown { try await self.sleepUntilNextDeadline() }
         }
         if state.isLeader { try? await schedule.releaseLease(Self.leaseName, owner: configuration.owner) }
+    }
+
+    static let failureBackoff = RetryPolicy(initialBackoff: .seconds(1), maximumBackoff: .seconds(60))
+
+    /// Why the loop is failing right now (for `/healthz`), or nil.
+    public var degradedReason: String? { state.degraded }
+
+    /// One pass: hold the lease, start (recover, reconcile) under it, tick, reconcile when stale, sleep.
+    func iterate() async throws {
+        guard try await holdLease() else {
+            try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: .seconds(self.configuration.leaseTTL / 3)) }
+            return
+        }
+        try await withLeaseRenewal {
+            if self.state.needsStart { try await self.start() }
+            try await self.tick()
+            try await self.reconcileIfStale()
+        }
+        try? await cancelWhenGracefulShutdown { try await self.sleepUntilNextDeadline() }
     }
 
     static let leaseName = "scheduler"
@@ -99,7 +130,7 @@ public final class RotationScheduler: Service, Sendable {
 
     /// Resumes (or rolls back) every rotation whose journal is still open.
     public func recover() async throws {
-        for secret in try await engine.state.managedSecrets(in: .all) {
+        for secret in try await engine.state.managedSecrets(in: configuration.scope) {
             guard let open = try await engine.state.openRotation(for: secret.id) else { continue }
             logger.notice("recovering interrupted rotation", metadata: ["secret": "\(secret.id)", "token": "\(open.token)"])
             await rotate(secret.id, policy: nil)
@@ -116,7 +147,7 @@ public final class RotationScheduler: Service, Sendable {
         do {
             let policies = try loadPolicies()
             state.policies = policies
-            let summary = try await PolicyReconciler(engine: engine, schedule: schedule, clock: clock, logger: logger)
+            let summary = try await PolicyReconciler(engine: engine, schedule: schedule, clock: clock, logger: logger, scope: configuration.scope)
                 .reconcile(policies, createMissing: createMissing)
             logger.info("policies reconciled", metadata: ["scheduled": "\(summary.scheduled)", "rescheduled": "\(summary.rescheduled)", "created": "\(summary.created)"])
         } catch {
@@ -135,7 +166,7 @@ public final class RotationScheduler: Service, Sendable {
     func sleepUntilNextDeadline() async throws {
         let now = clock.now()
         var delay = configuration.maxSleep
-        if let next = try await schedule.earliestDeadline() {
+        if let next = try await schedule.earliestDeadline(in: configuration.scope) {
             delay = min(delay, .milliseconds(Int64(max(0, next.timeIntervalSince(now)) * 1000)))
         }
         // Standby daemons and lease renewal need a wake-up within the lease time.

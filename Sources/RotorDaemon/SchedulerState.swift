@@ -10,6 +10,8 @@ final class SchedulerState: Sendable {
         var started = false
         var policies: PolicySet?
         var lastReconcile: Date?
+        /// Why the loop is failing (a database error), until an iteration succeeds again.
+        var degraded: String?
     }
 
     private let values = Mutex(Values())
@@ -22,6 +24,11 @@ final class SchedulerState: Sendable {
     var policies: PolicySet? {
         get { values.withLock { $0.policies } }
         set { values.withLock { $0.policies = newValue } }
+    }
+
+    var degraded: String? {
+        get { values.withLock { $0.degraded } }
+        set { values.withLock { $0.degraded = newValue } }
     }
 
     var needsStart: Bool { values.withLock { !$0.started } }

@@ -4,14 +4,20 @@ import RotorCore
 /// Anyone who may tag one secret must not be able to weaken how it rotates, so the environment wins:
 /// - `ROTOR_ROTATOR` pins the kind; a secret tagged `rotor:rotator` with another kind is refused.
 /// - `ROTOR_OPTION_<NAME>` options override `rotor:option:<name>` tags.
-/// - A tag option that weakens security (e.g. `tls=disable`) is refused unless the environment sets
-///   `ROTOR_ALLOW_WEAKER_TAG_OPTIONS=true`.
+/// - Tags may set only the options named in `ROTOR_TAG_OPTIONS` (comma-separated; none by default,
+///   so `password-length`, `exclude-characters` or `ca-file` cannot be lowered by a tag), never `user`
+///   (the database user comes from `ROTOR_OPTION_USER` only).
+/// - A tag option that weakens security (e.g. `tls=disable`) is refused even when listed, unless the
+///   environment also sets `ROTOR_ALLOW_WEAKER_TAG_OPTIONS=true`.
 public struct FunctionRotatorSettings: Sendable {
     public var kind: RotatorKind?
     public var options: RotatorOptions
     public var allowWeakerTagOptions: Bool
+    /// The options a secret's tags may set.
+    public var tagOptions: Set<String>
 
-    public init(kind: RotatorKind? = nil, options: RotatorOptions = RotatorOptions(), allowWeakerTagOptions: Bool = false) {
+    public init(kind: RotatorKind? = nil, options: RotatorOptions = RotatorOptions(), allowWeakerTagOptions: Bool = false, tagOptions: Set<String> = []) {
+        self.tagOptions = tagOptions.subtracting(["user"])
         self.kind = kind
         self.options = options
         self.allowWeakerTagOptions = allowWeakerTagOptions
@@ -24,7 +30,8 @@ public struct FunctionRotatorSettings: Sendable {
             options[key.dropFirst("ROTOR_OPTION_".count).lowercased().replacingOccurrences(of: "_", with: "-")] = value
         }
         self.init(kind: environment["ROTOR_ROTATOR"].flatMap { $0.isEmpty ? nil : RotatorKind($0) }, options: RotatorOptions(options),
-                  allowWeakerTagOptions: environment["ROTOR_ALLOW_WEAKER_TAG_OPTIONS"]?.lowercased() == "true")
+                  allowWeakerTagOptions: environment["ROTOR_ALLOW_WEAKER_TAG_OPTIONS"]?.lowercased() == "true",
+                  tagOptions: Set((environment["ROTOR_TAG_OPTIONS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }))
         if let kind { _ = try rotators.make(kind, options: self.options) }
     }
 
@@ -43,7 +50,13 @@ public struct FunctionRotatorSettings: Sendable {
         var fromTags: [String: String] = [:]
         for (key, value) in description.tags where key.hasPrefix("rotor:option:") {
             let name = String(key.dropFirst("rotor:option:".count))
-            if options[name] == nil { fromTags[name] = value }
+            guard options[name] == nil else { continue }
+            guard tagOptions.contains(name) else {
+                throw RotorError(
+                    .invalidOption, "the secret's tag \(key.prefix(80)) sets an option this function does not take from tags", secret: description.id,
+                    remedy: "set it on the function (ROTOR_OPTION_\(name.uppercased().replacingOccurrences(of: "-", with: "_"))), or list it in ROTOR_TAG_OPTIONS (never 'user')")
+            }
+            fromTags[name] = value
         }
         let weaknesses = rotators.securityWeaknesses(chosen, options: RotatorOptions(fromTags))
         guard weaknesses.isEmpty || allowWeakerTagOptions else {

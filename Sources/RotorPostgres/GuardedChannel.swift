@@ -18,7 +18,7 @@ enum GuardedChannel {
         let channel = try await bootstrap.connect(host: host, port: port).get()
         let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
         do {
-            try await negotiate(channel, host: host, mode: mode, caFile: caFile)
+            try await withTaskCancellationHandler { try await negotiate(channel, host: host, mode: mode, caFile: caFile) } onCancel: { channel.close(promise: nil) }
             deadline.cancel()
             return channel
         } catch {

@@ -33,7 +33,7 @@ public struct PostgresAlternatingUsersRotator: Rotator {
         guard try Self.alternate(current.username, secret: context.secret) == pending.username, pending.host == current.host, pending.port == current.port else {
             throw RotorError(.invalidRequest, "the pending user is not the alternate of the current one, or the host differs", secret: context.secret, step: .setSecret)
         }
-        let master = try await masterSecret(current.master!, host: current.host, context: context)
+        let master = try await masterSecret(current.master!, host: current.host, port: current.port, context: context)
         if await options.connector.canLogIn(pending, id: context.secret, step: .setSecret) {
             try await upsertRole(pending, base: baseUser(current), password: nil, master: master, context: context)
             return SetSecretResponse()
@@ -65,15 +65,15 @@ public struct PostgresAlternatingUsersRotator: Rotator {
         return TestSecretResponse()
     }
 
-    func masterSecret(_ id: SecretID, host: String, context: RotationContext) async throws -> PostgresSecret {
+    func masterSecret(_ id: SecretID, host: String, port: Int, context: RotationContext) async throws -> PostgresSecret {
         guard id.environment == context.secret.environment else {
             throw RotorError(.invalidRequest, "the master secret \(id) is in environment \(id.environment), not \(context.secret.environment)",
                              secret: context.secret, step: .setSecret, remedy: "use a master secret of the same environment in masterarn")
         }
         let value = try await context.store.getSecretValue(id, .current).value
         let master = try PostgresSecret(value, secret: id)
-        guard master.host == host else {
-            throw RotorError(.invalidRequest, "the master secret \(id) is for host \(master.host), not \(host)", secret: context.secret, step: .setSecret)
+        guard master.host == host, master.port == port else {
+            throw RotorError(.invalidRequest, "the master secret \(id) is for \(master.host):\(master.port), not \(host):\(port)", secret: context.secret, step: .setSecret)
         }
         return master
     }

@@ -61,7 +61,8 @@ public struct PostgresConnector: Sendable {
             throw Self.map(error, secret: secret, id: id, step: step, role: role)
         }
         do {
-            let result = try await body(connection)
+            // A cancelled step (its timeout, a lost lock) closes the connection, so a query cannot outlive it.
+            let result = try await withTaskCancellationHandler { try await body(connection) } onCancel: { let closing: EventLoopFuture<Void> = connection.close(); _ = closing }
             try? await connection.close()
             return result
         } catch {
@@ -89,7 +90,9 @@ public struct PostgresConnector: Sendable {
         ]
         let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
         defer { deadline.cancel() }
-        return try await PostgresConnection.connect(on: channel.eventLoop, configuration: configuration, id: 1, logger: logger).get()
+        return try await withTaskCancellationHandler {
+            try await PostgresConnection.connect(on: channel.eventLoop, configuration: configuration, id: 1, logger: logger).get()
+        } onCancel: { channel.close(promise: nil) }
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
@@ -102,11 +105,14 @@ public struct PostgresConnector: Sendable {
         let target = "\(secret.username)@\(secret.host):\(secret.port)/\(secret.database) (\(role) credentials)"
         if let refusal = refusal(error, target: target, id: id, step: step) { return refusal }
         guard let psql = error as? PSQLError else {
-            return RotorError(.transient, "PostgreSQL \(target) is unreachable: \(type(of: error))", secret: id, step: step,
+            // Channel and I/O errors say what failed (refused, timed out) and carry no credentials.
+            let detail = error is ChannelError || error is IOError ? "\(error)" : "\(type(of: error))"
+            return RotorError(.transient, "PostgreSQL \(target) is unreachable: \(detail.prefix(200))", secret: id, step: step,
                               remedy: "check the host, port and network", isTransient: true)
         }
         let state = psql.serverInfo?[.sqlState] ?? ""
-        let message = psql.serverInfo?[.message].map { String($0.prefix(200)) } ?? "\(psql.code)"
+        // The server's text, as data: no control characters (a hostile server must not forge log lines).
+        let message = psql.serverInfo?[.message].map { String(String($0.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }).prefix(200)) } ?? "\(psql.code)"
         switch (psql.code, state) {
         case (_, "28P01"), (_, "28000"):
             return RotorError(.authenticationFailed, "PostgreSQL rejected the login for \(target)", secret: id, step: step,

@@ -15,11 +15,14 @@ enum KeyFile {
         guard descriptor >= 0 else { throw failure("create", temporary) }
         let written = contents.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         let synced = fsync(descriptor) == 0
+        let error = errno
         close(descriptor)
-        guard written == contents.count, synced else { throw failure("write", temporary) }
-        guard link(temporary.path, url.path) == 0 else {
+        guard written == contents.count, synced else { errno = error; throw failure("write", temporary) }
+        if link(temporary.path, url.path) != 0 {
             if errno == EEXIST { return false }
-            throw failure("link", url)
+            // Filesystems without hard links: rename, which cannot refuse an existing name, so check first.
+            guard errno == EPERM || errno == EOPNOTSUPP, !FileManager.default.fileExists(atPath: url.path),
+                  rename(temporary.path, url.path) == 0 else { throw failure("link", url) }
         }
         try syncDirectory(directory)
         return true

@@ -86,9 +86,16 @@ extension SQLiteStateStore: SchedulingStore {
         return db.changesCount > 0
     }
 
-    public func scheduleEntries() async throws -> [ScheduleEntry] {
-        try pool.readNow { db in try db.fetchRows(cached: "SELECT * FROM schedule ORDER BY secret_id").map(Self.scheduleEntry) }
+    public func scheduleEntries(in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
+        let (lower, upper) = Self.bounds(scope)
+        return try pool.readNow { db in
+            try db.fetchRows(cached: "SELECT * FROM schedule WHERE secret_id >= ? AND secret_id < ? ORDER BY secret_id", arguments: [lower, upper])
+                .map(Self.scheduleEntry)
+        }
     }
+
+    /// The id range of a scope; all ids start with "/" and "0" follows it.
+    static func bounds(_ scope: EnvironmentScope) -> (String, String) { scope.idRange ?? ("/", "0") }
 
     public func scheduleEntry(_ id: SecretID) async throws -> ScheduleEntry? {
         try pool.readNow { db in try db.fetchRow(cached: "SELECT * FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]).map(Self.scheduleEntry) }
@@ -129,26 +136,32 @@ extension SQLiteStateStore: SchedulingStore {
         try pool.writeNow { db in try db.execute(cached: "DELETE FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]) }
     }
 
-    public func dueRotations(at now: Date, limit: Int) async throws -> [ScheduleEntry] {
-        try due("next_due_at", at: now, limit: limit)
+    public func dueRotations(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
+        try due("next_due_at", at: now, limit: limit, scope: scope)
     }
 
-    public func dueReminders(at now: Date, limit: Int) async throws -> [ScheduleEntry] {
-        try due("next_reminder_at", at: now, limit: limit)
+    public func dueReminders(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
+        try due("next_reminder_at", at: now, limit: limit, scope: scope)
     }
 
     /// Entries whose `column` deadline has passed, earliest first: a range scan of that column's partial index.
-    private func due(_ column: String, at now: Date, limit: Int) throws -> [ScheduleEntry] {
-        try pool.readNow { db in
-            try db.fetchRows(cached: "SELECT * FROM schedule WHERE \(column) IS NOT NULL AND \(column) <= ? ORDER BY \(column) LIMIT ?",
-                             arguments: [now.epochSeconds, limit]).map(Self.scheduleEntry)
+    private func due(_ column: String, at now: Date, limit: Int, scope: EnvironmentScope) throws -> [ScheduleEntry] {
+        let (lower, upper) = Self.bounds(scope)
+        return try pool.readNow { db in
+            try db.fetchRows(
+                cached: "SELECT * FROM schedule WHERE \(column) IS NOT NULL AND \(column) <= ? AND secret_id >= ? AND secret_id < ? ORDER BY \(column) LIMIT ?",
+                arguments: [now.epochSeconds, lower, upper, limit]).map(Self.scheduleEntry)
         }
     }
 
-    public func earliestDeadline() async throws -> Date? {
-        try pool.readNow { db in
-            let due = try db.fetchValue(Double.self, cached: "SELECT min(next_due_at) FROM schedule WHERE next_due_at IS NOT NULL")
-            let reminder = try db.fetchValue(Double.self, cached: "SELECT min(next_reminder_at) FROM schedule WHERE next_reminder_at IS NOT NULL")
+    public func earliestDeadline(in scope: EnvironmentScope) async throws -> Date? {
+        let (lower, upper) = Self.bounds(scope)
+        return try pool.readNow { db in
+            let due = try db.fetchValue(
+                Double.self, cached: "SELECT min(next_due_at) FROM schedule WHERE next_due_at IS NOT NULL AND secret_id >= ? AND secret_id < ?", arguments: [lower, upper])
+            let reminder = try db.fetchValue(
+                Double.self, cached: "SELECT min(next_reminder_at) FROM schedule WHERE next_reminder_at IS NOT NULL AND secret_id >= ? AND secret_id < ?",
+                arguments: [lower, upper])
             return [due, reminder].compactMap { $0 }.min().map(Date.init(epochSeconds:))
         }
     }

@@ -43,6 +43,7 @@ import Testing
         (["daemon", "--max-concurrent", "0"], nil, 64, "--max-concurrent must be from 1 to 1000"),
         (["daemon", "--max-concurrent-per-rotator", "100000"], nil, 64, "--max-concurrent-per-rotator must be from 1 to 1000"),
         (["daemon", "--listen", "0.0.0.0:0"], nil, 64, "refusing to serve the API on 0.0.0.0 without a token"),
+        (["daemon", "--listen", "127.0.0.1.example.com:0"], nil, 64, "refusing to serve the API on 127.0.0.1.example.com without a token"),
     ]
 
     @Test(arguments: 0..<cases.count)

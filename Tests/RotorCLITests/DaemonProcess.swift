@@ -11,13 +11,13 @@ final class DaemonProcess: @unchecked Sendable {
     let log: URL
     let token: String?
 
-    init(home: URL, policies: URL, token: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+    init(home: URL, policies: URL, token: String? = nil, listen: String = "127.0.0.1:0", extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         self.home = home
         self.token = token
         portFile = home.appendingPathComponent("port-\(UUID().uuidString.prefix(6))")
         log = home.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log")
         process.executableURL = CLI.binary
-        process.arguments = ["daemon", "--home", home.path, "--policies", policies.path, "--listen", "127.0.0.1:0", "--port-file", portFile.path] + extraArguments
+        process.arguments = ["daemon", "--home", home.path, "--policies", policies.path, "--listen", listen, "--port-file", portFile.path] + extraArguments
         var env = ProcessInfo.processInfo.environment
         env["ROTOR_LOG_LEVEL"] = "info"
         env.removeValue(forKey: "ROTOR_MASTER_KEY")

@@ -55,12 +55,12 @@ import RotorTestSupport
         let list = try await daemon.json("/api/observability/secrets")["secrets"] as! [[String: Any]]
         #expect(Set(list.compactMap { $0["id"] as? String }) == [token, vendor, key])
         for item in list {
-            #expect(Set(item.keys) == ["id", "policy", "rotator", "lastRotated", "nextRotation", "status", "failureCount", "lastError", "versions"])
+            #expect(Set(item.keys) == ["id", "policy", "rotator", "lastRotated", "nextRotation", "status", "failureCount", "lastError"])
         }
         let detail = try await daemon.json("/api/observability/secrets" + token)
         let history = try #require(detail["history"] as? [[String: Any]])
         #expect(history.first?["outcome"] as? String == "succeeded" && history.first?["trigger"] as? String == "schedule")
-        #expect((detail["versions"] as? [String: [String]])?.values.flatMap { $0 }.sorted() == ["AWSCURRENT", "AWSPREVIOUS"])
+        #expect(detail["currentVersion"] as? String == history.first?["token"] as? String)
 
         let metrics = try await daemon.get("/metrics")
         #expect(metrics.status == 200)
@@ -114,6 +114,50 @@ import RotorTestSupport
         }
         standby.signal(SIGTERM)
         #expect(try await standby.waitForExit() == 0)
+    }
+}
+
+/// `rotor daemon --environment staging` on a state database that also holds prod secrets: it
+/// rotates, lists, reports and measures staging only.
+@Suite struct DaemonEnvironmentTests {
+    static let policies = """
+        policies:
+          - name: tokens
+            match: [/prod/github-integration/api-token/*, /staging/github-integration/api-token/*]
+            rotator: random-password
+            every: 90d
+        """
+
+    @Test func aStagingDaemonNeverTouchesProd() async throws {
+        let cli = try CLI()
+        let prod = "/prod/github-integration/api-token/deploy"
+        let staging = "/staging/github-integration/api-token/deploy"
+        for id in [prod, staging] {
+            #expect(try cli.run("secret", "create", id, "--rotator", "random-password").status == 0)
+            try cli.backdate(id, days: 100)
+        }
+        let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(Self.policies), extraArguments: ["--environment", "staging"])
+        #expect(try await CLI.eventually { try cli.run("status").stdout.contains("\(staging)  random-password  last-rotated=20") }, "\(daemon.output)")
+        let list = try await daemon.json("/api/observability/secrets")["secrets"] as? [[String: Any]] ?? []
+        #expect(list.compactMap { $0["id"] as? String } == [staging])
+        #expect(try await daemon.get("/api/observability/secrets" + prod).status == 404)
+        let metrics = try await daemon.get("/metrics").body
+        #expect(!metrics.contains("/prod/"), "\(metrics)")
+        daemon.signal(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0)
+        let history = try cli.run("history", prod, "--json").stdout
+        let rotations = (try JSONSerialization.jsonObject(with: Data(history.utf8)) as? [String: Any])?["rotations"] as? [Any]
+        #expect(rotations?.isEmpty == true, "prod was rotated by the staging daemon: \(history)")
+        #expect(try cli.run("status").stdout.contains("\(prod)  random-password  last-rotated=never"))
+    }
+
+    @Test func aDaemonOffLoopbackWithoutATokenNeedsTheExplicitWaiver() async throws {
+        let cli = try CLI()
+        let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(Self.policies), listen: "0.0.0.0:0", extraArguments: ["--insecure-no-token"])
+        #expect(try await daemon.get("/healthz").status == 200)
+        #expect(daemon.output.contains("has no token (--insecure-no-token)"))
+        daemon.signal(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0)
     }
 }
 

@@ -54,7 +54,7 @@ struct SchedulerHarness {
         try await scheduler.start()
         while clock.now() < end {
             try await scheduler.tick()
-            guard let next = try await state.earliestDeadline(), next <= end else { break }
+            guard let next = try await state.earliestDeadline(in: .all), next <= end else { break }
             clock.set(max(next, clock.now().addingTimeInterval(1)))
         }
     }

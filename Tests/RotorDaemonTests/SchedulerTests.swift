@@ -70,12 +70,12 @@ import RotorRotators
         let harness = try SchedulerHarness(start: Self.start)
         try await createExamples(harness)
         try await harness.scheduler.start()
-        let before = try await harness.state.scheduleEntries()
+        let before = try await harness.state.scheduleEntries(in: .all)
         // A new scheduler on the same database, a day later: reconcile keeps every deadline.
         harness.clock.set(Self.start.addingTimeInterval(86_400))
         let restarted = try SchedulerHarness.restart(harness)
         try await restarted.start()
-        #expect(try await harness.state.scheduleEntries() == before)
+        #expect(try await harness.state.scheduleEntries(in: .all) == before)
         #expect(try await restarted.tick().rotated.isEmpty)
     }
 
@@ -94,6 +94,33 @@ import RotorRotators
         try await PolicyReconciler(engine: harness.engine, schedule: harness.state, clock: harness.clock, logger: .init(label: "t")).reconcile(set)
         let entry = try #require(try await harness.state.scheduleEntry(id))
         #expect(entry.nextDueAt == last.addingTimeInterval(7 * 86_400))
+    }
+
+    /// A rotation outside the scheduler (`rotor rotate`, another daemon) moves the deadline on: the
+    /// CLI re-plans it, and a scheduler that reads a stale deadline re-checks under the lock and skips.
+    @Test func aSecretRotatedElsewhereIsNotRotatedAgainAtItsOldDeadline() async throws {
+        let harness = try SchedulerHarness(start: Self.start)
+        try await createExamples(harness)
+        try await harness.scheduler.start()
+        let id = try SecretID("/prod/orders-service/db-credentials/app-user")
+        let before = try #require(try await harness.state.scheduleEntry(id)?.nextDueAt)
+        harness.clock.set(before.addingTimeInterval(-3600))
+        #expect(try await harness.engine.rotate(id).succeeded)
+        try await PolicyReconciler(engine: harness.engine, schedule: harness.state, clock: harness.clock, logger: .init(label: "t"))
+            .replanAfterRotation(id, policies: harness.policies)
+        let after = try #require(try await harness.state.scheduleEntry(id)?.nextDueAt)
+        #expect(after > before.addingTimeInterval(20 * 86_400), "the next deadline counts from the new rotation")
+
+        // Another process rotates without re-planning; at the stale deadline the scheduler skips it.
+        let other = try SecretID("/prod/github-integration/api-token/personal-access-token")
+        let due = try #require(try await harness.state.scheduleEntry(other)?.nextDueAt)
+        harness.clock.set(due.addingTimeInterval(-60))
+        #expect(try await harness.engine.rotate(other).succeeded)
+        harness.clock.set(due.addingTimeInterval(1))
+        let summary = try await harness.scheduler.tick()
+        #expect(!summary.failed.contains(other))
+        #expect(try await harness.state.rotations(of: other, limit: 10).count == 1)
+        #expect(try #require(try await harness.state.scheduleEntry(other)?.nextDueAt) > due.addingTimeInterval(20 * 86_400))
     }
 
     @Test func concurrencyIsCappedGloballyAndPerRotator() async throws {

@@ -14,14 +14,23 @@ import RotorPostgres
 
     @Test func aTagCannotWeakenTLSUnlessTheFunctionAllowsIt() throws {
         let tags = ["rotor:rotator": "postgres-single-user", "rotor:option:tls": "disable"]
-        let strict = try FunctionRotatorSettings(environment: [:], rotators: Self.registry)
+        let strict = try FunctionRotatorSettings(environment: ["ROTOR_TAG_OPTIONS": "tls,password-length"], rotators: Self.registry)
         #expect { _ = try strict.rotator(for: try secret(tags), rotators: Self.registry) } throws: { error in
             (error as? RotorError)?.code == .invalidOption && "\(error)".contains("tls=disable") && "\(error)".contains("ROTOR_ALLOW_WEAKER_TAG_OPTIONS")
         }
-        let lenient = try FunctionRotatorSettings(environment: ["ROTOR_ALLOW_WEAKER_TAG_OPTIONS": "true"], rotators: Self.registry)
+        let lenient = try FunctionRotatorSettings(environment: ["ROTOR_TAG_OPTIONS": "tls", "ROTOR_ALLOW_WEAKER_TAG_OPTIONS": "true"], rotators: Self.registry)
         _ = try lenient.rotator(for: try secret(tags), rotators: Self.registry)
         // Harmless tag options still apply.
         _ = try strict.rotator(for: try secret(["rotor:rotator": "postgres-single-user", "rotor:option:password-length": "40"]), rotators: Self.registry)
+    }
+
+    @Test func tagsSetOnlyTheOptionsTheFunctionListsAndNeverTheUser() throws {
+        let settings = try FunctionRotatorSettings(environment: ["ROTOR_TAG_OPTIONS": "password-length,user"], rotators: Self.registry)
+        for tag in ["rotor:option:exclude-characters", "rotor:option:ca-file", "rotor:option:user"] {
+            #expect { _ = try settings.rotator(for: try secret(["rotor:rotator": "postgres-single-user", tag: "x"]), rotators: Self.registry) } throws: { error in
+                (error as? RotorError)?.code == .invalidOption && "\(error)".contains("does not take from tags")
+            }
+        }
     }
 
     @Test func theEnvironmentsOptionsWinOverTags() throws {

@@ -48,11 +48,10 @@ struct LambdaTests {
         try await connector.withConnection(try secret(superuser, password), id: try SecretID("/t/pg/db-credentials/x"), step: nil) { connection in
             _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(user) WITH LOGIN PASSWORD 'initial-password-0'"), logger: Logger(label: "t")).collect()
         }
-        let harness = try await LambdaHarness(environment: [:])
+        let harness = try await LambdaHarness(environment: ["ROTOR_TAG_OPTIONS": "password-length", "ROTOR_OPTION_CA_FILE": env["ROTOR_TEST_PG_CA"] ?? ""])
         defer { harness.stop() }
         let json = #"{"engine":"postgres","host":"\#(host)","port":\#(port),"username":"\#(user)","password":"initial-password-0","dbname":"postgres"}"#
-        let (id, arn, _) = try await harness.secret(json, tags: ["rotor:rotator": "postgres-single-user", "rotor:option:password-length": "24",
-                                                                    "rotor:option:ca-file": env["ROTOR_TEST_PG_CA"] ?? ""])
+        let (id, arn, _) = try await harness.secret(json, tags: ["rotor:rotator": "postgres-single-user", "rotor:option:password-length": "24"])
         let token = try await harness.startRotation(id)
         for step in RotationStep.allCases {
             #expect(await harness.emulator.invoke(LambdaHarness.event(step, arn, token)).isSuccess, "\(step): \(harness.output.suffix(500))")

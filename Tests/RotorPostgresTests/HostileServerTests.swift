@@ -4,7 +4,8 @@ import RotorCore
 import RotorPostgres
 
 /// A hostile server on loopback (Fixtures/hostile_postgres.py) that declines or accepts TLS and then
-/// asks for the password in clear or as MD5: a rotation in every TLS mode hands over no password,
+/// asks for the password in clear or as MD5, or claims the login succeeded without any proof: a
+/// rotation in every TLS mode hands over no password and never takes such a server for the real one,
 /// and the default mode never even sends the start-up message.
 @Suite(.serialized) struct HostileServerTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
@@ -25,7 +26,7 @@ import RotorPostgres
     }
 
     static let cases: [Case] = [nil, "require", "prefer", "disable"].flatMap { mode in
-        ["decline", "accept"].flatMap { tls in ["cleartext", "md5"].map { Case(mode: mode, tls: tls, auth: $0) } }
+        ["decline", "accept"].flatMap { tls in ["cleartext", "md5", "trust"].map { Case(mode: mode, tls: tls, auth: $0) } }
     }
 
     @Test(arguments: cases)
@@ -47,7 +48,8 @@ import RotorPostgres
         let errors = history?.steps.compactMap(\.error).joined(separator: "\n") ?? ""
         #expect(!errors.contains("CANARY"))
         if testCase.serverAsks {
-            #expect(errors.contains(testCase.auth == "md5" ? "an MD5 password" : "a cleartext password") && errors.contains("sent no password"), "\(errors)")
+            let asked = ["md5": "an MD5 password", "cleartext": "a cleartext password", "trust": "no authentication at all"][testCase.auth]!
+            #expect(errors.contains(asked) && errors.contains("sent no password"), "\(errors)")
         }
     }
 

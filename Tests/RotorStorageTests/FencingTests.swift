@@ -9,56 +9,80 @@ import RotorStorage
 /// lock of a dead local process is broken at once, rollbacks take the lock, and a journal write that
 /// fails after a step's side effect never rolls that side effect back.
 @Suite struct FencingTests {
-    /// Two engines (two processes) on one state database and store. A's setSecret blocks past the
-    /// lock's lifetime without giving way to cancellation; B takes the lapsed lock, resumes the same
-    /// token and completes; A's next journal write is refused and A stops without another side effect.
-    @Test func aStepThatOutlivesItsLockCannotWriteItsNextStep() async throws {
-        let directory = try TemporaryDirectory.make()
+    /// Two engines (two processes) on one state database and store, with a 3 s lock (renewed every second).
+    struct TwoProcesses {
+        let directory: URL
         let target = FakeTarget()
         let calls = CallLog()
-        let gate = Gate()
-        func engine(_ owner: String, gate: Gate?) throws -> RotationEngine {
+        let id = try! SecretID("/prod/payments/api-key/fenced")
+
+        init() throws { directory = try TemporaryDirectory.make() }
+
+        func engine(_ owner: String, gate: Gate?, wrap: (any RotationStateStore) -> any RotationStateStore = { $0 }) throws -> RotationEngine {
             let rotator = SharedTargetRotator(owner: owner, target: target, calls: calls, gate: gate)
             var registry = RotatorRegistry.builtIn
             registry.register(RotatorDescriptor(kind: "shared", summary: "test", options: [:], build: { _ throws(RotorError) in rotator }, initialValue: { _, _ in nil }))
             return RotationEngine(
                 store: try EmbeddedSecretStore(url: directory.appendingPathComponent("store.sqlite"),
                                                keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), synchronous: .normal),
-                state: try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal), rotators: registry,
-                configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 1), actor: owner, lockTTL: 1, lockOwner: owner),
+                state: wrap(try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal)), rotators: registry,
+                configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 1), actor: owner, lockTTL: 3, lockOwner: owner),
                 logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         }
-        let a = try engine("A", gate: gate)
-        let b = try engine("B", gate: nil)
-        let id = try SecretID("/prod/payments/api-key/fenced")
-        try await a.createManagedSecret(id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
+    }
 
-        // A's setSecret blocks (ignoring cancellation) until the gate opens: past its step timeout
-        // (0.8 s), after which its heartbeat stops, and past the lock's lifetime (1 s).
-        let first = Task { try await a.rotate(id) }
-        try await waitUntil(seconds: 10) { calls.all.contains("A:set") }
-        await #expect { _ = try await b.rotate(id) } throws: { ($0 as? RotorError)?.code == .locked }
+    /// A's setSecret blocks past the lock's lifetime, ignoring cancellation: the heartbeat keeps the
+    /// lock while the work really runs, so B never acts; A completes.
+    @Test func aLockHeldByARunningStepIsNeverTakenOver() async throws {
+        let world = try TwoProcesses()
+        let gate = Gate()
+        let a = try world.engine("A", gate: gate), b = try world.engine("B", gate: nil)
+        try await a.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
+        let first = Task { try await a.rotate(world.id) }
+        try await waitUntil(seconds: 10) { world.calls.all.contains("A:set") }
+        for _ in 0..<16 { // 4 s: past the lock's lifetime and the step's timeout (2.4 s)
+            await #expect { _ = try await b.rotate(world.id) } throws: { ($0 as? RotorError)?.code == .locked }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        gate.open()
+        #expect(try await first.value.succeeded)
+        #expect(!world.calls.all.contains { $0.hasPrefix("B:") }, "\(world.calls.all)")
+    }
+
+    /// A is paused (its heartbeat cannot renew, its step is stuck) past the lock's lifetime; B takes the
+    /// lapsed lock, resumes the same token and completes. When A wakes, its next journal write is
+    /// refused and it stops without another side effect; the journal shows who ran what.
+    @Test func aPausedHolderCannotWriteAfterItsLockWasTaken() async throws {
+        let world = try TwoProcesses()
+        let gate = Gate()
+        let paused = PausableLocks(gate: gate)
+        let a = try world.engine("A", gate: gate) { paused.wrapping($0) }
+        let b = try world.engine("B", gate: nil)
+        try await a.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
+        let first = Task { try await a.rotate(world.id) }
+        try await waitUntil(seconds: 10) { world.calls.all.contains("A:set") }
+        paused.pause()
         var report: RotationReport?
         for _ in 0..<100 where report == nil {
             try await Task.sleep(for: .milliseconds(200))
-            do { report = try await b.rotate(id) } catch let error as RotorError where error.code == .locked { continue }
+            do { report = try await b.rotate(world.id) } catch let error as RotorError where error.code == .locked { continue }
         }
         let done = try #require(report, "B never took the lapsed lock")
         #expect(done.succeeded, "\(done.error.map(String.init(describing:)) ?? "")")
-        let callsWhenBFinished = calls.all
+        let callsWhenBFinished = world.calls.all
         gate.open()
         await #expect { _ = try await first.value } throws: { error in
             (error as? RotorError)?.code == .locked && "\(error)".contains("lost the secret's lock")
         }
-        #expect(calls.all == callsWhenBFinished, "A acted after losing the lock: \(calls.all)")
-        #expect(calls.all.filter { $0.hasPrefix("A:") } == ["A:create", "A:set"])
-        let records = try await b.state.rotations(of: id, limit: 5)
+        #expect(world.calls.all == callsWhenBFinished, "A acted after losing the lock: \(world.calls.all)")
+        #expect(world.calls.all.filter { $0.hasPrefix("A:") } == ["A:create", "A:set"])
+        let records = try await b.state.rotations(of: world.id, limit: 5)
         #expect(records.count == 1, "one rotation, one token")
         let rotation = try #require(records.first)
         #expect(rotation.token == done.token && rotation.outcome == .succeeded)
         #expect(Set(rotation.steps.compactMap(\.owner)) == ["A", "B"])
         #expect(rotation.steps.filter { $0.step == .finishSecret }.allSatisfy { $0.owner == "B" })
-        #expect(try await b.store.getSecretValue(id, .current).value == target.value)
+        #expect(try await b.store.getSecretValue(world.id, .current).value == world.target.value)
     }
 
     @Test(arguments: [Backend.inMemory, .embedded])
@@ -198,6 +222,25 @@ struct SharedTargetRotator: Rotator {
     func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
         calls.append("\(owner):rollback")
         target.accept(request.restore)
+    }
+}
+
+/// Lock renewals that hang while paused (a SIGSTOPped process) until the gate opens.
+final class PausableLocks: Sendable {
+    let gate: Gate
+    private let paused = Mutex(false)
+    init(gate: Gate) { self.gate = gate }
+    func pause() { paused.withLock { $0 = true } }
+    var isPaused: Bool { paused.withLock { $0 } }
+    func wrapping(_ base: any RotationStateStore) -> any RotationStateStore { PausedLockStore(base: base, locks: self) }
+}
+
+struct PausedLockStore: ForwardingStateStore {
+    let base: any RotationStateStore
+    let locks: PausableLocks
+    func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock? {
+        if locks.isPaused { await locks.gate.wait() }
+        return try await base.acquireSecretLock(id, owner: owner, ttl: ttl, now: Date())
     }
 }
 

@@ -63,8 +63,8 @@ enum SchedulerBench {
             configuration: SchedulerConfiguration(), logger: quiet)
         let clock = ContinuousClock()
         let queryStart = clock.now
-        _ = try await state.dueRotations(at: now, limit: 512)
-        _ = try await state.earliestDeadline()
+        _ = try await state.dueRotations(at: now, limit: 512, in: .all)
+        _ = try await state.earliestDeadline(in: .all)
         let query = (clock.now - queryStart).seconds
         try await scheduler.reconcileForBenchmark(policies)
         let start = clock.now

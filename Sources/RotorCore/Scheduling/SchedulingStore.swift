@@ -48,15 +48,16 @@ public struct AlertRecord: Sendable, Hashable {
 
 /// Durable scheduling state: next deadlines indexed by time, the daemon lease, and the alert outbox.
 public protocol SchedulingStore: Sendable {
-    func scheduleEntries() async throws -> [ScheduleEntry]
+    func scheduleEntries(in scope: EnvironmentScope) async throws -> [ScheduleEntry]
     func scheduleEntry(_ id: SecretID) async throws -> ScheduleEntry?
     func saveScheduleEntry(_ entry: ScheduleEntry) async throws
     func removeScheduleEntry(_ id: SecretID) async throws
     /// Entries whose rotation is due at `now`, earliest first (an index range scan, not a full scan).
-    func dueRotations(at now: Date, limit: Int) async throws -> [ScheduleEntry]
-    func dueReminders(at now: Date, limit: Int) async throws -> [ScheduleEntry]
+    /// Every method with a scope sees only that scope's secrets (a daemon scoped to one environment).
+    func dueRotations(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry]
+    func dueReminders(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry]
     /// The earliest rotation or reminder deadline, for the scheduler's sleep.
-    func earliestDeadline() async throws -> Date?
+    func earliestDeadline(in scope: EnvironmentScope) async throws -> Date?
 
     /// Takes or renews the named lease for `owner` until `now + ttl`; `false` when another owner holds it.
     func acquireLease(_ name: String, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool

@@ -2,7 +2,7 @@
 for the password in clear or as MD5 and records every byte the client sends after that request.
 A client that never answers leaves the capture file empty.
 
-usage: hostile_postgres.py PORT_FILE CAPTURE_FILE tls=decline|accept auth=cleartext|md5 [CERT KEY]
+usage: hostile_postgres.py PORT_FILE CAPTURE_FILE tls=decline|accept auth=cleartext|md5|trust [CERT KEY]
 """
 import os, socket, ssl, struct, sys, threading
 
@@ -47,6 +47,8 @@ def serve(conn):
         record("startup")
         if auth == "md5":
             conn.sendall(b"R" + struct.pack("!ii", 12, 5) + os.urandom(4))
+        elif auth == "trust":  # AuthenticationOk at once: no proof that the server knows anything
+            conn.sendall(b"R" + struct.pack("!ii", 8, 0))
         else:
             conn.sendall(b"R" + struct.pack("!ii", 8, 3))
         record("asked-" + auth)
