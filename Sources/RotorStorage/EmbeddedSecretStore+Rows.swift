@@ -12,20 +12,56 @@ extension EmbeddedSecretStore {
         try db.fetchRow(cached: "SELECT * FROM secret WHERE id = ?", arguments: [id.rawValue])
     }
 
-    static func ledger(_ id: SecretID, _ db: Database) throws -> VersionLedger {
-        let rows = try db.fetchRows(cached: "SELECT version_id, created_at, stages FROM secret_version WHERE secret_id = ? ORDER BY seq", arguments: [id.rawValue])
+    /// A secret's versions, after checking their labels against the secret's MAC: a file edited
+    /// without the master key (AWSCURRENT moved to an old version, a label removed) is refused.
+    static func ledger(_ id: SecretID, sealer: ValueSealer, _ db: Database) throws -> VersionLedger {
+        let rows = try versionRows(id, db)
+        if let secret = try secretRow(id, db) {
+            let expected = sealer.labelsMAC(id, tags: secret["tags_json"], versions: rows.map(macInput))
+            guard let stored = secret["labels_mac"] as Data?, SecretValue(bytes: Array(stored)).constantTimeEquals(SecretValue(bytes: Array(expected))) else {
+                throw RotorError(
+                    .storeCorrupted, "the labels of this secret were changed outside rotor (they do not match their MAC under the master key)", secret: id,
+                    remedy: "restore the embedded store from a backup; rotor will not serve or rotate this secret until then")
+            }
+        }
         return VersionLedger(versions: rows.map { row in
             VersionEntry(id: VersionID(row["version_id"] as String), createdAt: Date(epochSeconds: row["created_at"]), stages: decodeStages(row["stages"]))
         })
     }
 
-    static func describe(_ id: SecretID, _ db: Database) throws -> SecretDescription {
+    static func versionRows(_ id: SecretID, _ db: Database) throws -> [Row] {
+        try db.fetchRows(cached: "SELECT version_id, seq, created_at, stages, kind FROM secret_version WHERE secret_id = ? ORDER BY seq", arguments: [id.rawValue])
+    }
+
+    static func macInput(_ row: Row) -> (id: String, seq: Int64, createdAt: Double, stages: String, kind: String) {
+        (row["version_id"], row["seq"], row["created_at"], row["stages"], row["kind"])
+    }
+
+    /// Recomputes a secret's labels MAC; every write that changes versions or labels ends with it.
+    static func sealLabels(_ id: SecretID, sealer: ValueSealer, _ db: Database) throws {
+        guard let secret = try secretRow(id, db) else { return }
+        let mac = sealer.labelsMAC(id, tags: secret["tags_json"], versions: try versionRows(id, db).map(macInput))
+        try db.execute(cached: "UPDATE secret SET labels_mac = ? WHERE id = ?", arguments: [mac, id.rawValue])
+    }
+
+    /// Stores written before labels were authenticated get their MACs once, at the first open with the key.
+    static func sealLabelsOnce(_ pool: DatabasePool, sealer: ValueSealer) throws {
+        try pool.write { db in
+            guard try db.fetchValue(Data.self, cached: "SELECT value FROM store_meta WHERE key = 'labels_sealed'") == nil else { return }
+            for raw in try db.fetchValues(String.self, cached: "SELECT id FROM secret WHERE labels_mac IS NULL") {
+                try sealLabels(try SecretID(raw), sealer: sealer, db)
+            }
+            try db.execute(cached: "INSERT INTO store_meta (key, value) VALUES ('labels_sealed', x'01')")
+        }
+    }
+
+    static func describe(_ id: SecretID, sealer: ValueSealer, _ db: Database) throws -> SecretDescription {
         guard let row = try secretRow(id, db) else { throw notFound(id) }
         return SecretDescription(
             id: id, description: row["description"],
             createdAt: Date(epochSeconds: row["created_at"]), lastChangedAt: Date(epochSeconds: row["last_changed_at"]),
             lastRotatedAt: (row["last_rotated_at"] as Double?).map(Date.init(epochSeconds:)),
-            tags: decodeTags(row["tags_json"]), versions: try ledger(id, db).versions)
+            tags: decodeTags(row["tags_json"]), versions: try ledger(id, sealer: sealer, db).versions)
     }
 
     /// Whether an existing secret already has `input`'s initial version with the same value.
@@ -40,7 +76,7 @@ extension EmbeddedSecretStore {
     /// PutSecretValue inside a transaction: ledger rules, sealing, pruning.
     @discardableResult
     static func put(_ input: PutSecretValueInput, sealer: ValueSealer, now: Date, _ db: Database) throws -> VersionLedger.PutOutcome {
-        let before = try ledger(input.id, db)
+        let before = try ledger(input.id, sealer: sealer, db)
         var after = before
         let same = try before.entry(input.token).map { _ in
             let row = try db.fetchRow(cached: "SELECT kind, sealed FROM secret_version WHERE secret_id = ? AND version_id = ?",
@@ -57,13 +93,13 @@ extension EmbeddedSecretStore {
                 input.value.kind.rawValue, try sealer.seal(input.value, secret: input.id, version: input.token),
             ])
         _ = after.prune(at: now)
-        try saveStages(input.id, before: before, after: after, db)
+        try saveStages(input.id, before: before, after: after, sealer: sealer, db)
         try db.execute(cached: "UPDATE secret SET last_changed_at = ? WHERE id = ?", arguments: [now.epochSeconds, input.id.rawValue])
         return outcome
     }
 
-    /// Writes the label changes between two ledgers and deletes pruned versions.
-    static func saveStages(_ id: SecretID, before: VersionLedger, after: VersionLedger, _ db: Database) throws {
+    /// Writes the label changes between two ledgers, deletes pruned versions, and re-seals the labels.
+    static func saveStages(_ id: SecretID, before: VersionLedger, after: VersionLedger, sealer: ValueSealer, _ db: Database) throws {
         for entry in before.versions {
             guard let updated = after.entry(entry.id) else {
                 try db.execute(cached: "DELETE FROM secret_version WHERE secret_id = ? AND version_id = ?", arguments: [id.rawValue, entry.id.rawValue])
@@ -74,6 +110,7 @@ extension EmbeddedSecretStore {
                 cached: "UPDATE secret_version SET stages = ? WHERE secret_id = ? AND version_id = ?",
                 arguments: [encodeStages(updated.stages), id.rawValue, entry.id.rawValue])
         }
+        try sealLabels(id, sealer: sealer, db)
     }
 
     /// Labels as one space-separated, sorted string (labels never contain whitespace).

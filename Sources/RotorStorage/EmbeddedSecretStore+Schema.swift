@@ -35,6 +35,10 @@ extension EmbeddedSecretStore {
                 CREATE INDEX secret_version_by_seq ON secret_version(secret_id, seq);
                 """)
         }
+        migrator.registerMigration("v2-labels-mac") { db in
+            // Filled by sealLabelsOnce at the first open with the key; NULL afterwards means tampered.
+            try db.execute(sql: "ALTER TABLE secret ADD COLUMN labels_mac BLOB")
+        }
         return migrator
     }
 }

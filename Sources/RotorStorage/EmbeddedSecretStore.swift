@@ -18,7 +18,7 @@ public final class EmbeddedSecretStore: SecretStore {
         let isNew = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int).map { $0 == 0 } ?? true
         let keyCheck = isNew ? nil : try Self.readKeyCheck(url)
         let key = try keySource.load(mayCreate: keyCheck == nil)
-        let sealer = ValueSealer(key: key.valueKey)
+        let sealer = ValueSealer(key)
         if let keyCheck, !sealer.verifyKeyCheck(keyCheck) {
             throw RotorError(
                 .wrongMasterKey, "the master key does not open the embedded store \(url.path)",
@@ -35,6 +35,7 @@ public final class EmbeddedSecretStore: SecretStore {
                 try db.execute(cached: "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('key_check', ?)", arguments: [record])
             }
         }
+        try Self.sealLabelsOnce(pool, sealer: sealer)
     }
 
     /// The key-check record of an existing store, read without writing; `nil` for an empty file.
@@ -62,26 +63,27 @@ public final class EmbeddedSecretStore: SecretStore {
                     throw RotorError(.secretExists, "a secret with this id already exists", secret: input.id,
                                      remedy: "pick another id, or inspect it with 'rotor secret describe \(input.id)'")
                 }
-                return try Self.describe(input.id, db)
+                return try Self.describe(input.id, sealer: sealer, db)
             }
             try db.execute(
                 cached: "INSERT INTO secret (id, environment, description, tags_json, created_at, last_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [input.id.rawValue, input.id.environment.name, input.description, Self.encodeTags(input.tags), now.epochSeconds, now.epochSeconds])
+            try Self.sealLabels(input.id, sealer: sealer, db)
             if let value = input.initialValue {
                 let put = PutSecretValueInput(id: input.id, token: input.initialVersionID ?? VersionID(UUID().uuidString.lowercased()), value: value, stages: nil)
                 try Self.put(put, sealer: sealer, now: now, db)
             }
-            return try Self.describe(input.id, db)
+            return try Self.describe(input.id, sealer: sealer, db)
         }
     }
 
     public func describeSecret(_ id: SecretID) async throws -> SecretDescription {
-        try pool.readNow { db in try Self.describe(id, db) }
+        try pool.readNow { [sealer] db in try Self.describe(id, sealer: sealer, db) }
     }
 
     public func getSecretValue(_ id: SecretID, _ selector: VersionSelector) async throws -> SecretVersionValue {
         try pool.readNow { [sealer] db in
-            let ledger = try Self.ledger(id, db)
+            let ledger = try Self.ledger(id, sealer: sealer, db)
             if ledger.isEmpty, try Self.secretRow(id, db) == nil { throw Self.notFound(id) }
             let versionID = try ledger.resolve(selector, secret: id)
             guard let row = try db.fetchRow(cached: "SELECT kind, sealed, created_at, stages FROM secret_version WHERE secret_id = ? AND version_id = ?",
@@ -105,12 +107,12 @@ public final class EmbeddedSecretStore: SecretStore {
 
     public func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws {
         let now = clock.now()
-        try pool.writeNow { db in
+        try pool.writeNow { [sealer] db in
             guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
-            let before = try Self.ledger(input.id, db)
+            let before = try Self.ledger(input.id, sealer: sealer, db)
             var after = before
             try after.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: input.id)
-            try Self.saveStages(input.id, before: before, after: after, db)
+            try Self.saveStages(input.id, before: before, after: after, sealer: sealer, db)
             try db.execute(
                 cached: "UPDATE secret SET last_changed_at = ?, last_rotated_at = CASE WHEN ? THEN ? ELSE last_rotated_at END WHERE id = ?",
                 arguments: [now.epochSeconds, input.stage == .current, now.epochSeconds, input.id.rawValue])
@@ -123,14 +125,14 @@ public final class EmbeddedSecretStore: SecretStore {
     }
 
     public func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription] {
-        try pool.readNow { db in
+        try pool.readNow { [sealer] db in
             let ids: [String]
             switch scope {
             case .all: ids = try db.fetchValues(String.self, cached: "SELECT id FROM secret ORDER BY id")
             case .only(let environment):
                 ids = try db.fetchValues(String.self, cached: "SELECT id FROM secret WHERE environment = ? ORDER BY id", arguments: [environment.name])
             }
-            return try ids.map { try Self.describe(try SecretID($0), db) }
+            return try ids.map { try Self.describe(try SecretID($0), sealer: sealer, db) }
         }
     }
 }

@@ -35,6 +35,11 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
 
     var base64: String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
 
+    /// The key that authenticates each secret's labels and tags (what is stored unencrypted).
+    var labelKey: SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data("rotor embedded store v1 labels".utf8), outputByteCount: 32)
+    }
+
     /// The key that seals values, derived so the master key itself never touches data.
     var valueKey: SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data("rotor embedded store v1 values".utf8), outputByteCount: 32)

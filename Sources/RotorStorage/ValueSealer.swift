@@ -6,6 +6,22 @@ import RotorCore
 /// secret, version and kind, so a row copied onto another secret or version does not open.
 struct ValueSealer: Sendable {
     let key: SymmetricKey
+    /// Authenticates the unencrypted part of a secret: its versions' labels, order and kinds, and its tags.
+    let labelKey: SymmetricKey
+
+    init(_ master: MasterKey) {
+        key = master.valueKey
+        labelKey = master.labelKey
+    }
+
+    /// HMAC-SHA256 over a secret's tags and every version's id, order, date, labels and kind.
+    func labelsMAC(_ secret: SecretID, tags: String, versions: [(id: String, seq: Int64, createdAt: Double, stages: String, kind: String)]) -> Data {
+        var text = "rotor-labels-v1\u{0}\(secret.rawValue)\u{0}\(tags)\u{0}"
+        for version in versions {
+            text += "\(version.id)\u{0}\(version.seq)\u{0}\(version.createdAt.bitPattern)\u{0}\(version.stages)\u{0}\(version.kind)\u{0}"
+        }
+        return Data(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: labelKey))
+    }
     private static let keyCheckPlaintext = Data("rotor embedded store key check v1".utf8)
     private static let keyCheckContext = Data("key-check".utf8)
 

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 /// Bad input gets a clear error, a distinct non-zero exit code, and changes nothing.
@@ -87,6 +88,26 @@ import Testing
         let result = try cli.run("rotate", Self.id)
         #expect(result.status == 6 && result.stderr.contains("is unreadable"))
         #expect(try Data(contentsOf: store) == garbage)
+    }
+
+    /// Someone with write access to the store file but not the master key moves AWSCURRENT back to
+    /// the old version (to make consumers use a credential they know): rotor refuses to serve or
+    /// rotate that secret, and changes nothing.
+    @Test func labelsEditedInTheFileWithoutTheKeyAreRefused() throws {
+        let cli = try seeded()
+        let store = cli.home.appendingPathComponent("store.sqlite")
+        let queue = try DatabaseQueue(path: store.path)
+        try queue.write { db in
+            try db.execute(sql: "UPDATE secret_version SET stages = CASE stages WHEN 'AWSCURRENT' THEN 'AWSPREVIOUS' WHEN 'AWSPREVIOUS' THEN 'AWSCURRENT' ELSE stages END")
+        }
+        try queue.close()
+        func storeDump() throws -> [Substring] { try cli.databaseDump().split(separator: "\n").filter { $0.hasPrefix("store.sqlite") } }
+        let before = try storeDump()
+        for arguments in [["secret", "get", Self.id], ["rotate", Self.id], ["secret", "describe", Self.id]] {
+            let result = try cli.run(arguments)
+            #expect(result.status == 6 && result.stderr.contains("were changed outside rotor"), "\(arguments): \(result.stderr)")
+        }
+        #expect(try storeDump() == before, "the tampered store is left as it was, for forensics")
     }
 
     @Test func corruptedStateDatabaseIsRefusedWithExitSix() throws {
