@@ -2,7 +2,7 @@
 # `make bench` prints the benchmark figures. Each installs what it needs first.
 SWIFT ?= swift
 
-.PHONY: deps build run test bench lambda clean
+.PHONY: deps build run test bench chaos lambda clean
 
 deps:
 	@scripts/install-deps.sh
@@ -18,6 +18,9 @@ test: deps
 
 bench: deps
 	scripts/bench.sh
+
+chaos: deps
+	scripts/chaos.sh
 
 lambda: deps
 	scripts/lambda.sh

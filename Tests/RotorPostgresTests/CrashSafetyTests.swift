@@ -50,36 +50,80 @@ struct CrashSafetyTests {
         return Run(status: process.terminationStatus, killed: process.terminationReason == .uncaughtSignal, output: output)
     }
 
-    @Test func sixtyRotationsKilledAtEveryPointRecover() async throws {
+    /// Rounds per strategy: `make test` runs a short loop; `make chaos` sets ROTOR_CHAOS_ROUNDS (default 500).
+    static var rounds: Int { ProcessInfo.processInfo.environment["ROTOR_CHAOS_ROUNDS"].flatMap(Int.init) ?? 26 }
+
+    @Test(arguments: ["postgres-single-user", "postgres-alternating-users"])
+    func rotationsKilledAtEveryPointRecover(strategy: String) async throws {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-crash-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        let user = PG.unique("crash")
-        try await PG.admin("CREATE ROLE \(user) WITH LOGIN PASSWORD 'initial-password-0'")
+        let (user, admin, readers) = (PG.unique("crash"), PG.unique("crash_admin"), PG.unique("crash_readers"))
+        try await PG.admin("CREATE ROLE \(readers) NOLOGIN")
+        try await PG.admin("CREATE ROLE \(user) WITH LOGIN PASSWORD 'initial-password-0' IN ROLE \(readers)")
         let id = "/prod/orders/db-credentials/crash"
-        let created = try await rotor(["secret", "create", id, "--rotator", "postgres-single-user", "--option", "ca-file=\(PG.caFile ?? "")", "--value-stdin"], home: home,
-                                      stdin: try PG.json(user: user, password: "initial-password-0"))
+        let ca = "ca-file=\(PG.caFile ?? "")"
+        var master: SecretID?
+        if strategy == "postgres-alternating-users" {
+            try await PG.admin("CREATE ROLE \(admin) WITH LOGIN CREATEROLE PASSWORD 'admin-password-0'")
+            let created = try await rotor(["secret", "create", "/prod/orders/db-credentials/master", "--rotator", "postgres-single-user", "--option", ca, "--value-stdin"],
+                                          home: home, stdin: try PG.json(user: admin, password: "admin-password-0"))
+            try #require(created.status == 0, "\(created.output)")
+            master = try SecretID("/prod/orders/db-credentials/master")
+        }
+        let created = try await rotor(["secret", "create", id, "--rotator", strategy, "--option", ca, "--value-stdin"], home: home,
+                                      stdin: try PG.json(user: user, password: "initial-password-0", master: master))
         try #require(created.status == 0, "\(created.output)")
         var generator = SystemRandomNumberGenerator()
-        var killedRuns = 0
-        for iteration in 0..<60 {
-            let point = Self.points[iteration % Self.points.count]
+        var (killed, lost, stuck) = (0, 0, 0)
+        for round in 0..<Self.rounds {
+            let point = Self.points[round % Self.points.count]
             let crashed: Run
             if point == "random" {
                 crashed = try await rotor(["rotate", id], home: home, killAfter: .milliseconds(Int64.random(in: 5...120, using: &generator)))
             } else {
                 crashed = try await rotor(["rotate", id], home: home, environment: ["ROTOR_FAULT_KILL_AT": point])
             }
-            if crashed.killed { killedRuns += 1 }
+            if crashed.killed { killed += 1 }
             // No wait: the killed process's lock is broken at once, since its process no longer exists.
             let recovered = try await rotor(["rotate", id], home: home)
-            #expect(recovered.status == 0, "iteration \(iteration) (\(point)): \(recovered.output)")
-            let current = try await rotor(["secret", "get", id], home: home)
-            #expect(try await PG.canLogIn(SecretValue(string: current.output.trimmingCharacters(in: .newlines))),
-                    "iteration \(iteration) (\(point)): AWSCURRENT does not log in")
-            let history = try await rotor(["history", id, "--json", "--limit", "3"], home: home)
-            #expect(!history.output.contains("\"outcome\" : \"in-progress\"") && !history.output.contains("\"outcome\" : \"rolling-back\""),
-                    "iteration \(iteration) (\(point)): a rotation stayed open")
+            #expect(recovered.status == 0, "round \(round) (\(point)): \(recovered.output)")
+            let state = try await checkRecovered(id, strategy: strategy, base: user, readers: readers, home: home)
+            if !state.currentLogsIn || !state.previousAsPromised || !state.cloneComplete { lost += 1 }
+            if state.open || state.pendingLeft { stuck += 1 }
+            #expect(state.currentLogsIn && state.previousAsPromised && state.cloneComplete && !state.open && !state.pendingLeft,
+                    "round \(round) (\(point)): \(state)")
         }
-        #expect(killedRuns >= 50, "only \(killedRuns) runs were killed")
+        print("chaos \(strategy): rounds=\(Self.rounds), killed=\(killed), lost=\(lost), stuck=\(stuck)")
+        print("\(Self.rounds) rounds, \(killed) killed, \(lost) lost, \(stuck) stuck")
+        #expect(killed >= Self.rounds * 3 / 4, "only \(killed) runs were killed")
+    }
+
+    struct Recovered: CustomStringConvertible {
+        var currentLogsIn = false, previousAsPromised = false, cloneComplete = true, open = false, pendingLeft = false
+        var description: String { "current logs in: \(currentLogsIn), previous as promised: \(previousAsPromised), clone complete: \(cloneComplete), open: \(open), pending left: \(pendingLeft)" }
+    }
+
+    /// After a recovery: AWSCURRENT logs in; AWSPREVIOUS no longer does (single user: its password was
+    /// replaced) or still does (alternating users: the other user keeps its password); no rotation is
+    /// open and no AWSPENDING is left; the clone holds the base user's memberships.
+    func checkRecovered(_ id: String, strategy: String, base: String, readers: String, home: URL) async throws -> Recovered {
+        var result = Recovered()
+        let current = try await rotor(["secret", "get", id], home: home).output.trimmingCharacters(in: .newlines)
+        result.currentLogsIn = try await PG.canLogIn(SecretValue(string: current))
+        let previous = try await rotor(["secret", "get", id, "--stage", "AWSPREVIOUS"], home: home)
+        if previous.status == 0 {
+            let previousLogsIn = try await PG.canLogIn(SecretValue(string: previous.output.trimmingCharacters(in: .newlines)))
+            result.previousAsPromised = strategy == "postgres-single-user" ? !previousLogsIn : previousLogsIn
+        } else {
+            result.previousAsPromised = true // the first rotation has no AWSPREVIOUS yet
+        }
+        let history = try await rotor(["history", id, "--json", "--limit", "3"], home: home).output
+        result.open = history.contains("\"outcome\" : \"in-progress\"") || history.contains("\"outcome\" : \"rolling-back\"")
+        result.pendingLeft = try await rotor(["secret", "describe", id, "--json"], home: home).output.contains("AWSPENDING")
+        if strategy == "postgres-alternating-users" {
+            let memberships = try await PG.memberships(of: "\(base)_clone")
+            result.cloneComplete = memberships.isEmpty || Set(memberships) == [base, readers]
+        }
+        return result
     }
 }

@@ -196,16 +196,7 @@ struct PostgresRotationTests {
         #expect(try await !PG.canLogIn(user: "\(user)_clone", password: "x"))
     }
 
-    func memberships(of member: String) async throws -> [String] {
-        let pg = try PG.require()
-        let secret = try PostgresSecret(SecretValue(string: try PG.json(user: pg.user, password: pg.password)), secret: try SecretID("/test/pg/db-credentials/admin"))
-        return try await PG.connector.withConnection(secret, id: try SecretID("/test/pg/db-credentials/admin"), step: nil) { connection in
-            try await connection.query("""
-                SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON m.roleid = b.oid JOIN pg_roles r ON m.member = r.oid
-                WHERE r.rolname = \(member) ORDER BY 1
-                """, logger: .init(label: "t")).collect().map { try $0.decode(String.self) }
-        }
-    }
+    func memberships(of member: String) async throws -> [String] { try await PG.memberships(of: member) }
 
     func expectMember(_ member: String, of role: String) async throws {
         let pg = try PG.require()

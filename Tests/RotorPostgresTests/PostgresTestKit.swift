@@ -44,6 +44,18 @@ enum PG {
         }
     }
 
+    /// The roles `member` is a direct member of, sorted.
+    static func memberships(of member: String) async throws -> [String] {
+        let pg = try require()
+        let secret = try PostgresSecret(SecretValue(string: try json(user: pg.user, password: pg.password)), secret: try SecretID("/test/pg/db-credentials/admin"))
+        return try await connector.withConnection(secret, id: try SecretID("/test/pg/db-credentials/admin"), step: nil) { connection in
+            try await connection.query("""
+                SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON m.roleid = b.oid JOIN pg_roles r ON m.member = r.oid
+                WHERE r.rolname = \(member) ORDER BY 1
+                """, logger: Logger(label: "t")).collect().map { try $0.decode(String.self) }
+        }
+    }
+
     static func canLogIn(user: String, password: String, port: Int? = nil) async throws -> Bool {
         let secret = try PostgresSecret(SecretValue(string: try json(user: user, password: password, port: port)), secret: try SecretID("/test/pg/db-credentials/probe"))
         return await connector.canLogIn(secret, id: try SecretID("/test/pg/db-credentials/probe"), step: nil)
