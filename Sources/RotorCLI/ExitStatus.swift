@@ -20,7 +20,7 @@ enum ExitStatus {
             notFound
         case .quarantined:
             quarantined
-        case .wrongMasterKey, .storeCorrupted, .storeUnavailable, .accessDenied, .authenticationFailed:
+        case .wrongMasterKey, .storeCorrupted, .storeUnavailable, .accessDenied, .authenticationFailed, .insecurePeer:
             storeError
         case .stepFailed, .rolledBack, .rollbackFailed, .pendingRetry, .previousRotationIncomplete:
             rotationFailed

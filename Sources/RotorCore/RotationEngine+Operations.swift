@@ -42,7 +42,9 @@ extension RotationEngine {
     /// Holds the secret's lock, like a rotation.
     public func rollbackToPrevious(_ id: SecretID) async throws -> (restored: VersionID, replaced: VersionID) {
         _ = try await requireManaged(id)
-        return try await withSecretLock(id) { try await rollbackHoldingLock(id) }
+        return try await withSecretLock(id) {
+            do { return try await rollbackHoldingLock(id) } catch let interrupted as RunInterrupted { throw interrupted.error }
+        }
     }
 
     private func rollbackHoldingLock(_ id: SecretID) async throws -> (restored: VersionID, replaced: VersionID) {

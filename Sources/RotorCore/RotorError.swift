@@ -41,6 +41,9 @@ public struct RotorError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let accessDenied = Code("access-denied")
         public static let authenticationFailed = Code("authentication-failed")
         public static let remoteFailure = Code("remote-failure")
+        /// rotor refused to talk to a peer it cannot trust with a credential (TLS declined or not
+        /// verified, cleartext or MD5 authentication asked for); nothing secret was sent.
+        public static let insecurePeer = Code("insecure-peer")
     }
 
     public var code: Code

@@ -86,7 +86,7 @@ public final class RotationScheduler: Service, Sendable {
                 try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: delay) }
             }
         }
-        if state.isLeader { try? await schedule.releaseLease(Self.leaseName, owner: configuration.owner) }
+        if state.isLeader { try? await schedule.releaseLease(leaseName, owner: configuration.owner) }
     }
 
     static let failureBackoff = RetryPolicy(initialBackoff: .seconds(1), maximumBackoff: .seconds(60))
@@ -110,8 +110,21 @@ public final class RotationScheduler: Service, Sendable {
 
     static let leaseName = "scheduler"
 
+    /// One lease per scope, so daemons of different environments on one state database each act;
+    /// a scoped daemon stands by while an unscoped one (which covers every environment) is active.
+    var leaseName: String {
+        switch configuration.scope {
+        case .all: Self.leaseName
+        case .only(let environment): "\(Self.leaseName):\(environment.name)"
+        }
+    }
+
     func holdLease() async throws -> Bool {
-        let holding = try await schedule.acquireLease(Self.leaseName, owner: configuration.owner, ttl: configuration.leaseTTL, now: clock.now())
+        var holding = try await schedule.acquireLease(leaseName, owner: configuration.owner, ttl: configuration.leaseTTL, now: clock.now())
+        if holding, configuration.scope != .all, let global = try await schedule.leaseHolder(Self.leaseName, now: clock.now()), global.owner != configuration.owner {
+            try await schedule.releaseLease(leaseName, owner: configuration.owner)
+            holding = false
+        }
         if holding != state.isLeader {
             logger.notice(holding ? "lease acquired: this daemon is active" : "lease held by another daemon: standing by", metadata: ["owner": "\(configuration.owner)"])
             if !holding { state.lostLease() }

@@ -42,6 +42,13 @@ final class AuthenticationGuard: ChannelInboundHandler {
         }
         pending = nil
         var vetted = context.channel.allocator.buffer(capacity: bytes.readableBytes)
+        // Before authentication the server sends only short messages; anything else is refused
+        // rather than buffered.
+        if let length = bytes.getInteger(at: bytes.readerIndex + 1, as: Int32.self), length < 4 || length > 16_384 {
+            context.fireErrorCaught(PostgresAuthenticationRefused(method: "a malformed message before authentication"))
+            context.close(promise: nil)
+            return
+        }
         while !authenticated, let message = Self.nextMessage(&bytes) {
             if let refused = vet(message) {
                 context.fireErrorCaught(PostgresAuthenticationRefused(method: refused))

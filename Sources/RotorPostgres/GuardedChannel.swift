@@ -13,14 +13,17 @@ enum GuardedChannel {
         let remedy: String
     }
 
-    static func open(host: String, port: Int, mode: PostgresTLSMode, caFile: String?, timeout: TimeAmount) async throws -> any Channel {
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(timeout)
+    /// - Parameters:
+    ///   - connectTimeout: for the TCP connection.
+    ///   - deadline: closes the channel if TLS and the login have not finished by then (the caller cancels it).
+    static func open(host: String, port: Int, mode: PostgresTLSMode, caFile: String?, connectTimeout: TimeAmount,
+                     loginTimeout: TimeAmount) async throws -> (any Channel, Scheduled<Void>) {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(connectTimeout)
         let channel = try await bootstrap.connect(host: host, port: port).get()
-        let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        let deadline = channel.eventLoop.scheduleTask(in: loginTimeout) { channel.close(promise: nil) }
         do {
             try await withTaskCancellationHandler { try await negotiate(channel, host: host, mode: mode, caFile: caFile) } onCancel: { channel.close(promise: nil) }
-            deadline.cancel()
-            return channel
+            return (channel, deadline)
         } catch {
             deadline.cancel()
             try? await channel.close()

@@ -34,12 +34,12 @@ public struct PostgresAlternatingUsersRotator: Rotator {
             throw RotorError(.invalidRequest, "the pending user is not the alternate of the current one, or the host differs", secret: context.secret, step: .setSecret)
         }
         let master = try await masterSecret(current.master!, host: current.host, port: current.port, context: context)
-        if await options.connector.canLogIn(pending, id: context.secret, step: .setSecret) {
+        if try await options.connector.canLogIn(pending, id: context.secret, step: .setSecret) {
             try await upsertRole(pending, base: baseUser(current), password: nil, master: master, context: context)
             return SetSecretResponse()
         }
         // Confused-deputy check: only act for credentials that really are current.
-        guard await options.connector.canLogIn(current, id: context.secret, step: .setSecret) else {
+        guard try await options.connector.canLogIn(current, id: context.secret, step: .setSecret) else {
             throw RotorError(.authenticationFailed, "the current credentials do not log in; refusing to act through the master credentials",
                              secret: context.secret, step: .setSecret, remedy: "fix the current credentials first (runbooks/postgres-rotation.md)")
         }

@@ -18,9 +18,9 @@ public enum PostgresTLSMode: String, Sendable, CaseIterable {
     public var weakness: String? {
         switch self {
         case .verifyFull: nil
-        case .require: "tls=require: the connection is encrypted but the server's certificate is not verified"
-        case .prefer: "tls=prefer: TLS is used only if the server offers it, and its certificate is not verified"
-        case .disable: "tls=disable: credentials travel without TLS"
+        case .require: "tls=require: the connection is encrypted but the server's certificate is not verified, so anything on the path can relay the login and act as the user (the master user, for alternating users)"
+        case .prefer: "tls=prefer: TLS is used only if the server offers it, and its certificate is not verified, so anything on the path can relay the login and act as the user"
+        case .disable: "tls=disable: no TLS: anything on the path sees the session and can relay the login and act as the user"
         }
     }
 }
@@ -38,7 +38,7 @@ public struct PostgresConnector: Sendable {
     let logger: Logger
 
     public init(
-        tls: PostgresTLSMode = .default, caFile: String? = nil, connectTimeout: Duration = .seconds(15),
+        tls: PostgresTLSMode = .default, caFile: String? = nil, connectTimeout: Duration = .seconds(10),
         statementTimeout: Duration = .seconds(30), lockTimeout: Duration = .seconds(10), logger: Logger = Logger(label: "rotor.postgres")
     ) {
         self.tls = tls
@@ -58,6 +58,7 @@ public struct PostgresConnector: Sendable {
         do {
             connection = try await connect(secret)
         } catch {
+            if Task.isCancelled { throw CancellationError() }
             throw Self.map(error, secret: secret, id: id, step: step, role: role)
         }
         do {
@@ -67,28 +68,44 @@ public struct PostgresConnector: Sendable {
             return result
         } catch {
             try? await connection.close()
+            if Task.isCancelled { throw CancellationError() }
             throw Self.map(error, secret: secret, id: id, step: step, role: role)
         }
     }
 
-    /// Whether `secret`'s credentials log in (and a query runs).
-    public func canLogIn(_ secret: PostgresSecret, id: SecretID, step: RotationStep?) async -> Bool {
-        (try? await withConnection(secret, id: id, step: step) { connection in
-            _ = try await connection.query("SELECT 1", logger: logger).collect()
-        }) != nil
+    /// Whether `secret`'s credentials log in (and a query runs). A peer rotor refuses to trust
+    /// (``RotorError/Code/insecurePeer``) is not "cannot log in": that error is thrown, so it reaches the operator.
+    public func canLogIn(_ secret: PostgresSecret, id: SecretID, step: RotationStep?) async throws -> Bool {
+        do {
+            try await withConnection(secret, id: id, step: step) { connection in
+                _ = try await connection.query("SELECT 1", logger: logger).collect()
+            }
+            return true
+        } catch let error as RotorError where error.code == .insecurePeer {
+            throw error
+        } catch {
+            // A cancelled step closes its connection; that is the cancellation, not "cannot log in".
+            if Task.isCancelled || error is CancellationError { throw CancellationError() }
+            return false
+        }
     }
 
-    /// TCP, TLS and the authentication guard first, then postgres-nio's start-up, all within the connect timeout.
+    /// How long TLS and the login may take after the TCP connection is up: bounded, so a server that
+    /// stalls the handshake cannot hold a step, and generous, since SCRAM's key derivation is slow work.
+    public static let loginTimeout: TimeAmount = .seconds(60)
+
+    /// TCP (within the connect timeout), TLS and the authentication guard, then postgres-nio's
+    /// start-up (within ``loginTimeout``).
     private func connect(_ secret: PostgresSecret) async throws -> PostgresConnection {
         let timeout = TimeAmount.milliseconds(Int64(connectTimeout.seconds * 1000))
-        let channel = try await GuardedChannel.open(host: secret.host, port: secret.port, mode: tls, caFile: caFile, timeout: timeout)
+        let (channel, deadline) = try await GuardedChannel.open(
+            host: secret.host, port: secret.port, mode: tls, caFile: caFile, connectTimeout: timeout, loginTimeout: Self.loginTimeout)
         var configuration = PostgresConnection.Configuration(
             establishedChannel: channel, tls: .disable, username: secret.username, password: secret.password, database: secret.database)
         configuration.options.additionalStartupParameters = [
             ("statement_timeout", "\(Self.milliseconds(statementTimeout))"),
             ("lock_timeout", "\(Self.milliseconds(lockTimeout))"),
         ]
-        let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
         defer { deadline.cancel() }
         return try await withTaskCancellationHandler {
             try await PostgresConnection.connect(on: channel.eventLoop, configuration: configuration, id: 1, logger: logger).get()
@@ -137,22 +154,22 @@ public struct PostgresConnector: Sendable {
         switch cause {
         case let refused as PostgresAuthenticationRefused:
             return RotorError(
-                .authenticationFailed, "PostgreSQL \(target) asked for \(refused.method); rotor answers only SCRAM-SHA-256 and sent no password",
+                .insecurePeer, "PostgreSQL \(target) asked for \(refused.method); rotor answers only SCRAM-SHA-256 and sent no password",
                 secret: id, step: step,
                 remedy: "set password_encryption = scram-sha-256, reset the user's password, and use scram-sha-256 in pg_hba.conf; if the server is not yours, something on the path is impersonating it")
         case let failure as GuardedChannel.Failure:
-            return RotorError(.authenticationFailed, "PostgreSQL \(target): \(failure.problem); no password was sent", secret: id, step: step, remedy: failure.remedy)
+            return RotorError(.insecurePeer, "PostgreSQL \(target): \(failure.problem); no password was sent", secret: id, step: step, remedy: failure.remedy)
         case let tls as NIOSSLError:
             return RotorError(
-                .authenticationFailed, "PostgreSQL \(target): the TLS handshake failed (\(tls)); no password was sent", secret: id, step: step,
+                .insecurePeer, "PostgreSQL \(target): the TLS handshake failed (\(tls)); no password was sent", secret: id, step: step,
                 remedy: "give the server's CA with the rotator option ca-file, and connect by a host name its certificate names")
         case let tls as NIOSSLExtraError:
             return RotorError(
-                .authenticationFailed, "PostgreSQL \(target): the server's certificate does not match (\(tls)); no password was sent", secret: id, step: step,
+                .insecurePeer, "PostgreSQL \(target): the server's certificate does not match (\(tls)); no password was sent", secret: id, step: step,
                 remedy: "connect by a host name or address the certificate names, or give the right CA with ca-file")
         case let tls as BoringSSLError:
             return RotorError(
-                .authenticationFailed, "PostgreSQL \(target): the server's certificate was not trusted (\(tls)); no password was sent", secret: id, step: step,
+                .insecurePeer, "PostgreSQL \(target): the server's certificate was not trusted (\(tls)); no password was sent", secret: id, step: step,
                 remedy: "give the server's CA with the rotator option ca-file")
         default:
             return nil

@@ -15,7 +15,7 @@ struct PostgresRotatorOptions: Sendable {
         "exclude-characters": "characters never used in passwords (default :/@\"'\\)",
         "tls": "verify-full (default: certificate and host name checked), or the weaker require, prefer, disable; the secret's ssl field never weakens it",
         "ca-file": "CA certificates (PEM) that verify the server (default: the system's trust roots)",
-        "connect-timeout": "seconds to connect, negotiate TLS and log in (default 15)",
+        "connect-timeout": "seconds for the TCP connection (default 10; TLS and the login then have up to 60 more)",
         "statement-timeout": "seconds any statement may run, e.g. an ALTER ROLE waiting for a lock (default 30)",
         "lock-timeout": "seconds a statement may wait for a lock (default 10)",
         "user": "the database user this secret rotates (recorded from the value when rotor starts managing the secret; for alternating users, the base user)",
@@ -46,7 +46,7 @@ struct PostgresRotatorOptions: Sendable {
         user = options["user"]
         if let user, user.isEmpty || user.utf8.count > 63 { throw invalid("user", "a PostgreSQL role name of 1-63 bytes") }
         connector = PostgresConnector(
-            tls: tls, caFile: options["ca-file"], connectTimeout: try seconds("connect-timeout", default: 15),
+            tls: tls, caFile: options["ca-file"], connectTimeout: try seconds("connect-timeout", default: 10),
             statementTimeout: try seconds("statement-timeout", default: 30), lockTimeout: try seconds("lock-timeout", default: 10))
     }
 

@@ -21,7 +21,7 @@ public struct PostgresSingleUserRotator: Rotator {
     public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse {
         let pending = try PostgresSecret(request.pending, secret: context.secret)
         try options.requireRecordedUser(pending.username, allowed: { [$0] }, secret: context.secret, step: .setSecret)
-        if await options.connector.canLogIn(pending, id: context.secret, step: .setSecret) { return SetSecretResponse() }
+        if try await options.connector.canLogIn(pending, id: context.secret, step: .setSecret) { return SetSecretResponse() }
         let current = try PostgresSecret(request.current, secret: context.secret)
         guard pending.username == current.username, pending.host == current.host else {
             throw RotorError(.invalidRequest, "the pending secret's user or host differs from the current one", secret: context.secret, step: .setSecret)
@@ -43,7 +43,7 @@ public struct PostgresSingleUserRotator: Rotator {
     public func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
         let restore = try PostgresSecret(request.restore, secret: context.secret)
         try options.requireRecordedUser(restore.username, allowed: { [$0] }, secret: context.secret, step: nil)
-        if await options.connector.canLogIn(restore, id: context.secret, step: nil) { return }
+        if try await options.connector.canLogIn(restore, id: context.secret, step: nil) { return }
         guard let discardValue = request.discard else {
             throw RotorError(.rollbackFailed, "neither the current nor the pending credentials log in", secret: context.secret,
                              remedy: "reset the user's password to the AWSCURRENT value by hand (runbooks/postgres-rotation.md)")
@@ -55,9 +55,9 @@ public struct PostgresSingleUserRotator: Rotator {
     /// The credentials to change the password with: current, else previous (a rotation that changed
     /// the password but never finished).
     func loginSource(current: PostgresSecret, previous: SecretValue?, pending: PostgresSecret, context: RotationContext) async throws -> PostgresSecret {
-        if await options.connector.canLogIn(current, id: context.secret, step: .setSecret) { return current }
+        if try await options.connector.canLogIn(current, id: context.secret, step: .setSecret) { return current }
         if let previous, let old = try? PostgresSecret(previous, secret: context.secret), old.username == pending.username, old.host == pending.host,
-           old.port == pending.port, await options.connector.canLogIn(old, id: context.secret, step: .setSecret) {
+           old.port == pending.port, try await options.connector.canLogIn(old, id: context.secret, step: .setSecret) {
             return old
         }
         throw RotorError(.authenticationFailed, "unable to log into the database with the previous, current or pending credentials",

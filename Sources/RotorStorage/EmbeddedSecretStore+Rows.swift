@@ -16,17 +16,25 @@ extension EmbeddedSecretStore {
     /// without the master key (AWSCURRENT moved to an old version, a label removed) is refused.
     static func ledger(_ id: SecretID, sealer: ValueSealer, _ db: Database) throws -> VersionLedger {
         let rows = try versionRows(id, db)
-        if let secret = try secretRow(id, db) {
+        guard let secret = try secretRow(id, db) else {
+            guard rows.isEmpty else { throw labelsTampered(id, "its versions remain but the secret's row was removed") }
+            return VersionLedger(versions: [])
+        }
+        do {
             let expected = sealer.labelsMAC(id, tags: secret["tags_json"], versions: rows.map(macInput))
             guard let stored = secret["labels_mac"] as Data?, SecretValue(bytes: Array(stored)).constantTimeEquals(SecretValue(bytes: Array(expected))) else {
-                throw RotorError(
-                    .storeCorrupted, "the labels of this secret were changed outside rotor (they do not match their MAC under the master key)", secret: id,
-                    remedy: "restore the embedded store from a backup; rotor will not serve or rotate this secret until then")
+                throw labelsTampered(id, "they do not match their MAC under the master key")
             }
         }
         return VersionLedger(versions: rows.map { row in
             VersionEntry(id: VersionID(row["version_id"] as String), createdAt: Date(epochSeconds: row["created_at"]), stages: decodeStages(row["stages"]))
         })
+    }
+
+    static func labelsTampered(_ id: SecretID, _ why: String) -> RotorError {
+        RotorError(
+            .storeCorrupted, "the labels of this secret were changed outside rotor (\(why))", secret: id,
+            remedy: "restore the embedded store from a backup; rotor will not serve or rotate this secret until then")
     }
 
     static func versionRows(_ id: SecretID, _ db: Database) throws -> [Row] {
@@ -44,14 +52,11 @@ extension EmbeddedSecretStore {
         try db.execute(cached: "UPDATE secret SET labels_mac = ? WHERE id = ?", arguments: [mac, id.rawValue])
     }
 
-    /// Stores written before labels were authenticated get their MACs once, at the first open with the key.
-    static func sealLabelsOnce(_ pool: DatabasePool, sealer: ValueSealer) throws {
+    static func sealUnsealedLabels(_ pool: DatabasePool, sealer: ValueSealer) throws {
         try pool.write { db in
-            guard try db.fetchValue(Data.self, cached: "SELECT value FROM store_meta WHERE key = 'labels_sealed'") == nil else { return }
             for raw in try db.fetchValues(String.self, cached: "SELECT id FROM secret WHERE labels_mac IS NULL") {
                 try sealLabels(try SecretID(raw), sealer: sealer, db)
             }
-            try db.execute(cached: "INSERT INTO store_meta (key, value) VALUES ('labels_sealed', x'01')")
         }
     }
 

@@ -4,6 +4,8 @@ extension EmbeddedSecretStore {
     /// `PRAGMA application_id` of a rotor embedded store ("ROTE").
     static let applicationID: Int32 = 0x524F_5445
 
+    static let labelsMigration = "v2-labels-mac"
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-secrets-versions") { db in
@@ -35,7 +37,7 @@ extension EmbeddedSecretStore {
                 CREATE INDEX secret_version_by_seq ON secret_version(secret_id, seq);
                 """)
         }
-        migrator.registerMigration("v2-labels-mac") { db in
+        migrator.registerMigration(labelsMigration) { db in
             // Filled by sealLabelsOnce at the first open with the key; NULL afterwards means tampered.
             try db.execute(sql: "ALTER TABLE secret ADD COLUMN labels_mac BLOB")
         }

@@ -28,6 +28,7 @@ public final class EmbeddedSecretStore: SecretStore {
         self.clock = clock
         self.sealer = sealer
         pool = try SQLiteFile.openPool(at: url, applicationID: Self.applicationID, what: "embedded store", synchronous: synchronous)
+        let labelsWereAuthenticated = try pool.read { db in try Self.migrator.appliedIdentifiers(db).contains(Self.labelsMigration) }
         try Self.migrator.migrate(pool)
         if keyCheck == nil {
             let record = try sealer.makeKeyCheck()
@@ -35,7 +36,9 @@ public final class EmbeddedSecretStore: SecretStore {
                 try db.execute(cached: "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('key_check', ?)", arguments: [record])
             }
         }
-        try Self.sealLabelsOnce(pool, sealer: sealer)
+        // Stores written before labels were authenticated get their MACs once, in the open that adds
+        // the column; afterwards a missing MAC is tampering (no marker row an attacker could delete).
+        if !labelsWereAuthenticated { try Self.sealUnsealedLabels(pool, sealer: sealer) }
     }
 
     /// The key-check record of an existing store, read without writing; `nil` for an empty file.

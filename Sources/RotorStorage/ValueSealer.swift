@@ -16,9 +16,11 @@ struct ValueSealer: Sendable {
 
     /// HMAC-SHA256 over a secret's tags and every version's id, order, date, labels and kind.
     func labelsMAC(_ secret: SecretID, tags: String, versions: [(id: String, seq: Int64, createdAt: Double, stages: String, kind: String)]) -> Data {
-        var text = "rotor-labels-v1\u{0}\(secret.rawValue)\u{0}\(tags)\u{0}"
+        // Every field is length-prefixed, so no field can absorb its neighbours.
+        func field(_ text: String) -> String { "\(text.utf8.count):\(text)" }
+        var text = "rotor-labels-v2" + field(secret.rawValue) + field(tags) + field("\(versions.count)")
         for version in versions {
-            text += "\(version.id)\u{0}\(version.seq)\u{0}\(version.createdAt.bitPattern)\u{0}\(version.stages)\u{0}\(version.kind)\u{0}"
+            text += field(version.id) + field("\(version.seq)") + field("\(version.createdAt.bitPattern)") + field(version.stages) + field(version.kind)
         }
         return Data(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: labelKey))
     }

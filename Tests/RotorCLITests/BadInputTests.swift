@@ -93,13 +93,16 @@ import Testing
     /// Someone with write access to the store file but not the master key moves AWSCURRENT back to
     /// the old version (to make consumers use a credential they know): rotor refuses to serve or
     /// rotate that secret, and changes nothing.
-    @Test func labelsEditedInTheFileWithoutTheKeyAreRefused() throws {
+    @Test(arguments: [
+        "UPDATE secret_version SET stages = CASE stages WHEN 'AWSCURRENT' THEN 'AWSPREVIOUS' WHEN 'AWSPREVIOUS' THEN 'AWSCURRENT' ELSE stages END",
+        "UPDATE secret_version SET stages = CASE stages WHEN 'AWSCURRENT' THEN 'AWSPREVIOUS' WHEN 'AWSPREVIOUS' THEN 'AWSCURRENT' ELSE stages END; UPDATE secret SET labels_mac = NULL",
+        "UPDATE secret SET tags_json = '{\"rotor:rotator\":\"manual\"}'",
+    ])
+    func labelsEditedInTheFileWithoutTheKeyAreRefused(edit: String) throws {
         let cli = try seeded()
         let store = cli.home.appendingPathComponent("store.sqlite")
         let queue = try DatabaseQueue(path: store.path)
-        try queue.write { db in
-            try db.execute(sql: "UPDATE secret_version SET stages = CASE stages WHEN 'AWSCURRENT' THEN 'AWSPREVIOUS' WHEN 'AWSPREVIOUS' THEN 'AWSCURRENT' ELSE stages END")
-        }
+        try queue.write { db in try db.execute(sql: edit) }
         try queue.close()
         func storeDump() throws -> [Substring] { try cli.databaseDump().split(separator: "\n").filter { $0.hasPrefix("store.sqlite") } }
         let before = try storeDump()

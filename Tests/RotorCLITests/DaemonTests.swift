@@ -117,6 +117,43 @@ import RotorTestSupport
     }
 }
 
+/// Two daemons, the active one paused (SIGSTOP) past its lease and then resumed (SIGCONT): the
+/// standby takes over, the paused one's in-flight work is fenced off, and no secret rotates twice.
+@Suite struct DaemonPauseTests {
+    @Test func aPausedDaemonRotatesNothingTwiceWhenItWakes() async throws {
+        let cli = try CLI()
+        let ids = (0..<10).map { "/prod/github-integration/api-token/paused-\($0)" }
+        for id in ids {
+            #expect(try cli.run("secret", "create", id, "--rotator", "random-password").status == 0)
+            try cli.backdate(id, days: 100)
+        }
+        let policies = try cli.policies(DaemonTests.policies)
+        let arguments = ["--lease-ttl", "2", "--lock-ttl", "3", "--max-concurrent", "1"]
+        let first = try DaemonProcess(home: cli.home, policies: policies, extraArguments: arguments)
+        let second = try DaemonProcess(home: cli.home, policies: policies, extraArguments: arguments)
+        func active(_ daemon: DaemonProcess) async -> Bool { (try? await daemon.json("/healthz")["active"] as? Bool) ?? false }
+        #expect(try await CLI.eventually { await active(first) != (await active(second)) })
+        let (holder, standby) = await active(first) ? (first, second) : (second, first)
+        #expect(try await CLI.eventually { try cli.run("status").stdout.contains("last-rotated=20") })
+        holder.signal(SIGSTOP)
+        try await Task.sleep(for: .seconds(5)) // past the lease (2 s) and the lock (3 s)
+        #expect(try await CLI.eventually(timeout: 30) { await active(standby) }, "\(standby.output)")
+        holder.signal(SIGCONT)
+        #expect(try await CLI.eventually(timeout: 60) {
+            try cli.run("status").stdout.split(separator: "\n").filter { $0.contains("last-rotated=never") }.isEmpty
+        }, "\(standby.output)")
+        try await Task.sleep(for: .seconds(3)) // the woken daemon has had time to act on what it held
+        for id in ids {
+            let history = try cli.run("history", id, "--json").stdout
+            let object = try JSONSerialization.jsonObject(with: Data(history.utf8)) as! [String: Any]
+            let rotations = object["rotations"] as! [[String: Any]]
+            #expect(rotations.count == 1 && rotations[0]["outcome"] as? String == "succeeded", "\(id): \(rotations)")
+        }
+        for daemon in [holder, standby] { daemon.signal(SIGTERM) }
+        for daemon in [holder, standby] { _ = try await daemon.waitForExit() }
+    }
+}
+
 /// `rotor daemon --environment staging` on a state database that also holds prod secrets: it
 /// rotates, lists, reports and measures staging only.
 @Suite struct DaemonEnvironmentTests {

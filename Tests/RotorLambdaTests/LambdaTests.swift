@@ -61,8 +61,8 @@ struct LambdaTests {
         let object = try JSONSerialization.jsonObject(with: Data(current.value.exposedString!.utf8)) as! [String: Any]
         let newPassword = object["password"] as! String
         #expect(newPassword.count == 24)
-        #expect(await connector.canLogIn(try secret(user, newPassword), id: id, step: nil))
-        #expect(await !connector.canLogIn(try secret(user, "initial-password-0"), id: id, step: nil))
+        #expect(try await connector.canLogIn(try secret(user, newPassword), id: id, step: nil))
+        #expect(try await !connector.canLogIn(try secret(user, "initial-password-0"), id: id, step: nil))
     }
 
     @Test func everyStepIsIdempotentUnderRepeatedInvocation() async throws {

@@ -84,7 +84,7 @@ final class HostileServer: @unchecked Sendable {
         try openssl.run()
         openssl.waitUntilExit()
         let portFile = directory.appendingPathComponent("port")
-        FileManager.default.createFile(atPath: directory.appendingPathComponent("capture").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("capture").path, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", HostileServerTests.fixtures.appendingPathComponent("hostile_postgres.py").path, portFile.path,
                              directory.appendingPathComponent("capture").path, "tls=\(tls)", "auth=\(auth)", cert, key]

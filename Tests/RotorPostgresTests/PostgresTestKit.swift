@@ -58,7 +58,7 @@ enum PG {
 
     static func canLogIn(user: String, password: String, port: Int? = nil) async throws -> Bool {
         let secret = try PostgresSecret(SecretValue(string: try json(user: user, password: password, port: port)), secret: try SecretID("/test/pg/db-credentials/probe"))
-        return await connector.canLogIn(secret, id: try SecretID("/test/pg/db-credentials/probe"), step: nil)
+        return try await connector.canLogIn(secret, id: try SecretID("/test/pg/db-credentials/probe"), step: nil)
     }
 
     static func canLogIn(_ value: SecretValue) async throws -> Bool {

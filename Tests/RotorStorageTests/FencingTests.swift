@@ -88,7 +88,7 @@ import RotorStorage
     @Test(arguments: [Backend.inMemory, .embedded])
     func theLockOfALocalProcessThatNoLongerExistsIsBrokenAtOnce(_ backend: Backend) async throws {
         let harness = try await Harness(backend)
-        let dead = LocalLockOwner.make(actor: "cli:crashed").split(separator: ":").dropLast().joined(separator: ":") + ":\(try deadPID())"
+        let dead = Self.owner(pid: try deadPID(), start: "1")
         #expect(try await harness.state.acquireSecretLock(harness.secret, owner: dead, ttl: 600, now: harness.clock.now()) != nil)
         var engine = harness.engine
         engine = RotationEngine(store: harness.store, state: harness.state, rotators: engine.rotators, clock: harness.clock,
@@ -98,6 +98,30 @@ import RotorStorage
         let alive = LocalLockOwner.make(actor: "cli:running")
         #expect(try await harness.state.acquireSecretLock(harness.secret, owner: alive, ttl: 600, now: harness.clock.now()) != nil)
         await #expect { _ = try await engine.rotate(harness.secret) } throws: { ($0 as? RotorError)?.code == .locked }
+    }
+
+    /// An owner name for `pid` with start time `start`, on this host, boot and PID namespace.
+    static func owner(pid: Int32, start: String) -> String {
+        let mine = LocalLockOwner.make(actor: "cli:other")
+        let at = mine.lastIndex(of: "@")!
+        var fields = mine[mine.index(after: at)...].split(separator: ":").map(String.init)
+        fields[1] = "\(pid)"
+        fields[2] = start
+        return mine[...at] + fields.joined(separator: ":")
+    }
+
+    @Test func aReusedPIDIsTakenForDeadAndALiveProcessIsNot() throws {
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        defer { kill(sleeper.processIdentifier, SIGKILL) }
+        let stat = try String(contentsOfFile: "/proc/\(sleeper.processIdentifier)/stat", encoding: .utf8)
+        let start = String(stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")[19])
+        #expect(!LocalLockOwner.isDead(Self.owner(pid: sleeper.processIdentifier, start: start)))
+        #expect(LocalLockOwner.isDead(Self.owner(pid: sleeper.processIdentifier, start: start + "0")), "same PID, later process: reused")
+        #expect(!LocalLockOwner.isDead("cli:x#abcd@another-host:\(sleeper.processIdentifier):1:b:1"), "another host is never called dead")
+        #expect(!LocalLockOwner.isDead("daemon-legacy-owner"))
     }
 
     @Test(arguments: [Backend.inMemory, .embedded])

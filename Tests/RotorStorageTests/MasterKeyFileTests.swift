@@ -26,7 +26,7 @@ import RotorStorage
     func aDamagedKeyFileIsAClearError(contents: String, message: String) throws {
         let directory = try TemporaryDirectory.make()
         let file = directory.appendingPathComponent("master.key")
-        FileManager.default.createFile(atPath: file.path, contents: Data(contents.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: file.path, contents: Data(contents.utf8), attributes: [.posixPermissions: 0o600])
         #expect { _ = try source(directory).load(mayCreate: true) } throws: { error in
             let text = "\(error)"
             return (error as? RotorError)?.code == .wrongMasterKey && text.contains(message) && text.contains("restore the key file")
