@@ -85,72 +85,69 @@ import RotorTestSupport
     /// Two daemons on one state database: one is active, the other stands by; after the active one is
     /// killed with SIGKILL, the standby takes over, and no secret is rotated twice.
     @Test func aStandbyTakesOverAndNothingRotatesTwice() async throws {
-        let cli = try CLI()
-        let ids = (0..<12).map { "/prod/github-integration/api-token/token-\($0)" }
-        for id in ids {
-            #expect(try cli.run("secret", "create", id, "--rotator", "random-password").status == 0)
-            try cli.backdate(id, days: 100)
-        }
-        let policies = try cli.policies(Self.policies)
-        let first = try DaemonProcess(home: cli.home, policies: policies, extraArguments: ["--lease-ttl", "2", "--max-concurrent", "1"])
-        let second = try DaemonProcess(home: cli.home, policies: policies, extraArguments: ["--lease-ttl", "2", "--max-concurrent", "1"])
-        func active(_ daemon: DaemonProcess) async -> Bool {
-            (try? await daemon.json("/healthz")["active"] as? Bool) ?? false
-        }
-        #expect(try await CLI.eventually { await active(first) != (await active(second)) })
-        let (holder, standby) = await active(first) ? (first, second) : (second, first)
-        #expect(try await CLI.eventually { try cli.run("status").stdout.contains("last-rotated=20") })
-        holder.signal(SIGKILL)
-        _ = try await holder.waitForExit()
-        #expect(try await CLI.eventually(timeout: 30) { await active(standby) }, "\(standby.output)")
-        #expect(try await CLI.eventually(timeout: 60) {
-            try cli.run("status").stdout.split(separator: "\n").filter { $0.contains("last-rotated=never") }.isEmpty
-        }, "\(standby.output)")
-        for id in ids {
-            let history = try cli.run("history", id, "--json").stdout
-            let object = try JSONSerialization.jsonObject(with: Data(history.utf8)) as! [String: Any]
-            let rotations = object["rotations"] as! [[String: Any]]
-            #expect(rotations.count == 1 && rotations[0]["outcome"] as? String == "succeeded", "\(id): \(rotations)")
-        }
-        standby.signal(SIGTERM)
-        #expect(try await standby.waitForExit() == 0)
+        let pair = try await DaemonPair(secrets: 12, prefix: "token", arguments: ["--lease-ttl", "2", "--max-concurrent", "1"])
+        pair.holder.signal(SIGKILL)
+        _ = try await pair.holder.waitForExit()
+        #expect(try await CLI.eventually(timeout: 30) { await pair.active(pair.standby) }, "\(pair.standby.output)")
+        try await pair.expectEverySecretRotatedOnce()
+        pair.standby.signal(SIGTERM)
+        #expect(try await pair.standby.waitForExit() == 0)
+    }
+
+    /// The active daemon paused (SIGSTOP) past its lease and lock, then resumed (SIGCONT): the standby
+    /// takes over, the paused one's in-flight work is fenced off, and no secret rotates twice.
+    @Test func aPausedDaemonRotatesNothingTwiceWhenItWakes() async throws {
+        let pair = try await DaemonPair(secrets: 10, prefix: "paused", arguments: ["--lease-ttl", "2", "--lock-ttl", "3", "--max-concurrent", "1"])
+        pair.holder.signal(SIGSTOP)
+        try await Task.sleep(for: .seconds(5)) // past the lease (2 s) and the lock (3 s)
+        #expect(try await CLI.eventually(timeout: 30) { await pair.active(pair.standby) }, "\(pair.standby.output)")
+        pair.holder.signal(SIGCONT)
+        try await pair.expectEverySecretRotatedOnce(settle: .seconds(3))
+        for daemon in [pair.holder, pair.standby] { daemon.signal(SIGTERM) }
+        for daemon in [pair.holder, pair.standby] { _ = try await daemon.waitForExit() }
     }
 }
 
-/// Two daemons, the active one paused (SIGSTOP) past its lease and then resumed (SIGCONT): the
-/// standby takes over, the paused one's in-flight work is fenced off, and no secret rotates twice.
-@Suite struct DaemonPauseTests {
-    @Test func aPausedDaemonRotatesNothingTwiceWhenItWakes() async throws {
-        let cli = try CLI()
-        let ids = (0..<10).map { "/prod/github-integration/api-token/paused-\($0)" }
+/// Due secrets and two daemons on one state database, once one of them is active and rotating.
+struct DaemonPair {
+    let cli: CLI
+    let ids: [String]
+    let holder: DaemonProcess
+    let standby: DaemonProcess
+
+    init(secrets: Int, prefix: String, arguments: [String]) async throws {
+        cli = try CLI()
+        ids = (0..<secrets).map { "/prod/github-integration/api-token/\(prefix)-\($0)" }
         for id in ids {
             #expect(try cli.run("secret", "create", id, "--rotator", "random-password").status == 0)
             try cli.backdate(id, days: 100)
         }
         let policies = try cli.policies(DaemonTests.policies)
-        let arguments = ["--lease-ttl", "2", "--lock-ttl", "3", "--max-concurrent", "1"]
         let first = try DaemonProcess(home: cli.home, policies: policies, extraArguments: arguments)
         let second = try DaemonProcess(home: cli.home, policies: policies, extraArguments: arguments)
-        func active(_ daemon: DaemonProcess) async -> Bool { (try? await daemon.json("/healthz")["active"] as? Bool) ?? false }
+        let active = Self.active
         #expect(try await CLI.eventually { await active(first) != (await active(second)) })
-        let (holder, standby) = await active(first) ? (first, second) : (second, first)
+        (holder, standby) = await active(first) ? (first, second) : (second, first)
+        let cli = self.cli
         #expect(try await CLI.eventually { try cli.run("status").stdout.contains("last-rotated=20") })
-        holder.signal(SIGSTOP)
-        try await Task.sleep(for: .seconds(5)) // past the lease (2 s) and the lock (3 s)
-        #expect(try await CLI.eventually(timeout: 30) { await active(standby) }, "\(standby.output)")
-        holder.signal(SIGCONT)
+    }
+
+    static let active: @Sendable (DaemonProcess) async -> Bool = { daemon in (try? await daemon.json("/healthz")["active"] as? Bool) ?? false }
+    func active(_ daemon: DaemonProcess) async -> Bool { await Self.active(daemon) }
+
+    /// Waits until every secret was rotated (then `settle` more), and checks each was rotated exactly once.
+    func expectEverySecretRotatedOnce(settle: Duration = .zero) async throws {
+        let cli = self.cli
         #expect(try await CLI.eventually(timeout: 60) {
             try cli.run("status").stdout.split(separator: "\n").filter { $0.contains("last-rotated=never") }.isEmpty
         }, "\(standby.output)")
-        try await Task.sleep(for: .seconds(3)) // the woken daemon has had time to act on what it held
+        try await Task.sleep(for: settle)
         for id in ids {
             let history = try cli.run("history", id, "--json").stdout
             let object = try JSONSerialization.jsonObject(with: Data(history.utf8)) as! [String: Any]
             let rotations = object["rotations"] as! [[String: Any]]
             #expect(rotations.count == 1 && rotations[0]["outcome"] as? String == "succeeded", "\(id): \(rotations)")
         }
-        for daemon in [holder, standby] { daemon.signal(SIGTERM) }
-        for daemon in [holder, standby] { _ = try await daemon.waitForExit() }
     }
 }
 
