@@ -2,7 +2,7 @@
 # `make bench` prints the benchmark figures. Each installs what it needs first.
 SWIFT ?= swift
 
-.PHONY: deps build run test bench chaos lambda clean
+.PHONY: deps build run test bench chaos lambda release-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -24,6 +24,9 @@ chaos: deps
 
 lambda: deps
 	scripts/lambda.sh
+
+release-check: deps
+	scripts/release-check.sh
 
 clean:
 	rm -rf .build .rotor

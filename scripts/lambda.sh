@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product bootstrap --static-swift-stdlib
+if grep -a -q -e ROTOR_FAULT_KILL_AT -e KillSwitch .build/release/bootstrap; then
+    echo "lambda: the release bootstrap contains the test-only fault hook" >&2; exit 1
+fi
 mkdir -p .build/lambda
 cp .build/release/bootstrap .build/lambda/bootstrap
 strip .build/lambda/bootstrap

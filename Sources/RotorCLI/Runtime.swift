@@ -25,8 +25,8 @@ struct Runtime {
         let synchronous = try options.synchronousMode()
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let clock = SystemClock()
-        let sqliteState = try SQLiteStateStore(url: home.appendingPathComponent("state.sqlite"), synchronous: synchronous)
-        var store = try makeStore(options, home: home, state: sqliteState, clock: clock, synchronous: synchronous, logger: logger)
+        let (openedStore, sqliteState) = try openStores(options, home: home, clock: clock, synchronous: synchronous, logger: logger)
+        var store = openedStore
         var state: any RotationStateStore = sqliteState
         #if ROTOR_FAULT_INJECTION
         if let point = options.env["ROTOR_FAULT_KILL_AT"] {
@@ -46,23 +46,29 @@ struct Runtime {
         return Runtime(store: store, state: state, engine: engine, scope: try options.scope(), logger: logger)
     }
 
-    static func makeStore(
-        _ options: GlobalOptions, home: URL, state: SQLiteStateStore, clock: SystemClock, synchronous: SQLiteSynchronous, logger: Logger
-    ) throws -> any SecretStore {
+    /// Opens the secret store and the state database. With the embedded store, the master key also
+    /// authenticates the rotator and options recorded for each secret in the state database.
+    static func openStores(
+        _ options: GlobalOptions, home: URL, clock: SystemClock, synchronous: SQLiteSynchronous, logger: Logger
+    ) throws -> (any SecretStore, SQLiteStateStore) {
+        let stateURL = home.appendingPathComponent("state.sqlite")
         switch try options.storeKind() {
         case .embedded:
             let keyFile = options.env["ROTOR_MASTER_KEY_FILE"].map { URL(fileURLWithPath: $0) } ?? home.appendingPathComponent("master.key")
-            return try EmbeddedSecretStore(
+            let store = try EmbeddedSecretStore(
                 url: home.appendingPathComponent("store.sqlite"),
                 keySource: .environmentOrFile(environment: options.env, keyFile: keyFile), clock: clock, synchronous: synchronous)
+            let state = try SQLiteStateStore(url: stateURL, synchronous: synchronous, authenticator: store.rotatorConfigAuthenticator)
+            return (store, state)
         case .aws:
+            let state = try SQLiteStateStore(url: stateURL, synchronous: synchronous)
             let settings = try AWSSettings.resolve(
                 region: options.region, profile: options.profile, endpointURL: options.endpointUrl, environment: options.env)
             var awsLogger = logger
             awsLogger[metadataKey: "component"] = "aws"
             let client = SecretsManagerClient(
                 endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials, logger: awsLogger)
-            return AWSSecretStore(client: client, actor: actor(options.env)) { event in try? await state.appendAudit(event) }
+            return (AWSSecretStore(client: client, actor: actor(options.env)) { event in try? await state.appendAudit(event) }, state)
         }
     }
 

@@ -9,6 +9,8 @@ import RotorCore
 public final class EmbeddedSecretStore: SecretStore {
     let pool: DatabasePool
     let sealer: ValueSealer
+    /// Authenticates, under this store's master key, the rotator options rotor records in its state database.
+    public let rotatorConfigAuthenticator: RotatorConfigAuthenticator
     let clock: any RotorClock
     public let url: URL
 
@@ -27,6 +29,7 @@ public final class EmbeddedSecretStore: SecretStore {
         self.url = url
         self.clock = clock
         self.sealer = sealer
+        rotatorConfigAuthenticator = RotatorConfigAuthenticator(key)
         pool = try SQLiteFile.openPool(at: url, applicationID: Self.applicationID, what: "embedded store", synchronous: synchronous)
         let labelsWereAuthenticated = try pool.read { db in try Self.migrator.appliedIdentifiers(db).contains(Self.labelsMigration) }
         try Self.migrator.migrate(pool)

@@ -40,6 +40,11 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
         HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data("rotor embedded store v1 labels".utf8), outputByteCount: 32)
     }
 
+    /// The key that authenticates the rotator and options recorded for each secret in the state database.
+    var rotatorConfigKey: SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data("rotor state v1 rotator config".utf8), outputByteCount: 32)
+    }
+
     /// The key that seals values, derived so the master key itself never touches data.
     var valueKey: SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data("rotor embedded store v1 values".utf8), outputByteCount: 32)

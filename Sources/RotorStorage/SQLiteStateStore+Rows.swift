@@ -14,11 +14,17 @@ extension SQLiteStateStore {
         return RotatorOptions(object ?? [:])
     }
 
-    static func managedSecret(_ row: Row) throws -> ManagedSecret {
-        ManagedSecret(
+    func configMAC(_ secret: ManagedSecret) -> Data? {
+        configMAC(secret.id.rawValue, rotator: secret.rotator.rawValue, optionsJSON: Self.encode(secret.options))
+    }
+
+    /// Decodes a managed secret, refusing a row whose rotator or options fail their MAC.
+    func managedSecret(_ row: Row) throws -> ManagedSecret {
+        try configAuthenticator?.verify(row["config_mac"], id: row["id"], rotator: row["rotator"], optionsJSON: row["options_json"])
+        return ManagedSecret(
             id: try SecretID(row["id"]),
             rotator: RotatorKind(row["rotator"] as String),
-            options: decodeOptions(row["options_json"]),
+            options: Self.decodeOptions(row["options_json"]),
             status: SecretStatus(rawValue: row["status"]) ?? .failed,
             failedRuns: row["failed_runs"],
             lastRotatedAt: (row["last_rotated_at"] as Double?).map(Date.init(epochSeconds:)),

@@ -6,8 +6,9 @@ import RotorCore
 extension SQLiteStateStore: SchedulingStore {
     public func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) async throws {
         try pool.writeNow { db in
-            try db.execute(cached: "UPDATE managed_secret SET rotator = ?, options_json = ? WHERE id = ?",
-                           arguments: [rotator.rawValue, Self.encode(options), id.rawValue])
+            let optionsJSON = Self.encode(options)
+            try db.execute(cached: "UPDATE managed_secret SET rotator = ?, options_json = ?, config_mac = ? WHERE id = ?",
+                           arguments: [rotator.rawValue, optionsJSON, configMAC(id.rawValue, rotator: rotator.rawValue, optionsJSON: optionsJSON), id.rawValue])
         }
     }
 
@@ -125,9 +126,10 @@ extension SQLiteStateStore: SchedulingStore {
         try pool.writeNow { db in
             for secret in secrets {
                 try db.execute(cached: """
-                    INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)
+                    INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, created_at, config_mac)
+                    VALUES (?, ?, ?, ?, ?, 0, ?, ?)
                     """, arguments: [secret.id.rawValue, secret.id.environment.name, secret.rotator.rawValue, Self.encode(secret.options),
-                                     secret.status.rawValue, secret.createdAt.epochSeconds])
+                                     secret.status.rawValue, secret.createdAt.epochSeconds, configMAC(secret)])
             }
         }
     }

@@ -8,17 +8,39 @@ public final class SQLiteStateStore: RotationStateStore {
     let pool: DatabasePool
     public let url: URL
     public let synchronous: SQLiteSynchronous
+    /// When set, every managed secret's rotator and options carry a MAC under the master key, checked on each read.
+    let configAuthenticator: RotatorConfigAuthenticator?
 
-    /// Opens (creating and migrating if needed) the state database at `url`.
-    public init(url: URL, synchronous: SQLiteSynchronous = .full) throws {
+    /// Opens (creating and migrating if needed) the state database at `url`. With `authenticator`, rows whose
+    /// rotator or options were edited without the master key are refused.
+    public init(url: URL, synchronous: SQLiteSynchronous = .full, authenticator: RotatorConfigAuthenticator? = nil) throws {
         self.url = url
         self.synchronous = synchronous
+        configAuthenticator = authenticator
         pool = try SQLiteFile.openPool(at: url, applicationID: Self.applicationID, what: "state database", synchronous: synchronous)
         do {
+            let wasAuthenticated = try pool.read { db in try Self.migrator.appliedIdentifiers(db).contains(Self.rotatorConfigMigration) }
             try Self.migrator.migrate(pool)
+            // Rows written before the MAC existed get it once, in the open that adds the column; afterwards a
+            // missing MAC is tampering.
+            if !wasAuthenticated, authenticator != nil { try sealUnsealedConfigs() }
         } catch {
             throw SQLiteFile.corrupted(url, what: "state database", detail: "migration failed: \(error)")
         }
+    }
+
+    private func sealUnsealedConfigs() throws {
+        try pool.write { db in
+            for row in try Row.fetchAll(db, sql: "SELECT id, rotator, options_json FROM managed_secret WHERE config_mac IS NULL") {
+                try db.execute(cached: "UPDATE managed_secret SET config_mac = ? WHERE id = ?",
+                               arguments: [configMAC(row["id"], rotator: row["rotator"], optionsJSON: row["options_json"]), row["id"] as String])
+            }
+        }
+    }
+
+    /// The MAC to store beside a row's rotator and options; `nil` without an authenticator.
+    func configMAC(_ id: String, rotator: String, optionsJSON: String) -> Data? {
+        configAuthenticator?.mac(id, rotator: rotator, optionsJSON: optionsJSON)
     }
 
     public func register(_ secret: ManagedSecret, audit: AuditEvent) async throws {
@@ -28,13 +50,13 @@ public final class SQLiteStateStore: RotationStateStore {
             }
             try db.execute(
                 cached: """
-                    INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, last_rotated_at, last_error, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, last_rotated_at, last_error, created_at, config_mac)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     secret.id.rawValue, secret.id.environment.name, secret.rotator.rawValue, Self.encode(secret.options),
                     secret.status.rawValue, secret.failedRuns, secret.lastRotatedAt?.epochSeconds, secret.lastError,
-                    secret.createdAt.epochSeconds,
+                    secret.createdAt.epochSeconds, configMAC(secret),
                 ])
             try Self.insert(audit, db)
         }
@@ -42,7 +64,7 @@ public final class SQLiteStateStore: RotationStateStore {
 
     public func managedSecret(_ id: SecretID) async throws -> ManagedSecret? {
         try pool.readNow { db in
-            try db.fetchRow(cached: "SELECT * FROM managed_secret WHERE id = ?", arguments: [id.rawValue]).map(Self.managedSecret)
+            try db.fetchRow(cached: "SELECT * FROM managed_secret WHERE id = ?", arguments: [id.rawValue]).map(managedSecret)
         }
     }
 
@@ -50,10 +72,10 @@ public final class SQLiteStateStore: RotationStateStore {
         try pool.readNow { db in
             switch scope {
             case .all:
-                try db.fetchRows(cached: "SELECT * FROM managed_secret ORDER BY id").map(Self.managedSecret)
+                try db.fetchRows(cached: "SELECT * FROM managed_secret ORDER BY id").map(managedSecret)
             case .only(let environment):
                 try db.fetchRows(cached: "SELECT * FROM managed_secret WHERE environment = ? ORDER BY id", arguments: [environment.name])
-                    .map(Self.managedSecret)
+                    .map(managedSecret)
             }
         }
     }

@@ -63,6 +63,7 @@ extension SQLiteStateStore {
         }
         registerSchedulingMigration(&migrator)
         registerFencingMigration(&migrator)
+        registerRotatorConfigMigration(&migrator)
         return migrator
     }
 }

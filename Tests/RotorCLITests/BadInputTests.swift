@@ -113,6 +113,28 @@ import Testing
         #expect(try storeDump() == before, "the tampered store is left as it was, for forensics")
     }
 
+    /// Someone with write access to the state database but not the master key changes the rotator or its
+    /// options (to weaken where a credential may go): rotor refuses the secret and changes nothing.
+    @Test(arguments: [
+        "UPDATE managed_secret SET options_json = '{\"length\":\"8\"}'",
+        "UPDATE managed_secret SET rotator = 'manual'",
+        "UPDATE managed_secret SET config_mac = NULL",
+    ])
+    func rotatorOptionsEditedInTheStateDatabaseWithoutTheKeyAreRefused(edit: String) throws {
+        let cli = try seeded()
+        let queue = try DatabaseQueue(path: cli.home.appendingPathComponent("state.sqlite").path)
+        try queue.write { db in try db.execute(sql: edit) }
+        try queue.close()
+        for arguments in [["rotate", Self.id], ["status"]] {
+            let result = try cli.run(arguments)
+            #expect(result.status == 6 && result.stderr.contains("edited without the master key"), "\(arguments): \(result.stderr)")
+        }
+        let rotations = try DatabaseQueue(path: cli.home.appendingPathComponent("state.sqlite").path).read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM rotation") ?? 0
+        }
+        #expect(rotations == 1, "no rotation was started from the tampered row")
+    }
+
     @Test func corruptedStateDatabaseIsRefusedWithExitSix() throws {
         let cli = try seeded()
         let state = cli.home.appendingPathComponent("state.sqlite")
