@@ -58,7 +58,9 @@ struct Runtime {
             let store = try EmbeddedSecretStore(
                 url: home.appendingPathComponent("store.sqlite"),
                 keySource: .environmentOrFile(environment: options.env, keyFile: keyFile), clock: clock, synchronous: synchronous)
-            let state = try SQLiteStateStore(url: stateURL, synchronous: synchronous, authenticator: store.rotatorConfigAuthenticator)
+            let state = try SQLiteStateStore(
+                url: stateURL, synchronous: synchronous, authenticator: store.rotatorConfigAuthenticator, sealingUnsealedRows: store.sealsLegacyRows)
+            try store.finishSealingLegacyRows()
             return (store, state)
         case .aws:
             let state = try SQLiteStateStore(url: stateURL, synchronous: synchronous)

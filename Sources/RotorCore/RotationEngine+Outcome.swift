@@ -69,12 +69,14 @@ extension RotationEngine {
         let context = RotationContext(
             secret: run.secret, token: run.token, store: store,
             logger: stepLogger(run.secret, token: run.token, step: "rollback"), now: clock.now())
+        var snapshot = SecretSnapshot()
+        _ = try await executor.describe(run.secret, &snapshot)
         if rotator.hasTarget, setStarted {
-            let current = try await store.getSecretValue(run.secret, .current).value
-            let discard = try await optionalValue(run.secret, .pending(run.token))
+            let current = try await executor.current(&snapshot, secret: run.secret)
+            let discard = try await executor.existingPending(run.token, &snapshot, secret: run.secret)
             try await rotator.rollback(RollbackRequest(restore: current, discard: discard), context: context)
         }
-        try await clearPending(run.token, description: try await store.describeSecret(run.secret))
+        try await executor.clearPending(run.token, &snapshot)
     }
 
     private func rollbackFailed(

@@ -7,32 +7,33 @@ extension RotationEngine {
             logger.info("resuming interrupted rotation", metadata: ["secret": "\(managed.id)", "token": "\(open.token)"])
             return RotationRun(record: open, resumed: true, runStartedAt: startedAt)
         }
-        let (token, adopted) = try await chooseToken(for: managed.id)
+        let (token, adopted, snapshot) = try await chooseToken(for: managed.id)
         let record = RotationRecord(token: token, secret: managed.id, trigger: trigger, startedAt: startedAt)
         let weaknesses = rotators.securityWeaknesses(managed.rotator, options: managed.options)
         let detail = (adopted ? "resumed stuck AWSPENDING version \(token)" : "token \(token)")
             + (weaknesses.isEmpty ? "" : "; security weakened: " + weaknesses.joined(separator: "; "))
         try await state.beginRotation(record, audit: audit(managed.id, "rotation.start", "started", detail))
-        return RotationRun(record: record, resumed: adopted, runStartedAt: startedAt)
+        return RotationRun(record: record, resumed: adopted, runStartedAt: startedAt, snapshot: snapshot)
     }
 
     /// A fresh token, or the stuck pending version's id when the policy says resume.
-    private func chooseToken(for id: SecretID) async throws -> (VersionID, adopted: Bool) {
-        let description = try await store.describeSecret(id)
+    private func chooseToken(for id: SecretID) async throws -> (VersionID, adopted: Bool, SecretSnapshot) {
+        var snapshot = SecretSnapshot()
+        let description = try await executor.describe(id, &snapshot)
         guard let currentID = description.holder(of: .current) else {
             throw RotorError(
                 .invalidRequest, "secret has no AWSCURRENT version to rotate from", secret: id,
                 remedy: "put a first value with 'rotor secret create' (--value-stdin or --generate)")
         }
-        guard let pendingID = description.holder(of: .pending) else { return (makeToken(), false) }
+        guard let pendingID = description.holder(of: .pending) else { return (makeToken(), false, snapshot) }
         if pendingID == currentID {
             // A completed rotation whose AWSPENDING was never cleaned up: strip it.
-            try await store.updateSecretVersionStage(UpdateVersionStageInput(id: id, stage: .pending, removeFrom: pendingID))
-            return (makeToken(), false)
+            try await executor.clearPending(pendingID, &snapshot)
+            return (makeToken(), false, snapshot)
         }
         switch configuration.stuckPending {
         case .resume:
-            return (pendingID, true)
+            return (pendingID, true, snapshot)
         case .refuse:
             throw RotorError(
                 .previousRotationIncomplete,

@@ -39,6 +39,8 @@ struct RotationRun: Sendable {
     var resumed: Bool
     var steps: [StepReport] = []
     let runStartedAt: Date
+    /// What this run knows of the secret between its own calls (empty after a failed attempt).
+    var snapshot = SecretSnapshot()
 
     var secret: SecretID { record.secret }
     var token: VersionID { record.token }

@@ -21,7 +21,8 @@ public final class EmbeddedSecretStore: SecretStore {
         let keyCheck = isNew ? nil : try Self.readKeyCheck(url)
         let key = try keySource.load(mayCreate: keyCheck == nil)
         let sealer = ValueSealer(key)
-        if let keyCheck, !sealer.verifyKeyCheck(keyCheck) {
+        let checked = keyCheck.map(sealer.verifyKeyCheck)
+        if let checked, checked == nil {
             throw RotorError(
                 .wrongMasterKey, "the master key does not open the embedded store \(url.path)",
                 remedy: "use the key this store was created with (ROTOR_MASTER_KEY or the key file); rotor changed nothing")
@@ -30,8 +31,10 @@ public final class EmbeddedSecretStore: SecretStore {
         self.clock = clock
         self.sealer = sealer
         rotatorConfigAuthenticator = RotatorConfigAuthenticator(key)
+        // Only a store whose key-check record (which only the key can write) says it predates the MACs
+        // may have unsealed rows sealed as they are; in any other store a missing MAC is tampering.
+        sealsLegacyRows = (checked ?? nil) == .legacy
         pool = try SQLiteFile.openPool(at: url, applicationID: Self.applicationID, what: "embedded store", synchronous: synchronous)
-        let labelsWereAuthenticated = try pool.read { db in try Self.migrator.appliedIdentifiers(db).contains(Self.labelsMigration) }
         try Self.migrator.migrate(pool)
         if keyCheck == nil {
             let record = try sealer.makeKeyCheck()
@@ -39,9 +42,19 @@ public final class EmbeddedSecretStore: SecretStore {
                 try db.execute(cached: "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('key_check', ?)", arguments: [record])
             }
         }
-        // Stores written before labels were authenticated get their MACs once, in the open that adds
-        // the column; afterwards a missing MAC is tampering (no marker row an attacker could delete).
-        if !labelsWereAuthenticated { try Self.sealUnsealedLabels(pool, sealer: sealer) }
+        if sealsLegacyRows { try Self.sealUnsealedLabels(pool, sealer: sealer) }
+    }
+
+    /// Whether this open may seal rows written before labels and rotator options were authenticated
+    /// (a store from before that change). ``finishSealingLegacyRows()`` ends that for good.
+    public let sealsLegacyRows: Bool
+
+    /// Marks the store as fully sealed (after the state database's rows got their MACs too): from now
+    /// on an unsealed row is refused as tampering.
+    public func finishSealingLegacyRows() throws {
+        guard sealsLegacyRows else { return }
+        let record = try sealer.makeKeyCheck()
+        try pool.write { db in try db.execute(cached: "UPDATE store_meta SET value = ? WHERE key = 'key_check'", arguments: [record]) }
     }
 
     /// The key-check record of an existing store, read without writing; `nil` for an empty file.

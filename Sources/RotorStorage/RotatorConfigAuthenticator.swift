@@ -22,7 +22,7 @@ public struct RotatorConfigAuthenticator: Sendable {
                 .storeCorrupted,
                 "the rotator or options recorded for this secret fail their integrity check: the state database was edited without the master key",
                 secret: try? SecretID(id),
-                remedy: "restore state.sqlite from a backup, or check the secret's policy and re-apply it (rotor schedule apply); rotor used nothing from that row")
+                remedy: "restore state.sqlite from a backup (and find who could write it); rotor used nothing from that row")
         }
     }
 

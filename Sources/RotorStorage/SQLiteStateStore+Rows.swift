@@ -21,8 +21,14 @@ extension SQLiteStateStore {
     /// Decodes a managed secret, refusing a row whose rotator or options fail their MAC.
     func managedSecret(_ row: Row) throws -> ManagedSecret {
         try configAuthenticator?.verify(row["config_mac"], id: row["id"], rotator: row["rotator"], optionsJSON: row["options_json"])
+        let id = try SecretID(row["id"])
+        // Scoped queries select by this column; it must name the id's own environment.
+        guard id.environment.name == row["environment"] as String else {
+            throw RotorError(.storeCorrupted, "the state database files this secret under environment '\(row["environment"] as String)', not its own",
+                             secret: id, remedy: "restore state.sqlite from a backup (and find who could write it)")
+        }
         return ManagedSecret(
-            id: try SecretID(row["id"]),
+            id: id,
             rotator: RotatorKind(row["rotator"] as String),
             options: Self.decodeOptions(row["options_json"]),
             status: SecretStatus(rawValue: row["status"]) ?? .failed,

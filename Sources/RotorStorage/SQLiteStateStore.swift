@@ -12,18 +12,18 @@ public final class SQLiteStateStore: RotationStateStore {
     let configAuthenticator: RotatorConfigAuthenticator?
 
     /// Opens (creating and migrating if needed) the state database at `url`. With `authenticator`, rows whose
-    /// rotator or options were edited without the master key are refused.
-    public init(url: URL, synchronous: SQLiteSynchronous = .full, authenticator: RotatorConfigAuthenticator? = nil) throws {
+    /// rotator or options were edited without the master key are refused; `sealingUnsealedRows` (only for a
+    /// store that predates the MACs, ``EmbeddedSecretStore/sealsLegacyRows``) gives rows without one their MAC.
+    public init(
+        url: URL, synchronous: SQLiteSynchronous = .full, authenticator: RotatorConfigAuthenticator? = nil, sealingUnsealedRows: Bool = false
+    ) throws {
         self.url = url
         self.synchronous = synchronous
         configAuthenticator = authenticator
         pool = try SQLiteFile.openPool(at: url, applicationID: Self.applicationID, what: "state database", synchronous: synchronous)
         do {
-            let wasAuthenticated = try pool.read { db in try Self.migrator.appliedIdentifiers(db).contains(Self.rotatorConfigMigration) }
             try Self.migrator.migrate(pool)
-            // Rows written before the MAC existed get it once, in the open that adds the column; afterwards a
-            // missing MAC is tampering.
-            if !wasAuthenticated, authenticator != nil { try sealUnsealedConfigs() }
+            if sealingUnsealedRows, authenticator != nil { try sealUnsealedConfigs() }
         } catch {
             throw SQLiteFile.corrupted(url, what: "state database", detail: "migration failed: \(error)")
         }

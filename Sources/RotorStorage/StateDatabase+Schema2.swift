@@ -54,10 +54,8 @@ extension SQLiteStateStore {
     }
 
     /// The MAC binding each managed secret's rotator and options to the master key (embedded store).
-    static let rotatorConfigMigration = "v4-rotator-config-mac"
-
     static func registerRotatorConfigMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration(rotatorConfigMigration) { db in
+        migrator.registerMigration("v4-rotator-config-mac") { db in
             try db.execute(sql: "ALTER TABLE managed_secret ADD COLUMN config_mac BLOB")
         }
     }

@@ -24,7 +24,12 @@ struct ValueSealer: Sendable {
         }
         return Data(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: labelKey))
     }
-    private static let keyCheckPlaintext = Data("rotor embedded store key check v1".utf8)
+    /// What a store's key-check record says besides "this is the key": whether the store was written
+    /// before labels and rotator options were authenticated (so their MACs may be added once).
+    enum KeyCheck: Sendable { case legacy, sealed }
+
+    private static let legacyKeyCheckPlaintext = Data("rotor embedded store key check v1".utf8)
+    private static let sealedKeyCheckPlaintext = Data("rotor embedded store key check v2: labels and rotator options sealed".utf8)
     private static let keyCheckContext = Data("key-check".utf8)
 
     func seal(_ value: SecretValue, secret: SecretID, version: VersionID) throws -> Data {
@@ -47,14 +52,22 @@ struct ValueSealer: Sendable {
         }
     }
 
-    func makeKeyCheck() throws -> Data {
-        try AES.GCM.seal(Self.keyCheckPlaintext, using: key, authenticating: Self.keyCheckContext).combined ?? Data()
+    /// A key-check record for a store whose rows all carry their MACs. Only the key can make one, so an
+    /// attacker cannot turn a sealed store back into one whose unsealed rows would be sealed as found.
+    func makeKeyCheck(_ kind: KeyCheck = .sealed) throws -> Data {
+        let plaintext = kind == .sealed ? Self.sealedKeyCheckPlaintext : Self.legacyKeyCheckPlaintext
+        return try AES.GCM.seal(plaintext, using: key, authenticating: Self.keyCheckContext).combined ?? Data()
     }
 
-    func verifyKeyCheck(_ record: Data) -> Bool {
+    /// The record's kind, or `nil` when this key did not make it.
+    func verifyKeyCheck(_ record: Data) -> KeyCheck? {
         guard let box = try? AES.GCM.SealedBox(combined: record),
-              let plain = try? AES.GCM.open(box, using: key, authenticating: Self.keyCheckContext) else { return false }
-        return plain == Self.keyCheckPlaintext
+              let plain = try? AES.GCM.open(box, using: key, authenticating: Self.keyCheckContext) else { return nil }
+        switch plain {
+        case Self.sealedKeyCheckPlaintext: return .sealed
+        case Self.legacyKeyCheckPlaintext: return .legacy
+        default: return nil
+        }
     }
 
     private static func context(_ secret: SecretID, _ version: VersionID, _ kind: SecretValue.Kind) -> Data {

@@ -13,6 +13,10 @@ import Testing
         let definitions = manifest.components(separatedBy: "\n").filter { $0.contains(".define(\"ROTOR_FAULT_INJECTION\"") }
         #expect(definitions.count == 1)
         #expect(definitions.allSatisfy { $0.contains(".when(configuration: .debug)") })
+        for file in ["Package.swift", "Makefile", "scripts/lambda.sh", "scripts/release-check.sh", "scripts/bench.sh"] {
+            let text = try String(contentsOf: Self.root.appendingPathComponent(file), encoding: .utf8)
+            #expect(!text.contains("-DROTOR_FAULT_INJECTION") && !text.contains("-D ROTOR_FAULT_INJECTION"), "\(file) must not force the flag on")
+        }
     }
 
     @Test func everyUseOfTheHookIsInsideTheFlag() throws {

@@ -1,0 +1,227 @@
+import Logging
+import struct Foundation.Date
+
+/// Runs one rotation step for a token the way Secrets Manager expects a rotation function to:
+/// AWS's prologue (token known, already `AWSCURRENT` means done, otherwise it must be `AWSPENDING`),
+/// then the step, idempotent under repetition with the same token. The one implementation of the
+/// four steps: the engine wraps it with journal, lock, retry and rollback; the Lambda calls it directly.
+public struct StepExecutor: Sendable {
+    /// Where the executor runs, which decides the few rules that differ between rotor's own runs and
+    /// a Lambda invoked by Secrets Manager.
+    public struct Mode: Sendable, Equatable {
+        /// createSecret may create the token's version (rotor's own runs). Invoked by Secrets Manager,
+        /// the version already exists (RotateSecret made it) and an unknown token is an error.
+        public var createsVersion: Bool
+        /// The secret must have rotation enabled (AWS's prologue for a rotation function).
+        public var requiresRotationEnabled: Bool
+        /// rotor completes the labels itself after `AWSCURRENT` moves: it strips `AWSPENDING` and
+        /// reads the labels back. Invoked by Secrets Manager, its backend does the clean-up.
+        public var completesLabels: Bool
+        /// The invocation's `RotationToken`, passed on to PutSecretValue.
+        public var rotationToken: String?
+
+        /// rotor's own runs (CLI, daemon).
+        public static let engine = Mode(createsVersion: true, requiresRotationEnabled: false, completesLabels: true, rotationToken: nil)
+
+        /// A rotation function invoked by Secrets Manager.
+        public static func lambda(rotationToken: String?) -> Mode {
+            Mode(createsVersion: false, requiresRotationEnabled: true, completesLabels: false, rotationToken: rotationToken)
+        }
+    }
+
+    public let store: any SecretStore
+    public let mode: Mode
+
+    public init(store: any SecretStore, mode: Mode) {
+        self.store = store
+        self.mode = mode
+    }
+
+    /// One step's inputs.
+    public struct Request: Sendable {
+        public var step: RotationStep
+        public var secret: SecretID
+        public var token: VersionID
+        public var rotator: any Rotator
+        /// The operator's new value, for the `manual` rotator.
+        public var suppliedValue: SecretValue?
+        public var logger: Logger
+        public var now: Date
+
+        public init(step: RotationStep, secret: SecretID, token: VersionID, rotator: any Rotator, suppliedValue: SecretValue? = nil, logger: Logger, now: Date) {
+            self.step = step
+            self.secret = secret
+            self.token = token
+            self.rotator = rotator
+            self.suppliedValue = suppliedValue
+            self.logger = logger
+            self.now = now
+        }
+    }
+
+    /// Runs the step. Returns a note when the step had nothing to do, and the snapshot updated with
+    /// what the step learnt and wrote. A thrown error leaves the caller's snapshot stale: start the
+    /// next attempt from an empty one.
+    public func run(_ request: Request, snapshot start: SecretSnapshot) async throws -> (note: String?, snapshot: SecretSnapshot) {
+        var snapshot = start
+        let description = try await describe(request.secret, &snapshot)
+        if let note = try prologue(request.step, description: description, token: request.token) {
+            if request.step == .finishSecret, mode.completesLabels { try await clearPending(request.token, &snapshot) }
+            return (note, snapshot)
+        }
+        let context = RotationContext(secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now)
+        let note: String?
+        switch request.step {
+        case .createSecret: note = try await createSecret(request, context, &snapshot)
+        case .setSecret: note = try await setSecret(request, context, &snapshot)
+        case .testSecret:
+            _ = try await request.rotator.testSecret(TestSecretRequest(pending: try await pending(request.token, &snapshot, secret: request.secret)), context: context)
+            note = nil
+        case .finishSecret: note = try await finishSecret(request, context, &snapshot)
+        }
+        return (note, snapshot)
+    }
+
+    /// The snapshot's description, or a fresh DescribeSecret.
+    public func describe(_ id: SecretID, _ snapshot: inout SecretSnapshot) async throws -> SecretDescription {
+        if let known = snapshot.description { return known }
+        let description = try await store.describeSecret(id)
+        snapshot = SecretSnapshot(description: description)
+        return description
+    }
+
+    /// AWS's prologue. Returns a note when the step is already done.
+    func prologue(_ step: RotationStep, description: SecretDescription, token: VersionID) throws(RotorError) -> String? {
+        if mode.requiresRotationEnabled, description.rotationEnabled == false {
+            throw RotorError(.invalidRequest, "secret is not enabled for rotation", secret: description.id, step: step,
+                             remedy: "enable rotation on the secret (RotateSecret) before invoking the function")
+        }
+        guard let stages = description.versionIDsToStages[token] else {
+            if step == .createSecret, mode.createsVersion { return nil }
+            throw RotorError(
+                .invalidRequest, "version \(token) has no stage for rotation", secret: description.id, step: step,
+                remedy: mode.createsVersion ? "the pending version was removed outside rotor; run 'rotor rotate' again to start over"
+                    : "start the rotation with RotateSecret, which creates the version; do not invoke the function by hand with a made-up token")
+        }
+        if stages.contains(.current) { return "version \(token) is already AWSCURRENT" }
+        guard stages.contains(.pending) else {
+            throw RotorError(
+                .invalidRequest, "version \(token) is not AWSPENDING", secret: description.id, step: step,
+                remedy: "another process moved the labels; inspect with 'rotor secret describe \(description.id)'")
+        }
+        return nil
+    }
+
+    private func createSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {
+        // The token's version may exist without a value (Secrets Manager's RotateSecret placeholder).
+        if snapshot.description?.versionIDsToStages[request.token] != nil, try await existingPending(request.token, &snapshot, secret: request.secret) != nil {
+            return "pending value already exists"
+        }
+        let current = try await self.current(&snapshot, secret: request.secret)
+        let response = try await request.rotator.createSecret(CreateSecretRequest(current: current, suppliedValue: request.suppliedValue), context: context)
+        try await store.putSecretValue(PutSecretValueInput(
+            id: request.secret, token: request.token, value: response.newValue, stages: [.pending], rotationToken: mode.rotationToken))
+        snapshot.applyPut(request.token, value: response.newValue, stages: [.pending], at: request.now, secret: request.secret)
+        return nil
+    }
+
+    private func setSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {
+        guard request.rotator.hasTarget else { return "rotator has no target to set" }
+        let current = try await self.current(&snapshot, secret: request.secret)
+        let pending = try await pending(request.token, &snapshot, secret: request.secret)
+        let previous = try await self.previous(&snapshot, secret: request.secret)
+        _ = try await request.rotator.setSecret(SetSecretRequest(current: current, pending: pending, previous: previous), context: context)
+        return nil
+    }
+
+    private func finishSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {
+        guard let currentID = snapshot.holder(of: .current) else {
+            throw RotorError(.invalidRequest, "no version carries AWSCURRENT", secret: request.secret, step: .finishSecret,
+                             remedy: "put AWSCURRENT back on the last good version (runbooks/stuck-pending-version.md)")
+        }
+        if request.rotator.hasTarget {
+            let finish = FinishSecretRequest(current: try await current(&snapshot, secret: request.secret), pending: try await pending(request.token, &snapshot, secret: request.secret))
+            _ = try await request.rotator.finishSecret(finish, context: context)
+        }
+        try await updateStage(UpdateVersionStageInput(id: request.secret, stage: .current, moveTo: request.token, removeFrom: currentID), &snapshot)
+        guard mode.completesLabels else { return nil }
+        // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does.
+        try await updateStage(UpdateVersionStageInput(id: request.secret, stage: .pending, removeFrom: request.token), &snapshot)
+        try await verifyFinished(request, &snapshot)
+        return nil
+    }
+
+    /// Reads the labels back: something may have changed them between rotor's own calls (a late
+    /// copy of an earlier request, which moto answers by resetting the version's labels; another
+    /// tool or an operator). rotor does not fight it: a token that is not `AWSCURRENT` alone fails
+    /// the step with the labels it found, so the run never reports a success that did not happen.
+    private func verifyFinished(_ request: Request, _ snapshot: inout SecretSnapshot) async throws {
+        snapshot = SecretSnapshot()
+        let description = try await describe(request.secret, &snapshot)
+        let stages = description.versionIDsToStages[request.token] ?? []
+        guard !(stages.contains(.current) && !stages.contains(.pending)) else { return }
+        let labels = description.versionIDsToStages.filter { !$0.value.isEmpty }
+            .map { "\($0.key): \($0.value.map(\.rawValue).sorted().joined(separator: ","))" }.sorted().joined(separator: "; ")
+        throw RotorError(
+            .invalidRequest, "the labels changed under rotor during finishSecret: version \(request.token) carries \(stages.map(\.rawValue).sorted()), not AWSCURRENT alone (labels now: \(labels.isEmpty ? "none" : labels))",
+            secret: request.secret, step: .finishSecret,
+            remedy: "find what else moves this secret's labels; then put AWSCURRENT back on the right version (runbooks/stuck-pending-version.md, 'Labels changed under rotor')")
+    }
+
+    /// Removes `AWSPENDING` from `token`'s version if it still carries it.
+    public func clearPending(_ token: VersionID, _ snapshot: inout SecretSnapshot) async throws {
+        guard let id = snapshot.description?.id, snapshot.holder(of: .pending) == token else { return }
+        try await updateStage(UpdateVersionStageInput(id: id, stage: .pending, removeFrom: token), &snapshot)
+    }
+
+    private func updateStage(_ input: UpdateVersionStageInput, _ snapshot: inout SecretSnapshot) async throws {
+        try await store.updateSecretVersionStage(input)
+        snapshot.applyStage(input)
+    }
+
+    // MARK: Value reads. Current and pending must exist; previous may be absent. Any other error
+    // (throttling, access denied, a network failure) is thrown, never taken for "no value".
+
+    /// The `AWSCURRENT` value.
+    func current(_ snapshot: inout SecretSnapshot, secret: SecretID) async throws -> SecretValue {
+        if let id = snapshot.holder(of: .current), let known = snapshot.values[id] { return known }
+        let read = try await store.getSecretValue(secret, .current)
+        if snapshot.holder(of: .current) == read.versionID { snapshot.remember(read.value, of: read.versionID) }
+        return read.value
+    }
+
+    /// The token's `AWSPENDING` value.
+    func pending(_ token: VersionID, _ snapshot: inout SecretSnapshot, secret: SecretID) async throws -> SecretValue {
+        if let known = snapshot.values[token] { return known }
+        let value = try await store.getSecretValue(secret, .pending(token)).value
+        snapshot.remember(value, of: token)
+        return value
+    }
+
+    /// The token's `AWSPENDING` value, or `nil` when it has none (a placeholder, or no such version).
+    func existingPending(_ token: VersionID, _ snapshot: inout SecretSnapshot, secret: SecretID) async throws -> SecretValue? {
+        try await optionalValue(.pending(token), of: token, &snapshot, secret: secret)
+    }
+
+    /// The `AWSPREVIOUS` value, or `nil` when no version carries that label.
+    func previous(_ snapshot: inout SecretSnapshot, secret: SecretID) async throws -> SecretValue? {
+        guard let id = snapshot.holder(of: .previous) else { return nil }
+        return try await optionalValue(.previous, of: id, &snapshot, secret: secret)
+    }
+
+    /// A value that may be absent: ``RotorError/Code/versionNotFound`` becomes `nil`; every other error is thrown.
+    private func optionalValue(
+        _ selector: VersionSelector, of version: VersionID, _ snapshot: inout SecretSnapshot, secret: SecretID
+    ) async throws -> SecretValue? {
+        if let known = snapshot.values[version] { return known }
+        if snapshot.missing.contains(version) { return nil }
+        do {
+            let value = try await store.getSecretValue(secret, selector).value
+            snapshot.remember(value, of: version)
+            return value
+        } catch let error as RotorError where error.code == .versionNotFound {
+            snapshot.remember(nil, of: version)
+            return nil
+        }
+    }
+}
