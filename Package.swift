@@ -189,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "RotorPostgresTests",
             dependencies: [
-                "rotor", "RotorPostgres", "RotorCore", "RotorStorage", "RotorAWS", "RotorRotators",
+                "rotor", "RotorPostgres", "RotorCore", "RotorStorage", "RotorAWS", "RotorRotators", "RotorTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

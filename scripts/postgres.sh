@@ -38,8 +38,10 @@ start() {
     chmod 600 "$dir/data/server.key"
     [ "$(id -u)" -eq 0 ] && chown postgres "$dir/data/server.key" "$dir/data/server.crt"
     local port; port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+    # authentication_timeout at its maximum: a loaded test machine may take a while to answer the
+    # SCRAM exchange, and the default 60 s made the server drop connections mid-login.
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w \
-        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c password_encryption=scram-sha-256 -c max_connections=200 -c log_statement=all -c ssl=on" start >/dev/null
+        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c password_encryption=scram-sha-256 -c max_connections=200 -c authentication_timeout=600 -c log_statement=all -c ssl=on" start >/dev/null
     cat >"$dir/postgres.env" <<ENV
 export ROTOR_TEST_PG_HOST=127.0.0.1
 export ROTOR_TEST_PG_PORT=$port

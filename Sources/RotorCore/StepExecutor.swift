@@ -106,7 +106,7 @@ public struct StepExecutor: Sendable {
         if stages.contains(.current) { return "version \(token) is already AWSCURRENT" }
         guard stages.contains(.pending) else {
             throw RotorError(
-                .invalidRequest, "version \(token) is not AWSPENDING", secret: description.id, step: step,
+                .invalidRequest, "version \(token) is not set as AWSPENDING for rotation", secret: description.id, step: step,
                 remedy: "another process moved the labels; inspect with 'rotor secret describe \(description.id)'")
         }
         return nil

@@ -75,7 +75,7 @@ public final class EmbeddedSecretStore: SecretStore {
 
     public func createSecret(_ input: CreateSecretInput) async throws -> SecretDescription {
         let now = clock.now()
-        return try pool.writeNow { [sealer] db in
+        return try await pool.writeNow { [sealer] db in
             if try Self.secretRow(input.id, db) != nil {
                 // CreateSecret is idempotent for the same token and value, as in Secrets Manager.
                 guard try Self.isSameInitialVersion(input, sealer: sealer, db) else {
@@ -97,11 +97,11 @@ public final class EmbeddedSecretStore: SecretStore {
     }
 
     public func describeSecret(_ id: SecretID) async throws -> SecretDescription {
-        try pool.readNow { [sealer] db in try Self.describe(id, sealer: sealer, db) }
+        try await pool.readNow { [sealer] db in try Self.describe(id, sealer: sealer, db) }
     }
 
     public func getSecretValue(_ id: SecretID, _ selector: VersionSelector) async throws -> SecretVersionValue {
-        try pool.readNow { [sealer] db in
+        try await pool.readNow { [sealer] db in
             let ledger = try Self.ledger(id, sealer: sealer, db)
             if ledger.isEmpty, try Self.secretRow(id, db) == nil { throw Self.notFound(id) }
             let versionID = try ledger.resolve(selector, secret: id)
@@ -118,7 +118,7 @@ public final class EmbeddedSecretStore: SecretStore {
     @discardableResult
     public func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome {
         let now = clock.now()
-        return try pool.writeNow { [sealer] db in
+        return try await pool.writeNow { [sealer] db in
             guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
             return try Self.put(input, sealer: sealer, now: now, db)
         }
@@ -126,7 +126,7 @@ public final class EmbeddedSecretStore: SecretStore {
 
     public func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws {
         let now = clock.now()
-        try pool.writeNow { [sealer] db in
+        try await pool.writeNow { [sealer] db in
             guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
             let before = try Self.ledger(input.id, sealer: sealer, db)
             var after = before
@@ -144,7 +144,7 @@ public final class EmbeddedSecretStore: SecretStore {
     }
 
     public func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription] {
-        try pool.readNow { [sealer] db in
+        try await pool.readNow { [sealer] db in
             let ids: [String]
             switch scope {
             case .all: ids = try db.fetchValues(String.self, cached: "SELECT id FROM secret ORDER BY id")

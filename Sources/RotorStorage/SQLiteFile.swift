@@ -121,10 +121,13 @@ extension Date {
 }
 
 extension DatabasePool {
-    /// A read on the caller's thread (WAL readers never wait for writers).
-    func readNow<T>(_ body: (Database) throws -> T) throws -> T { try read(body) }
-    /// A write transaction on the caller's thread.
-    func writeNow<T>(_ body: (Database) throws -> T) throws -> T { try write(body) }
+    /// A read on GRDB's reader queue: the calling task suspends instead of blocking a Swift
+    /// concurrency thread (WAL readers never wait for writers).
+    func readNow<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T { try await read(body) }
+    /// A write transaction on GRDB's writer queue: the calling task suspends while it waits for the
+    /// write lock and the commit's fsync, so the cooperative pool (lease renewal, heartbeats, HTTP)
+    /// never stalls behind the disk.
+    func writeNow<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T { try await write(body) }
 }
 
 /// Queries through the statement cache: compiled once per connection, not on every call.

@@ -5,15 +5,15 @@ import RotorCore
 /// Locks, the schedule, the lease and the alert outbox in the state database.
 extension SQLiteStateStore: SchedulingStore {
     public func updateRotator(_ id: SecretID, rotator: RotatorKind, options: RotatorOptions) async throws {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             let optionsJSON = Self.encode(options)
             try db.execute(cached: "UPDATE managed_secret SET rotator = ?, options_json = ?, config_mac = ? WHERE id = ?",
-                           arguments: [rotator.rawValue, optionsJSON, configMAC(id.rawValue, rotator: rotator.rawValue, optionsJSON: optionsJSON), id.rawValue])
+                           arguments: [rotator.rawValue, optionsJSON, self.configMAC(id.rawValue, rotator: rotator.rawValue, optionsJSON: optionsJSON), id.rawValue])
         }
     }
 
     public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock? {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try db.execute(cached: """
                 INSERT INTO secret_lock (secret_id, owner, expires_at, fence) VALUES (?, ?, ?, 1)
                 ON CONFLICT(secret_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
@@ -28,13 +28,13 @@ extension SQLiteStateStore: SchedulingStore {
 
     /// Releasing keeps the row (owner emptied, expired) so the next holder's fence is higher.
     public func releaseSecretLock(_ id: SecretID, owner: String) async throws {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try db.execute(cached: "UPDATE secret_lock SET owner = '', expires_at = 0 WHERE secret_id = ? AND owner = ?", arguments: [id.rawValue, owner])
         }
     }
 
     public func secretLockHolder(_ id: SecretID, now: Date) async throws -> String? {
-        try pool.readNow { db in
+        try await pool.readNow { db in
             try db.fetchValue(String.self, cached: "SELECT owner FROM secret_lock WHERE secret_id = ? AND expires_at > ? AND owner <> ''",
                               arguments: [id.rawValue, now.epochSeconds])
         }
@@ -53,18 +53,18 @@ extension SQLiteStateStore: SchedulingStore {
     }
 
     public func acquireLease(_ name: String, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             guard try Self.takeRow("lease", key: "name", name, owner: owner, until: now.addingTimeInterval(ttl), now: now, db) else { return false }
             return true
         }
     }
 
     public func releaseLease(_ name: String, owner: String) async throws {
-        try pool.writeNow { db in try db.execute(cached: "DELETE FROM lease WHERE name = ? AND owner = ?", arguments: [name, owner]) }
+        try await pool.writeNow { db in try db.execute(cached: "DELETE FROM lease WHERE name = ? AND owner = ?", arguments: [name, owner]) }
     }
 
     public func leaseHolder(_ name: String, now: Date) async throws -> (owner: String, expiresAt: Date)? {
-        try pool.readNow { db in
+        try await pool.readNow { db in
             guard let row = try db.fetchRow(cached: "SELECT owner, expires_at FROM lease WHERE name = ? AND expires_at > ?", arguments: [name, now.epochSeconds])
             else { return nil }
             return (row["owner"], Date(epochSeconds: row["expires_at"]))
@@ -89,7 +89,7 @@ extension SQLiteStateStore: SchedulingStore {
 
     public func scheduleEntries(in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
         let (lower, upper) = Self.bounds(scope)
-        return try pool.readNow { db in
+        return try await pool.readNow { db in
             try db.fetchRows(cached: "SELECT * FROM schedule WHERE secret_id >= ? AND secret_id < ? ORDER BY secret_id", arguments: [lower, upper])
                 .map(Self.scheduleEntry)
         }
@@ -99,7 +99,7 @@ extension SQLiteStateStore: SchedulingStore {
     static func bounds(_ scope: EnvironmentScope) -> (String, String) { scope.idRange ?? ("/", "0") }
 
     public func scheduleEntry(_ id: SecretID) async throws -> ScheduleEntry? {
-        try pool.readNow { db in try db.fetchRow(cached: "SELECT * FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]).map(Self.scheduleEntry) }
+        try await pool.readNow { db in try db.fetchRow(cached: "SELECT * FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]).map(Self.scheduleEntry) }
     }
 
     public func saveScheduleEntry(_ entry: ScheduleEntry) async throws {
@@ -108,7 +108,7 @@ extension SQLiteStateStore: SchedulingStore {
 
     /// Saves entries in one transaction (one entry from the scheduler; many from imports and benchmarks).
     public func saveScheduleEntries(_ entries: [ScheduleEntry]) async throws {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             for entry in entries {
                 try db.execute(cached: """
                     INSERT OR REPLACE INTO schedule (secret_id, policy, fingerprint, next_due_at, next_reminder_at, last_reminder_at, last_failure_at)
@@ -123,33 +123,33 @@ extension SQLiteStateStore: SchedulingStore {
 
     /// Registers many managed secrets in one transaction, without audit events (imports, benchmarks).
     public func registerMany(_ secrets: [ManagedSecret]) async throws {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             for secret in secrets {
                 try db.execute(cached: """
                     INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, created_at, config_mac)
                     VALUES (?, ?, ?, ?, ?, 0, ?, ?)
                     """, arguments: [secret.id.rawValue, secret.id.environment.name, secret.rotator.rawValue, Self.encode(secret.options),
-                                     secret.status.rawValue, secret.createdAt.epochSeconds, configMAC(secret)])
+                                     secret.status.rawValue, secret.createdAt.epochSeconds, self.configMAC(secret)])
             }
         }
     }
 
     public func removeScheduleEntry(_ id: SecretID) async throws {
-        try pool.writeNow { db in try db.execute(cached: "DELETE FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]) }
+        try await pool.writeNow { db in try db.execute(cached: "DELETE FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]) }
     }
 
     public func dueRotations(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
-        try due("next_due_at", at: now, limit: limit, scope: scope)
+        try await due("next_due_at", at: now, limit: limit, scope: scope)
     }
 
     public func dueReminders(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
-        try due("next_reminder_at", at: now, limit: limit, scope: scope)
+        try await due("next_reminder_at", at: now, limit: limit, scope: scope)
     }
 
     /// Entries whose `column` deadline has passed, earliest first: a range scan of that column's partial index.
-    private func due(_ column: String, at now: Date, limit: Int, scope: EnvironmentScope) throws -> [ScheduleEntry] {
+    private func due(_ column: String, at now: Date, limit: Int, scope: EnvironmentScope) async throws -> [ScheduleEntry] {
         let (lower, upper) = Self.bounds(scope)
-        return try pool.readNow { db in
+        return try await pool.readNow { db in
             try db.fetchRows(
                 cached: "SELECT * FROM schedule WHERE \(column) IS NOT NULL AND \(column) <= ? AND secret_id >= ? AND secret_id < ? ORDER BY \(column) LIMIT ?",
                 arguments: [now.epochSeconds, lower, upper, limit]).map(Self.scheduleEntry)
@@ -158,7 +158,7 @@ extension SQLiteStateStore: SchedulingStore {
 
     public func earliestDeadline(in scope: EnvironmentScope) async throws -> Date? {
         let (lower, upper) = Self.bounds(scope)
-        return try pool.readNow { db in
+        return try await pool.readNow { db in
             let due = try db.fetchValue(
                 Double.self, cached: "SELECT min(next_due_at) FROM schedule WHERE next_due_at IS NOT NULL AND secret_id >= ? AND secret_id < ?", arguments: [lower, upper])
             let reminder = try db.fetchValue(
@@ -178,14 +178,14 @@ extension SQLiteStateStore: SchedulingStore {
     }
 
     public func enqueueAlert(_ alert: AlertRecord) async throws {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try db.execute(cached: "INSERT INTO alert_outbox (created_at, kind, secret_id, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
                            arguments: [alert.createdAt.epochSeconds, alert.kind, alert.secret?.rawValue, alert.payload, alert.createdAt.epochSeconds])
         }
     }
 
     public func dueAlerts(at now: Date, limit: Int) async throws -> [AlertRecord] {
-        try pool.readNow { db in
+        try await pool.readNow { db in
             try db.fetchRows(cached: "SELECT * FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
                              arguments: [now.epochSeconds, limit]).map { row in
                 AlertRecord(id: row["id"], createdAt: Date(epochSeconds: row["created_at"]), kind: row["kind"],
@@ -195,19 +195,19 @@ extension SQLiteStateStore: SchedulingStore {
     }
 
     public func markAlertDelivered(_ id: Int64, at: Date) async throws {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try db.execute(cached: "UPDATE alert_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [at.epochSeconds, id])
         }
     }
 
     public func markAlertFailed(_ id: Int64, error: String, nextAttemptAt: Date) async throws {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try db.execute(cached: "UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                            arguments: [String(error.prefix(300)), nextAttemptAt.epochSeconds, id])
         }
     }
 
     public func pendingAlertCount() async throws -> Int {
-        try pool.readNow { db in try db.fetchValue(Int.self, cached: "SELECT count(*) FROM alert_outbox WHERE delivered_at IS NULL") ?? 0 }
+        try await pool.readNow { db in try db.fetchValue(Int.self, cached: "SELECT count(*) FROM alert_outbox WHERE delivered_at IS NULL") ?? 0 }
     }
 }

@@ -33,7 +33,7 @@ public final class SQLiteStateStore: RotationStateStore {
         try pool.write { db in
             for row in try Row.fetchAll(db, sql: "SELECT id, rotator, options_json FROM managed_secret WHERE config_mac IS NULL") {
                 try db.execute(cached: "UPDATE managed_secret SET config_mac = ? WHERE id = ?",
-                               arguments: [configMAC(row["id"], rotator: row["rotator"], optionsJSON: row["options_json"]), row["id"] as String])
+                               arguments: [self.configMAC(row["id"], rotator: row["rotator"], optionsJSON: row["options_json"]), row["id"] as String])
             }
         }
     }
@@ -44,7 +44,7 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func register(_ secret: ManagedSecret, audit: AuditEvent) async throws {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             guard try db.fetchValue(Bool.self, cached: "SELECT 1 FROM managed_secret WHERE id = ?", arguments: [secret.id.rawValue]) == nil else {
                 throw RotorError(.secretExists, "secret is already managed by rotor", secret: secret.id)
             }
@@ -56,32 +56,32 @@ public final class SQLiteStateStore: RotationStateStore {
                 arguments: [
                     secret.id.rawValue, secret.id.environment.name, secret.rotator.rawValue, Self.encode(secret.options),
                     secret.status.rawValue, secret.failedRuns, secret.lastRotatedAt?.epochSeconds, secret.lastError,
-                    secret.createdAt.epochSeconds, configMAC(secret),
+                    secret.createdAt.epochSeconds, self.configMAC(secret),
                 ])
             try Self.insert(audit, db)
         }
     }
 
     public func managedSecret(_ id: SecretID) async throws -> ManagedSecret? {
-        try pool.readNow { db in
-            try db.fetchRow(cached: "SELECT * FROM managed_secret WHERE id = ?", arguments: [id.rawValue]).map(managedSecret)
+        try await pool.readNow { db in
+            try db.fetchRow(cached: "SELECT * FROM managed_secret WHERE id = ?", arguments: [id.rawValue]).map(self.managedSecret)
         }
     }
 
     public func managedSecrets(in scope: EnvironmentScope) async throws -> [ManagedSecret] {
-        try pool.readNow { db in
+        try await pool.readNow { db in
             switch scope {
             case .all:
-                try db.fetchRows(cached: "SELECT * FROM managed_secret ORDER BY id").map(managedSecret)
+                try db.fetchRows(cached: "SELECT * FROM managed_secret ORDER BY id").map(self.managedSecret)
             case .only(let environment):
                 try db.fetchRows(cached: "SELECT * FROM managed_secret WHERE environment = ? ORDER BY id", arguments: [environment.name])
-                    .map(managedSecret)
+                    .map(self.managedSecret)
             }
         }
     }
 
     public func openRotation(for id: SecretID) async throws -> RotationRecord? {
-        try pool.readNow { db in
+        try await pool.readNow { db in
             let row = try db.fetchRow(cached: "SELECT * FROM rotation WHERE secret_id = ? AND outcome IN ('in-progress', 'rolling-back')", arguments: [id.rawValue])
             return try row.map { try Self.rotation($0, db) }
         }
@@ -89,7 +89,7 @@ public final class SQLiteStateStore: RotationStateStore {
 
     public func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws {
         let fence = JournalFence.current
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try Self.check(fence, db)
             do {
                 try db.execute(
@@ -106,7 +106,7 @@ public final class SQLiteStateStore: RotationStateStore {
 
     public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64 {
         let fence = JournalFence.current
-        return try pool.writeNow { db in
+        return try await pool.writeNow { db in
             try Self.check(fence, db)
             try db.execute(
                 cached: "INSERT INTO rotation_step (token, step, attempt, started_at, outcome, owner) VALUES (?, ?, ?, ?, 'started', ?)",
@@ -117,7 +117,7 @@ public final class SQLiteStateStore: RotationStateStore {
 
     public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
         let fence = JournalFence.current
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try Self.check(fence, db)
             try db.execute(
                 cached: "UPDATE rotation_step SET outcome = ?, error = ?, ended_at = ? WHERE id = ?",
@@ -130,7 +130,7 @@ public final class SQLiteStateStore: RotationStateStore {
 
     public func markRollingBack(token: VersionID, error: String, at: Date) async throws {
         let fence = JournalFence.current
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try Self.check(fence, db)
             try db.execute(cached: "UPDATE rotation SET outcome = 'rolling-back', error = ? WHERE token = ?", arguments: [error, token.rawValue])
         }
@@ -140,7 +140,7 @@ public final class SQLiteStateStore: RotationStateStore {
         token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent]
     ) async throws {
         let fence = JournalFence.current
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try Self.check(fence, db)
             try db.execute(
                 cached: "UPDATE rotation SET outcome = ?, error = ?, ended_at = ? WHERE token = ?",
@@ -152,18 +152,18 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws {
-        try pool.writeNow { db in
+        try await pool.writeNow { db in
             try Self.apply(health, to: id.rawValue, db)
             try Self.insert(audit, db)
         }
     }
 
     public func appendAudit(_ event: AuditEvent) async throws {
-        try pool.writeNow { db in try Self.insert(event, db) }
+        try await pool.writeNow { db in try Self.insert(event, db) }
     }
 
     public func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord] {
-        try pool.readNow { db in
+        try await pool.readNow { db in
             try db.fetchRows(cached: "SELECT * FROM rotation WHERE secret_id = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
                 arguments: [id.rawValue, limit]
             ).map { try Self.rotation($0, db) }
@@ -171,7 +171,7 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func auditEvents(of id: SecretID?, limit: Int) async throws -> [AuditEvent] {
-        try pool.readNow { db in
+        try await pool.readNow { db in
             let rows: [Row]
             if let id {
                 rows = try db.fetchRows(cached: "SELECT * FROM (SELECT * FROM audit_event WHERE secret_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",

@@ -10,7 +10,7 @@ struct DaemonShutdownTests {
     static var binary: URL { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rotor") }
 
     func rotor(_ arguments: [String], home: URL, environment: [String: String]) throws -> (Int32, String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = Self.binary
         process.arguments = arguments + ["--home", home.path]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -20,7 +20,7 @@ struct DaemonShutdownTests {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        process.waitUntilExit()
+        process.waitPolling()
         return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
 
@@ -51,7 +51,7 @@ struct DaemonShutdownTests {
             """.write(to: policies.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
         proxy.inject("PutSecretValue", .slow(.seconds(3)))
 
-        let daemon = Process()
+        let daemon = ChildProcess()
         daemon.executableURL = Self.binary
         daemon.arguments = ["daemon", "--home", home.path, "--policies", policies.path, "--listen", "127.0.0.1:0"]
         daemon.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -7,10 +7,10 @@ import Testing
     static let id = "/prod/github-integration/api-token/personal-access-token"
 
     /// A home with one managed, rotated secret.
-    func seeded() throws -> CLI {
+    func seeded() async throws -> CLI {
         let cli = try CLI()
-        try #require(try cli.run("secret", "create", Self.id, "--rotator", "random-password").status == 0)
-        try #require(try cli.run("rotate", Self.id).status == 0)
+        try #require(try await cli.run("secret", "create", Self.id, "--rotator", "random-password").status == 0)
+        try #require(try await cli.run("rotate", Self.id).status == 0)
         return cli
     }
 
@@ -48,44 +48,44 @@ import Testing
     ]
 
     @Test(arguments: 0..<cases.count)
-    func badInputIsAClearErrorAndChangesNothing(index: Int) throws {
+    func badInputIsAClearErrorAndChangesNothing(index: Int) async throws {
         let (arguments, stdin, status, message) = Self.cases[index]
-        let cli = try seeded()
+        let cli = try await seeded()
         let before = try cli.databaseDump()
-        let result = try cli.run(arguments, stdin: stdin.map { Data($0.utf8) })
+        let result = try await cli.run(arguments, stdin: stdin.map { Data($0.utf8) })
         #expect(result.status == status, "\(arguments): \(result.stderr)")
         #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
         #expect(try cli.databaseDump() == before, "\(arguments) changed the databases")
     }
 
-    @Test func oversizedStdinIsRefused() throws {
-        let cli = try seeded()
+    @Test func oversizedStdinIsRefused() async throws {
+        let cli = try await seeded()
         let before = try cli.databaseDump()
         let big = Data(repeating: 0x61, count: 65_537)
-        let result = try cli.run(["secret", "create", "/prod/a/api-key/big", "--rotator", "manual", "--value-stdin"], stdin: big)
+        let result = try await cli.run(["secret", "create", "/prod/a/api-key/big", "--rotator", "manual", "--value-stdin"], stdin: big)
         #expect(result.status == 64 && result.stderr.contains("larger than 65536 bytes"))
         #expect(try cli.databaseDump() == before)
     }
 
-    @Test func wrongMasterKeyIsRefusedWithExitSix() throws {
-        let cli = try seeded()
+    @Test func wrongMasterKeyIsRefusedWithExitSix() async throws {
+        let cli = try await seeded()
         let before = try cli.databaseDump()
         let wrong = Data((0..<32).map { UInt8($0) }).base64EncodedString()
         for arguments in [["secret", "get", Self.id], ["rotate", Self.id], ["status"]] {
-            let result = try cli.run(arguments, extraEnvironment: ["ROTOR_MASTER_KEY": wrong])
+            let result = try await cli.run(arguments, extraEnvironment: ["ROTOR_MASTER_KEY": wrong])
             #expect(result.status == 6 && result.stderr.contains("does not open the embedded store"), "\(arguments)")
         }
         #expect(try cli.databaseDump() == before)
     }
 
-    @Test func corruptedStoreIsRefusedWithExitSix() throws {
-        let cli = try seeded()
+    @Test func corruptedStoreIsRefusedWithExitSix() async throws {
+        let cli = try await seeded()
         let store = cli.home.appendingPathComponent("store.sqlite")
         try? FileManager.default.removeItem(at: URL(fileURLWithPath: store.path + "-wal"))
         try? FileManager.default.removeItem(at: URL(fileURLWithPath: store.path + "-shm"))
         let garbage = Data("definitely not sqlite".utf8)
         try garbage.write(to: store)
-        let result = try cli.run("rotate", Self.id)
+        let result = try await cli.run("rotate", Self.id)
         #expect(result.status == 6 && result.stderr.contains("is unreadable"))
         #expect(try Data(contentsOf: store) == garbage)
     }
@@ -98,19 +98,19 @@ import Testing
         "UPDATE secret_version SET stages = CASE stages WHEN 'AWSCURRENT' THEN 'AWSPREVIOUS' WHEN 'AWSPREVIOUS' THEN 'AWSCURRENT' ELSE stages END; UPDATE secret SET labels_mac = NULL",
         "UPDATE secret SET tags_json = '{\"rotor:rotator\":\"manual\"}'",
     ])
-    func labelsEditedInTheFileWithoutTheKeyAreRefused(edit: String) throws {
-        let cli = try seeded()
+    func labelsEditedInTheFileWithoutTheKeyAreRefused(edit: String) async throws {
+        let cli = try await seeded()
         let store = cli.home.appendingPathComponent("store.sqlite")
         let queue = try DatabaseQueue(path: store.path)
-        try queue.write { db in try db.execute(sql: edit) }
+        try await queue.write { db in try db.execute(sql: edit) }
         try queue.close()
-        func storeDump() throws -> [Substring] { try cli.databaseDump().split(separator: "\n").filter { $0.hasPrefix("store.sqlite") } }
-        let before = try storeDump()
+        func storeDump() async throws -> [Substring] { try cli.databaseDump().split(separator: "\n").filter { $0.hasPrefix("store.sqlite") } }
+        let before = try await storeDump()
         for arguments in [["secret", "get", Self.id], ["rotate", Self.id], ["secret", "describe", Self.id]] {
-            let result = try cli.run(arguments)
+            let result = try await cli.run(arguments)
             #expect(result.status == 6 && result.stderr.contains("were changed outside rotor"), "\(arguments): \(result.stderr)")
         }
-        #expect(try storeDump() == before, "the tampered store is left as it was, for forensics")
+        #expect(try await storeDump() == before, "the tampered store is left as it was, for forensics")
     }
 
     /// Someone with write access to the state database but not the master key changes the rotator or its
@@ -120,47 +120,47 @@ import Testing
         "UPDATE managed_secret SET rotator = 'manual'",
         "UPDATE managed_secret SET config_mac = NULL",
     ])
-    func rotatorOptionsEditedInTheStateDatabaseWithoutTheKeyAreRefused(edit: String) throws {
-        let cli = try seeded()
+    func rotatorOptionsEditedInTheStateDatabaseWithoutTheKeyAreRefused(edit: String) async throws {
+        let cli = try await seeded()
         let queue = try DatabaseQueue(path: cli.home.appendingPathComponent("state.sqlite").path)
-        try queue.write { db in try db.execute(sql: edit) }
+        try await queue.write { db in try db.execute(sql: edit) }
         try queue.close()
         for arguments in [["rotate", Self.id], ["status"]] {
-            let result = try cli.run(arguments)
+            let result = try await cli.run(arguments)
             #expect(result.status == 6 && result.stderr.contains("edited without the master key"), "\(arguments): \(result.stderr)")
         }
-        let rotations = try DatabaseQueue(path: cli.home.appendingPathComponent("state.sqlite").path).read { db in
+        let rotations = try await DatabaseQueue(path: cli.home.appendingPathComponent("state.sqlite").path).read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM rotation") ?? 0
         }
         #expect(rotations == 1, "no rotation was started from the tampered row")
     }
 
-    @Test func corruptedStateDatabaseIsRefusedWithExitSix() throws {
-        let cli = try seeded()
+    @Test func corruptedStateDatabaseIsRefusedWithExitSix() async throws {
+        let cli = try await seeded()
         let state = cli.home.appendingPathComponent("state.sqlite")
         try? FileManager.default.removeItem(at: URL(fileURLWithPath: state.path + "-wal"))
         try? FileManager.default.removeItem(at: URL(fileURLWithPath: state.path + "-shm"))
         let garbage = Data(repeating: 0x42, count: 8192)
         try garbage.write(to: state)
-        let result = try cli.run("status")
+        let result = try await cli.run("status")
         #expect(result.status == 6 && result.stderr.contains("state database"))
         #expect(try Data(contentsOf: state) == garbage)
     }
 
-    @Test func quarantineThresholdIsConfigurable() throws {
+    @Test func quarantineThresholdIsConfigurable() async throws {
         let cli = try CLI()
         let id = "/prod/claude-sdk/api-key/anthropic-key"
-        #expect(try cli.run("secret", "create", id, "--rotator", "manual", "--option", "pattern=sk-.+", "--value-stdin", stdin: "sk-initial").status == 0)
-        #expect(try cli.run("rotate", id, "--value-stdin", "--quarantine-after", "1", stdin: "wrong").status == 4)
-        let refused = try cli.run("rotate", id, "--value-stdin", stdin: "sk-next")
+        #expect(try await cli.run("secret", "create", id, "--rotator", "manual", "--option", "pattern=sk-.+", "--value-stdin", stdin: "sk-initial").status == 0)
+        #expect(try await cli.run("rotate", id, "--value-stdin", "--quarantine-after", "1", stdin: "wrong").status == 4)
+        let refused = try await cli.run("rotate", id, "--value-stdin", stdin: "sk-next")
         #expect(refused.status == 5 && refused.stderr.contains("rotor unquarantine \(id)"))
     }
 
-    @Test func everyCommandHasHelp() throws {
+    @Test func everyCommandHasHelp() async throws {
         let cli = try CLI()
         for command in [[], ["secret"], ["secret", "create"], ["secret", "get"], ["secret", "describe"], ["secret", "list"],
                         ["rotate"], ["rollback"], ["history"], ["status"], ["unquarantine"], ["audit"]] {
-            let result = try cli.run(command + ["--help"])
+            let result = try await cli.run(command + ["--help"])
             #expect(result.status == 0 && result.stdout.contains("USAGE:"), "\(command)")
         }
     }

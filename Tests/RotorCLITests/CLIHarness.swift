@@ -1,4 +1,5 @@
 import Foundation
+import RotorTestSupport
 import GRDB
 import Testing
 
@@ -26,9 +27,10 @@ struct CLI {
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rotor")
     }
 
+    /// Runs rotor and waits for it without holding a Swift concurrency thread.
     @discardableResult
-    func run(_ arguments: [String], stdin: Data? = nil, extraEnvironment: [String: String] = [:]) throws -> Result {
-        let process = Process()
+    func run(_ arguments: [String], stdin: Data? = nil, extraEnvironment: [String: String] = [:]) async throws -> Result {
+        let process = ChildProcess()
         process.executableURL = Self.binary
         process.arguments = arguments + ["--home", home.path]
         process.currentDirectoryURL = home
@@ -49,7 +51,7 @@ struct CLI {
         process.standardError = try FileHandle(forWritingTo: errURL)
         process.standardInput = try FileHandle(forReadingFrom: inURL)
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         let result = Result(
             status: process.terminationStatus, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
             stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
@@ -58,8 +60,9 @@ struct CLI {
         return result
     }
 
-    func run(_ arguments: String..., stdin: String? = nil) throws -> Result {
-        try run(arguments, stdin: stdin.map { Data($0.utf8) })
+    @discardableResult
+    func run(_ arguments: String..., stdin: String? = nil) async throws -> Result {
+        try await run(arguments, stdin: stdin.map { Data($0.utf8) })
     }
 
     var everythingPrinted: String { transcript.text }

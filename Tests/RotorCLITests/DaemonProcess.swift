@@ -1,11 +1,12 @@
 import AsyncHTTPClient
 import Foundation
+import RotorTestSupport
 import GRDB
 import NIOCore
 
 /// A `rotor daemon` child process on a scratch home, with helpers to reach its HTTP API.
 final class DaemonProcess: @unchecked Sendable {
-    let process = Process()
+    let process = ChildProcess()
     let home: URL
     let portFile: URL
     let log: URL

@@ -27,9 +27,9 @@ import RotorTestSupport
         let token = "/prod/github-integration/api-token/personal-access-token"
         let vendor = "/prod/vendor/api-key/partner"
         let key = "/prod/template-management/encryption-key/template-key"
-        #expect(try cli.run("secret", "create", token, "--rotator", "random-password", "--option", "length=40").status == 0)
-        #expect(try cli.run("secret", "create", vendor, "--rotator", "manual", "--value-stdin", stdin: "CANARY-daemon-initial").status == 0)
-        #expect(try cli.run("secret", "create", key, "--rotator", "encryption-key").status == 0)
+        #expect(try await cli.run("secret", "create", token, "--rotator", "random-password", "--option", "length=40").status == 0)
+        #expect(try await cli.run("secret", "create", vendor, "--rotator", "manual", "--value-stdin", stdin: "CANARY-daemon-initial").status == 0)
+        #expect(try await cli.run("secret", "create", key, "--rotator", "encryption-key").status == 0)
         try cli.backdate(token, days: 100)
         try cli.backdate(vendor, days: 1)
 
@@ -119,7 +119,7 @@ struct DaemonPair {
         cli = try CLI()
         ids = (0..<secrets).map { "/prod/github-integration/api-token/\(prefix)-\($0)" }
         for id in ids {
-            #expect(try cli.run("secret", "create", id, "--rotator", "random-password").status == 0)
+            #expect(try await cli.run("secret", "create", id, "--rotator", "random-password").status == 0)
             try cli.backdate(id, days: 100)
         }
         let policies = try cli.policies(DaemonTests.policies)
@@ -129,7 +129,7 @@ struct DaemonPair {
         #expect(try await CLI.eventually { await active(first) != (await active(second)) })
         (holder, standby) = await active(first) ? (first, second) : (second, first)
         let cli = self.cli
-        #expect(try await CLI.eventually { try cli.run("status").stdout.contains("last-rotated=20") })
+        #expect(try await CLI.eventually { try await cli.run("status").stdout.contains("last-rotated=20") })
     }
 
     static let active: @Sendable (DaemonProcess) async -> Bool = { daemon in (try? await daemon.json("/healthz")["active"] as? Bool) ?? false }
@@ -139,11 +139,11 @@ struct DaemonPair {
     func expectEverySecretRotatedOnce(settle: Duration = .zero) async throws {
         let cli = self.cli
         #expect(try await CLI.eventually(timeout: 60) {
-            try cli.run("status").stdout.split(separator: "\n").filter { $0.contains("last-rotated=never") }.isEmpty
+            try await cli.run("status").stdout.split(separator: "\n").filter { $0.contains("last-rotated=never") }.isEmpty
         }, "\(standby.output)")
         try await Task.sleep(for: settle)
         for id in ids {
-            let history = try cli.run("history", id, "--json").stdout
+            let history = try await cli.run("history", id, "--json").stdout
             let object = try JSONSerialization.jsonObject(with: Data(history.utf8)) as! [String: Any]
             let rotations = object["rotations"] as! [[String: Any]]
             #expect(rotations.count == 1 && rotations[0]["outcome"] as? String == "succeeded", "\(id): \(rotations)")
@@ -167,11 +167,11 @@ struct DaemonPair {
         let prod = "/prod/github-integration/api-token/deploy"
         let staging = "/staging/github-integration/api-token/deploy"
         for id in [prod, staging] {
-            #expect(try cli.run("secret", "create", id, "--rotator", "random-password").status == 0)
+            #expect(try await cli.run("secret", "create", id, "--rotator", "random-password").status == 0)
             try cli.backdate(id, days: 100)
         }
         let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(Self.policies), extraArguments: ["--environment", "staging"])
-        #expect(try await CLI.eventually { try cli.run("status").stdout.contains("\(staging)  random-password  last-rotated=20") }, "\(daemon.output)")
+        #expect(try await CLI.eventually { try await cli.run("status").stdout.contains("\(staging)  random-password  last-rotated=20") }, "\(daemon.output)")
         let list = try await daemon.json("/api/observability/secrets")["secrets"] as? [[String: Any]] ?? []
         #expect(list.compactMap { $0["id"] as? String } == [staging])
         #expect(try await daemon.get("/api/observability/secrets" + prod).status == 404)
@@ -179,10 +179,10 @@ struct DaemonPair {
         #expect(!metrics.contains("/prod/"), "\(metrics)")
         daemon.signal(SIGTERM)
         #expect(try await daemon.waitForExit() == 0)
-        let history = try cli.run("history", prod, "--json").stdout
+        let history = try await cli.run("history", prod, "--json").stdout
         let rotations = (try JSONSerialization.jsonObject(with: Data(history.utf8)) as? [String: Any])?["rotations"] as? [Any]
         #expect(rotations?.isEmpty == true, "prod was rotated by the staging daemon: \(history)")
-        #expect(try cli.run("status").stdout.contains("\(prod)  random-password  last-rotated=never"))
+        #expect(try await cli.run("status").stdout.contains("\(prod)  random-password  last-rotated=never"))
     }
 
     @Test func aDaemonOffLoopbackWithoutATokenNeedsTheExplicitWaiver() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import RotorTestSupport
 import Testing
 
 /// Runs every `sh` block of every runbook, in order, in a scratch home with `rotor` on PATH.
@@ -31,7 +32,7 @@ import Testing
     }
 
     @Test(arguments: runbooks)
-    func runbookCommandsWork(name: String) throws {
+    func runbookCommandsWork(name: String) async throws {
         let markdown = try String(contentsOf: Self.directory.appendingPathComponent(name), encoding: .utf8)
         let needsMoto = markdown.contains("<!-- runbook-test: moto -->")
         let needsPostgres = markdown.contains("<!-- runbook-test: postgres -->")
@@ -44,7 +45,7 @@ import Testing
         #expect(!blocks.isEmpty, "\(name) has no sh blocks")
         let cli = try CLI()
         let script = "set -euo pipefail\n" + blocks.joined(separator: "\n")
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", script]
         process.currentDirectoryURL = cli.home
@@ -75,7 +76,7 @@ import Testing
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         let log = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 0, "\(name) failed:\n\(log)")
     }

@@ -8,7 +8,7 @@ typealias Moto = MotoSettings
 /// The bootstrap binary on an emulated runtime, with moto as Secrets Manager.
 final class LambdaHarness: @unchecked Sendable {
     let emulator: RuntimeEmulator
-    let process = Process()
+    let process = ChildProcess()
     let store: AWSSecretStore
     let client: SecretsManagerClient
     let log: URL

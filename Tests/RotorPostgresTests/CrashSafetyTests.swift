@@ -1,4 +1,5 @@
 import Foundation
+import RotorTestSupport
 import Testing
 import RotorCore
 
@@ -23,7 +24,7 @@ struct CrashSafetyTests {
     }
 
     func rotor(_ arguments: [String], home: URL, stdin: String? = nil, environment: [String: String] = [:], killAfter: Duration? = nil) async throws -> Run {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = Self.binary
         process.arguments = arguments + ["--home", home.path]
         var env = ProcessInfo.processInfo.environment
@@ -44,7 +45,7 @@ struct CrashSafetyTests {
             try await Task.sleep(for: killAfter)
             kill(process.processIdentifier, SIGKILL)
         }
-        process.waitUntilExit()
+        await process.exited()
         let output = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(at: out)
         return Run(status: process.terminationStatus, killed: process.terminationReason == .uncaughtSignal, output: output)

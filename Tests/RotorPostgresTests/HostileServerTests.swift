@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import RotorTestSupport
 import RotorCore
 import RotorPostgres
 
@@ -67,22 +68,14 @@ import RotorPostgres
 
 /// Runs Fixtures/hostile_postgres.py on a free loopback port.
 final class HostileServer: @unchecked Sendable {
-    let process = Process()
+    let process = ChildProcess()
     let directory: URL
     let port: Int
 
     init(tls: String, auth: String) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-hostile-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let (cert, key) = (directory.appendingPathComponent("cert.pem").path, directory.appendingPathComponent("key.pem").path)
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = ["openssl", "req", "-new", "-x509", "-days", "1", "-nodes", "-subj", "/CN=127.0.0.1",
-                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert]
-        openssl.standardError = FileHandle.nullDevice
-        openssl.standardOutput = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
+        let (cert, key) = try await Self.certificate.value
         let portFile = directory.appendingPathComponent("port")
         _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("capture").path, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -96,6 +89,22 @@ final class HostileServer: @unchecked Sendable {
         }
         guard let port else { throw RotorError(.storeUnavailable, "the hostile server did not start") }
         self.port = port
+    }
+
+    /// One self-signed certificate for every hostile server of the run, made once.
+    static let certificate = Task<(String, String), any Error> {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-hostile-cert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (cert, key) = (directory.appendingPathComponent("cert.pem").path, directory.appendingPathComponent("key.pem").path)
+        let openssl = ChildProcess()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = ["openssl", "req", "-new", "-x509", "-days", "1", "-nodes", "-subj", "/CN=127.0.0.1",
+                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert]
+        openssl.standardError = FileHandle.nullDevice
+        openssl.standardOutput = FileHandle.nullDevice
+        try openssl.run()
+        await openssl.exited()
+        return (cert, key)
     }
 
     var capture: String { (try? String(contentsOf: directory.appendingPathComponent("capture"), encoding: .utf8)) ?? "" }

@@ -1,4 +1,5 @@
 import Foundation
+import RotorTestSupport
 import Logging
 import PostgresNIO
 import RotorAWS
@@ -110,7 +111,7 @@ enum StoreKind: String, CaseIterable, Sendable {
 final class CuttableProxy: @unchecked Sendable {
     let port: Int
     let target: Int
-    private var process: Process?
+    private var process: ChildProcess?
 
     static let script = """
         import asyncio, socket, sys
@@ -137,19 +138,19 @@ final class CuttableProxy: @unchecked Sendable {
 
     init(target: Int) throws {
         self.target = target
-        let socket = Process()
+        let socket = ChildProcess()
         socket.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         socket.arguments = ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]
         let pipe = Pipe()
         socket.standardOutput = pipe
         try socket.run()
-        socket.waitUntilExit()
+        socket.waitPolling()
         port = Int(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))!
         try start()
     }
 
     func start() throws {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", Self.script, "\(port)", "\(target)"]
         let pipe = Pipe()
@@ -171,7 +172,7 @@ final class CuttableProxy: @unchecked Sendable {
     func cut() {
         guard let process else { return }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.waitPolling()
         self.process = nil
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RotorTestSupport
 import Synchronization
 import Testing
 import Logging
@@ -111,7 +112,7 @@ import RotorStorage
     }
 
     @Test func aReusedPIDIsTakenForDeadAndALiveProcessIsNot() throws {
-        let sleeper = Process()
+        let sleeper = ChildProcess()
         sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
         sleeper.arguments = ["30"]
         try sleeper.run()
@@ -173,10 +174,10 @@ import RotorStorage
     }
 
     func deadPID() throws -> Int32 {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/true")
         try process.run()
-        process.waitUntilExit()
+        process.waitPolling()
         return process.processIdentifier
     }
 
