@@ -21,16 +21,20 @@ source "$services/moto.env"
 export AWS_ACCESS_KEY_ID="$ROTOR_TEST_MOTO_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$ROTOR_TEST_MOTO_SECRET_ACCESS_KEY"
 export AWS_REGION=us-east-1 AWS_ENDPOINT_URL_SECRETS_MANAGER="$ROTOR_TEST_MOTO_ENDPOINT"
 rotations="${ROTOR_BENCH_AWS_ROTATIONS:-200}"
-printf '%-26s %10s %12s %20s\n' client rotations rotations/s "API calls/rotation"
-for run in rotor rotor-unlimited boto3; do
+printf '%-30s %10s %12s %12s  %s\n' client rotations rotations/s calls/rot "calls per rotation by API"
+for run in rotor rotor-unlimited rotor-lambda boto3; do
     case "$run" in
         rotor) line="$(.build/release/rotor-bench aws "$rotations")" ;;
         rotor-unlimited) line="$(.build/release/rotor-bench aws "$rotations" --no-rate-limit)" ;;
+        rotor-lambda) line="$(.build/release/rotor-bench aws "$rotations" --lambda)" ;;
         boto3) line="$(python3 bench/aws/boto3_rotation.py "$ROTOR_TEST_MOTO_ENDPOINT" "$rotations")" ;;
     esac
-    read -r name count rate calls <<<"$line"
-    printf '%-26s %10s %12s %20s\n' "$name" "$count" "$rate" "$calls"
+    read -r name count rate calls apis <<<"$line"
+    printf '%-30s %10s %12s %12s  %s\n' "$name" "$count" "$rate" "$calls" "$apis"
 done
+echo "(rotor-cli: rotor rotate / the daemon, one run per rotation; rotor-lambda: the rotation function's four"
+echo " invocations, each starting from nothing, after RotateSecret made the version; boto3-template: AWS's"
+echo " generic Python template's calls, including GetRandomPassword, which rotor replaces by the local CSPRNG)"
 echo "(rotor keeps PutSecretValue + UpdateSecretVersionStage under Secrets Manager's 50 TPS write quota;"
 echo " boto3 has no such limit and would be throttled by real AWS at that rate)"
 echo "(moto_server with request authentication on; both clients sign every request with SigV4)"

@@ -69,7 +69,7 @@ public final class AWSSecretStore: SecretStore {
 
     @discardableResult
     public func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome {
-        if checksTokenReuse, try await describeSecret(input.id).versionIDsToStages[input.token] != nil,
+        if checksTokenReuse, !input.tokenIsNew, try await describeSecret(input.id).versionIDsToStages[input.token] != nil,
            let stored = try await storedValue(input.id, input.token) {
             guard stored.constantTimeEquals(input.value) else {
                 throw RotorError(.tokenInUse, "client request token \(input.token) is already used by a version with a different value", secret: input.id,

@@ -110,7 +110,7 @@ public final class SecretsManagerClient: Sendable {
 
     func sendOnce(_ operation: SecretsManagerOperation, body: Data, secret: SecretID?) async throws -> SecretsManagerResponse {
         let request = try await signedRequest(operation, body: body)
-        requestCounter.increment()
+        requestCounter.increment(operation.rawValue)
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
@@ -161,11 +161,14 @@ public final class SecretsManagerClient: Sendable {
 
 /// A thread-safe counter.
 public final class RequestCounter: Sendable {
-    private let count = Mutex(0)
+    private let counts = Mutex<[String: Int]>([:])
     public init() {}
-    func increment() { count.withLock { $0 += 1 } }
-    public var value: Int { count.withLock { $0 } }
-    public func reset() { count.withLock { $0 = 0 } }
+    func increment(_ operation: String) { counts.withLock { $0[operation, default: 0] += 1 } }
+    /// Requests sent (each retry counts), in all.
+    public var value: Int { counts.withLock { $0.values.reduce(0, +) } }
+    /// Requests sent, by API name.
+    public var byOperation: [String: Int] { counts.withLock { $0 } }
+    public func reset() { counts.withLock { $0 = [:] } }
 }
 
 import Synchronization

@@ -77,9 +77,13 @@ public struct PutSecretValueInput: Sendable {
     public var stages: [StagingLabel]?
     /// The `RotationToken` of a Lambda invocation, passed on to PutSecretValue (assumed-role and cross-account rotation).
     public var rotationToken: String?
+    /// The caller has just seen (DescribeSecret) that no version carries this token, so a store that
+    /// would check for token reuse before writing (an emulator may overwrite instead of refusing) need not.
+    public var tokenIsNew: Bool
 
-    public init(id: SecretID, token: VersionID, value: SecretValue, stages: [StagingLabel]?, rotationToken: String? = nil) {
+    public init(id: SecretID, token: VersionID, value: SecretValue, stages: [StagingLabel]?, rotationToken: String? = nil, tokenIsNew: Bool = false) {
         self.rotationToken = rotationToken
+        self.tokenIsNew = tokenIsNew
         self.id = id
         self.token = token
         self.value = value

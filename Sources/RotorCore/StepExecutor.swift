@@ -114,13 +114,15 @@ public struct StepExecutor: Sendable {
 
     private func createSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {
         // The token's version may exist without a value (Secrets Manager's RotateSecret placeholder).
-        if snapshot.description?.versionIDsToStages[request.token] != nil, try await existingPending(request.token, &snapshot, secret: request.secret) != nil {
+        let tokenExists = snapshot.description?.versionIDsToStages[request.token] != nil
+        if tokenExists, try await existingPending(request.token, &snapshot, secret: request.secret) != nil {
             return "pending value already exists"
         }
         let current = try await self.current(&snapshot, secret: request.secret)
         let response = try await request.rotator.createSecret(CreateSecretRequest(current: current, suppliedValue: request.suppliedValue), context: context)
         try await store.putSecretValue(PutSecretValueInput(
-            id: request.secret, token: request.token, value: response.newValue, stages: [.pending], rotationToken: mode.rotationToken))
+            id: request.secret, token: request.token, value: response.newValue, stages: [.pending], rotationToken: mode.rotationToken,
+            tokenIsNew: !tokenExists))
         snapshot.applyPut(request.token, value: response.newValue, stages: [.pending], at: request.now, secret: request.secret)
         return nil
     }

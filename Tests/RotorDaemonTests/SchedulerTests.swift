@@ -222,6 +222,9 @@ struct SlowRotator: Rotator {
     let probe: ConcurrencyProbe
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         probe.enter(kind)
+        // Stay inside until the scheduler has had its full allowance in flight once (bounded), so the
+        // peak measured is the cap and not how fast a loaded machine dispatches.
+        for _ in 0..<400 where probe.maximum.total < 3 { try await Task.sleep(for: .milliseconds(10)) }
         try await Task.sleep(for: .milliseconds(30))
         probe.leave(kind)
         return CreateSecretResponse(newValue: SecretValue(string: UUID().uuidString))

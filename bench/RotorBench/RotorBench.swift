@@ -21,7 +21,11 @@ struct RotorBench {
         if arguments.first == "aws" {
             arguments.removeFirst()
             let rotations = arguments.first.flatMap(Int.init) ?? 200
-            try await AWSBench.run(rotations: rotations, writesPerSecond: arguments.contains("--no-rate-limit") ? .infinity : 50)
+            if arguments.contains("--lambda") {
+                try await AWSBench.runLambda(rotations: rotations)
+            } else {
+                try await AWSBench.run(rotations: rotations, writesPerSecond: arguments.contains("--no-rate-limit") ? .infinity : 50)
+            }
             return
         }
         let rotations = arguments.first.flatMap(Int.init) ?? 2000

@@ -7,17 +7,16 @@ testSecret (GetSecretValue pending), finishSecret (UpdateSecretVersionStage AWSC
 AWSPENDING clean-up Secrets Manager's backend does.
 
 Usage: boto3_rotation.py ENDPOINT ROTATIONS   (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)
-Prints one line: "boto3 ROTATIONS rotations/s API-calls-per-rotation".
+Prints one line: "boto3-template ROTATIONS rotations/s API-calls-per-rotation API=N,..." (per rotation, by API).
 """
 import sys, time, uuid
 import boto3
 
 endpoint, rotations = sys.argv[1], int(sys.argv[2])
 client = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=endpoint)
-calls = 0
-def count(**_):
-    global calls
-    calls += 1
+calls = {}
+def count(model=None, **_):
+    calls[model.name] = calls.get(model.name, 0) + 1
 client.meta.events.register("before-call.secretsmanager", count)
 
 def prologue(arn, token):
@@ -60,9 +59,11 @@ def rotate(arn):
 
 name = "/bench%s/boto3/api-key/secret" % uuid.uuid4().hex[:10]
 arn = client.create_secret(Name=name, SecretString="initial")["ARN"]
-calls = 0
+calls.clear()
 start = time.perf_counter()
 for _ in range(rotations):
     rotate(arn)
 elapsed = time.perf_counter() - start
-print("boto3 %d %.1f %.1f" % (rotations, rotations / elapsed, calls / rotations))
+total = sum(calls.values())
+by_api = ",".join("%s=%g" % (api, n / rotations) for api, n in sorted(calls.items()))
+print("boto3-template %d %.1f %.1f %s" % (rotations, rotations / elapsed, total / rotations, by_api))

@@ -1,0 +1,114 @@
+import Foundation
+import Synchronization
+import Testing
+import RotorCore
+import RotorRotators
+
+/// The one implementation of the four steps: how many Secrets Manager calls a rotation costs on each
+/// path, and the read rules (a failed `AWSPREVIOUS` read is an error, never "no previous value").
+@Suite struct StepExecutorTests {
+    let id = try! SecretID("/prod/shop/api-key/vendor")
+
+    /// Counts each store call by API name, and can fail chosen calls once.
+    final class CountingStore: ForwardingSecretStore, @unchecked Sendable {
+        let base: any SecretStore
+        private let state = Mutex<(calls: [String: Int], failPreviousReads: Int)>(([:], 0))
+        init(_ base: any SecretStore) { self.base = base }
+
+        var calls: [String: Int] { state.withLock { $0.calls } }
+        var total: Int { calls.values.reduce(0, +) }
+        func reset() { state.withLock { $0.calls = [:] } }
+        func throttlePreviousReads(_ count: Int) { state.withLock { $0.failPreviousReads = count } }
+        private func count(_ api: String) { state.withLock { $0.calls[api, default: 0] += 1 } }
+
+        func describeSecret(_ id: SecretID) async throws -> SecretDescription { count("DescribeSecret"); return try await base.describeSecret(id) }
+        func getSecretValue(_ id: SecretID, _ selector: VersionSelector) async throws -> SecretVersionValue {
+            count("GetSecretValue")
+            let throttled = state.withLock { state in
+                guard selector.effectiveStage == .previous, state.failPreviousReads > 0 else { return false }
+                state.failPreviousReads -= 1
+                return true
+            }
+            if throttled { throw RotorError(.transient, "Rate exceeded (ThrottlingException)", secret: id, isTransient: true) }
+            return try await base.getSecretValue(id, selector)
+        }
+        @discardableResult
+        func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome { count("PutSecretValue"); return try await base.putSecretValue(input) }
+        func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws { count("UpdateSecretVersionStage"); try await base.updateSecretVersionStage(input) }
+        func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue { count("GetRandomPassword"); return try await base.getRandomPassword(policy) }
+    }
+
+    /// A rotator with a target that records the previous value each setSecret saw.
+    final class TargetRotator: Rotator, @unchecked Sendable {
+        let kind: RotatorKind = "test-target"
+        var hasTarget: Bool { true }
+        let seen = Mutex<[String?]>([])
+        func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
+            CreateSecretResponse(newValue: SecretValue(string: "next-\(context.token)"))
+        }
+        func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse {
+            seen.withLock { $0.append(request.previous?.exposedString) }
+            return SetSecretResponse()
+        }
+        func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse { TestSecretResponse() }
+    }
+
+    @Test func aFullRotationOnTheEnginePathMakesAtMostSixCalls() async throws {
+        let store = CountingStore(InMemorySecretStore())
+        let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: .builtIn)
+        _ = try await engine.createManagedSecret(id, rotator: "random-password", options: RotatorOptions([:]), initialValue: SecretValue(string: "v0"))
+        for _ in 0..<3 {
+            store.reset()
+            let report = try await engine.rotate(id)
+            #expect(report.succeeded)
+            // DescribeSecret at the start and once to verify the labels; GetSecretValue (current) once;
+            // PutSecretValue once; UpdateSecretVersionStage for AWSCURRENT and to strip AWSPENDING.
+            #expect(store.calls == ["DescribeSecret": 2, "GetSecretValue": 1, "PutSecretValue": 1, "UpdateSecretVersionStage": 2], "\(store.calls)")
+        }
+    }
+
+    /// The four invocations Secrets Manager makes of a rotation function, each from an empty snapshot.
+    func invokeAll(_ executor: StepExecutor, token: VersionID, rotator: any Rotator) async throws {
+        for step in RotationStep.allCases {
+            let request = StepExecutor.Request(step: step, secret: id, token: token, rotator: rotator, logger: .init(label: "test"), now: Date())
+            _ = try await executor.run(request, snapshot: SecretSnapshot())
+        }
+    }
+
+    @Test func theLambdaPathMakesNoMoreCallsThanAWSsTemplate() async throws {
+        let memory = InMemorySecretStore()
+        _ = try await memory.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: "v0")))
+        let store = CountingStore(memory)
+        let token = VersionID(UUID().uuidString.lowercased())
+        let rotator = try RotatorRegistry.builtIn.make("random-password", options: RotatorOptions([:]))
+        // Mode (a) as the engine would start it, then the four invocations as Secrets Manager sends them.
+        var generator = SystemRandomNumberGenerator()
+        let pending = try PasswordPolicy().generate(using: &generator)
+        try await store.putSecretValue(PutSecretValueInput(id: id, token: token, value: pending, stages: [.pending]))
+        store.reset()
+        try await invokeAll(StepExecutor(store: store, mode: .lambda(rotationToken: nil)), token: token, rotator: rotator)
+        #expect(store.total <= 11, "AWS's generic template makes 11 calls; rotor made \(store.calls)")
+        #expect(try await memory.describeSecret(id).holder(of: .current) == token)
+    }
+
+    @Test func aThrottledPreviousReadFailsTheStepInsteadOfProceedingWithoutIt() async throws {
+        let memory = InMemorySecretStore()
+        _ = try await memory.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: "v0")))
+        // A first rotation leaves v0 as AWSPREVIOUS.
+        let first = VersionID(UUID().uuidString.lowercased())
+        try await memory.putSecretValue(PutSecretValueInput(id: id, token: first, value: SecretValue(string: "v1"), stages: [.current]))
+        let store = CountingStore(memory)
+        let rotator = TargetRotator()
+        let executor = StepExecutor(store: store, mode: .lambda(rotationToken: nil))
+        let token = VersionID(UUID().uuidString.lowercased())
+        try await store.putSecretValue(PutSecretValueInput(id: id, token: token, value: SecretValue(string: "v2"), stages: [.pending]))
+        let setSecret = StepExecutor.Request(step: .setSecret, secret: id, token: token, rotator: rotator, logger: .init(label: "test"), now: Date())
+
+        store.throttlePreviousReads(1)
+        await #expect(throws: RotorError.self) { _ = try await executor.run(setSecret, snapshot: SecretSnapshot()) }
+        #expect(rotator.seen.withLock { $0 }.isEmpty, "the rotator was never called without its previous value")
+        // Secrets Manager retries the invocation: now the read succeeds and the rotator gets the value.
+        _ = try await executor.run(setSecret, snapshot: SecretSnapshot())
+        #expect(rotator.seen.withLock { $0 } == ["v0"])
+    }
+}
