@@ -46,11 +46,10 @@ public struct AWSRetryPolicy: Sendable {
         self.cap = cap
     }
 
-    /// Full jitter: uniform in [0, min(cap, base·2^(attempt-1))]; `unit` in [0, 1).
-    public func delay(afterAttempt attempt: Int, unit: Double) -> Duration {
-        let ceiling = min(cap, base * (1 << min(max(attempt - 1, 0), 20)))
-        return ceiling * min(max(unit, 0), 1)
-    }
+    /// Capped exponential with full jitter (uniform in `[0, min(cap, base·2^(attempt-1))]`), as AWS recommends.
+    public var backoff: Backoff { Backoff(initial: base, maximum: cap, jitter: .full) }
+
+    public func delay(afterAttempt attempt: Int, unit: Double) -> Duration { backoff.delay(afterAttempt: attempt, unit: unit) }
 }
 
 /// A small client for the Secrets Manager JSON API (awsJson1.1 over AsyncHTTPClient, SigV4-signed),
@@ -71,9 +70,17 @@ public final class SecretsManagerClient: Sendable {
     /// Counts every HTTP request sent, retries included (for benchmarks and tests).
     public let requestCounter = RequestCounter()
 
+    /// The longest one call can take with its retries: every attempt timing out, with the longest
+    /// waits between them. These retries nest inside the engine's attempts of a step, and a step
+    /// attempt is cancelled at ``EngineConfiguration/stepTimeout``; the defaults keep one call
+    /// (8 s × 5 attempts + 1.5 s of waits = 41.5 s) inside the default step timeout (48 s).
+    public var worstCaseCallDuration: Duration {
+        timeout * retry.maxAttempts + retry.backoff.worstCaseWait(attempts: retry.maxAttempts)
+    }
+
     public init(
         endpoint: URL, region: String, credentials: any AWSCredentialProvider, http: HTTPClient = .withoutRedirects,
-        retry: AWSRetryPolicy = AWSRetryPolicy(), timeout: Duration = .seconds(10), writesPerSecond: Double = 50,
+        retry: AWSRetryPolicy = AWSRetryPolicy(), timeout: Duration = .seconds(8), writesPerSecond: Double = 50,
         clock: any RotorClock = SystemClock(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         logger: Logger = Logger(label: "rotor.aws")
     ) {

@@ -18,17 +18,12 @@ public struct RetryPolicy: Sendable, Hashable {
         self.failedRunsBeforeQuarantine = max(1, failedRunsBeforeQuarantine)
     }
 
-    /// The capped exponential ceiling before attempt `attempt + 1` (attempt counts from 1).
-    public func backoffCeiling(afterAttempt attempt: Int) -> Duration {
-        let exponent = min(max(attempt - 1, 0), 30)
-        let raw = initialBackoff * (1 << exponent)
-        return min(raw, maximumBackoff)
-    }
+    /// The wait between a step's attempts: capped exponential with equal jitter (uniform in
+    /// `[ceiling/2, ceiling]`, so retries spread out but never collapse to zero).
+    public var backoff: Backoff { Backoff(initial: initialBackoff, maximum: maximumBackoff, jitter: .equal) }
 
-    /// Full jitter: a uniformly random delay in `[ceiling/2, ceiling]` so retries spread out
-    /// but never collapse to zero. `unit` is a number in `[0, 1)`.
+    /// The delay before attempt `attempt + 1`; `unit` is a number in `[0, 1)`.
     public func backoff(afterAttempt attempt: Int, unit: Double) -> Duration {
-        let ceiling = backoffCeiling(afterAttempt: attempt)
-        return ceiling / 2 + ceiling * (min(max(unit, 0), 1) / 2)
+        backoff.delay(afterAttempt: attempt, unit: unit)
     }
 }

@@ -8,12 +8,19 @@ extension RotationEngine {
         let lock = try await takeLock(id)
         do {
             let result = try await JournalFence.$current.withValue(lock) { try await body() }
-            try? await state.releaseSecretLock(id, owner: lock.owner)
+            await release(id, lock)
             return result
         } catch {
-            try? await state.releaseSecretLock(id, owner: lock.owner)
+            await release(id, lock)
             throw error
         }
+    }
+
+    /// Releases the lock even when the task was cancelled (a cancelled database call would not run,
+    /// leaving the lock held for its whole lifetime).
+    private func release(_ id: SecretID, _ lock: SecretLock) async {
+        let state = self.state
+        await Task.detached { try? await state.releaseSecretLock(id, owner: lock.owner) }.value
     }
 
     private func takeLock(_ id: SecretID) async throws -> SecretLock {

@@ -14,7 +14,8 @@ extension RotationEngine {
             let recordID = try await journal { try await state.beginStep(token: run.token, step: JournalStep(step), attempt: attempt, at: clock.now()) }
             let request = StepExecutor.Request(
                 step: step, secret: run.secret, token: run.token, rotator: rotator, suppliedValue: suppliedValue,
-                logger: stepLogger(run.secret, token: run.token, step: step.rawValue), now: clock.now())
+                logger: stepLogger(run.secret, token: run.token, step: step.rawValue), now: clock.now(),
+                tokenIsFresh: step == .createSecret && attempt == 1 && !run.resumed && run.record.steps.isEmpty)
             let snapshot = run.snapshot
             // Whatever happens to this attempt, the next one reads the secret afresh.
             run.snapshot = SecretSnapshot()

@@ -13,6 +13,12 @@ public struct SecretSnapshot: Sendable {
         self.description = description
     }
 
+    /// Keeps the values `known` holds but forgets its labels, so the next step describes afresh.
+    init(values known: SecretSnapshot) {
+        values = known.values
+        missing = known.missing
+    }
+
     /// The holder of `label` as the snapshot knows it.
     func holder(of label: StagingLabel) -> VersionID? { description?.holder(of: label) }
 

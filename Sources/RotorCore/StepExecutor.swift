@@ -47,8 +47,15 @@ public struct StepExecutor: Sendable {
         public var suppliedValue: SecretValue?
         public var logger: Logger
         public var now: Date
+        /// The run made this token itself and this is its first attempt at createSecret: no earlier
+        /// request with this token can exist, so the store may skip its token-reuse check.
+        public var tokenIsFresh: Bool
 
-        public init(step: RotationStep, secret: SecretID, token: VersionID, rotator: any Rotator, suppliedValue: SecretValue? = nil, logger: Logger, now: Date) {
+        public init(
+            step: RotationStep, secret: SecretID, token: VersionID, rotator: any Rotator, suppliedValue: SecretValue? = nil, logger: Logger, now: Date,
+            tokenIsFresh: Bool = false
+        ) {
+            self.tokenIsFresh = tokenIsFresh
             self.step = step
             self.secret = secret
             self.token = token
@@ -63,7 +70,9 @@ public struct StepExecutor: Sendable {
     /// what the step learnt and wrote. A thrown error leaves the caller's snapshot stale: start the
     /// next attempt from an empty one.
     public func run(_ request: Request, snapshot start: SecretSnapshot) async throws -> (note: String?, snapshot: SecretSnapshot) {
-        var snapshot = start
+        // finishSecret moves AWSCURRENT: decide it on the labels as they are now, not as this run last
+        // saw them (an operator may have removed AWSPENDING to abort, another tool may have relabelled).
+        var snapshot = request.step == .finishSecret ? SecretSnapshot(values: start) : start
         let description = try await describe(request.secret, &snapshot)
         if let note = try prologue(request.step, description: description, token: request.token) {
             if request.step == .finishSecret, mode.completesLabels { try await clearPending(request.token, &snapshot) }
@@ -86,7 +95,7 @@ public struct StepExecutor: Sendable {
     public func describe(_ id: SecretID, _ snapshot: inout SecretSnapshot) async throws -> SecretDescription {
         if let known = snapshot.description { return known }
         let description = try await store.describeSecret(id)
-        snapshot = SecretSnapshot(description: description)
+        snapshot.description = description
         return description
     }
 
@@ -122,7 +131,7 @@ public struct StepExecutor: Sendable {
         let response = try await request.rotator.createSecret(CreateSecretRequest(current: current, suppliedValue: request.suppliedValue), context: context)
         try await store.putSecretValue(PutSecretValueInput(
             id: request.secret, token: request.token, value: response.newValue, stages: [.pending], rotationToken: mode.rotationToken,
-            tokenIsNew: !tokenExists))
+            tokenIsNew: request.tokenIsFresh && !tokenExists))
         snapshot.applyPut(request.token, value: response.newValue, stages: [.pending], at: request.now, secret: request.secret)
         return nil
     }
@@ -158,7 +167,7 @@ public struct StepExecutor: Sendable {
     /// tool or an operator). rotor does not fight it: a token that is not `AWSCURRENT` alone fails
     /// the step with the labels it found, so the run never reports a success that did not happen.
     private func verifyFinished(_ request: Request, _ snapshot: inout SecretSnapshot) async throws {
-        snapshot = SecretSnapshot()
+        snapshot = SecretSnapshot(values: snapshot)
         let description = try await describe(request.secret, &snapshot)
         let stages = description.versionIDsToStages[request.token] ?? []
         guard !(stages.contains(.current) && !stages.contains(.pending)) else { return }
@@ -208,7 +217,7 @@ public struct StepExecutor: Sendable {
     /// The `AWSPREVIOUS` value, or `nil` when no version carries that label.
     func previous(_ snapshot: inout SecretSnapshot, secret: SecretID) async throws -> SecretValue? {
         guard let id = snapshot.holder(of: .previous) else { return nil }
-        return try await optionalValue(.previous, of: id, &snapshot, secret: secret)
+        return try await optionalValue(VersionSelector(versionID: id, stage: .previous), of: id, &snapshot, secret: secret)
     }
 
     /// A value that may be absent: ``RotorError/Code/versionNotFound`` becomes `nil`; every other error is thrown.

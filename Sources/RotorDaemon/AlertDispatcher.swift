@@ -8,6 +8,8 @@ import ServiceLifecycle
 /// Delivers outbox alerts as JSON `POST`s to every configured webhook, retrying failed deliveries
 /// with capped exponential backoff. An alert is marked delivered only when every webhook accepted it (2xx).
 public struct AlertDispatcher: Service {
+    /// 5 s, doubling, at most an hour between delivery attempts of one alert.
+    static let retryBackoff = Backoff(initial: .seconds(5), maximum: .seconds(3600), jitter: .none)
     let outbox: any SchedulingStore
     let webhooks: [URL]
     let clock: any RotorClock
@@ -37,7 +39,7 @@ public struct AlertDispatcher: Service {
         var delivered = 0
         for alert in try await outbox.dueAlerts(at: clock.now(), limit: 100) {
             if let failure = await send(alert) {
-                let delay = min(3600, 5 * pow(2, Double(min(alert.attempts, 12))))
+                let delay = Self.retryBackoff.delay(afterAttempt: alert.attempts + 1, unit: 0).seconds
                 try await outbox.markAlertFailed(alert.id, error: failure, nextAttemptAt: clock.now().addingTimeInterval(delay))
                 logger.notice("alert delivery failed; will retry", metadata: ["alert": "\(alert.id)", "error": "\(failure)", "retry-in-s": "\(Int(delay))"])
             } else {

@@ -86,7 +86,11 @@ public final class RotationScheduler: Service, Sendable {
                 try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: delay) }
             }
         }
-        if state.isLeader { try? await schedule.releaseLease(leaseName, owner: configuration.owner) }
+        if state.isLeader {
+            // Not cancellable: a cancelled database call would not run and the lease would stay held until it lapses.
+            let (schedule, name, owner) = (schedule, leaseName, configuration.owner)
+            await Task.detached { try? await schedule.releaseLease(name, owner: owner) }.value
+        }
     }
 
     static let failureBackoff = RetryPolicy(initialBackoff: .seconds(1), maximumBackoff: .seconds(60))

@@ -171,3 +171,20 @@ final class Counter: Sendable {
 }
 
 import Synchronization
+
+@Suite struct RetryNestingTests {
+    /// The client's retries nest inside a step attempt, which is cancelled at the step timeout: with
+    /// the defaults, one call with all its retries ends before that.
+    @Test func oneCallWithAllItsRetriesFitsInADefaultStepAttempt() throws {
+        let client = SecretsManagerClient(
+            endpoint: URL(string: "http://127.0.0.1:1")!, region: "us-east-1",
+            credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "x")))
+        #expect(client.worstCaseCallDuration == .milliseconds(41_500))
+        #expect(client.worstCaseCallDuration < EngineConfiguration().stepTimeout)
+    }
+
+    @Test(arguments: [(Backoff.Jitter.none, 0.3, Duration.seconds(4)), (.equal, 0.0, .seconds(2)), (.equal, 1.0, .seconds(4)), (.full, 0.25, .seconds(1))])
+    func oneBackoffFormulaWithThreeJitters(jitter: Backoff.Jitter, unit: Double, expected: Duration) {
+        #expect(Backoff(initial: .seconds(1), maximum: .seconds(60), jitter: jitter).delay(afterAttempt: 3, unit: unit) == expected)
+    }
+}

@@ -38,7 +38,8 @@ struct SecretsManagerIntegrationTests {
     @Test func clientErrorsAreNotRetriedButThrottlingIs() async throws {
         let proxy = try await FaultInjectingProxy(upstream: try Moto.require().endpoint)
         defer { Task { try? await proxy.close() } }
-        let client = try Moto.client(endpoint: proxy.url)
+        // A timeout no loaded machine reaches: only the injected faults may cause a retry.
+        let client = try Moto.client(endpoint: proxy.url, timeout: .seconds(120))
         let store = AWSSecretStore(client: client)
         // Counted where they arrive: a pooled connection left over from another test's proxy on a reused
         // port fails before it reaches this one, and the client rightly retries it.
@@ -74,7 +75,7 @@ struct SecretsManagerIntegrationTests {
         let id = Moto.uniqueID("svc/db-credentials/faulty")
         let initial = try await RotatorRegistry.builtIn.descriptor(kind).initialValue(RotatorOptions(), store: store)!
         // Set up with the ordinary timeout: only the rotation is meant to meet the faults and the short one.
-        let setUp = RotationEngine(store: AWSSecretStore(client: try Moto.client(endpoint: proxy.url)), state: engine.state, rotators: .builtIn,
+        let setUp = RotationEngine(store: AWSSecretStore(client: try Moto.client(endpoint: proxy.url, timeout: .seconds(120))), state: engine.state, rotators: .builtIn,
                                    logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         try await setUp.createManagedSecret(id, rotator: kind, options: RotatorOptions(), initialValue: initial)
         let original = try await setUp.store.getSecretValue(id, .current).versionID

@@ -53,7 +53,7 @@ import RotorRotators
         func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse { TestSecretResponse() }
     }
 
-    @Test func aFullRotationOnTheEnginePathMakesAtMostSixCalls() async throws {
+    @Test func aFullRotationOnTheEnginePathMakesSevenCalls() async throws {
         let store = CountingStore(InMemorySecretStore())
         let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: .builtIn)
         _ = try await engine.createManagedSecret(id, rotator: "random-password", options: RotatorOptions([:]), initialValue: SecretValue(string: "v0"))
@@ -61,9 +61,10 @@ import RotorRotators
             store.reset()
             let report = try await engine.rotate(id)
             #expect(report.succeeded)
-            // DescribeSecret at the start and once to verify the labels; GetSecretValue (current) once;
-            // PutSecretValue once; UpdateSecretVersionStage for AWSCURRENT and to strip AWSPENDING.
-            #expect(store.calls == ["DescribeSecret": 2, "GetSecretValue": 1, "PutSecretValue": 1, "UpdateSecretVersionStage": 2], "\(store.calls)")
+            // DescribeSecret at the start, before AWSCURRENT moves and once to verify the labels;
+            // GetSecretValue (current) once; PutSecretValue once; UpdateSecretVersionStage for
+            // AWSCURRENT and to strip AWSPENDING. The value just written is never read back.
+            #expect(store.calls == ["DescribeSecret": 3, "GetSecretValue": 1, "PutSecretValue": 1, "UpdateSecretVersionStage": 2], "\(store.calls)")
         }
     }
 
@@ -73,6 +74,32 @@ import RotorRotators
             let request = StepExecutor.Request(step: step, secret: id, token: token, rotator: rotator, logger: .init(label: "test"), now: Date())
             _ = try await executor.run(request, snapshot: SecretSnapshot())
         }
+    }
+
+    /// A rotator whose testSecret takes AWSPENDING off the token, as an operator aborting the rotation would.
+    struct AbortingRotator: Rotator {
+        let kind: RotatorKind = "test-aborted"
+        func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
+            CreateSecretResponse(newValue: SecretValue(string: "next"))
+        }
+        func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse {
+            try await context.store.updateSecretVersionStage(UpdateVersionStageInput(id: context.secret, stage: .pending, removeFrom: context.token))
+            return TestSecretResponse()
+        }
+    }
+
+    @Test func labelsChangedDuringTheRunAreSeenBeforeAWSCURRENTMoves() async throws {
+        let store = InMemorySecretStore()
+        var registry = RotatorRegistry.builtIn
+        registry.register(RotatorDescriptor(kind: "test-aborted", summary: "test", options: [:],
+                                            build: { _ throws(RotorError) in AbortingRotator() }, initialValue: { _, _ in nil }))
+        let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: registry)
+        _ = try await engine.createManagedSecret(id, rotator: "test-aborted", options: RotatorOptions([:]), initialValue: SecretValue(string: "v0"))
+        let before = try await store.describeSecret(id).holder(of: .current)
+        let report = try await engine.rotate(id)
+        #expect(!report.succeeded)
+        #expect(report.error?.summary.contains("not set as AWSPENDING") == true, "\(String(describing: report.error))")
+        #expect(try await store.describeSecret(id).holder(of: .current) == before, "AWSCURRENT stayed where it was")
     }
 
     @Test func theLambdaPathMakesNoMoreCallsThanAWSsTemplate() async throws {

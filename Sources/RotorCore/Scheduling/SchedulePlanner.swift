@@ -124,9 +124,10 @@ public enum SchedulePlanner {
         return max(deadline, failure.addingTimeInterval(policy.failureBackoff.initial.timeInterval))
     }
 
+    /// How long after a failed run the secret is tried again: the policy's capped exponential, no jitter.
     public static func backoff(_ policy: RotationPolicy, failedRuns: Int) -> TimeInterval {
-        let raw = policy.failureBackoff.initial.timeInterval * pow(2, Double(min(max(failedRuns - 1, 0), 30)))
-        return min(raw, policy.failureBackoff.maximum.timeInterval)
+        Backoff(initial: .seconds(policy.failureBackoff.initial.timeInterval), maximum: .seconds(policy.failureBackoff.maximum.timeInterval), jitter: .none)
+            .ceiling(afterAttempt: failedRuns).seconds
     }
 
     /// Jitter, deterministic per secret, and the window: a due time outside the window (or a missed
