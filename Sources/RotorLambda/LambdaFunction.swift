@@ -7,9 +7,15 @@ import RotorCore
 /// rotor as a Secrets Manager rotation function on the `provided.al2023` runtime: one invocation at
 /// a time, each a rotation step; a failed invocation is reported and the loop goes on.
 public struct LambdaFunction: Sendable {
-    let runtime: RuntimeAPIClient
+    let runtime: any LambdaRuntime
     let handler: StepHandler
     let logger: Logger
+
+    public init(runtime: any LambdaRuntime, handler: StepHandler, logger: Logger) {
+        self.runtime = runtime
+        self.handler = handler
+        self.logger = logger
+    }
 
     /// Reads the configuration (runtime API, Secrets Manager, rotator) from the environment. A bad
     /// configuration is reported as an init error by ``run(environment:rotators:)``.
@@ -48,20 +54,23 @@ public struct LambdaFunction: Sendable {
 
     /// The invocation loop.
     public func serve() async -> Never {
-        while true {
-            let invocation: RuntimeAPIClient.Invocation
-            do {
-                invocation = try await runtime.next()
-            } catch {
-                logger.error("could not fetch the next invocation; retrying", metadata: ["error": "\(type(of: error))"])
-                try? await Task.sleep(for: .milliseconds(200))
-                continue
-            }
-            await invoke(invocation)
-        }
+        while true { await serveOne() }
     }
 
-    func invoke(_ invocation: RuntimeAPIClient.Invocation) async {
+    /// Fetches one invocation and answers it; a failed fetch is logged and retried after a pause.
+    public func serveOne() async {
+        let invocation: Invocation
+        do {
+            invocation = try await runtime.next()
+        } catch {
+            logger.error("could not fetch the next invocation; retrying", metadata: ["error": "\(type(of: error))"])
+            try? await Task.sleep(for: .milliseconds(200))
+            return
+        }
+        await invoke(invocation)
+    }
+
+    func invoke(_ invocation: Invocation) async {
         var logger = self.logger
         logger[metadataKey: "requestId"] = "\(invocation.requestID)"
         do {

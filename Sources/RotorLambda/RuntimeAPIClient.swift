@@ -3,16 +3,34 @@ import Foundation
 import NIOCore
 import RotorCore
 
+/// One invocation handed to the function.
+public struct Invocation: Sendable {
+    public let requestID: String
+    public let deadline: Date?
+    public let functionARN: String?
+    public let payload: [UInt8]
+
+    public init(requestID: String, deadline: Date?, functionARN: String?, payload: [UInt8]) {
+        self.requestID = requestID
+        self.deadline = deadline
+        self.functionARN = functionARN
+        self.payload = payload
+    }
+}
+
+/// What the function needs of Lambda's runtime: the HTTP Runtime API in production, an in-memory
+/// queue in tests (so the loop and the step handling run in-process against the in-memory store).
+public protocol LambdaRuntime: Sendable {
+    /// Waits for the next invocation.
+    func next() async throws -> Invocation
+    func respond(_ requestID: String, json: String) async throws
+    func fail(_ requestID: String, type: String, message: String) async throws
+    func initFailed(type: String, message: String) async throws
+}
+
 /// The Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API`): fetch the next invocation, post its response
 /// or error, or report an initialisation error.
-public struct RuntimeAPIClient: Sendable {
-    public struct Invocation: Sendable {
-        public let requestID: String
-        public let deadline: Date?
-        public let functionARN: String?
-        public let payload: [UInt8]
-    }
-
+public struct RuntimeAPIClient: LambdaRuntime {
     let base: String
     let http: HTTPClient
 
