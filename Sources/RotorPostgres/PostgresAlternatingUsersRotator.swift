@@ -33,7 +33,9 @@ public struct PostgresAlternatingUsersRotator: Rotator {
         guard try Self.alternate(current.username, secret: context.secret) == pending.username, pending.host == current.host, pending.port == current.port else {
             throw RotorError(.invalidRequest, "the pending user is not the alternate of the current one, or the host differs", secret: context.secret, step: .setSecret)
         }
-        let master = try await masterSecret(current.master!, host: current.host, port: current.port, context: context)
+        var masterID = current.master!
+        if let reference = current.masterReference { masterID = try await context.store.resolve(nameOrARN: reference) }
+        let master = try await masterSecret(masterID, host: current.host, port: current.port, context: context)
         if try await options.connector.canLogIn(pending, id: context.secret, step: .setSecret) {
             try await upsertRole(pending, base: baseUser(current), password: nil, master: master, context: context)
             return SetSecretResponse()

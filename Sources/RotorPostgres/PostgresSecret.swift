@@ -12,6 +12,8 @@ public struct PostgresSecret: Sendable, CustomStringConvertible, CustomDebugStri
     public var database: String
     public var ssl: Bool?
     public var master: SecretID?
+    /// `masterarn` as written: a partial ARN whose name ends like a suffix is resolved against the store.
+    public var masterReference: String?
     /// The JSON as stored, so that writing back keeps every other key.
     private let original: String
 
@@ -54,6 +56,7 @@ public struct PostgresSecret: Sendable, CustomStringConvertible, CustomDebugStri
         default: throw Self.invalid(secret, "field 'ssl' must be true or false")
         }
         let masterText = try string("masterarn", required: requireMaster)
+        masterReference = masterText
         do { master = try masterText.map { text throws(RotorError) in try SecretID(nameOrARN: text) } } catch {
             throw Self.invalid(secret, "field 'masterarn' is not a secret id or ARN: \(error.summary)")
         }
