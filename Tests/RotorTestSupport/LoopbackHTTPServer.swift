@@ -21,10 +21,15 @@ public final class LoopbackHTTPServer: Sendable {
     }
 
     let channel: any Channel
+    /// The loopback address it listens on.
+    public let host: String
     public var port: Int { channel.localAddress!.port! }
-    public var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    public var url: URL { URL(string: "http://\(host):\(port)")! }
 
-    public init(respond: @escaping @Sendable (Request) async -> Reply) async throws {
+    /// - Parameter host: a loopback address; `uniqueLoopbackAddress()` gives a server an address of its
+    ///   own, so a late request of another test to a closed server whose port was reused cannot reach it.
+    public init(host: String = "127.0.0.1", respond: @escaping @Sendable (Request) async -> Reply) async throws {
+        self.host = host
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -32,7 +37,12 @@ public final class LoopbackHTTPServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(Handler(respond: respond))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: host, port: 0).get()
+    }
+
+    /// A random address in 127.0.0.0/8 (all of it is loopback on Linux).
+    public static func uniqueLoopbackAddress() -> String {
+        "127.\(Int.random(in: 1...254)).\(Int.random(in: 0...255)).\(Int.random(in: 1...254))"
     }
 
     public func close() async throws { try await channel.close() }
@@ -116,7 +126,9 @@ public final class FaultInjectingProxy: Sendable {
     public init(upstream: URL) async throws {
         self.upstream = upstream
         let plan = self.plan
-        server = try await LoopbackHTTPServer { request in await Self.handle(request, plan: plan, upstream: upstream) }
+        server = try await LoopbackHTTPServer(host: LoopbackHTTPServer.uniqueLoopbackAddress()) { request in
+            await Self.handle(request, plan: plan, upstream: upstream)
+        }
     }
 
     public var url: URL { server.url }
