@@ -68,7 +68,10 @@ struct SecretsManagerIntegrationTests {
     func rotationSurvivesInjectedFaults(kind: RotatorKind) async throws {
         let proxy = try await FaultInjectingProxy(upstream: try Moto.require().endpoint)
         defer { Task { try? await proxy.close() } }
-        let client = try Moto.client(endpoint: proxy.url, timeout: .milliseconds(800))
+        // One call may meet all of its operation's faults (a run describes once up front), and a loaded
+        // machine may add a timeout of its own: enough attempts that only a real bug runs out of them.
+        let client = try Moto.client(endpoint: proxy.url, retry: AWSRetryPolicy(maxAttempts: 8, base: .milliseconds(20), cap: .milliseconds(200)),
+                                     timeout: .milliseconds(1000))
         let store = AWSSecretStore(client: client)
         let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: .builtIn,
                                     logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
@@ -81,8 +84,8 @@ struct SecretsManagerIntegrationTests {
         let original = try await setUp.store.getSecretValue(id, .current).versionID
 
         proxy.inject("DescribeSecret", .throttle, .serverError, .drop)
-        proxy.inject("GetSecretValue", .drop, .slow(.milliseconds(1500)))
-        proxy.inject("PutSecretValue", .dropAfterForwarding, .serverError, .slow(.milliseconds(1500)))
+        proxy.inject("GetSecretValue", .drop, .slow(.milliseconds(2500)))
+        proxy.inject("PutSecretValue", .dropAfterForwarding, .serverError, .slow(.milliseconds(2500)))
         proxy.inject("UpdateSecretVersionStage", .dropAfterForwarding, .throttle, .dropAfterForwarding)
         let report = try await engine.rotate(id)
 
