@@ -12,6 +12,13 @@ let package = Package(
     products: [
         .executable(name: "rotor", targets: ["rotor"]),
         .library(name: "RotorCore", targets: ["RotorCore"]),
+        // The adapters, as libraries for the benchmark package in bench/ (built by `make bench` only).
+        .library(name: "RotorStorage", targets: ["RotorStorage"]),
+        .library(name: "RotorRotators", targets: ["RotorRotators"]),
+        .library(name: "RotorAWS", targets: ["RotorAWS"]),
+        .library(name: "RotorPolicies", targets: ["RotorPolicies"]),
+        .library(name: "RotorDaemon", targets: ["RotorDaemon"]),
+        .library(name: "RotorPostgres", targets: ["RotorPostgres"]),
         .executable(name: "bootstrap", targets: ["bootstrap"]),
     ],
     dependencies: [
@@ -126,16 +133,6 @@ let package = Package(
             swiftSettings: strict + [.define("ROTOR_FAULT_INJECTION", .when(configuration: .debug))]
         ),
         .executableTarget(name: "rotor", dependencies: ["RotorCLI"], swiftSettings: strict),
-        .executableTarget(
-            name: "rotor-bench",
-            dependencies: [
-                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "bench/RotorBench",
-            swiftSettings: strict
-        ),
         .testTarget(
             name: "RotorCoreTests",
             dependencies: ["RotorCore", "RotorRotators", "RotorStorage"],
@@ -150,10 +147,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Loopback HTTP servers for tests: a fault-injecting proxy, webhook receivers, endpoints.
+        // The tests' shared kit: the test clock, child processes, moto settings, loopback HTTP servers
+        // (a fault-injecting proxy, webhook receivers, endpoints).
         .target(
             name: "RotorTestSupport",
             dependencies: [
+                "RotorCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

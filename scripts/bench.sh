@@ -2,13 +2,15 @@
 # `make bench`: every benchmark, figures printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product rotor-bench
+# The benchmarks are a package of their own (bench/Package.swift), so `make test` never builds them.
+swift build -c release --package-path bench --product rotor-bench
+bench=bench/.build/release/rotor-bench
 echo "== embedded store: full rotations per second =="
-.build/release/rotor-bench "${ROTOR_BENCH_ROTATIONS:-2000}"
+"$bench" "${ROTOR_BENCH_ROTATIONS:-2000}"
 
 echo
 echo "== scheduler: rotor plan's planning and one tick (10 due) at 1k, 100k and 1M secrets =="
-.build/release/rotor-bench scheduler ${ROTOR_BENCH_SCHEDULER_SIZES:-1000 100000 1000000}
+"$bench" scheduler ${ROTOR_BENCH_SCHEDULER_SIZES:-1000 100000 1000000}
 
 echo
 echo "== Secrets Manager (moto_server on loopback): rotor vs boto3 (AWS's Python template logic) =="
@@ -24,9 +26,9 @@ rotations="${ROTOR_BENCH_AWS_ROTATIONS:-200}"
 printf '%-30s %10s %12s %12s  %s\n' client rotations rotations/s calls/rot "calls per rotation by API"
 for run in rotor rotor-unlimited rotor-lambda boto3; do
     case "$run" in
-        rotor) line="$(.build/release/rotor-bench aws "$rotations")" ;;
-        rotor-unlimited) line="$(.build/release/rotor-bench aws "$rotations" --no-rate-limit)" ;;
-        rotor-lambda) line="$(.build/release/rotor-bench aws "$rotations" --lambda)" ;;
+        rotor) line="$("$bench" aws "$rotations")" ;;
+        rotor-unlimited) line="$("$bench" aws "$rotations" --no-rate-limit)" ;;
+        rotor-lambda) line="$("$bench" aws "$rotations" --lambda)" ;;
         boto3) line="$(python3 bench/aws/boto3_rotation.py "$ROTOR_TEST_MOTO_ENDPOINT" "$rotations")" ;;
     esac
     read -r name count rate calls apis <<<"$line"
@@ -57,4 +59,4 @@ echo "== PostgreSQL (local server, scram-sha-256): time per rotation of each str
 scripts/postgres.sh start "$services/postgres"
 # shellcheck disable=SC1091
 source "$services/postgres/postgres.env"
-.build/release/rotor-bench postgres "${ROTOR_BENCH_PG_ROTATIONS:-50}"
+"$bench" postgres "${ROTOR_BENCH_PG_ROTATIONS:-50}"

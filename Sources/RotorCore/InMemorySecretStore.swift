@@ -10,7 +10,6 @@ public actor InMemorySecretStore: SecretStore {
 
     private var secrets: [SecretID: Entry] = [:]
     private let clock: any RotorClock
-    private var random = SystemRandomNumberGenerator()
 
     public init(clock: any RotorClock = SystemClock()) { self.clock = clock }
 
@@ -65,7 +64,7 @@ public actor InMemorySecretStore: SecretStore {
     }
 
     public func getRandomPassword(_ policy: PasswordPolicy) throws -> SecretValue {
-        try policy.generate(using: &random)
+        try policy.generate()
     }
 
     public func listSecrets(in scope: EnvironmentScope) -> [SecretDescription] {

@@ -55,10 +55,21 @@ public struct RotationContext: Sendable {
 
 /// Input of createSecret: the current value, plus a value supplied by an operator (manual rotation).
 public struct CreateSecretRequest: Sendable {
-    public var current: SecretValue
+    /// The `AWSCURRENT` value. Read only for rotators whose ``Rotator/createReadsCurrent`` is true;
+    /// reading it otherwise is a rotator bug, reported as an error rather than an empty value.
+    public var current: SecretValue {
+        get throws(RotorError) {
+            guard let currentValue else {
+                throw RotorError(.stepFailed, "the rotator read the current value in createSecret but declared createReadsCurrent = false",
+                                 step: .createSecret, remedy: "the rotator must declare createReadsCurrent = true")
+            }
+            return currentValue
+        }
+    }
+    let currentValue: SecretValue?
     public var suppliedValue: SecretValue?
-    public init(current: SecretValue, suppliedValue: SecretValue? = nil) {
-        self.current = current
+    public init(current: SecretValue?, suppliedValue: SecretValue? = nil) {
+        currentValue = current
         self.suppliedValue = suppliedValue
     }
 }
@@ -113,6 +124,9 @@ public protocol Rotator: Sendable {
     /// Whether the rotator changes an outside system. Only then does the engine call setSecret,
     /// the finishSecret hook and rollback; a rotator without a target only makes and tests values.
     var hasTarget: Bool { get }
+    /// Whether createSecret uses the current value (to keep a JSON secret's other fields, or to reach
+    /// the target). When false the executor skips that GetSecretValue. Default: true.
+    var createReadsCurrent: Bool { get }
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse
     func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse
@@ -124,6 +138,7 @@ public protocol Rotator: Sendable {
 extension Rotator {
     public var afterSetFailure: FailureDirection { .rollBack }
     public var hasTarget: Bool { false }
+    public var createReadsCurrent: Bool { true }
     public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse { .init() }
     public func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse { .init() }
     public func rollback(_ request: RollbackRequest, context: RotationContext) async throws {}

@@ -127,7 +127,8 @@ public struct StepExecutor: Sendable {
         if tokenExists, try await existingPending(request.token, &snapshot, secret: request.secret) != nil {
             return "pending value already exists"
         }
-        let current = try await self.current(&snapshot, secret: request.secret)
+        // The describe already proved AWSCURRENT exists; its value is read only if the rotator uses it.
+        let current = request.rotator.createReadsCurrent ? try await self.current(&snapshot, secret: request.secret) : nil
         let response = try await request.rotator.createSecret(CreateSecretRequest(current: current, suppliedValue: request.suppliedValue), context: context)
         try await store.putSecretValue(PutSecretValueInput(
             id: request.secret, token: request.token, value: response.newValue, stages: [.pending], rotationToken: mode.rotationToken,

@@ -19,7 +19,7 @@ public struct PostgresAlternatingUsersRotator: Rotator {
         let current = try PostgresSecret(request.current, secret: context.secret, requireMaster: true)
         try requireRecordedUser(current.username, context, step: .createSecret)
         let alternate = try Self.alternate(current.username, secret: context.secret)
-        return CreateSecretResponse(newValue: current.with(username: alternate, password: try await options.newPassword(context)))
+        return CreateSecretResponse(newValue: current.with(username: alternate, password: try options.newPassword()))
     }
 
     /// Sets the pending user's password (creating the clone if needed) and makes its memberships the

@@ -82,7 +82,7 @@ struct PostgresRotatorOptions: Sendable {
         }
     }
 
-    func newPassword(_ context: RotationContext) async throws -> SecretValue {
-        try await context.store.getRandomPassword(password)
+    func newPassword() throws(RotorError) -> SecretValue {
+        try password.generate()
     }
 }

@@ -15,7 +15,7 @@ public struct PostgresSingleUserRotator: Rotator {
     public func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         let current = try PostgresSecret(request.current, secret: context.secret)
         try options.requireRecordedUser(current.username, allowed: { [$0] }, secret: context.secret, step: .createSecret)
-        return CreateSecretResponse(newValue: current.with(password: try await options.newPassword(context)))
+        return CreateSecretResponse(newValue: current.with(password: try options.newPassword()))
     }
 
     public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse {

@@ -16,6 +16,9 @@ public struct EncryptionKeyRotator: Rotator {
         SymmetricKey(size: .bits256).withUnsafeBytes { SecretValue(bytes: Array($0)) }
     }
 
+    /// A new key owes nothing to the old one.
+    public var createReadsCurrent: Bool { false }
+
     public func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         CreateSecretResponse(newValue: Self.generateKey())
     }

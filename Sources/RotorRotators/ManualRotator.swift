@@ -19,6 +19,9 @@ public struct ManualRotator: Rotator {
         self.field = field.map(JSONField.init(name:))
     }
 
+    /// Only a JSON field needs the current value (its other fields are kept).
+    public var createReadsCurrent: Bool { field != nil }
+
     public func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         guard let supplied = request.suppliedValue else {
             throw RotorError(

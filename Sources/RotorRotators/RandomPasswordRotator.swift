@@ -13,10 +13,12 @@ public struct RandomPasswordRotator: Rotator {
         self.field = field.map(JSONField.init(name:))
     }
 
+    /// Only a JSON field needs the current value (its other fields are kept).
+    public var createReadsCurrent: Bool { field != nil }
+
     public func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         // Generated here from the system's CSPRNG: the same policy GetRandomPassword applies, one API call fewer.
-        var generator = SystemRandomNumberGenerator()
-        let password = try policy.generate(using: &generator)
+        let password = try policy.generate()
         guard let field, let text = password.exposedString else { return CreateSecretResponse(newValue: password) }
         return CreateSecretResponse(newValue: try field.replace(in: request.current, with: text, secret: context.secret))
     }
@@ -67,8 +69,7 @@ public struct RandomPasswordRotator: Rotator {
         build: { options throws(RotorError) in try parse(options) },
         initialValue: { options, store in
             let rotator = try parse(options)
-            var generator = SystemRandomNumberGenerator()
-            let password = try rotator.policy.generate(using: &generator)
+            let password = try rotator.policy.generate()
             guard let field = rotator.field, let text = password.exposedString else { return password }
             return JSONField.encode([field.name: text])
         })

@@ -139,8 +139,7 @@ public final class EmbeddedSecretStore: SecretStore {
     }
 
     public func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue {
-        var generator = SystemRandomNumberGenerator()
-        return try policy.generate(using: &generator)
+        try policy.generate()
     }
 
     public func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription] {

@@ -5,19 +5,6 @@ import RotorAWS
 import RotorCore
 import RotorTestSupport
 
-/// A clock for tests: `now` moves only when told or when something sleeps.
-final class TestClock: RotorClock {
-    private let state: Mutex<(now: Date, slept: [Duration])>
-    init(_ start: Date = Date()) { state = Mutex((start, [])) }
-    func now() -> Date { state.withLock { $0.now } }
-    func sleep(for duration: Duration) async throws {
-        try Task.checkCancellation()
-        state.withLock { $0.now += duration.seconds; $0.slept.append(duration) }
-    }
-    func advance(by seconds: TimeInterval) { state.withLock { $0.now += seconds } }
-    var slept: [Duration] { state.withLock { $0.slept } }
-}
-
 /// The moto_server started by `make test` (scripts/moto.sh), with request authentication on.
 /// Missing moto fails the test when ROTOR_REQUIRE_INTEGRATION=1 (always under `make test`).
 enum Moto {

@@ -51,7 +51,7 @@ import RotorCore
         let limiter = RateLimiter(perSecond: 50, clock: clock)
         for _ in 0..<60 { try await limiter.acquire() }
         // 50 immediately, the next 10 at 20 ms each.
-        let waited = clock.slept.reduce(Duration.zero, +)
+        let waited = clock.sleeps.reduce(Duration.zero, +)
         #expect(waited >= .milliseconds(200) && waited <= .milliseconds(220))
     }
 }

@@ -76,15 +76,18 @@ struct SecretsManagerIntegrationTests {
         let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: .builtIn,
                                     logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         let id = Moto.uniqueID("svc/db-credentials/faulty")
-        let initial = try await RotatorRegistry.builtIn.descriptor(kind).initialValue(RotatorOptions(), store: store)!
+        // random-password on a JSON field reads the current value (GetSecretValue); encryption-key does not.
+        let options = kind == RandomPasswordRotator.kind ? RotatorOptions(["field": "password"]) : RotatorOptions()
+        let readsCurrent = try RotatorRegistry.builtIn.make(kind, options: options).createReadsCurrent
+        let initial = try await RotatorRegistry.builtIn.descriptor(kind).initialValue(options, store: store)!
         // Set up with the ordinary timeout: only the rotation is meant to meet the faults and the short one.
         let setUp = RotationEngine(store: AWSSecretStore(client: try Moto.client(endpoint: proxy.url, timeout: .seconds(120))), state: engine.state, rotators: .builtIn,
                                    logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        try await setUp.createManagedSecret(id, rotator: kind, options: RotatorOptions(), initialValue: initial)
+        try await setUp.createManagedSecret(id, rotator: kind, options: options, initialValue: initial)
         let original = try await setUp.store.getSecretValue(id, .current).versionID
 
         proxy.inject("DescribeSecret", .throttle, .serverError, .drop)
-        proxy.inject("GetSecretValue", .drop, .slow(.milliseconds(2500)))
+        if readsCurrent { proxy.inject("GetSecretValue", .drop, .slow(.milliseconds(2500))) }
         proxy.inject("PutSecretValue", .dropAfterForwarding, .serverError, .slow(.milliseconds(2500)))
         proxy.inject("UpdateSecretVersionStage", .dropAfterForwarding, .throttle, .dropAfterForwarding)
         let report = try await engine.rotate(id)

@@ -53,7 +53,7 @@ import RotorRotators
         func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse { TestSecretResponse() }
     }
 
-    @Test func aFullRotationOnTheEnginePathMakesSevenCalls() async throws {
+    @Test func aFullRotationOnTheEnginePathMakesSixCalls() async throws {
         let store = CountingStore(InMemorySecretStore())
         let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: .builtIn)
         _ = try await engine.createManagedSecret(id, rotator: "random-password", options: RotatorOptions([:]), initialValue: SecretValue(string: "v0"))
@@ -62,10 +62,23 @@ import RotorRotators
             let report = try await engine.rotate(id)
             #expect(report.succeeded)
             // DescribeSecret at the start, before AWSCURRENT moves and once to verify the labels;
-            // GetSecretValue (current) once; PutSecretValue once; UpdateSecretVersionStage for
-            // AWSCURRENT and to strip AWSPENDING. The value just written is never read back.
-            #expect(store.calls == ["DescribeSecret": 3, "GetSecretValue": 1, "PutSecretValue": 1, "UpdateSecretVersionStage": 2], "\(store.calls)")
+            // PutSecretValue once; UpdateSecretVersionStage for AWSCURRENT and to strip AWSPENDING.
+            // The current value is not needed for a whole new password, and the value just written
+            // is never read back.
+            #expect(store.calls == ["DescribeSecret": 3, "PutSecretValue": 1, "UpdateSecretVersionStage": 2], "\(store.calls)")
         }
+    }
+
+    @Test func aRotatorThatKeepsOtherJSONFieldsReadsTheCurrentValueOnce() async throws {
+        let store = CountingStore(InMemorySecretStore())
+        let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: .builtIn)
+        _ = try await engine.createManagedSecret(id, rotator: "random-password", options: RotatorOptions(["field": "password"]),
+                                                 initialValue: SecretValue(string: #"{"password":"v0","username":"app"}"#))
+        store.reset()
+        #expect(try await engine.rotate(id).succeeded)
+        #expect(store.calls == ["DescribeSecret": 3, "GetSecretValue": 1, "PutSecretValue": 1, "UpdateSecretVersionStage": 2], "\(store.calls)")
+        let rotated = try await store.getSecretValue(id, .current).value.exposedString ?? ""
+        #expect(rotated.contains(#""username":"app""#), "the other fields are kept")
     }
 
     /// The four invocations Secrets Manager makes of a rotation function, each from an empty snapshot.

@@ -3,26 +3,15 @@ import Logging
 import Synchronization
 import RotorCore
 @testable import RotorDaemon
+import RotorTestSupport
 import RotorPolicies
 import RotorRotators
 import RotorStorage
 
-/// A wall clock that only moves when told; sleeping moves it forward instantly.
-final class SimulatedClock: RotorClock {
-    private let current: Mutex<Date>
-    init(_ start: Date) { current = Mutex(start) }
-    func now() -> Date { current.withLock { $0 } }
-    func sleep(for duration: Duration) async throws {
-        try Task.checkCancellation()
-        current.withLock { $0 += duration.seconds }
-    }
-    func set(_ date: Date) { current.withLock { $0 = max($0, date) } }
-}
-
 /// An embedded store, a state database and a scheduler over them, on a simulated clock.
 struct SchedulerHarness {
     let directory: URL
-    let clock: SimulatedClock
+    let clock: TestClock
     let store: EmbeddedSecretStore
     let state: SQLiteStateStore
     let engine: RotationEngine
@@ -31,10 +20,13 @@ struct SchedulerHarness {
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    init(start: Date, policies: PolicySet? = nil, rotators: RotatorRegistry = .builtIn, configuration: SchedulerConfiguration = SchedulerConfiguration()) throws {
+    init(
+        start: Date, policies: PolicySet? = nil, rotators: RotatorRegistry = .builtIn, configuration: SchedulerConfiguration = SchedulerConfiguration(),
+        sleeping: TestClock.Sleeping = .advancesTime
+    ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        clock = SimulatedClock(start)
+        clock = TestClock(start, sleeping: sleeping)
         store = try EmbeddedSecretStore(
             url: directory.appendingPathComponent("store.sqlite"),
             keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), clock: clock, synchronous: .normal)

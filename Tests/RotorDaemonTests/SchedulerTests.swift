@@ -66,6 +66,34 @@ import RotorRotators
         #expect(!reminders.isEmpty && reminders.allSatisfy { $0.secret?.rawValue == "/prod/claude-sdk/api-key/anthropic-key" })
     }
 
+    /// `run()` itself, on a clock that holds its sleepers: it starts (recover, reconcile), sleeps until
+    /// the earliest deadline, rotates what is due when time gets there, sleeps again, and stops when cancelled.
+    @Test func theRunLoopSleepsUntilTheEarliestDeadlineAndRotatesWhatIsDue() async throws {
+        let harness = try SchedulerHarness(start: Self.start, sleeping: .waitsForAdvance)
+        try await createExamples(harness)
+        let loop = Task { try await harness.scheduler.run() }
+        try await harness.clock.waitForSleepers()
+        #expect(harness.scheduler.isLeader)
+        let entries = try await harness.state.scheduleEntries(in: .all)
+        #expect(!entries.isEmpty)
+        for (raw, _, _) in Self.examples { #expect(try await harness.state.rotations(of: SecretID(raw), limit: 10).isEmpty, "nothing is due yet") }
+
+        let deadline = try #require(entries.compactMap(\.nextDueAt).min())
+        let due = Set(entries.filter { $0.nextDueAt == deadline }.map(\.secret))
+        harness.clock.set(deadline)
+        try await harness.clock.waitForSleepers()
+        for (raw, _, _) in Self.examples {
+            let id = try SecretID(raw)
+            let rotations = try await harness.state.rotations(of: id, limit: 10)
+            #expect(rotations.map(\.outcome) == (due.contains(id) ? [.succeeded] : []), "\(id)")
+        }
+        #expect(try await harness.state.earliestDeadline(in: .all).map { $0 > deadline } ?? true, "the next sleep aims past what was rotated")
+
+        loop.cancel()
+        try await loop.value
+        #expect(try await harness.state.leaseHolder(RotationScheduler.leaseName, now: harness.clock.now()) == nil, "the lease is released on the way out")
+    }
+
     @Test func aRestartDoesNotMoveDeadlinesOrBurst() async throws {
         let harness = try SchedulerHarness(start: Self.start)
         try await createExamples(harness)

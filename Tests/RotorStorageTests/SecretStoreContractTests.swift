@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import RotorCore
+import RotorTestSupport
 
 /// The contract every ``SecretStore`` must pass: Secrets Manager's semantics for create,
 /// describe, get, put, update-stage, random password and list. A new store adds a ``Backend``.
@@ -12,7 +13,7 @@ import RotorCore
     /// One store of a backend and the secret id the test uses in it.
     struct Fixture {
         let store: any SecretStore
-        let clock = ManualClock()
+        let clock = TestClock()
         let instance: BackendInstance
         let id: SecretID
 

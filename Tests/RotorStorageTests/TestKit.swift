@@ -8,21 +8,6 @@ import RotorStorage
 import RotorAWS
 import RotorTestSupport
 
-/// A clock that only moves when told; sleeping advances it and records the delay.
-final class ManualClock: RotorClock {
-    private let state: Mutex<(now: Date, sleeps: [Duration])>
-
-    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { state = Mutex((start, [])) }
-
-    func now() -> Date { state.withLock { $0.now } }
-    func sleep(for duration: Duration) async throws {
-        try Task.checkCancellation()
-        state.withLock { $0.now += duration.seconds; $0.sleeps.append(duration) }
-    }
-    func advance(by seconds: TimeInterval) { state.withLock { $0.now += seconds } }
-    var sleeps: [Duration] { state.withLock { $0.sleeps } }
-}
-
 /// The backends every behavioural test runs against: the in-memory fakes, the embedded store with
 /// the SQLite state database, and AWS Secrets Manager (moto_server on loopback, started by
 /// `make test`) with the SQLite state database.
@@ -42,7 +27,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     /// Whether the store prunes deprecated versions itself (AWS does it server-side, out of sight).
     var ownsVersionRetention: Bool { self != .aws }
 
-    func make(clock: ManualClock) throws -> BackendInstance {
+    func make(clock: TestClock) throws -> BackendInstance {
         switch self {
         case .inMemory:
             return BackendInstance(store: InMemorySecretStore(clock: clock), state: InMemoryStateStore(), directory: nil, environment: "prod")
@@ -186,7 +171,7 @@ final class ScriptedRotator: Rotator {
 struct Harness {
     static let initialValue = SecretValue(string: "initial-value")
 
-    let clock = ManualClock()
+    let clock = TestClock()
     let rotator: ScriptedRotator
     let store: any SecretStore
     let state: any RotationStateStore
