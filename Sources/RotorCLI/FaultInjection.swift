@@ -29,10 +29,18 @@ struct KillSwitchStateStore: ForwardingStateStore {
     let base: any RotationStateStore
     let killSwitch: KillSwitch
 
-    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64 {
-        let id = try await base.beginStep(token: token, step: step, attempt: attempt, at: at)
+    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64 {
+        if let completes = previous?.completes { killSwitch.fire("completion:\(completes.rawValue)") }
+        let id = try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: previous, lockUntil: lockUntil)
         killSwitch.fire("intent:\(step.rawValue)")
         return id
+    }
+
+    func finishRun(
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent], after previous: StepEnd?
+    ) async throws {
+        if let completes = previous?.completes { killSwitch.fire("completion:\(completes.rawValue)") }
+        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: previous)
     }
 
     func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {

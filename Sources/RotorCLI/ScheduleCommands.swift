@@ -110,6 +110,8 @@ struct Daemon: AsyncParsableCommand {
     @Option(help: "Lease time in seconds: a standby takes over this long after the active daemon dies.") var leaseTtl = 15.0
     @Flag(help: "Create secrets named exactly in the policies that the store lacks (first run of the examples).") var createMissing = false
     @Option(help: "Write the API port to this file once listening.") var portFile: String?
+    @Flag(help: "Also emit per-secret series on /metrics (next rotation, last success); their number grows with the fleet.")
+    var perSecretMetrics = false
     @Flag(help: "Serve the API on a non-loopback address without ROTOR_API_TOKEN (anyone who can reach it reads secret metadata).")
     var insecureNoToken = false
 
@@ -164,7 +166,7 @@ struct Daemon: AsyncParsableCommand {
                 webhooks: webhooks,
                 scheduler: SchedulerConfiguration(
                     maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl, scope: runtime.scope),
-                createMissing: createMissing, portFile: portFile)
+                createMissing: createMissing, portFile: portFile, perSecretMetrics: perSecretMetrics)
             try await RotorDaemon.Daemon(engine: runtime.engine, schedule: schedule, options: options, logger: runtime.logger).run()
         }
     }

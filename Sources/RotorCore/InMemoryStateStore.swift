@@ -39,8 +39,13 @@ public actor InMemoryStateStore: RotationStateStore {
         audit.append(event)
     }
 
-    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) throws -> Int64 {
+    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) throws -> Int64 {
         try checkFence()
+        if let previous { end(previous, token: token) }
+        if let lock = JournalFence.current, let until = lockUntil, var held = locks[lock.secret] {
+            held.expiresAt = max(held.expiresAt, until)
+            locks[lock.secret] = held
+        }
         defer { nextStepID += 1 }
         rotations[token]?.steps.append(StepRecord(id: nextStepID, token: token, step: step, attempt: attempt, startedAt: at, owner: JournalFence.current?.owner))
         return nextStepID
@@ -48,11 +53,15 @@ public actor InMemoryStateStore: RotationStateStore {
 
     public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) throws {
         try checkFence()
-        guard var rotation = rotations[token], let index = rotation.steps.firstIndex(where: { $0.id == id }) else { return }
-        rotation.steps[index].outcome = outcome
-        rotation.steps[index].error = error
-        rotation.steps[index].endedAt = at
-        if let completes { rotation.lastCompletedStep = completes }
+        end(StepEnd(id: id, outcome: outcome, error: error, at: at, completes: completes), token: token)
+    }
+
+    private func end(_ end: StepEnd, token: VersionID) {
+        guard var rotation = rotations[token], let index = rotation.steps.firstIndex(where: { $0.id == end.id }) else { return }
+        rotation.steps[index].outcome = end.outcome
+        rotation.steps[index].error = end.error
+        rotation.steps[index].endedAt = end.at
+        if let completes = end.completes { rotation.lastCompletedStep = completes }
         rotations[token] = rotation
     }
 
@@ -63,9 +72,10 @@ public actor InMemoryStateStore: RotationStateStore {
     }
 
     public func finishRun(
-        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit events: [AuditEvent]
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit events: [AuditEvent], after previous: StepEnd?
     ) throws {
         try checkFence()
+        if let previous { end(previous, token: token) }
         guard var rotation = rotations[token] else { return }
         rotation.outcome = outcome
         rotation.error = error

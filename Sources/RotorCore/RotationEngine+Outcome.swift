@@ -3,9 +3,11 @@ extension RotationEngine {
     func succeed(_ run: inout RotationRun, managed: ManagedSecret) async throws -> RotationReport {
         let now = clock.now()
         let health = SecretHealthChange(status: .active, failedRuns: 0, lastRotatedAt: now)
-        try await state.finishRun(
-            token: run.token, outcome: .succeeded, error: nil, at: now, health: health,
-            audit: [audit(run.secret, "rotation.finish", "succeeded", "AWSCURRENT is now version \(run.token)")])
+        let (token, last, events) = (run.token, run.unjournaledEnd, [audit(run.secret, "rotation.finish", "succeeded", "AWSCURRENT is now version \(run.token)")])
+        try await journalAfterSideEffect(run.secret, step: last?.completes) {
+            try await state.finishRun(token: token, outcome: .succeeded, error: nil, at: now, health: health, audit: events, after: last)
+        }
+        run.unjournaledEnd = nil
         logger.info("rotation succeeded", metadata: ["secret": "\(run.secret)", "token": "\(run.token)"])
         return run.report(outcome: .succeeded, error: nil, endedAt: now)
     }
@@ -15,6 +17,7 @@ extension RotationEngine {
     func handleFailure(
         _ error: RotorError, at step: RotationStep, run: inout RotationRun, rotator: any Rotator, managed: ManagedSecret
     ) async throws -> RotationReport {
+        try await journalUnjournaledEnd(&run)
         let forward = step == .finishSecret || (step == .testSecret && rotator.afterSetFailure == .rollForward)
         guard forward else {
             let cause = "\(step) failed: \(error.summary)"

@@ -10,8 +10,7 @@ extension RotationEngine {
         let started = clock.now()
         let policy = configuration.retry
         for attempt in 1...policy.attemptsPerRun {
-            try await renewLock()
-            let recordID = try await journal { try await state.beginStep(token: run.token, step: JournalStep(step), attempt: attempt, at: clock.now()) }
+            let recordID = try await journalIntent(step, attempt: attempt, in: &run)
             let request = StepExecutor.Request(
                 step: step, secret: run.secret, token: run.token, rotator: rotator, suppliedValue: suppliedValue,
                 logger: stepLogger(run.secret, token: run.token, step: step.rawValue), now: clock.now(),
@@ -25,9 +24,8 @@ extension RotationEngine {
                 }
                 run.snapshot = learnt
                 let outcome: StepOutcome = note == nil ? .succeeded : .skipped
-                try await journalAfterSideEffect(run.secret, step: step) {
-                    try await state.endStep(recordID, token: run.token, outcome: outcome, error: nil, at: clock.now(), completes: step)
-                }
+                // Journaled by the next write (the next step's intent, or the run's end), before any further side effect.
+                run.unjournaledEnd = StepEnd(id: recordID, outcome: outcome, at: clock.now(), completes: step)
                 run.record.lastCompletedStep = step
                 run.steps.append(StepReport(step: JournalStep(step), attempts: attempt, duration: elapsed(since: started), outcome: outcome, note: note))
                 return
@@ -49,6 +47,25 @@ extension RotationEngine {
         }
     }
 
+    /// Journals the intent of a step attempt, together with the end of the step before it (if this run
+    /// has not journaled it yet) and the lock's renewal for a full lifetime: one commit. Carrying a
+    /// success, the write is retried like any write after a side effect.
+    func journalIntent(_ step: RotationStep, attempt: Int, in run: inout RotationRun) async throws -> Int64 {
+        let (token, previous, now) = (run.token, run.unjournaledEnd, clock.now())
+        let lockUntil = now.addingTimeInterval(configuration.lockTTL)
+        let write = { try await state.beginStep(token: token, step: JournalStep(step), attempt: attempt, at: now, after: previous, lockUntil: lockUntil) }
+        let id = previous == nil ? try await journal(write) : try await journalAfterSideEffect(run.secret, step: previous?.completes, write)
+        run.unjournaledEnd = nil
+        return id
+    }
+
+    /// Journals a finished step's end on its own if no later write has carried it yet.
+    func journalUnjournaledEnd(_ run: inout RotationRun) async throws {
+        guard let end = run.unjournaledEnd else { return }
+        try await journalAfterSideEffect(run.secret, step: end.completes) { [state, token = run.token] in try await state.endStep(end, token: token) }
+        run.unjournaledEnd = nil
+    }
+
     /// A journal write whose failure must not be taken for the step's: it stops the run as it is.
     func journal<T>(_ write: () async throws -> T) async throws -> T {
         do {
@@ -56,6 +73,7 @@ extension RotationEngine {
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as RotorError where error.code == .locked {
+            logger.error("lost the secret's lock to another process; stopping this run", metadata: ["secret": "\(error.secret.map { "\($0)" } ?? "")"])
             throw RunInterrupted(error: error)
         } catch {
             throw RunInterrupted(error: RotorError.wrapping(error))
@@ -65,7 +83,7 @@ extension RotationEngine {
     /// The journal write that records a step's success after its outside change happened: retried,
     /// since failing it must never roll that change back; if it still fails, the run stops and the
     /// next one resumes (the step is idempotent, so it runs again harmlessly).
-    func journalAfterSideEffect(_ secret: SecretID, step: RotationStep?, _ write: () async throws -> Void) async throws {
+    func journalAfterSideEffect<T>(_ secret: SecretID, step: RotationStep?, _ write: () async throws -> T) async throws -> T {
         var attempt = 1
         while true {
             do {

@@ -41,6 +41,8 @@ struct RotationRun: Sendable {
     let runStartedAt: Date
     /// What this run knows of the secret between its own calls (empty after a failed attempt).
     var snapshot = SecretSnapshot()
+    /// The end of the last successful step, not journaled yet: the next journal write carries it.
+    var unjournaledEnd: StepEnd?
 
     var secret: SecretID { record.secret }
     var token: VersionID { record.token }

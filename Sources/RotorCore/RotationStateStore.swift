@@ -13,16 +13,20 @@ public protocol RotationStateStore: Sendable {
     func openRotation(for id: SecretID) async throws -> RotationRecord?
     /// Journals a new rotation and marks the secret `rotating`. Fails if one is already open.
     func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws
-    /// Writes the intent to run a step; returns the step record's id.
-    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64
+    /// Writes the intent to run a step and returns the step record's id. In the same transaction it
+    /// ends the step before it (`after`: a success is journaled together with the next intent, one
+    /// commit instead of two, and both are durable before the next side effect) and extends the
+    /// task's lock (``JournalFence/current``) to `lockUntil`.
+    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64
     /// Ends a step attempt; `completes` advances the rotation's last completed step.
     func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws
     /// Records the decision to roll back before the rollback touches anything.
     func markRollingBack(token: VersionID, error: String, at: Date) async throws
-    /// Ends a run: sets the rotation's outcome (an open outcome keeps it resumable), the secret's health and audit events.
+    /// Ends a run: ends its last step (`after`), sets the rotation's outcome (an open outcome keeps
+    /// it resumable), the secret's health and audit events, in one transaction.
     func finishRun(
         token: VersionID, outcome: RotationOutcome, error: String?, at: Date,
-        health: SecretHealthChange, audit: [AuditEvent]
+        health: SecretHealthChange, audit: [AuditEvent], after previous: StepEnd?
     ) async throws
     /// Changes a secret's health outside a rotation (unquarantine, rollback command).
     func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws
@@ -35,8 +39,8 @@ public protocol RotationStateStore: Sendable {
     /// holds it. The fence is new whenever the lock changes hands and stays the same on renewal.
     /// The daemon, `rotor rotate` and `rotor rollback` take it, so one secret is never rotated by two processes at once.
     ///
-    /// Journal writes (``beginRotation(_:audit:)``, ``beginStep(token:step:attempt:at:)``, ``endStep(_:token:outcome:error:at:completes:)``,
-    /// ``markRollingBack(token:error:at:)``, ``finishRun(token:outcome:error:at:health:audit:)``) made while
+    /// Journal writes (``beginRotation(_:audit:)``, ``beginStep(token:step:attempt:at:after:lockUntil:)``, ``endStep(_:token:outcome:error:at:completes:)``,
+    /// ``markRollingBack(token:error:at:)``, ``finishRun(token:outcome:error:at:health:audit:after:)``) made while
     /// ``JournalFence/current`` is set must fail with ``JournalFence/lost(_:holder:)`` unless that lock,
     /// fence included, is still the secret's, checked in the same transaction.
     func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock?
@@ -50,4 +54,41 @@ public protocol RotationStateStore: Sendable {
     func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord]
     /// Audit events, oldest first; all secrets when `id` is nil.
     func auditEvents(of id: SecretID?, limit: Int) async throws -> [AuditEvent]
+}
+
+extension RotationStateStore {
+    /// Writes a step's intent with nothing before it to end and no lock renewal.
+    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64 {
+        try await beginStep(token: token, step: step, attempt: attempt, at: at, after: nil, lockUntil: nil)
+    }
+
+    /// Ends a run whose last step is already journaled.
+    public func finishRun(
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent]
+    ) async throws {
+        try await finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: nil)
+    }
+
+    /// Writes `end` on its own (a failed attempt, a rollback).
+    public func endStep(_ end: StepEnd, token: VersionID) async throws {
+        try await endStep(end.id, token: token, outcome: end.outcome, error: end.error, at: end.at, completes: end.completes)
+    }
+}
+
+/// A step attempt's end, held by the engine until the next journal write carries it.
+public struct StepEnd: Sendable, Hashable {
+    public var id: Int64
+    public var outcome: StepOutcome
+    public var error: String?
+    public var at: Date
+    /// The step this end completes (advances the rotation's last completed step).
+    public var completes: RotationStep?
+
+    public init(id: Int64, outcome: StepOutcome, error: String? = nil, at: Date, completes: RotationStep?) {
+        self.id = id
+        self.outcome = outcome
+        self.error = error
+        self.at = at
+        self.completes = completes
+    }
 }

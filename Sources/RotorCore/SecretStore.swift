@@ -120,6 +120,9 @@ public protocol SecretStore: Sendable {
     func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome
     /// UpdateSecretVersionStage: move and/or remove a label.
     func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws
+    /// Several UpdateSecretVersionStage calls, in order. A store that can apply them in one
+    /// transaction does (all or none); Secrets Manager, and the default, make one call each.
+    func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws
     /// GetRandomPassword.
     func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue
     /// ListSecrets, restricted to `scope`, sorted by id.
@@ -127,6 +130,10 @@ public protocol SecretStore: Sendable {
 }
 
 extension SecretStore {
+    public func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws {
+        for input in inputs { try await updateSecretVersionStage(input) }
+    }
+
     /// The secret a name or ARN denotes: for an ARN that may be full or partial, the one candidate that
     /// exists; both existing is refused as ambiguous.
     public func resolve(nameOrARN raw: String) async throws -> SecretID {

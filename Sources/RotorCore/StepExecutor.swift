@@ -155,10 +155,17 @@ public struct StepExecutor: Sendable {
             let finish = FinishSecretRequest(current: try await current(&snapshot, secret: request.secret), pending: try await pending(request.token, &snapshot, secret: request.secret))
             _ = try await request.rotator.finishSecret(finish, context: context)
         }
-        try await updateStage(UpdateVersionStageInput(id: request.secret, stage: .current, moveTo: request.token, removeFrom: currentID), &snapshot)
-        guard mode.completesLabels else { return nil }
-        // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does.
-        try await updateStage(UpdateVersionStageInput(id: request.secret, stage: .pending, removeFrom: request.token), &snapshot)
+        let moveCurrent = UpdateVersionStageInput(id: request.secret, stage: .current, moveTo: request.token, removeFrom: currentID)
+        guard mode.completesLabels else {
+            try await updateStage(moveCurrent, &snapshot)
+            return nil
+        }
+        // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does (a local
+        // store applies both in one transaction).
+        let stripPending = UpdateVersionStageInput(id: request.secret, stage: .pending, removeFrom: request.token)
+        try await store.updateSecretVersionStages([moveCurrent, stripPending])
+        snapshot.applyStage(moveCurrent)
+        snapshot.applyStage(stripPending)
         try await verifyFinished(request, &snapshot)
         return nil
     }

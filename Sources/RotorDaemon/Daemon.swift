@@ -20,11 +20,15 @@ public struct Daemon: Sendable {
         public var createMissing: Bool
         /// Where to write the bound port (useful with port 0).
         public var portFile: String?
+        /// `/metrics` also emits one series per secret (grows with the fleet).
+        public var perSecretMetrics: Bool
 
         public init(
             policiesPath: String, host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, webhooks: [URL] = [],
-            scheduler: SchedulerConfiguration = SchedulerConfiguration(), createMissing: Bool = false, portFile: String? = nil
+            scheduler: SchedulerConfiguration = SchedulerConfiguration(), createMissing: Bool = false, portFile: String? = nil,
+            perSecretMetrics: Bool = false
         ) {
+            self.perSecretMetrics = perSecretMetrics
             self.policiesPath = policiesPath
             self.host = host
             self.port = port
@@ -60,7 +64,8 @@ public struct Daemon: Sendable {
             engine: engine, schedule: schedule, policies: { () throws -> PolicySet in try loader.load(path: path) }, clock: clock,
             alerts: alerts, metrics: metrics, configuration: options.scheduler, logger: logger, createMissing: options.createMissing)
         let dispatcher = AlertDispatcher(outbox: schedule, webhooks: options.webhooks, clock: clock, logger: logger)
-        let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token)
+        let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token,
+                                 perSecretMetrics: options.perSecretMetrics)
         let (logger, portFile, host) = (self.logger, options.portFile, options.host)
         let app = Application(
             router: api.router(),

@@ -12,15 +12,25 @@ public struct ObservabilityAPI: Sendable {
     let metrics: RotorMetrics
     let scheduler: RotationScheduler
     let token: String?
+    /// Also emit one series per secret (next rotation, last success): opt-in, since their number
+    /// and the scrape's cost grow with the fleet.
+    let perSecretMetrics: Bool
     var scope: EnvironmentScope { scheduler.configuration.scope }
 
-    public init(engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?) {
+    public init(
+        engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?,
+        perSecretMetrics: Bool = false
+    ) {
         self.engine = engine
         self.schedule = schedule
         self.metrics = metrics
         self.scheduler = scheduler
         self.token = token
+        self.perSecretMetrics = perSecretMetrics
     }
+
+    /// The largest page `/api/observability/secrets` returns, and its default.
+    public static let (maximumPage, defaultPage) = (1000, 100)
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -30,14 +40,11 @@ public struct ObservabilityAPI: Sendable {
             return json(["status": degraded == nil ? "ok" : "degraded", "active": scheduler.isLeader, "problem": degraded.map { $0 as Any } ?? NSNull()])
         }
         router.get("/metrics") { _, _ in
-            try await refreshGauges()
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: try await metricsText())))
         }
-        router.get("/api/observability/secrets") { _, _ in
-            let secrets = try await engine.state.managedSecrets(in: scope)
-            let entries = Dictionary(uniqueKeysWithValues: try await schedule.scheduleEntries(in: scope).map { ($0.secret, $0) })
-            return json(["secrets": secrets.map { summary($0, entries[$0.id]) }])
+        router.get("/api/observability/secrets") { request, _ in
+            try await secretsPage(request.uri.queryParameters)
         }
         router.get("/api/observability/secrets/**") { _, context in
             let raw = "/" + context.parameters.getCatchAll().joined(separator: "/")
@@ -66,12 +73,40 @@ public struct ObservabilityAPI: Sendable {
         ]
     }
 
+    /// `/metrics`' body: the fleet-level gauges refreshed (a few index look-ups), then rendered.
+    public func metricsText() async throws -> String {
+        try await refreshGauges()
+        return metrics.render()
+    }
+
     func refreshGauges() async throws {
-        let secrets = try await engine.state.managedSecrets(in: scope)
-        metrics.quarantined(count: secrets.filter { $0.status == .quarantined }.count)
+        metrics.fleet(try await schedule.fleetSummary(in: scope, now: engine.clock.now()))
         metrics.pendingAlerts(try await schedule.pendingAlertCount())
+        guard perSecretMetrics else { return }
         for entry in try await schedule.scheduleEntries(in: scope) { metrics.nextRotation(entry.secret, at: entry.nextDueAt) }
-        for secret in secrets { if let last = secret.lastRotatedAt { metrics.lastSuccess(secret.id, at: last) } }
+        for secret in try await engine.state.managedSecrets(in: scope) { if let last = secret.lastRotatedAt { metrics.lastSuccess(secret.id, at: last) } }
+    }
+
+    /// One page of `/api/observability/secrets?limit=N&after=ID`, in id order; `next` is the `after`
+    /// of the following page (absent on the last one).
+    public func secretsPage(_ query: Parameters) async throws -> Response {
+        var limit = Self.defaultPage
+        if let raw = query["limit"] {
+            guard let value = Int(raw), (1...Self.maximumPage).contains(value) else {
+                return json(["error": "limit must be a whole number from 1 to \(Self.maximumPage)"], status: .badRequest)
+            }
+            limit = value
+        }
+        var after: SecretID?
+        if let raw = query["after"].map(String.init) {
+            guard let id = try? SecretID(raw) else { return json(["error": "after must be a secret id (the previous page's next)"], status: .badRequest) }
+            after = id
+        }
+        let page = try await schedule.secretPage(in: scope, after: after, limit: limit + 1)
+        let shown = page.prefix(limit)
+        var body: [String: Any] = ["secrets": shown.map { summary($0.secret, $0.entry) }]
+        body["next"] = page.count > limit ? shown.last.map { $0.secret.id.rawValue as Any } : NSNull()
+        return json(body)
     }
 }
 

@@ -40,6 +40,18 @@ public final class RotorMetrics: Sendable {
         Gauge(label: "rotor_last_success_timestamp_seconds", dimensions: [("secret", secret.rawValue)], factory: factory).record(date.timeIntervalSince1970)
     }
 
+    /// The fleet-level series, whatever the fleet's size: secrets per status, overdue secrets, the
+    /// earliest deadline and the oldest last success (alert on the last two without per-secret series).
+    public func fleet(_ summary: FleetSummary) {
+        for (status, count) in summary.secrets {
+            Gauge(label: "rotor_managed_secrets", dimensions: [("status", status.rawValue)], factory: factory).record(count)
+        }
+        quarantined(count: summary.secrets[.quarantined] ?? 0)
+        Gauge(label: "rotor_overdue_secrets", factory: factory).record(summary.overdue)
+        Gauge(label: "rotor_next_rotation_earliest_timestamp_seconds", factory: factory).record(summary.nextDeadline?.timeIntervalSince1970 ?? 0)
+        Gauge(label: "rotor_last_success_oldest_timestamp_seconds", factory: factory).record(summary.oldestLastSuccess?.timeIntervalSince1970 ?? 0)
+    }
+
     public func quarantined(count: Int) {
         Gauge(label: "rotor_quarantined_secrets", factory: factory).record(count)
     }

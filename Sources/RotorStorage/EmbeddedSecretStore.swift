@@ -125,16 +125,23 @@ public final class EmbeddedSecretStore: SecretStore {
     }
 
     public func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws {
+        try await updateSecretVersionStages([input])
+    }
+
+    /// All of `inputs` in one transaction: all or none of the label moves happen.
+    public func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws {
         let now = clock.now()
         try await pool.writeNow { [sealer] db in
-            guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
-            let before = try Self.ledger(input.id, sealer: sealer, db)
-            var after = before
-            try after.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: input.id)
-            try Self.saveStages(input.id, before: before, after: after, sealer: sealer, db)
-            try db.execute(
-                cached: "UPDATE secret SET last_changed_at = ?, last_rotated_at = CASE WHEN ? THEN ? ELSE last_rotated_at END WHERE id = ?",
-                arguments: [now.epochSeconds, input.stage == .current, now.epochSeconds, input.id.rawValue])
+            for input in inputs {
+                guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
+                let before = try Self.ledger(input.id, sealer: sealer, db)
+                var after = before
+                try after.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: input.id)
+                try Self.saveStages(input.id, before: before, after: after, sealer: sealer, db)
+                try db.execute(
+                    cached: "UPDATE secret SET last_changed_at = ?, last_rotated_at = CASE WHEN ? THEN ? ELSE last_rotated_at END WHERE id = ?",
+                    arguments: [now.epochSeconds, input.stage == .current, now.epochSeconds, input.id.rawValue])
+            }
         }
     }
 

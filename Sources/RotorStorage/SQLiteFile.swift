@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import RotorCore
 
 /// How durable each commit is. `full` syncs the WAL on every commit (survives power loss);
@@ -127,7 +128,18 @@ extension DatabasePool {
     /// A write transaction on GRDB's writer queue: the calling task suspends while it waits for the
     /// write lock and the commit's fsync, so the cooperative pool (lease renewal, heartbeats, HTTP)
     /// never stalls behind the disk.
-    func writeNow<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T { try await write(body) }
+    func writeNow<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        SQLiteWriteTransactions.started.add(1, ordering: .relaxed)
+        return try await write(body)
+    }
+}
+
+/// How many write transactions (each one commit) rotor's SQLite files have run in this process, for
+/// `make bench`'s commits per rotation.
+public enum SQLiteWriteTransactions {
+    static let started = Atomic<Int>(0)
+    /// The count so far.
+    public static var count: Int { started.load(ordering: .relaxed) }
 }
 
 /// Queries through the statement cache: compiled once per connection, not on every call.

@@ -52,6 +52,12 @@ extension SQLiteStateStore: SchedulingStore {
         }
     }
 
+    /// Inside a journal write's transaction, after ``check(_:_:)``: the lock lives at least until `until`.
+    static func extend(_ lock: SecretLock, until: Date, _ db: Database) throws {
+        try db.execute(cached: "UPDATE secret_lock SET expires_at = max(expires_at, ?) WHERE secret_id = ? AND owner = ? AND fence = ?",
+                       arguments: [until.epochSeconds, lock.secret.rawValue, lock.owner, lock.fence])
+    }
+
     public func acquireLease(_ name: String, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool {
         try await pool.writeNow { db in
             guard try Self.takeRow("lease", key: "name", name, owner: owner, until: now.addingTimeInterval(ttl), now: now, db) else { return false }
@@ -97,6 +103,45 @@ extension SQLiteStateStore: SchedulingStore {
 
     /// The id range of a scope; all ids start with "/" and "0" follows it.
     static func bounds(_ scope: EnvironmentScope) -> (String, String) { scope.idRange ?? ("/", "0") }
+
+    public func fleetSummary(in scope: EnvironmentScope, now: Date) async throws -> FleetSummary {
+        let (lower, upper) = Self.bounds(scope)
+        let environment: String? = if case .only(let environment) = scope { environment.name } else { nil }
+        return try await pool.readNow { db in
+            var counts: [SecretStatus: Int] = [:]
+            let rows = try db.fetchRows(
+                cached: "SELECT status, sum(secrets) AS secrets FROM fleet_count WHERE ?1 IS NULL OR environment = ?1 GROUP BY status", arguments: [environment])
+            for row in rows { if let status = SecretStatus(rawValue: row["status"]) { counts[status] = row["secrets"] } }
+            let overdue = try db.fetchValue(
+                Int.self, cached: "SELECT count(*) FROM schedule WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND secret_id >= ? AND secret_id < ?",
+                arguments: [now.epochSeconds, lower, upper]) ?? 0
+            let next = try db.fetchValue(
+                Double.self, cached: "SELECT min(next_due_at) FROM schedule WHERE next_due_at IS NOT NULL AND secret_id >= ? AND secret_id < ?", arguments: [lower, upper])
+            // In last-success order through the partial index, stopping at the first row of the scope.
+            let oldest = try db.fetchValue(
+                Double.self, cached: """
+                    SELECT last_rotated_at FROM managed_secret INDEXED BY managed_secret_by_last_rotated
+                    WHERE last_rotated_at IS NOT NULL AND (?1 IS NULL OR environment = ?1) ORDER BY last_rotated_at LIMIT 1
+                    """, arguments: [environment])
+            return FleetSummary(secrets: counts, overdue: overdue, nextDeadline: next.map(Date.init(epochSeconds:)), oldestLastSuccess: oldest.map(Date.init(epochSeconds:)))
+        }
+    }
+
+    public func secretPage(in scope: EnvironmentScope, after: SecretID?, limit: Int) async throws -> [(secret: ManagedSecret, entry: ScheduleEntry?)] {
+        let (lower, upper) = Self.bounds(scope)
+        return try await pool.readNow { db in
+            let secrets = try db.fetchRows(
+                cached: "SELECT * FROM managed_secret WHERE id > ? AND id >= ? AND id < ? ORDER BY id LIMIT ?",
+                arguments: [after?.rawValue ?? "", lower, upper, limit]
+            ).map(self.managedSecret)
+            guard let first = secrets.first, let last = secrets.last else { return [] }
+            let entries = try db.fetchRows(
+                cached: "SELECT * FROM schedule WHERE secret_id >= ? AND secret_id <= ?", arguments: [first.id.rawValue, last.id.rawValue]
+            ).map(Self.scheduleEntry)
+            let byID = Dictionary(entries.map { ($0.secret, $0) }, uniquingKeysWith: { first, _ in first })
+            return secrets.map { ($0, byID[$0.id]) }
+        }
+    }
 
     public func scheduleEntry(_ id: SecretID) async throws -> ScheduleEntry? {
         try await pool.readNow { db in try db.fetchRow(cached: "SELECT * FROM schedule WHERE secret_id = ?", arguments: [id.rawValue]).map(Self.scheduleEntry) }

@@ -104,10 +104,12 @@ public final class SQLiteStateStore: RotationStateStore {
         }
     }
 
-    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64 {
+    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64 {
         let fence = JournalFence.current
         return try await pool.writeNow { db in
             try Self.check(fence, db)
+            if let previous { try Self.end(previous, token: token, db) }
+            if let fence, let lockUntil { try Self.extend(fence, until: lockUntil, db) }
             try db.execute(
                 cached: "INSERT INTO rotation_step (token, step, attempt, started_at, outcome, owner) VALUES (?, ?, ?, ?, 'started', ?)",
                 arguments: [token.rawValue, step.rawValue, attempt, at.epochSeconds, fence?.owner])
@@ -119,12 +121,16 @@ public final class SQLiteStateStore: RotationStateStore {
         let fence = JournalFence.current
         try await pool.writeNow { db in
             try Self.check(fence, db)
-            try db.execute(
-                cached: "UPDATE rotation_step SET outcome = ?, error = ?, ended_at = ? WHERE id = ?",
-                arguments: [outcome.rawValue, error, at.epochSeconds, id])
-            if let completes {
-                try db.execute(cached: "UPDATE rotation SET last_completed_step = ? WHERE token = ?", arguments: [completes.rawValue, token.rawValue])
-            }
+            try Self.end(StepEnd(id: id, outcome: outcome, error: error, at: at, completes: completes), token: token, db)
+        }
+    }
+
+    private static func end(_ end: StepEnd, token: VersionID, _ db: Database) throws {
+        try db.execute(
+            cached: "UPDATE rotation_step SET outcome = ?, error = ?, ended_at = ? WHERE id = ?",
+            arguments: [end.outcome.rawValue, end.error, end.at.epochSeconds, end.id])
+        if let completes = end.completes {
+            try db.execute(cached: "UPDATE rotation SET last_completed_step = ? WHERE token = ?", arguments: [completes.rawValue, token.rawValue])
         }
     }
 
@@ -137,11 +143,12 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func finishRun(
-        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent]
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent], after previous: StepEnd?
     ) async throws {
         let fence = JournalFence.current
         try await pool.writeNow { db in
             try Self.check(fence, db)
+            if let previous { try Self.end(previous, token: token, db) }
             try db.execute(
                 cached: "UPDATE rotation SET outcome = ?, error = ?, ended_at = ? WHERE token = ?",
                 arguments: [outcome.rawValue, error, outcome.isOpen ? nil : at.epochSeconds, token.rawValue])

@@ -64,6 +64,7 @@ extension SQLiteStateStore {
         registerSchedulingMigration(&migrator)
         registerFencingMigration(&migrator)
         registerRotatorConfigMigration(&migrator)
+        registerFleetMigration(&migrator)
         return migrator
     }
 }

@@ -40,7 +40,7 @@ import RotorTestSupport
         }
         defer { Task { try? await webhook.close() } }
         let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(Self.policies), token: "api-token-123",
-                                       extraArguments: ["--webhook", webhook.url.absoluteString + "/alerts"])
+                                       extraArguments: ["--webhook", webhook.url.absoluteString + "/alerts", "--per-secret-metrics"])
 
         let health = try await daemon.get("/healthz", token: "")
         #expect(health.status == 200 && health.body.contains("\"status\":\"ok\""))
@@ -57,6 +57,18 @@ import RotorTestSupport
         for item in list {
             #expect(Set(item.keys) == ["id", "policy", "rotator", "lastRotated", "nextRotation", "status", "failureCount", "lastError"])
         }
+        // Pages in id order: `next` leads to the following page, absent on the last one.
+        let first = try await daemon.json("/api/observability/secrets?limit=2")
+        let firstIDs = (first["secrets"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        #expect(firstIDs == [token, vendor, key].sorted().prefix(2).map { $0 })
+        let next = try #require(first["next"] as? String)
+        let second = try await daemon.json("/api/observability/secrets?limit=2&after=" + next)
+        #expect((second["secrets"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } == [[token, vendor, key].sorted()[2]])
+        #expect(second["next"] is NSNull)
+        #expect(try await daemon.get("/api/observability/secrets?limit=0").status == 400)
+        #expect(try await daemon.get("/api/observability/secrets?limit=5000").status == 400)
+        #expect(try await daemon.get("/api/observability/secrets?after=not-an-id").status == 400)
+
         let detail = try await daemon.json("/api/observability/secrets" + token)
         let history = try #require(detail["history"] as? [[String: Any]])
         #expect(history.first?["outcome"] as? String == "succeeded" && history.first?["trigger"] as? String == "schedule")
@@ -72,6 +84,12 @@ import RotorTestSupport
         #expect(samples.keys.contains("rotor_next_rotation_timestamp_seconds{secret=\"\(key)\"}"))
         #expect(samples.keys.contains("rotor_last_success_timestamp_seconds{secret=\"\(token)\"}"))
         #expect(samples["rotor_quarantined_secrets"] != nil)
+        // Fleet-level series, whatever the fleet's size.
+        let managed = ["active", "rotating", "failed", "quarantined"].map { samples["rotor_managed_secrets{status=\"\($0)\"}"] ?? -1 }
+        #expect(managed.allSatisfy { $0 >= 0 } && managed.reduce(0, +) == 3, "\(samples.keys.sorted())")
+        #expect(samples["rotor_overdue_secrets"] != nil)
+        #expect((samples["rotor_next_rotation_earliest_timestamp_seconds"] ?? 0) > 0)
+        #expect((samples["rotor_last_success_oldest_timestamp_seconds"] ?? 0) > 0)
         #expect(samples.keys.contains { $0.hasPrefix("rotor_lease_holder{owner=") })
 
         #expect(try await CLI.eventually { received.withLock { $0 }.contains { $0.contains("rotation.failed") && $0.contains(vendor) } })

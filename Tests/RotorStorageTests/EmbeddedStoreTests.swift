@@ -29,6 +29,23 @@ import RotorCore
 
     func mode(_ url: URL) throws -> Int { try FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as! Int }
 
+    /// finishSecret's two label moves are one transaction here: a move that fails undoes the one before it.
+    @Test func labelMovesInOneCallAreAllOrNothing() async throws {
+        let paths = try Paths()
+        let store = try await makeStore(paths, keepOpen: true)
+        let current = try #require(try await store.describeSecret(Self.id).holder(of: .current))
+        let token: VersionID = "dddddddd-0000-4000-8000-000000000004"
+        try await store.putSecretValue(PutSecretValueInput(id: Self.id, token: token, value: SecretValue(string: "next"), stages: [.pending]))
+        let moveCurrent = UpdateVersionStageInput(id: Self.id, stage: .current, moveTo: token, removeFrom: current)
+        let wrongRemove = UpdateVersionStageInput(id: Self.id, stage: .pending, removeFrom: current)
+        await #expect(throws: RotorError.self) { try await store.updateSecretVersionStages([moveCurrent, wrongRemove]) }
+        #expect(try await store.describeSecret(Self.id).versionIDsToStages == [current: [.current], token: [.pending]], "nothing moved")
+
+        let stripPending = UpdateVersionStageInput(id: Self.id, stage: .pending, removeFrom: token)
+        try await store.updateSecretVersionStages([moveCurrent, stripPending])
+        #expect(try await store.describeSecret(Self.id).versionIDsToStages == [current: [.previous], token: [.current]])
+    }
+
     @Test func filesArePrivateAndValuesAreNotInClear() async throws {
         let paths = try Paths()
         let store = try await makeStore(paths, keepOpen: true)

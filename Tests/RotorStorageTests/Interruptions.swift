@@ -43,10 +43,18 @@ struct CrashingStateStore: ForwardingStateStore {
     let base: any RotationStateStore
     let crash: CrashSwitch
 
-    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64 {
-        let id = try await base.beginStep(token: token, step: step, attempt: attempt, at: at)
+    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64 {
+        if let completes = previous?.completes { try crash.check(.beforeCompletion(completes)) }
+        let id = try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: previous, lockUntil: lockUntil)
         if let step = RotationStep(rawValue: step.rawValue) { try crash.check(.afterIntent(step)) }
         return id
+    }
+
+    func finishRun(
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent], after previous: StepEnd?
+    ) async throws {
+        if let completes = previous?.completes { try crash.check(.beforeCompletion(completes)) }
+        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: previous)
     }
 
     func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {

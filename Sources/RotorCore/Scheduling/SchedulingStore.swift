@@ -58,6 +58,11 @@ public protocol SchedulingStore: Sendable {
     func dueReminders(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry]
     /// The earliest rotation or reminder deadline, for the scheduler's sleep.
     func earliestDeadline(in scope: EnvironmentScope) async throws -> Date?
+    /// Fleet-level figures for `/metrics`, without reading every row: counts kept up to date by
+    /// the writes themselves and index look-ups.
+    func fleetSummary(in scope: EnvironmentScope, now: Date) async throws -> FleetSummary
+    /// One page of managed secrets in id order, after `after` (exclusive), with their schedule entries.
+    func secretPage(in scope: EnvironmentScope, after: SecretID?, limit: Int) async throws -> [(secret: ManagedSecret, entry: ScheduleEntry?)]
 
     /// Takes or renews the named lease for `owner` until `now + ttl`; `false` when another owner holds it.
     func acquireLease(_ name: String, owner: String, ttl: TimeInterval, now: Date) async throws -> Bool
@@ -69,4 +74,23 @@ public protocol SchedulingStore: Sendable {
     func markAlertDelivered(_ id: Int64, at: Date) async throws
     func markAlertFailed(_ id: Int64, error: String, nextAttemptAt: Date) async throws
     func pendingAlertCount() async throws -> Int
+}
+
+/// The fleet at a glance, for `/metrics`: what an operator alerts on at any fleet size.
+public struct FleetSummary: Sendable, Hashable {
+    /// Managed secrets per status (every status present, zero when none).
+    public var secrets: [SecretStatus: Int]
+    /// Secrets whose rotation deadline has passed.
+    public var overdue: Int
+    /// The earliest rotation deadline.
+    public var nextDeadline: Date?
+    /// The oldest last successful rotation among secrets rotated at least once.
+    public var oldestLastSuccess: Date?
+
+    public init(secrets: [SecretStatus: Int], overdue: Int, nextDeadline: Date?, oldestLastSuccess: Date?) {
+        self.secrets = Dictionary(uniqueKeysWithValues: SecretStatus.allCases.map { ($0, secrets[$0] ?? 0) })
+        self.overdue = overdue
+        self.nextDeadline = nextDeadline
+        self.oldestLastSuccess = oldestLastSuccess
+    }
 }
