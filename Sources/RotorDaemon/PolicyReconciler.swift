@@ -37,8 +37,10 @@ public struct PolicyReconciler: Sendable {
         var summary = Summary()
         if createMissing { summary.created = try await createMissingSecrets(policies) }
         let stored = try await engine.store.listSecrets(in: scope).map(\.id)
-        let managed = try await engine.state.managedSecrets(in: scope)
-        let ids = Set(stored).union(managed.map(\.id)).filter(scope.contains).sorted()
+        // One read of every managed row and schedule entry; the pass then compares in memory and
+        // writes only what differs (a pass with nothing to change makes no write).
+        let managed = Dictionary(try await engine.state.managedSecrets(in: scope).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let ids = Set(stored).union(managed.keys).filter(scope.contains).sorted()
         let existing = Dictionary(uniqueKeysWithValues: try await schedule.scheduleEntries(in: scope).map { ($0.secret, $0) })
         for id in ids {
             let matching = policies.policies(matching: id)
@@ -50,7 +52,7 @@ public struct PolicyReconciler: Sendable {
                 if existing[id] != nil { try await schedule.removeScheduleEntry(id); summary.unscheduled += 1 }
                 continue
             }
-            let secret = try await ensureManaged(id, policy: policy, summary: &summary)
+            let secret = try await ensureManaged(id, known: managed[id], policy: policy, summary: &summary)
             guard let secret else { continue }
             let entry = existing[id]
             guard entry == nil || entry?.fingerprint != policy.fingerprint || entry?.policy != policy.name else { continue }
@@ -85,13 +87,16 @@ public struct PolicyReconciler: Sendable {
         return (entry, plan)
     }
 
-    private func ensureManaged(_ id: SecretID, policy: RotationPolicy, summary: inout Summary) async throws -> ManagedSecret? {
-        if let secret = try await engine.state.managedSecret(id) {
+    /// The managed row of `id` (`known`, as the pass read it) with the policy's rotator and options,
+    /// registering the secret when rotor does not manage it yet.
+    private func ensureManaged(_ id: SecretID, known: ManagedSecret?, policy: RotationPolicy, summary: inout Summary) async throws -> ManagedSecret? {
+        if var secret = known {
             let options = (try? engine.rotators.descriptor(policy.rotator))?.keepingRecorded(policy.options, from: secret.options) ?? policy.options
             if secret.rotator != policy.rotator || secret.options != options {
                 try await engine.state.updateRotator(id, rotator: policy.rotator, options: options)
+                (secret.rotator, secret.options) = (policy.rotator, options)
             }
-            return try await engine.state.managedSecret(id)
+            return secret
         }
         do {
             summary.registered += 1

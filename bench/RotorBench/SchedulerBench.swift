@@ -14,12 +14,16 @@ enum SchedulerBench {
     static func run(sizes: [Int]) async throws {
         let policies = try PolicyLoader(rotators: .builtIn).load(path: "schedules")
         let policy = policies.policies.first { $0.name == "database-credentials" }!
-        print("secrets     plan(s)  plan µs/secret  tick(ms, \(due) due)  due-query(ms)  peak RSS (MiB)")
+        print("secrets     plan(s)  plan µs/secret  tick(ms, \(due) due)  due-query(ms)  reconcile(s)  /metrics(ms)  API page of 100(ms)  peak RSS (MiB)")
         for size in sizes {
             let planSeconds = try measurePlan(size: size, policy: policy)
-            let (tick, query) = try await measureTick(size: size, policy: policy, policies: policies)
-            print(String(format: "%9d  %8.3f  %14.2f  %19.1f  %13.2f  %14.0f", size, planSeconds, planSeconds / Double(size) * 1e6, tick * 1000, query * 1000, peakRSS()))
+            let fleet = try await measureFleet(size: size, policy: policy, policies: policies)
+            print(String(
+                format: "%9d  %8.3f  %14.2f  %19.1f  %13.2f  %12.2f  %12.1f  %19.1f  %14.0f", size, planSeconds, planSeconds / Double(size) * 1e6,
+                fleet.tick * 1000, fleet.query * 1000, fleet.reconcile, fleet.metrics * 1000, fleet.page * 1000, peakRSS()))
         }
+        print("(reconcile: a full pass over every managed secret and schedule row with unchanged policies; /metrics: the")
+        print(" daemon's fleet-level scrape, refresh and render; API page: /api/observability/secrets?limit=100 from the middle)")
     }
 
     /// Plans `size` secrets with the database policy (window, jitter) as `rotor plan` does.
@@ -36,8 +40,11 @@ enum SchedulerBench {
         return (clock.now - start).seconds
     }
 
-    /// A state database with `size` scheduled secrets of which 10 are due: one tick (rotations included).
-    static func measureTick(size: Int, policy: RotationPolicy, policies: PolicySet) async throws -> (Double, Double) {
+    struct Fleet { var tick: Double; var query: Double; var reconcile: Double; var metrics: Double; var page: Double }
+
+    /// A state database with `size` scheduled secrets of which 10 are due: one tick (rotations
+    /// included), the due query, a reconcile pass, a `/metrics` scrape and one API page.
+    static func measureFleet(size: Int, policy: RotationPolicy, policies: PolicySet) async throws -> Fleet {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-tick-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -57,9 +64,10 @@ enum SchedulerBench {
                 _ = try await store.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: #"{"password":"initial"}"#)))
             }
         }
+        let metrics = RotorMetrics()
         let scheduler = RotationScheduler(
             engine: engine, schedule: state, policies: { policies }, clock: SystemClock(),
-            alerts: AlertCenter(outbox: state, clock: SystemClock(), logger: quiet), metrics: RotorMetrics(),
+            alerts: AlertCenter(outbox: state, clock: SystemClock(), logger: quiet), metrics: metrics,
             configuration: SchedulerConfiguration(), logger: quiet)
         let clock = ContinuousClock()
         let queryStart = clock.now
@@ -71,7 +79,22 @@ enum SchedulerBench {
         let summary = try await scheduler.tick()
         let tick = (clock.now - start).seconds
         precondition(summary.rotated.count == due, "expected \(due) rotations, got \(summary.rotated.count) (\(summary.failed.count) failed)")
-        return (tick, query)
+
+        let reconcileStart = clock.now
+        _ = try await PolicyReconciler(engine: engine, schedule: state, clock: SystemClock(), logger: quiet).reconcile(policies)
+        let reconcile = (clock.now - reconcileStart).seconds
+        let api = ObservabilityAPI(engine: engine, schedule: state, metrics: metrics, scheduler: scheduler, token: nil)
+        _ = try await api.metricsText()
+        let metricsStart = clock.now
+        let text = try await api.metricsText()
+        let scrape = (clock.now - metricsStart).seconds
+        precondition(text.contains("rotor_managed_secrets"))
+        let middle = try SecretID("/prod/service-\(size / 2 % 100)/db-credentials/user-\(size / 2)")
+        let pageStart = clock.now
+        let page = try await state.secretPage(in: .all, after: middle, limit: 100)
+        let pageTime = (clock.now - pageStart).seconds
+        precondition(page.count == min(100, page.count) && !page.isEmpty)
+        return Fleet(tick: tick, query: query, reconcile: reconcile, metrics: scrape, page: pageTime)
     }
 
     static func peakRSS() -> Double {
