@@ -11,7 +11,7 @@ extension SQLiteStateStore {
                     status TEXT NOT NULL,
                     secrets INTEGER NOT NULL,
                     PRIMARY KEY (environment, status)
-                ) WITHOUT ROWID;
+                );
                 INSERT INTO fleet_count (environment, status, secrets)
                     SELECT environment, status, count(*) FROM managed_secret GROUP BY environment, status;
                 CREATE TRIGGER fleet_count_insert AFTER INSERT ON managed_secret BEGIN
