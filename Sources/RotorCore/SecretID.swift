@@ -32,8 +32,9 @@ public struct SecretID: Hashable, Sendable, Comparable, CustomStringConvertible 
     public let secretType: String
     public let secretName: String
 
-    /// The full id, as stored and displayed.
-    public var rawValue: String { "/\(environment.name)/\(service)/\(secretType)/\(secretName)" }
+    /// The full id, as stored and displayed (kept, not rebuilt: ids are compared, hashed and
+    /// written millions of times in a large fleet's passes).
+    public let rawValue: String
     public var description: String { rawValue }
 
     /// Parses and validates an id; the error names the part that is wrong.
@@ -61,7 +62,11 @@ public struct SecretID: Hashable, Sendable, Comparable, CustomStringConvertible 
             }
         }
         (service, secretType, secretName) = (parts[1], parts[2], parts[3])
+        rawValue = raw
     }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
     /// Accepts a secret's name or its ARN (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf`);
     /// the ARN's name loses the 6-character suffix Secrets Manager appends.

@@ -41,6 +41,8 @@ public struct PolicyReconciler: Sendable {
         // writes only what differs (a pass with nothing to change makes no write).
         let managed = Dictionary(try await engine.state.managedSecrets(in: scope).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let ids = Set(stored).union(managed.keys).filter(scope.contains).sorted()
+        // A policy's fingerprint is a hash of its fields: once per policy, not once per secret.
+        let fingerprints = Dictionary(policies.policies.map { ($0.name, $0.fingerprint) }, uniquingKeysWith: { first, _ in first })
         let existing = Dictionary(uniqueKeysWithValues: try await schedule.scheduleEntries(in: scope).map { ($0.secret, $0) })
         for id in ids {
             let matching = policies.policies(matching: id)
@@ -55,7 +57,7 @@ public struct PolicyReconciler: Sendable {
             let secret = try await ensureManaged(id, known: managed[id], policy: policy, summary: &summary)
             guard let secret else { continue }
             let entry = existing[id]
-            guard entry == nil || entry?.fingerprint != policy.fingerprint || entry?.policy != policy.name else { continue }
+            guard entry == nil || entry?.fingerprint != fingerprints[policy.name] || entry?.policy != policy.name else { continue }
             try await schedule.saveScheduleEntry(Self.planned(policy, secret, previous: entry, now: clock.now()).entry)
             if entry == nil { summary.scheduled += 1 } else { summary.rescheduled += 1 }
         }

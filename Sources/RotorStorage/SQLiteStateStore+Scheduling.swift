@@ -113,10 +113,9 @@ extension SQLiteStateStore: SchedulingStore {
                 cached: "SELECT status, sum(secrets) AS secrets FROM fleet_count WHERE ?1 IS NULL OR environment = ?1 GROUP BY status", arguments: [environment])
             for row in rows { if let status = SecretStatus(rawValue: row["status"]) { counts[status] = row["secrets"] } }
             let overdue = try db.fetchValue(
-                Int.self, cached: "SELECT count(*) FROM schedule WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND secret_id >= ? AND secret_id < ?",
+                Int.self, cached: "SELECT count(*) FROM schedule INDEXED BY schedule_by_due WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND secret_id >= ? AND secret_id < ?",
                 arguments: [now.epochSeconds, lower, upper]) ?? 0
-            let next = try db.fetchValue(
-                Double.self, cached: "SELECT min(next_due_at) FROM schedule WHERE next_due_at IS NOT NULL AND secret_id >= ? AND secret_id < ?", arguments: [lower, upper])
+            let next = try Self.earliest("next_due_at", lower: lower, upper: upper, db)
             // In last-success order through the partial index, stopping at the first row of the scope.
             let oldest = try db.fetchValue(
                 Double.self, cached: """
@@ -196,19 +195,29 @@ extension SQLiteStateStore: SchedulingStore {
         let (lower, upper) = Self.bounds(scope)
         return try await pool.readNow { db in
             try db.fetchRows(
-                cached: "SELECT * FROM schedule WHERE \(column) IS NOT NULL AND \(column) <= ? AND secret_id >= ? AND secret_id < ? ORDER BY \(column) LIMIT ?",
+                cached: "SELECT * FROM schedule \(Self.deadlineIndex(column)) WHERE \(column) IS NOT NULL AND \(column) <= ? AND secret_id >= ? AND secret_id < ? ORDER BY \(column) LIMIT ?",
                 arguments: [now.epochSeconds, lower, upper, limit]).map(Self.scheduleEntry)
         }
+    }
+
+    /// Forces the deadline's partial index: without statistics SQLite takes the scope's id range for
+    /// the narrower one and scans the whole table (every secret, when the scope is all of them).
+    static func deadlineIndex(_ column: String) -> String {
+        column == "next_due_at" ? "INDEXED BY schedule_by_due" : "INDEXED BY schedule_by_reminder"
+    }
+
+    /// The earliest `column` deadline in the id range: the index in deadline order, stopping at the first row in range.
+    static func earliest(_ column: String, lower: String, upper: String, _ db: Database) throws -> Double? {
+        try db.fetchValue(
+            Double.self, cached: "SELECT \(column) FROM schedule \(deadlineIndex(column)) WHERE \(column) IS NOT NULL AND secret_id >= ? AND secret_id < ? ORDER BY \(column) LIMIT 1",
+            arguments: [lower, upper])
     }
 
     public func earliestDeadline(in scope: EnvironmentScope) async throws -> Date? {
         let (lower, upper) = Self.bounds(scope)
         return try await pool.readNow { db in
-            let due = try db.fetchValue(
-                Double.self, cached: "SELECT min(next_due_at) FROM schedule WHERE next_due_at IS NOT NULL AND secret_id >= ? AND secret_id < ?", arguments: [lower, upper])
-            let reminder = try db.fetchValue(
-                Double.self, cached: "SELECT min(next_reminder_at) FROM schedule WHERE next_reminder_at IS NOT NULL AND secret_id >= ? AND secret_id < ?",
-                arguments: [lower, upper])
+            let due = try Self.earliest("next_due_at", lower: lower, upper: upper, db)
+            let reminder = try Self.earliest("next_reminder_at", lower: lower, upper: upper, db)
             return [due, reminder].compactMap { $0 }.min().map(Date.init(epochSeconds:))
         }
     }

@@ -181,10 +181,13 @@ import RotorRotators
     @Test func theDueQueryIsAnIndexRangeScan() async throws {
         let harness = try SchedulerHarness(start: Self.start)
         let plan = try await harness.state.pool.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT * FROM schedule WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at LIMIT 10", arguments: [0])
-                .map { $0["detail"] as String }
+            try Row.fetchAll(
+                db, sql: "EXPLAIN QUERY PLAN SELECT * FROM schedule \(SQLiteStateStore.deadlineIndex("next_due_at")) WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND secret_id >= ? AND secret_id < ? ORDER BY next_due_at LIMIT 10",
+                arguments: [0, "/", "0"]
+            ).map { $0["detail"] as String }
         }
         #expect(plan.joined().contains("USING INDEX schedule_by_due"), "\(plan)")
+        #expect(!plan.joined().contains("TEMP B-TREE"), "in deadline order, no sort: \(plan)")
     }
 
     @Test func oneLeaseHolderAtATime() async throws {
