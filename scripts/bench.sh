@@ -5,11 +5,11 @@ cd "$(dirname "$0")/.."
 # The benchmarks are a package of their own (bench/Package.swift), so `make test` never builds them.
 swift build -c release --package-path bench --product rotor-bench
 bench=bench/.build/release/rotor-bench
-echo "== embedded store: full rotations per second =="
+echo "== embedded store: durable rotations per second, commits per rotation, beside the raw commit rate =="
 "$bench" "${ROTOR_BENCH_ROTATIONS:-2000}"
 
 echo
-echo "== scheduler: rotor plan's planning and one tick (10 due) at 1k, 100k and 1M secrets =="
+echo "== fleet: planning, one tick (10 due), a reconcile pass, /metrics and an API page at 1k, 100k and 1M secrets =="
 "$bench" scheduler ${ROTOR_BENCH_SCHEDULER_SIZES:-1000 100000 1000000}
 
 echo
