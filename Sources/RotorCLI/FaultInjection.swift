@@ -63,5 +63,9 @@ struct KillSwitchSecretStore: ForwardingSecretStore {
         try await base.updateSecretVersionStage(input)
         killSwitch.fire("label:\(input.stage)")
     }
+
+    /// One move at a time, so a crash point sits between AWSCURRENT's move and AWSPENDING's (the
+    /// state Secrets Manager can be left in; a local store moves both in one transaction).
+    func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws { try await updateSecretVersionStagesOneByOne(inputs) }
 }
 #endif

@@ -52,6 +52,14 @@ extension ForwardingSecretStore {
     @discardableResult
     public func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome { try await base.putSecretValue(input) }
     public func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws { try await base.updateSecretVersionStage(input) }
+    /// Forwarded whole, so a decorator keeps the base store's all-or-nothing label moves.
+    public func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws { try await base.updateSecretVersionStages(inputs) }
+
+    /// The label moves one call each through this decorator's own ``updateSecretVersionStage(_:)``,
+    /// for decorators that intercept every move (crash points between them, call counts).
+    public func updateSecretVersionStagesOneByOne(_ inputs: [UpdateVersionStageInput]) async throws {
+        for input in inputs { try await updateSecretVersionStage(input) }
+    }
     public func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue { try await base.getRandomPassword(policy) }
     public func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription] { try await base.listSecrets(in: scope) }
 }

@@ -4,7 +4,9 @@ extension RotationEngine {
         let now = clock.now()
         let health = SecretHealthChange(status: .active, failedRuns: 0, lastRotatedAt: now)
         let (token, last, events) = (run.token, run.unjournaledEnd, [audit(run.secret, "rotation.finish", "succeeded", "AWSCURRENT is now version \(run.token)")])
-        try await journalAfterSideEffect(run.secret, step: last?.completes) {
+        // Not retried (a retry after a commit reported as failed would append the audit events twice):
+        // if it fails, the rotation stays open and the next run finds the token AWSCURRENT and closes it.
+        try await journal {
             try await state.finishRun(token: token, outcome: .succeeded, error: nil, at: now, health: health, audit: events, after: last)
         }
         run.unjournaledEnd = nil

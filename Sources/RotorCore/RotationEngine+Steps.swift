@@ -51,9 +51,12 @@ extension RotationEngine {
     /// has not journaled it yet) and the lock's renewal for a full lifetime: one commit. Carrying a
     /// success, the write is retried like any write after a side effect.
     func journalIntent(_ step: RotationStep, attempt: Int, in run: inout RotationRun) async throws -> Int64 {
-        let (token, previous, now) = (run.token, run.unjournaledEnd, clock.now())
-        let lockUntil = now.addingTimeInterval(configuration.lockTTL)
-        let write = { try await state.beginStep(token: token, step: JournalStep(step), attempt: attempt, at: now, after: previous, lockUntil: lockUntil) }
+        let (token, previous, ttl) = (run.token, run.unjournaledEnd, configuration.lockTTL)
+        // The time is read on each try: a retried write still gives the step a full lifetime of the lock.
+        let write = {
+            let now = clock.now()
+            return try await state.beginStep(token: token, step: JournalStep(step), attempt: attempt, at: now, after: previous, lockUntil: now.addingTimeInterval(ttl))
+        }
         let id = previous == nil ? try await journal(write) : try await journalAfterSideEffect(run.secret, step: previous?.completes, write)
         run.unjournaledEnd = nil
         return id

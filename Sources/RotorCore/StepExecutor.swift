@@ -127,7 +127,11 @@ public struct StepExecutor: Sendable {
         if tokenExists, try await existingPending(request.token, &snapshot, secret: request.secret) != nil {
             return "pending value already exists"
         }
-        // The describe already proved AWSCURRENT exists; its value is read only if the rotator uses it.
+        // A new version needs a current one to follow (reading it would prove that; the labels do too).
+        guard snapshot.holder(of: .current) != nil else {
+            throw RotorError(.invalidRequest, "no version carries AWSCURRENT", secret: request.secret, step: .createSecret,
+                             remedy: "put AWSCURRENT back on the last good version (runbooks/stuck-pending-version.md)")
+        }
         let current = request.rotator.createReadsCurrent ? try await self.current(&snapshot, secret: request.secret) : nil
         let response = try await request.rotator.createSecret(CreateSecretRequest(current: current, suppliedValue: request.suppliedValue), context: context)
         try await store.putSecretValue(PutSecretValueInput(

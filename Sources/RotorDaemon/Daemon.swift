@@ -45,9 +45,10 @@ public struct Daemon: Sendable {
     let options: Options
     let clock: any RotorClock
     let logger: Logger
-    public let metrics = RotorMetrics()
+    public let metrics: RotorMetrics
 
     public init(engine: RotationEngine, schedule: any SchedulingStore, options: Options, clock: any RotorClock = SystemClock(), logger: Logger) {
+        metrics = RotorMetrics(perSecretSeries: options.perSecretMetrics)
         self.engine = engine
         self.schedule = schedule
         self.options = options
@@ -64,8 +65,7 @@ public struct Daemon: Sendable {
             engine: engine, schedule: schedule, policies: { () throws -> PolicySet in try loader.load(path: path) }, clock: clock,
             alerts: alerts, metrics: metrics, configuration: options.scheduler, logger: logger, createMissing: options.createMissing)
         let dispatcher = AlertDispatcher(outbox: schedule, webhooks: options.webhooks, clock: clock, logger: logger)
-        let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token,
-                                 perSecretMetrics: options.perSecretMetrics)
+        let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token)
         let (logger, portFile, host) = (self.logger, options.portFile, options.host)
         let app = Application(
             router: api.router(),

@@ -12,21 +12,14 @@ public struct ObservabilityAPI: Sendable {
     let metrics: RotorMetrics
     let scheduler: RotationScheduler
     let token: String?
-    /// Also emit one series per secret (next rotation, last success): opt-in, since their number
-    /// and the scrape's cost grow with the fleet.
-    let perSecretMetrics: Bool
     var scope: EnvironmentScope { scheduler.configuration.scope }
 
-    public init(
-        engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?,
-        perSecretMetrics: Bool = false
-    ) {
+    public init(engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?) {
         self.engine = engine
         self.schedule = schedule
         self.metrics = metrics
         self.scheduler = scheduler
         self.token = token
-        self.perSecretMetrics = perSecretMetrics
     }
 
     /// The largest page `/api/observability/secrets` returns, and its default.
@@ -82,7 +75,7 @@ public struct ObservabilityAPI: Sendable {
     func refreshGauges() async throws {
         metrics.fleet(try await schedule.fleetSummary(in: scope, now: engine.clock.now()))
         metrics.pendingAlerts(try await schedule.pendingAlertCount())
-        guard perSecretMetrics else { return }
+        guard metrics.perSecretSeries else { return }
         for entry in try await schedule.scheduleEntries(in: scope) { metrics.nextRotation(entry.secret, at: entry.nextDueAt) }
         for secret in try await engine.state.managedSecrets(in: scope) { if let last = secret.lastRotatedAt { metrics.lastSuccess(secret.id, at: last) } }
     }

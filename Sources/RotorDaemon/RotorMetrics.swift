@@ -8,8 +8,12 @@ import RotorCore
 public final class RotorMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
+    /// Whether the per-secret series (next rotation, last success) are recorded: opt-in, since their
+    /// number, and every scrape's cost, grow with the fleet.
+    public let perSecretSeries: Bool
 
-    public init() {
+    public init(perSecretSeries: Bool = false) {
+        self.perSecretSeries = perSecretSeries
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
@@ -32,11 +36,13 @@ public final class RotorMetrics: Sendable {
     }
 
     public func nextRotation(_ secret: SecretID, at date: Date?) {
+        guard perSecretSeries else { return }
         Gauge(label: "rotor_next_rotation_timestamp_seconds", dimensions: [("secret", secret.rawValue)], factory: factory)
             .record(date?.timeIntervalSince1970 ?? 0)
     }
 
     public func lastSuccess(_ secret: SecretID, at date: Date) {
+        guard perSecretSeries else { return }
         Gauge(label: "rotor_last_success_timestamp_seconds", dimensions: [("secret", secret.rawValue)], factory: factory).record(date.timeIntervalSince1970)
     }
 

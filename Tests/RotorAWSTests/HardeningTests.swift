@@ -87,6 +87,9 @@ final class LatePutReplayingStore: ForwardingSecretStore, Sendable {
         return try await base.putSecretValue(input)
     }
 
+    /// One move at a time, so the late copy arrives right after AWSCURRENT's move.
+    func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws { try await updateSecretVersionStagesOneByOne(inputs) }
+
     func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws {
         try await base.updateSecretVersionStage(input)
         guard input.stage == .current, !replayed, let put = lastPut.withLock({ $0 }) else { return }

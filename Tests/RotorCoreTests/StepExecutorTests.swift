@@ -35,6 +35,8 @@ import RotorRotators
         @discardableResult
         func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome { count("PutSecretValue"); return try await base.putSecretValue(input) }
         func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws { count("UpdateSecretVersionStage"); try await base.updateSecretVersionStage(input) }
+        /// Counted as Secrets Manager makes them: one call per label move.
+        func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws { try await updateSecretVersionStagesOneByOne(inputs) }
         func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue { count("GetRandomPassword"); return try await base.getRandomPassword(policy) }
     }
 

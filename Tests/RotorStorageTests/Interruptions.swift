@@ -78,4 +78,8 @@ struct CrashingSecretStore: ForwardingSecretStore {
         try await base.updateSecretVersionStage(input)
         try crash.check(.afterLabelMove(input.stage))
     }
+
+    /// One move at a time, so a crash point sits between AWSCURRENT's move and AWSPENDING's (the
+    /// state Secrets Manager can be left in; a local store moves both in one transaction).
+    func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws { try await updateSecretVersionStagesOneByOne(inputs) }
 }
