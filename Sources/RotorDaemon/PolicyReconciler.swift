@@ -30,6 +30,7 @@ public struct PolicyReconciler: Sendable {
         public var created = 0
     }
 
+    /// A full pass: every secret in the store or the state database.
     /// - Parameter createMissing: create secrets named exactly by a policy that the store lacks
     ///   (with the rotator's generated first value), as `make run` does for the example secrets.
     @discardableResult
@@ -41,27 +42,50 @@ public struct PolicyReconciler: Sendable {
         // writes only what differs (a pass with nothing to change makes no write).
         let managed = Dictionary(try await engine.state.managedSecrets(in: scope).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let ids = Set(stored).union(managed.keys).filter(scope.contains).sorted()
-        // A policy's fingerprint is a hash of its fields: once per policy, not once per secret.
-        let fingerprints = Dictionary(policies.policies.map { ($0.name, $0.fingerprint) }, uniquingKeysWith: { first, _ in first })
-        let existing = Dictionary(uniqueKeysWithValues: try await schedule.scheduleEntries(in: scope).map { ($0.secret, $0) })
+        let existing = Dictionary(try await schedule.scheduleEntries(in: scope).map { ($0.secret, $0) }, uniquingKeysWith: { first, _ in first })
+        let fingerprints = Self.fingerprints(policies)
         for id in ids {
-            let matching = policies.policies(matching: id)
-            guard matching.count <= 1 else {
-                logger.error("secret matched by several policies; not scheduled", metadata: ["secret": "\(id)", "policies": "\(matching.map(\.name))"])
-                continue
-            }
-            guard let policy = matching.first else {
-                if existing[id] != nil { try await schedule.removeScheduleEntry(id); summary.unscheduled += 1 }
-                continue
-            }
-            let secret = try await ensureManaged(id, known: managed[id], policy: policy, summary: &summary)
-            guard let secret else { continue }
-            let entry = existing[id]
-            guard entry == nil || entry?.fingerprint != fingerprints[policy.name] || entry?.policy != policy.name else { continue }
-            try await schedule.saveScheduleEntry(Self.planned(policy, secret, previous: entry, now: clock.now()).entry)
-            if entry == nil { summary.scheduled += 1 } else { summary.rescheduled += 1 }
+            try await reconcile(id, known: managed[id], entry: existing[id], policies, fingerprints, &summary)
         }
         return summary
+    }
+
+    /// An incremental pass, for unchanged policies: only the managed secrets registered, or whose
+    /// rotator or options changed, after `sequence` (``SchedulingStore/configSequence()`` read
+    /// before the previous pass). Secrets that exist only in the store are found by full passes.
+    @discardableResult
+    public func reconcileChanges(_ policies: PolicySet, after sequence: Int64) async throws -> Summary {
+        var summary = Summary()
+        let fingerprints = Self.fingerprints(policies)
+        for secret in try await schedule.managedSecrets(in: scope, changedAfter: sequence) where scope.contains(secret.id) {
+            try await reconcile(secret.id, known: secret, entry: try await schedule.scheduleEntry(secret.id), policies, fingerprints, &summary)
+        }
+        return summary
+    }
+
+    /// A policy's fingerprint is a hash of its fields: once per policy, not once per secret.
+    static func fingerprints(_ policies: PolicySet) -> [String: String] {
+        Dictionary(policies.policies.map { ($0.name, $0.fingerprint) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Brings one secret in line: managed with its policy's rotator and options, scheduled under
+    /// the policy's current fingerprint, or unscheduled when no policy matches.
+    private func reconcile(
+        _ id: SecretID, known: ManagedSecret?, entry: ScheduleEntry?, _ policies: PolicySet, _ fingerprints: [String: String], _ summary: inout Summary
+    ) async throws {
+        let matching = policies.policies(matching: id)
+        guard matching.count <= 1 else {
+            logger.error("secret matched by several policies; not scheduled", metadata: ["secret": "\(id)", "policies": "\(matching.map(\.name))"])
+            return
+        }
+        guard let policy = matching.first else {
+            if entry != nil { try await schedule.removeScheduleEntry(id); summary.unscheduled += 1 }
+            return
+        }
+        guard let secret = try await ensureManaged(id, known: known, policy: policy, summary: &summary) else { return }
+        guard entry == nil || entry?.fingerprint != fingerprints[policy.name] || entry?.policy != policy.name else { return }
+        try await schedule.saveScheduleEntry(Self.planned(policy, secret, previous: entry, now: clock.now()).entry)
+        if entry == nil { summary.scheduled += 1 } else { summary.rescheduled += 1 }
     }
 
     /// After a rotation outside the scheduler (`rotor rotate`): moves the secret's deadline on so the

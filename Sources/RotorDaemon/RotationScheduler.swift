@@ -16,15 +16,19 @@ public struct SchedulerConfiguration: Sendable {
     public var owner: String
     /// How often policies are re-read and reconciled.
     public var reconcileInterval: TimeInterval
+    /// How often a reconcile pass visits every secret even when the policies did not change (to find
+    /// secrets created in the store outside rotor); the passes in between visit only what changed.
+    public var fullReconcileInterval: TimeInterval
     /// The environments this daemon acts on (`rotor daemon --environment`); all by default.
     public var scope: EnvironmentScope
 
     public init(
         maxConcurrent: Int = 8, maxConcurrentPerRotator: Int = 4, maxSleep: Duration = .seconds(60), leaseTTL: TimeInterval = 15,
         owner: String = "daemon-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))", reconcileInterval: TimeInterval = 300,
-        scope: EnvironmentScope = .all
+        fullReconcileInterval: TimeInterval = 3600, scope: EnvironmentScope = .all
     ) {
         self.scope = scope
+        self.fullReconcileInterval = fullReconcileInterval
         self.maxConcurrent = max(1, maxConcurrent)
         self.maxConcurrentPerRotator = max(1, maxConcurrentPerRotator)
         self.maxSleep = maxSleep
@@ -160,13 +164,26 @@ public final class RotationScheduler: Service, Sendable {
         state.started()
     }
 
-    func reconcile() async throws {
+    /// Reconciles the policies. With `incremental`, unchanged policies and a recent full pass, only
+    /// the secrets registered or reconfigured since the last pass are visited; otherwise every one.
+    func reconcile(incremental: Bool = false) async throws {
         do {
+            let previous = state.policies
             let policies = try loadPolicies()
             state.policies = policies
-            let summary = try await PolicyReconciler(engine: engine, schedule: schedule, clock: clock, logger: logger, scope: configuration.scope)
-                .reconcile(policies, createMissing: createMissing)
-            logger.info("policies reconciled", metadata: ["scheduled": "\(summary.scheduled)", "rescheduled": "\(summary.rescheduled)", "created": "\(summary.created)"])
+            let reconciler = PolicyReconciler(engine: engine, schedule: schedule, clock: clock, logger: logger, scope: configuration.scope)
+            let sequence = try await schedule.configSequence()
+            let summary: PolicyReconciler.Summary
+            if incremental, let previous, previous.policies == policies.policies, let since = state.reconciledSequence,
+               let full = state.lastFullReconcile, clock.now().timeIntervalSince(full) < configuration.fullReconcileInterval {
+                summary = try await reconciler.reconcileChanges(policies, after: since)
+            } else {
+                summary = try await reconciler.reconcile(policies, createMissing: createMissing)
+                state.fullyReconciled(at: clock.now())
+            }
+            state.reconciledSequence = sequence
+            logger.info("policies reconciled", metadata: [
+                "scheduled": "\(summary.scheduled)", "rescheduled": "\(summary.rescheduled)", "created": "\(summary.created)", "incremental": "\(incremental)"])
         } catch {
             await alerts.raise(.policyError, secret: nil, "policies could not be loaded; keeping the previous ones", details: ["error": "\(error)"])
         }
@@ -175,7 +192,7 @@ public final class RotationScheduler: Service, Sendable {
 
     func reconcileIfStale() async throws {
         guard let last = state.lastReconcile, clock.now().timeIntervalSince(last) < configuration.reconcileInterval else {
-            try await reconcile()
+            try await reconcile(incremental: true)
             return
         }
     }

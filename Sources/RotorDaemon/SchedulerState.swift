@@ -10,6 +10,9 @@ final class SchedulerState: Sendable {
         var started = false
         var policies: PolicySet?
         var lastReconcile: Date?
+        var lastFullReconcile: Date?
+        /// ``SchedulingStore/configSequence()`` as read before the last pass.
+        var reconciledSequence: Int64?
         /// Why the loop is failing (a database error), until an iteration succeeds again.
         var degraded: String?
     }
@@ -38,4 +41,12 @@ final class SchedulerState: Sendable {
     /// After losing the lease, recovery must run again when it is regained.
     func lostLease() { values.withLock { $0.started = false } }
     func reconciled(at date: Date) { values.withLock { $0.lastReconcile = date } }
+
+    var lastFullReconcile: Date? { values.withLock { $0.lastFullReconcile } }
+    func fullyReconciled(at date: Date) { values.withLock { $0.lastFullReconcile = date } }
+
+    var reconciledSequence: Int64? {
+        get { values.withLock { $0.reconciledSequence } }
+        set { values.withLock { $0.reconciledSequence = newValue } }
+    }
 }

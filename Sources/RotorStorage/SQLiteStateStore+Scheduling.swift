@@ -126,6 +126,20 @@ extension SQLiteStateStore: SchedulingStore {
         }
     }
 
+    public func configSequence() async throws -> Int64 {
+        try await pool.readNow { db in try db.fetchValue(Int64.self, cached: "SELECT value FROM config_sequence WHERE id = 1") ?? 0 }
+    }
+
+    public func managedSecrets(in scope: EnvironmentScope, changedAfter sequence: Int64) async throws -> [ManagedSecret] {
+        let (lower, upper) = Self.bounds(scope)
+        return try await pool.readNow { db in
+            try db.fetchRows(
+                cached: "SELECT * FROM managed_secret INDEXED BY managed_secret_by_config_seq WHERE config_seq > ? AND id >= ? AND id < ? ORDER BY config_seq",
+                arguments: [sequence, lower, upper]
+            ).map(self.managedSecret)
+        }
+    }
+
     public func secretPage(in scope: EnvironmentScope, after: SecretID?, limit: Int) async throws -> [(secret: ManagedSecret, entry: ScheduleEntry?)] {
         let (lower, upper) = Self.bounds(scope)
         return try await pool.readNow { db in

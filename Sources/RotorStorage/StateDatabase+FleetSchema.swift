@@ -31,4 +31,25 @@ extension SQLiteStateStore {
                 """)
         }
     }
+
+    /// A change sequence on managed secrets: every registration and every change of rotator or
+    /// options takes the next number, so an incremental reconcile reads only rows changed since its last pass.
+    static func registerConfigSequenceMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v6-config-sequence") { db in
+            try db.execute(sql: """
+                CREATE TABLE config_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+                INSERT INTO config_sequence (id, value) VALUES (1, 0);
+                ALTER TABLE managed_secret ADD COLUMN config_seq INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX managed_secret_by_config_seq ON managed_secret(config_seq);
+                CREATE TRIGGER config_seq_insert AFTER INSERT ON managed_secret BEGIN
+                    UPDATE config_sequence SET value = value + 1 WHERE id = 1;
+                    UPDATE managed_secret SET config_seq = (SELECT value FROM config_sequence WHERE id = 1) WHERE id = NEW.id;
+                END;
+                CREATE TRIGGER config_seq_update AFTER UPDATE OF rotator, options_json ON managed_secret BEGIN
+                    UPDATE config_sequence SET value = value + 1 WHERE id = 1;
+                    UPDATE managed_secret SET config_seq = (SELECT value FROM config_sequence WHERE id = 1) WHERE id = NEW.id;
+                END;
+                """)
+        }
+    }
 }

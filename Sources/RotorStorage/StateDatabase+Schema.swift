@@ -65,6 +65,7 @@ extension SQLiteStateStore {
         registerFencingMigration(&migrator)
         registerRotatorConfigMigration(&migrator)
         registerFleetMigration(&migrator)
+        registerConfigSequenceMigration(&migrator)
         return migrator
     }
 }

@@ -94,6 +94,33 @@ import RotorRotators
         #expect(try await harness.state.leaseHolder(RotationScheduler.leaseName, now: harness.clock.now()) == nil, "the lease is released on the way out")
     }
 
+    /// Between full passes, reconcile visits only what was registered or reconfigured since the last
+    /// pass; a secret that exists only in the store waits for the next full pass.
+    @Test func reconcileBetweenFullPassesVisitsOnlyWhatChanged() async throws {
+        let harness = try SchedulerHarness(start: Self.start)
+        try await createExamples(harness)
+        try await harness.scheduler.start()
+        let before = try await harness.state.scheduleEntries(in: .all)
+        let sequence = try #require(harness.scheduler.state.reconciledSequence)
+
+        let registered = try SecretID("/prod/orders-service/db-credentials/reporting-user")
+        let storeOnly = try SecretID("/prod/orders-service/db-credentials/batch-user")
+        let value = SecretValue(string: #"{"username":"u","password":"p"}"#)
+        try await harness.engine.createManagedSecret(registered, rotator: "random-password", options: RotatorOptions([:]), initialValue: value)
+        _ = try await harness.store.createSecret(CreateSecretInput(id: storeOnly, initialValue: value))
+        #expect(try await harness.state.managedSecrets(in: .all, changedAfter: sequence).map(\.id) == [registered])
+
+        harness.clock.advance(by: harness.scheduler.configuration.reconcileInterval + 1)
+        try await harness.scheduler.reconcileIfStale()
+        let after = try await harness.state.scheduleEntries(in: .all)
+        #expect(Set(after.map(\.secret)) == Set(before.map(\.secret)).union([registered]), "only the registered secret was added")
+        #expect(after.filter { $0.secret != registered } == before, "nothing else was touched")
+
+        harness.clock.advance(by: harness.scheduler.configuration.fullReconcileInterval + 1)
+        try await harness.scheduler.reconcileIfStale()
+        #expect(try await harness.state.scheduleEntry(storeOnly) != nil, "the full pass found the store-only secret")
+    }
+
     @Test func aRestartDoesNotMoveDeadlinesOrBurst() async throws {
         let harness = try SchedulerHarness(start: Self.start)
         try await createExamples(harness)

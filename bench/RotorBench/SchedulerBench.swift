@@ -14,15 +14,16 @@ enum SchedulerBench {
     static func run(sizes: [Int]) async throws {
         let policies = try PolicyLoader(rotators: .builtIn).load(path: "schedules")
         let policy = policies.policies.first { $0.name == "database-credentials" }!
-        print("secrets     plan(s)  plan µs/secret  tick(ms, \(due) due)  due-query(ms)  reconcile(s)  /metrics(ms)  API page of 100(ms)  peak RSS (MiB)")
+        print("secrets     plan(s)  plan µs/secret  tick(ms, \(due) due)  due-query(ms)  reconcile(s)  incremental(ms)  /metrics(ms)  API page of 100(ms)  peak RSS (MiB)")
         for size in sizes {
             let planSeconds = try measurePlan(size: size, policy: policy)
             let fleet = try await measureFleet(size: size, policy: policy, policies: policies)
             print(String(
-                format: "%9d  %8.3f  %14.2f  %19.1f  %13.2f  %12.2f  %12.1f  %19.1f  %14.0f", size, planSeconds, planSeconds / Double(size) * 1e6,
-                fleet.tick * 1000, fleet.query * 1000, fleet.reconcile, fleet.metrics * 1000, fleet.page * 1000, peakRSS()))
+                format: "%9d  %8.3f  %14.2f  %19.1f  %13.2f  %12.2f  %15.1f  %12.1f  %19.1f  %14.0f", size, planSeconds, planSeconds / Double(size) * 1e6,
+                fleet.tick * 1000, fleet.query * 1000, fleet.reconcile, fleet.incremental * 1000, fleet.metrics * 1000, fleet.page * 1000, peakRSS()))
         }
-        print("(reconcile: a full pass over every managed secret and schedule row with unchanged policies; /metrics: the")
+        print("(reconcile: a full pass over every managed secret and schedule row with unchanged policies; incremental: the")
+        print(" pass between full ones, with 10 secrets registered since the last pass; /metrics: the")
         print(" daemon's fleet-level scrape, refresh and render; API page: /api/observability/secrets?limit=100 from the middle; both median of 5)")
     }
 
@@ -40,7 +41,7 @@ enum SchedulerBench {
         return (clock.now - start).seconds
     }
 
-    struct Fleet { var tick: Double; var query: Double; var reconcile: Double; var metrics: Double; var page: Double }
+    struct Fleet { var tick: Double; var query: Double; var reconcile: Double; var incremental: Double; var metrics: Double; var page: Double }
 
     /// A state database with `size` scheduled secrets of which 10 are due: one tick (rotations
     /// included), the due query, a reconcile pass, a `/metrics` scrape and one API page.
@@ -83,6 +84,14 @@ enum SchedulerBench {
         let reconcileStart = clock.now
         _ = try await PolicyReconciler(engine: engine, schedule: state, clock: SystemClock(), logger: quiet).reconcile(policies)
         let reconcile = (clock.now - reconcileStart).seconds
+        // Between full passes: 10 secrets registered since, the rest unchanged.
+        let sequence = try await state.configSequence()
+        let added = try (0..<10).map { try SecretID("/prod/service-new/db-credentials/user-\($0)") }
+        try await state.registerMany(added.map { ManagedSecret(id: $0, rotator: "random-password", options: policy.options, createdAt: now) })
+        let incrementalStart = clock.now
+        let changes = try await PolicyReconciler(engine: engine, schedule: state, clock: SystemClock(), logger: quiet).reconcileChanges(policies, after: sequence)
+        let incremental = (clock.now - incrementalStart).seconds
+        precondition(changes.scheduled == added.count, "the incremental pass scheduled \(changes.scheduled) of \(added.count)")
         let api = ObservabilityAPI(engine: engine, schedule: state, metrics: metrics, scheduler: scheduler, token: nil)
         _ = try await api.metricsText()
         let scrape = try await medianOfFive {
@@ -94,7 +103,7 @@ enum SchedulerBench {
             let page = try await state.secretPage(in: .all, after: middle, limit: 100)
             precondition(!page.isEmpty)
         }
-        return Fleet(tick: tick, query: query, reconcile: reconcile, metrics: scrape, page: pageTime)
+        return Fleet(tick: tick, query: query, reconcile: reconcile, incremental: incremental, metrics: scrape, page: pageTime)
     }
 
     /// The median of five timed runs of `body`, in seconds.

@@ -61,6 +61,10 @@ public protocol SchedulingStore: Sendable {
     /// Fleet-level figures for `/metrics`, without reading every row: counts kept up to date by
     /// the writes themselves and index look-ups.
     func fleetSummary(in scope: EnvironmentScope, now: Date) async throws -> FleetSummary
+    /// The number the latest registration or change of rotator or options took (0 before any).
+    func configSequence() async throws -> Int64
+    /// Managed secrets registered, or whose rotator or options changed, after `sequence` (an index range).
+    func managedSecrets(in scope: EnvironmentScope, changedAfter sequence: Int64) async throws -> [ManagedSecret]
     /// One page of managed secrets in id order, after `after` (exclusive), with their schedule entries.
     func secretPage(in scope: EnvironmentScope, after: SecretID?, limit: Int) async throws -> [(secret: ManagedSecret, entry: ScheduleEntry?)]
 

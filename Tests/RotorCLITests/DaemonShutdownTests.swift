@@ -5,7 +5,7 @@ import Testing
 
 /// SIGTERM while a rotation is in flight: the daemon lets it finish, then exits 0. The rotation is
 /// made slow by a proxy in front of moto that delays PutSecretValue.
-@Suite(.enabled(if: Moto.enabled, "moto_server runs under 'make test'"))
+@Suite(.enabled(if: MotoSettings.enabled, "moto_server runs under 'make test'"))
 struct DaemonShutdownTests {
     static var binary: URL { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rotor") }
 
@@ -25,7 +25,7 @@ struct DaemonShutdownTests {
     }
 
     @Test func sigtermLetsTheRotationInFlightFinish() async throws {
-        let moto = try Moto.require()
+        let moto = try MotoSettings.require()
         let proxy = try await FaultInjectingProxy(upstream: moto.endpoint)
         defer { Task { try? await proxy.close() } }
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-sigterm-\(UUID().uuidString)")
