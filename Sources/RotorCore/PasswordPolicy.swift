@@ -59,7 +59,6 @@ public struct PasswordPolicy: Sendable, Hashable {
         }
     }
 
-    /// Generates a password with `generator` (use a cryptographic one: `SystemRandomNumberGenerator`).
     /// A password from the system's cryptographic random number generator: the same rules as
     /// GetRandomPassword, without the API call. The one generator every rotator uses.
     public func generate() throws(RotorError) -> SecretValue {
@@ -67,6 +66,7 @@ public struct PasswordPolicy: Sendable, Hashable {
         return try generate(using: &generator)
     }
 
+    /// Generates a password with `generator` (use a cryptographic one: `SystemRandomNumberGenerator`).
     public func generate<G: RandomNumberGenerator>(using generator: inout G) throws(RotorError) -> SecretValue {
         try validate()
         let classes = characterClasses

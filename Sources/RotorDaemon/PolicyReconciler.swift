@@ -57,7 +57,7 @@ public struct PolicyReconciler: Sendable {
     public func reconcileChanges(_ policies: PolicySet, after sequence: Int64) async throws -> Summary {
         var summary = Summary()
         let fingerprints = Self.fingerprints(policies)
-        for secret in try await schedule.managedSecrets(in: scope, changedAfter: sequence) where scope.contains(secret.id) {
+        for secret in try await schedule.managedSecrets(in: scope, changedAfter: sequence) {
             try await reconcile(secret.id, known: secret, entry: try await schedule.scheduleEntry(secret.id), policies, fingerprints, &summary)
         }
         return summary

@@ -113,7 +113,7 @@ extension SQLiteStateStore: SchedulingStore {
                 cached: "SELECT status, sum(secrets) AS secrets FROM fleet_count WHERE ?1 IS NULL OR environment = ?1 GROUP BY status", arguments: [environment])
             for row in rows { if let status = SecretStatus(rawValue: row["status"]) { counts[status] = row["secrets"] } }
             let overdue = try db.fetchValue(
-                Int.self, cached: "SELECT count(*) FROM schedule INDEXED BY schedule_by_due WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND secret_id >= ? AND secret_id < ?",
+                Int.self, cached: "SELECT count(*) FROM schedule \(Self.deadlineIndex("next_due_at")) WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND secret_id >= ? AND secret_id < ?",
                 arguments: [now.epochSeconds, lower, upper]) ?? 0
             let next = try Self.earliest("next_due_at", lower: lower, upper: upper, db)
             // In last-success order through the partial index, stopping at the first row of the scope.
