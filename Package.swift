@@ -49,6 +49,8 @@ let package = Package(
             dependencies: [
                 "RotorCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The C API, for the one SQL function that runs per row of a full reconcile pass.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

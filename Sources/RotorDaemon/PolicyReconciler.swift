@@ -37,15 +37,20 @@ public struct PolicyReconciler: Sendable {
     public func reconcile(_ policies: PolicySet, createMissing: Bool = false) async throws -> Summary {
         var summary = Summary()
         if createMissing { summary.created = try await createMissingSecrets(policies) }
-        let stored = try await engine.store.listSecrets(in: scope).map(\.id)
-        // One read of every managed row and schedule entry; the pass then compares in memory and
-        // writes only what differs (a pass with nothing to change makes no write).
-        let managed = Dictionary(try await engine.state.managedSecrets(in: scope).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        let ids = Set(stored).union(managed.keys).filter(scope.contains).sorted()
-        let existing = Dictionary(try await schedule.scheduleEntries(in: scope).map { ($0.secret, $0) }, uniquingKeysWith: { first, _ in first })
+        let stored = try await engine.store.listSecrets(in: scope).map(\.id).filter(scope.contains)
         let fingerprints = Self.fingerprints(policies)
-        for id in ids {
-            try await reconcile(id, known: managed[id], entry: existing[id], policies, fingerprints, &summary)
+        // One read compares every managed row and schedule entry with its policy inside the store;
+        // only what differs comes back, is checked with the pass's own rules, re-read (verified) and
+        // written, so a pass with nothing to change makes no write.
+        let candidates = try await schedule.reconcileCandidates(in: scope, expected: Self.expectation(policies, fingerprints))
+        let reconfigured = candidates.configurations.filter { !Self.hasPolicyConfiguration($0, policies, engine.rotators) }.map(\.id)
+        for raw in Set(reconfigured).union(candidates.schedules).sorted() {
+            let id = try SecretID(raw)
+            try await reconcile(id, known: try await engine.state.managedSecret(id), entry: try await schedule.scheduleEntry(id), policies, fingerprints, &summary)
+        }
+        let managed = try await schedule.managedIDs(among: stored)
+        for id in stored.sorted() where !managed.contains(id) {
+            try await reconcile(id, known: nil, entry: try await schedule.scheduleEntry(id), policies, fingerprints, &summary)
         }
         return summary
     }
@@ -61,6 +66,17 @@ public struct PolicyReconciler: Sendable {
             try await reconcile(secret.id, known: secret, entry: try await schedule.scheduleEntry(secret.id), policies, fingerprints, &summary)
         }
         return summary
+    }
+
+    /// Whether a schedule entry (its policy and fingerprint) was planned under `policy` as it is now.
+    static func scheduleIsCurrent(policy: String?, fingerprint: String?, under current: RotationPolicy, _ fingerprints: [String: String]) -> Bool {
+        policy == current.name && fingerprint != nil && fingerprint == fingerprints[current.name]
+    }
+
+    /// The rotator options a managed secret should have under `policy`: the policy's, keeping the
+    /// facts recorded from the secret's value.
+    static func options(under policy: RotationPolicy, recorded: RotatorOptions, _ rotators: RotatorRegistry) -> RotatorOptions {
+        (try? rotators.descriptor(policy.rotator))?.keepingRecorded(policy.options, from: recorded) ?? policy.options
     }
 
     /// A policy's fingerprint is a hash of its fields: once per policy, not once per secret.
@@ -83,7 +99,7 @@ public struct PolicyReconciler: Sendable {
             return
         }
         guard let secret = try await ensureManaged(id, known: known, policy: policy, summary: &summary) else { return }
-        guard entry == nil || entry?.fingerprint != fingerprints[policy.name] || entry?.policy != policy.name else { return }
+        guard !Self.scheduleIsCurrent(policy: entry?.policy, fingerprint: entry?.fingerprint, under: policy, fingerprints) else { return }
         try await schedule.saveScheduleEntry(Self.planned(policy, secret, previous: entry, now: clock.now()).entry)
         if entry == nil { summary.scheduled += 1 } else { summary.rescheduled += 1 }
     }
@@ -117,7 +133,7 @@ public struct PolicyReconciler: Sendable {
     /// registering the secret when rotor does not manage it yet.
     private func ensureManaged(_ id: SecretID, known: ManagedSecret?, policy: RotationPolicy, summary: inout Summary) async throws -> ManagedSecret? {
         if var secret = known {
-            let options = (try? engine.rotators.descriptor(policy.rotator))?.keepingRecorded(policy.options, from: secret.options) ?? policy.options
+            let options = Self.options(under: policy, recorded: secret.options, engine.rotators)
             if secret.rotator != policy.rotator || secret.options != options {
                 try await engine.state.updateRotator(id, rotator: policy.rotator, options: options)
                 (secret.rotator, secret.options) = (policy.rotator, options)
@@ -149,5 +165,21 @@ public struct PolicyReconciler: Sendable {
             }
         }
         return created
+    }
+}
+
+extension PolicyReconciler {
+    /// What a full pass expects of each managed secret, for the store's comparison.
+    static func expectation(_ policies: PolicySet, _ fingerprints: [String: String]) -> ReconcileExpectation {
+        ReconcileExpectation(
+            policies: policies.policies.map { ReconcileExpectation.Policy(name: $0.name, fingerprint: fingerprints[$0.name] ?? $0.fingerprint, rotator: $0.rotator, options: $0.options) },
+            policyIndex: { policies.policyIndex(ofRawID: $0) })
+    }
+
+    /// True when the secret has its one policy's rotator and options (keeping recorded facts).
+    static func hasPolicyConfiguration(_ secret: ManagedConfiguration, _ policies: PolicySet, _ rotators: RotatorRegistry) -> Bool {
+        let matching = policies.policies(matchingRawID: secret.id)
+        guard matching.count == 1, let policy = matching.first else { return matching.isEmpty }
+        return secret.rotator == policy.rotator && secret.options == options(under: policy, recorded: secret.options, rotators)
     }
 }

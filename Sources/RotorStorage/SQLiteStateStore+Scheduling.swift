@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import RotorCore
 
 /// Locks, the schedule, the lease and the alert outbox in the state database.
@@ -137,6 +138,55 @@ extension SQLiteStateStore: SchedulingStore {
                 cached: "SELECT * FROM managed_secret INDEXED BY managed_secret_by_config_seq WHERE config_seq > ? AND id >= ? AND id < ? ORDER BY config_seq",
                 arguments: [sequence, lower, upper]
             ).map(self.managedSecret)
+        }
+    }
+
+    public func reconcileCandidates(in scope: EnvironmentScope, expected: ReconcileExpectation) async throws -> ReconcileCandidates {
+        let (lower, upper) = Self.bounds(scope)
+        let encoded = expected.policies.map { Self.encode($0.options) }
+        return try await pool.readNow { db in
+            // Each id's policy comes from Swift (the glob rules); the comparison with what that policy
+            // wants runs in SQL, on two plain table scans (`+` keeps the id indexes out of them).
+            let counter = try PolicyFunction(expected.policyIndex, on: db)
+            defer { counter.remove() }
+            var configured: [String] = [], scheduled: [String] = []
+            var configArguments: [DatabaseValue] = [lower.databaseValue, upper.databaseValue]
+            var scheduleArguments = configArguments
+            for (index, policy) in expected.policies.enumerated() {
+                configured.append("WHEN \(index) THEN NOT (rotator = ? AND options_json = ?)")
+                configArguments += [policy.rotator.rawValue.databaseValue, encoded[index].databaseValue]
+                scheduled.append("WHEN \(index) THEN NOT (policy = ? AND fingerprint = ?)")
+                scheduleArguments += [policy.name.databaseValue, policy.fingerprint.databaseValue]
+            }
+            let configurations = try Row.fetchAll(db, sql: """
+                SELECT id, rotator, options_json FROM managed_secret WHERE +id >= ? AND +id < ?
+                AND CASE rotor_reconcile_policy(id) WHEN -1 THEN 1 \(configured.joined(separator: " ")) ELSE 0 END
+                """, arguments: StatementArguments(configArguments)
+            ).map { ManagedConfiguration(id: $0[0], rotator: RotatorKind($0[1] as String), options: Self.decodeOptions($0[2])) }
+            let managedWithPolicy = counter.reset()
+            var schedules = try String.fetchAll(db, sql: """
+                SELECT secret_id FROM schedule WHERE +secret_id >= ? AND +secret_id < ?
+                AND CASE rotor_reconcile_policy(secret_id) WHEN -1 THEN 1 \(scheduled.joined(separator: " ")) ELSE 1 END
+                """, arguments: StatementArguments(scheduleArguments))
+            // Every entry belongs to a managed secret (a foreign key): equal counts mean no managed
+            // secret with a policy lacks its entry, and the look-up for missing ones is skipped.
+            if counter.reset() != managedWithPolicy {
+                schedules += try String.fetchAll(db, sql: """
+                    SELECT id FROM managed_secret m WHERE +id >= ? AND +id < ? AND rotor_reconcile_policy(id) >= 0
+                    AND NOT EXISTS (SELECT 1 FROM schedule s WHERE s.secret_id = m.id)
+                    """, arguments: [lower, upper])
+            }
+            return ReconcileCandidates(configurations: configurations.sorted { $0.id < $1.id }, schedules: schedules.sorted())
+        }
+    }
+
+    public func managedIDs(among ids: [SecretID]) async throws -> Set<SecretID> {
+        try await pool.readNow { db in
+            var managed = Set<SecretID>()
+            for id in ids where try db.fetchValue(Int.self, cached: "SELECT 1 FROM managed_secret WHERE id = ?", arguments: [id.rawValue]) != nil {
+                managed.insert(id)
+            }
+            return managed
         }
     }
 
@@ -279,3 +329,4 @@ extension SQLiteStateStore: SchedulingStore {
         try await pool.readNow { db in try db.fetchValue(Int.self, cached: "SELECT count(*) FROM alert_outbox WHERE delivered_at IS NULL") ?? 0 }
     }
 }
+

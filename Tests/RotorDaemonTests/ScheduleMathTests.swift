@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import RotorCore
+import RotorPolicies
 
 /// Schedule math, table-tested: cron across month and year ends, leap days and DST; windows; planning.
 @Suite struct ScheduleMathTests {
@@ -95,8 +96,30 @@ import RotorCore
         ("/prod/a/b/c", "/prod/a/b/c", true),
         ("/prod/a/b/c*", "/prod/a/b/cd", true),
         ("arn:aws:secretsmanager:us-east-1:111122223333:secret:/prod/a/b/c-AbCdEf", "/prod/a/b/c", true),
+        // A star followed by a literal tries only the positions holding that literal.
+        ("/prod/*-key/x/y", "/prod/a-key-key/x/y", true),
+        ("/prod/*-key/x/y", "/prod/a-ke/x/y", false),
+        ("/prod/**/key", "/prod/key/b/key", true),
+        ("/prod/**/key", "/prod/key/b/keys", false),
+        ("/prod/a/b/*y", "/prod/a/b/yyy", true),
+        ("/prod/a/*/*z", "/prod/a/b/c", false),
+        ("/**", "/prod/a/b/c", true),
     ])
     func globs(pattern: String, id: String, matches: Bool) throws {
         #expect(try SecretMatcher(pattern).matches(SecretID(id)) == matches)
+        #expect(try SecretMatcher(pattern).matches(rawID: id) == matches, "the raw-id path agrees")
+    }
+
+    @Test func theOnePolicyOfAnIdIsFoundWithoutCopyingPolicies() throws {
+        func policy(_ name: String, _ patterns: String...) throws -> RotationPolicy {
+            RotationPolicy(name: name, matchers: try patterns.map { try SecretMatcher($0) }, rotator: "random-password", schedule: nil)
+        }
+        let set = PolicySet(policies: [
+            try policy("a", "/prod/a/*/*", "/staging/a/*/*"), try policy("b", "/prod/b/**"), try policy("c", "/prod/b/shared/*"),
+        ], files: [])
+        #expect(set.policyIndex(ofRawID: "/staging/a/x/y") == 0, "a policy's second matcher")
+        #expect(set.policyIndex(ofRawID: "/prod/b/x/y") == 1)
+        #expect(set.policyIndex(ofRawID: "/prod/b/shared/y") == -1, "two policies")
+        #expect(set.policyIndex(ofRawID: "/prod/z/x/y") == nil)
     }
 }

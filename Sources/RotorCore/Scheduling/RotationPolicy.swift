@@ -73,7 +73,9 @@ public struct RotationPolicy: Sendable, Hashable {
         self.location = location
     }
 
-    public func matches(_ id: SecretID) -> Bool { matchers.contains { $0.matches(id) } }
+    public func matches(_ id: SecretID) -> Bool { matches(rawID: id.rawValue) }
+    /// Whether the id spelled `rawID` (as stored) matches.
+    public func matches(rawID: String) -> Bool { matchers.contains { $0.matches(rawID: rawID) } }
 
     /// The maximum age that alerts fire against: `max_age` if set, else 1.25 × the period of an
     /// `every` schedule (room for windows and a few retries before anyone is paged).

@@ -65,6 +65,13 @@ public protocol SchedulingStore: Sendable {
     func configSequence() async throws -> Int64
     /// Managed secrets registered, or whose rotator or options changed, after `sequence` (an index range).
     func managedSecrets(in scope: EnvironmentScope, changedAfter sequence: Int64) async throws -> [ManagedSecret]
+    /// A full reconcile pass's one read: the managed secrets of `scope` whose rotator, options or
+    /// schedule entry may differ from what `expected` says their policy wants. The comparison runs
+    /// inside the store, so a fleet in line costs no row decoding. Rows come unverified: a pass
+    /// re-reads through ``RotationStateStore/managedSecret(_:)`` whatever it goes on to change.
+    func reconcileCandidates(in scope: EnvironmentScope, expected: ReconcileExpectation) async throws -> ReconcileCandidates
+    /// Which of `ids` rotor manages.
+    func managedIDs(among ids: [SecretID]) async throws -> Set<SecretID>
     /// One page of managed secrets in id order, after `after` (exclusive), with their schedule entries.
     func secretPage(in scope: EnvironmentScope, after: SecretID?, limit: Int) async throws -> [(secret: ManagedSecret, entry: ScheduleEntry?)]
 
@@ -78,6 +85,63 @@ public protocol SchedulingStore: Sendable {
     func markAlertDelivered(_ id: Int64, at: Date) async throws
     func markAlertFailed(_ id: Int64, error: String, nextAttemptAt: Date) async throws
     func pendingAlertCount() async throws -> Int
+}
+
+/// What a full reconcile pass expects of each managed secret: its one policy's rotator, options,
+/// name and fingerprint.
+public struct ReconcileExpectation: Sendable {
+    public struct Policy: Sendable {
+        public var name: String
+        public var fingerprint: String
+        public var rotator: RotatorKind
+        public var options: RotatorOptions
+
+        public init(name: String, fingerprint: String, rotator: RotatorKind, options: RotatorOptions) {
+            self.name = name
+            self.fingerprint = fingerprint
+            self.rotator = rotator
+            self.options = options
+        }
+    }
+
+    /// The policies a secret can match.
+    public var policies: [Policy]
+    /// The index in ``policies`` of the one policy matching an id spelled as stored; `nil` when
+    /// none does, `-1` when several do (never in line: the pass reports it).
+    public var policyIndex: @Sendable (String) -> Int?
+
+    public init(policies: [Policy], policyIndex: @escaping @Sendable (String) -> Int?) {
+        self.policies = policies
+        self.policyIndex = policyIndex
+    }
+}
+
+/// What a full reconcile pass must look at more closely.
+public struct ReconcileCandidates: Sendable {
+    /// Managed secrets whose rotator or options may differ from their policy's, or that several
+    /// policies match, with what they have now.
+    public var configurations: [ManagedConfiguration]
+    /// Ids (as stored) whose schedule entry is missing, stale, without a policy or matched by several.
+    public var schedules: [String]
+
+    public init(configurations: [ManagedConfiguration], schedules: [String]) {
+        self.configurations = configurations
+        self.schedules = schedules
+    }
+}
+
+/// A managed secret's rotator and options, as stored.
+public struct ManagedConfiguration: Sendable {
+    /// The id as stored.
+    public var id: String
+    public var rotator: RotatorKind
+    public var options: RotatorOptions
+
+    public init(id: String, rotator: RotatorKind, options: RotatorOptions) {
+        self.id = id
+        self.rotator = rotator
+        self.options = options
+    }
 }
 
 /// The fleet at a glance, for `/metrics`: what an operator alerts on at any fleet size.
