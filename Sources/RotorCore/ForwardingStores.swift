@@ -60,6 +60,7 @@ extension ForwardingSecretStore {
     public func updateSecretVersionStagesOneByOne(_ inputs: [UpdateVersionStageInput]) async throws {
         for input in inputs { try await updateSecretVersionStage(input) }
     }
+    public var labelsNeedReadBack: Bool { base.labelsNeedReadBack }
     public func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue { try await base.getRandomPassword(policy) }
     public func listSecrets(in scope: EnvironmentScope) async throws -> [SecretDescription] { try await base.listSecrets(in: scope) }
 }

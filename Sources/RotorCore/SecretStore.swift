@@ -123,6 +123,10 @@ public protocol SecretStore: Sendable {
     /// Several UpdateSecretVersionStage calls, in order. A store that can apply them in one
     /// transaction does (all or none); Secrets Manager, and the default, make one call each.
     func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws
+    /// Whether labels just moved must be read back: a remote store may apply a late copy of an
+    /// earlier request after rotor's call (moto resets a version's labels that way). A local store
+    /// that moves labels in one transaction and has no such copies answers false.
+    var labelsNeedReadBack: Bool { get }
     /// GetRandomPassword.
     func getRandomPassword(_ policy: PasswordPolicy) async throws -> SecretValue
     /// ListSecrets, restricted to `scope`, sorted by id.
@@ -130,6 +134,8 @@ public protocol SecretStore: Sendable {
 }
 
 extension SecretStore {
+    public var labelsNeedReadBack: Bool { true }
+
     public func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws {
         for input in inputs { try await updateSecretVersionStage(input) }
     }

@@ -170,7 +170,7 @@ public struct StepExecutor: Sendable {
         try await store.updateSecretVersionStages([moveCurrent, stripPending])
         snapshot.applyStage(moveCurrent)
         snapshot.applyStage(stripPending)
-        try await verifyFinished(request, &snapshot)
+        if store.labelsNeedReadBack { try await verifyFinished(request, &snapshot) }
         return nil
     }
 

@@ -129,6 +129,9 @@ public final class EmbeddedSecretStore: SecretStore {
     }
 
     /// All of `inputs` in one transaction: all or none of the label moves happen.
+    /// Both label moves of finishSecret are one transaction here, and nothing replays old requests.
+    public var labelsNeedReadBack: Bool { false }
+
     public func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws {
         let now = clock.now()
         try await pool.writeNow { [sealer] db in

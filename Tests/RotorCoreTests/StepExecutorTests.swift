@@ -71,6 +71,23 @@ import RotorRotators
         }
     }
 
+    /// A store that moves both labels in one transaction and replays nothing (as the embedded one).
+    struct LocalTransactionalStore: ForwardingSecretStore {
+        let base: any SecretStore
+        var labelsNeedReadBack: Bool { false }
+    }
+
+    @Test func aLocalStoreThatMovesLabelsInOneTransactionIsNotReadBack() async throws {
+        let store = CountingStore(LocalTransactionalStore(base: InMemorySecretStore()))
+        let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: .builtIn)
+        _ = try await engine.createManagedSecret(id, rotator: "random-password", options: RotatorOptions([:]), initialValue: SecretValue(string: "v0"))
+        store.reset()
+        #expect(try await engine.rotate(id).succeeded)
+        #expect(store.calls == ["DescribeSecret": 2, "PutSecretValue": 1, "UpdateSecretVersionStage": 2], "\(store.calls)")
+        let labels = try await store.describeSecret(id).versionIDsToStages.values.filter { !$0.isEmpty }
+        #expect(labels.count == 2, "AWSCURRENT and AWSPREVIOUS, no AWSPENDING left")
+    }
+
     @Test func aRotatorThatKeepsOtherJSONFieldsReadsTheCurrentValueOnce() async throws {
         let store = CountingStore(InMemorySecretStore())
         let engine = RotationEngine(store: store, state: InMemoryStateStore(), rotators: .builtIn)

@@ -25,6 +25,12 @@ import RotorCore
         return store
     }
 
+    @Test func finishSecretsLabelMovesAreOneTransactionAndNotReadBack() async throws {
+        let store = try await makeStore(try Paths(), keepOpen: true)
+        defer { try? store.close() }
+        #expect(!store.labelsNeedReadBack)
+    }
+
     func bytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
 
     func mode(_ url: URL) throws -> Int { try FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as! Int }
