@@ -29,23 +29,29 @@ struct KillSwitchStateStore: ForwardingStateStore {
     let base: any RotationStateStore
     let killSwitch: KillSwitch
 
-    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64 {
-        if let completes = previous?.completes { killSwitch.fire("completion:\(completes.rawValue)") }
-        let id = try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: previous, lockUntil: lockUntil)
+    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
+        fireBeforeRecording(backlog)
+        let id = try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: backlog, lockUntil: lockUntil)
         killSwitch.fire("intent:\(step.rawValue)")
         return id
     }
 
-    func finishRun(
-        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent], after previous: StepEnd?
-    ) async throws {
-        if let completes = previous?.completes { killSwitch.fire("completion:\(completes.rawValue)") }
-        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: previous)
+    func journal(_ backlog: JournalBacklog, token: VersionID) async throws {
+        fireBeforeRecording(backlog)
+        try await base.journal(backlog, token: token)
     }
 
-    func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
-        if let completes { killSwitch.fire("completion:\(completes.rawValue)") }
-        try await base.endStep(id, token: token, outcome: outcome, error: error, at: at, completes: completes)
+    func finishRun(
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent],
+        after backlog: JournalBacklog, releasingLock: Bool
+    ) async throws {
+        fireBeforeRecording(backlog)
+        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: backlog, releasingLock: releasingLock)
+    }
+
+    /// A step's side effects happened; its completion is about to be journaled.
+    private func fireBeforeRecording(_ backlog: JournalBacklog) {
+        for completed in backlog.completedSteps { killSwitch.fire("completion:\(completed.rawValue)") }
     }
 }
 

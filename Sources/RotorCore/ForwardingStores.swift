@@ -12,18 +12,16 @@ extension ForwardingStateStore {
     public func managedSecret(_ id: SecretID) async throws -> ManagedSecret? { try await base.managedSecret(id) }
     public func managedSecrets(in scope: EnvironmentScope) async throws -> [ManagedSecret] { try await base.managedSecrets(in: scope) }
     public func openRotation(for id: SecretID) async throws -> RotationRecord? { try await base.openRotation(for: id) }
-    public func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws { try await base.beginRotation(rotation, audit: audit) }
-    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64 {
-        try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: previous, lockUntil: lockUntil)
+    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
+        try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: backlog, lockUntil: lockUntil)
     }
-    public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
-        try await base.endStep(id, token: token, outcome: outcome, error: error, at: at, completes: completes)
-    }
+    public func journal(_ backlog: JournalBacklog, token: VersionID) async throws { try await base.journal(backlog, token: token) }
     public func markRollingBack(token: VersionID, error: String, at: Date) async throws { try await base.markRollingBack(token: token, error: error, at: at) }
     public func finishRun(
-        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent], after previous: StepEnd?
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent],
+        after backlog: JournalBacklog, releasingLock: Bool
     ) async throws {
-        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: previous)
+        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: backlog, releasingLock: releasingLock)
     }
     public func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws { try await base.updateHealth(id, health, audit: audit) }
     public func appendAudit(_ event: AuditEvent) async throws { try await base.appendAudit(event) }

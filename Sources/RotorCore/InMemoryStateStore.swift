@@ -28,32 +28,49 @@ public actor InMemoryStateStore: RotationStateStore {
         order.lazy.compactMap { self.rotations[$0] }.first { $0.secret == id && $0.outcome.isOpen }
     }
 
-    public func beginRotation(_ rotation: RotationRecord, audit event: AuditEvent) throws {
+    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) throws -> Int64 {
         try checkFence()
+        try write(backlog, token: token)
+        if let lock = JournalFence.current, let until = lockUntil, var held = locks[lock.secret] {
+            held.expiresAt = max(held.expiresAt, until)
+            locks[lock.secret] = held
+        }
+        return insertStep(StepRecord(id: 0, token: token, step: step, attempt: attempt, startedAt: at, owner: JournalFence.current?.owner))
+    }
+
+    public func journal(_ backlog: JournalBacklog, token: VersionID) throws {
+        try checkFence()
+        try write(backlog, token: token)
+    }
+
+    /// Applies a backlog in order; only opening a rotation can fail, and it comes first.
+    private func write(_ backlog: JournalBacklog, token: VersionID) throws {
+        if let opening = backlog.opening { try open(opening) }
+        if let end = backlog.end { self.end(end, token: token) }
+        for attempt in backlog.attempts {
+            let id = insertStep(StepRecord(
+                id: 0, token: token, step: attempt.step, attempt: attempt.attempt, startedAt: attempt.startedAt, owner: JournalFence.current?.owner))
+            end(StepEnd(id: id, outcome: attempt.outcome, error: attempt.error, at: attempt.endedAt, completes: attempt.completes), token: token)
+        }
+    }
+
+    private func open(_ opening: RotationOpening) throws {
+        let rotation = opening.record
         guard openRotation(for: rotation.secret) == nil, rotations[rotation.token] == nil else {
             throw RotorError(.invalidRequest, "a rotation is already open", secret: rotation.secret)
         }
         rotations[rotation.token] = rotation
         order.append(rotation.token)
         secrets[rotation.secret]?.status = .rotating
-        audit.append(event)
+        audit.append(opening.audit)
     }
 
-    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) throws -> Int64 {
-        try checkFence()
-        if let previous { end(previous, token: token) }
-        if let lock = JournalFence.current, let until = lockUntil, var held = locks[lock.secret] {
-            held.expiresAt = max(held.expiresAt, until)
-            locks[lock.secret] = held
-        }
-        defer { nextStepID += 1 }
-        rotations[token]?.steps.append(StepRecord(id: nextStepID, token: token, step: step, attempt: attempt, startedAt: at, owner: JournalFence.current?.owner))
-        return nextStepID
-    }
-
-    public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) throws {
-        try checkFence()
-        end(StepEnd(id: id, outcome: outcome, error: error, at: at, completes: completes), token: token)
+    private func insertStep(_ record: StepRecord) -> Int64 {
+        var record = record
+        record.id = nextStepID
+        nextStepID += 1
+        rotations[record.token]?.steps.append(record)
+        return record.id
     }
 
     private func end(_ end: StepEnd, token: VersionID) {
@@ -72,10 +89,12 @@ public actor InMemoryStateStore: RotationStateStore {
     }
 
     public func finishRun(
-        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit events: [AuditEvent], after previous: StepEnd?
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit events: [AuditEvent],
+        after backlog: JournalBacklog, releasingLock: Bool
     ) throws {
         try checkFence()
-        if let previous { end(previous, token: token) }
+        try write(backlog, token: token)
+        if releasingLock, let lock = JournalFence.current { releaseSecretLock(lock.secret, owner: lock.owner) }
         guard var rotation = rotations[token] else { return }
         rotation.outcome = outcome
         rotation.error = error

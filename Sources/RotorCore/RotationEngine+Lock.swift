@@ -3,12 +3,15 @@ import Synchronization
 /// The per-secret lock: taken around a rotation or a rollback, renewed while each step runs, and
 /// carried as the journal's fence (``JournalFence``), so a process that lost it cannot write its next step.
 extension RotationEngine {
-    /// Runs `body` holding the secret's lock; every journal write inside is fenced by it.
-    func withSecretLock<T: Sendable>(_ id: SecretID, _ body: () async throws -> T) async throws -> T {
+    /// Runs `body` holding the secret's lock; every journal write inside is fenced by it. The lock is
+    /// released afterwards unless `releasedWith` says the result's last journal write released it.
+    func withSecretLock<T: Sendable>(
+        _ id: SecretID, releasedWith: (T) -> Bool = { _ in false }, _ body: () async throws -> T
+    ) async throws -> T {
         let lock = try await takeLock(id)
         do {
             let result = try await JournalFence.$current.withValue(lock) { try await body() }
-            await release(id, lock)
+            if !releasedWith(result) { await release(id, lock) }
             return result
         } catch {
             await release(id, lock)

@@ -3,13 +3,14 @@ extension RotationEngine {
     func succeed(_ run: inout RotationRun, managed: ManagedSecret) async throws -> RotationReport {
         let now = clock.now()
         let health = SecretHealthChange(status: .active, failedRuns: 0, lastRotatedAt: now)
-        let (token, last, events) = (run.token, run.unjournaledEnd, [audit(run.secret, "rotation.finish", "succeeded", "AWSCURRENT is now version \(run.token)")])
+        let (token, backlog, events) = (run.token, run.backlog, [audit(run.secret, "rotation.finish", "succeeded", "AWSCURRENT is now version \(run.token)")])
         // Not retried (a retry after a commit reported as failed would append the audit events twice):
         // if it fails, the rotation stays open and the next run finds the token AWSCURRENT and closes it.
+        // The lock ends in the same commit (``withSecretLock(_:releasedWith:_:)`` then skips its release).
         try await journal {
-            try await state.finishRun(token: token, outcome: .succeeded, error: nil, at: now, health: health, audit: events, after: last)
+            try await state.finishRun(token: token, outcome: .succeeded, error: nil, at: now, health: health, audit: events, after: backlog, releasingLock: true)
         }
-        run.unjournaledEnd = nil
+        run.backlog = .none
         logger.info("rotation succeeded", metadata: ["secret": "\(run.secret)", "token": "\(run.token)"])
         return run.report(outcome: .succeeded, error: nil, endedAt: now)
     }
@@ -19,7 +20,7 @@ extension RotationEngine {
     func handleFailure(
         _ error: RotorError, at step: RotationStep, run: inout RotationRun, rotator: any Rotator, managed: ManagedSecret
     ) async throws -> RotationReport {
-        try await journalUnjournaledEnd(&run)
+        try await journalBacklog(&run)
         let forward = step == .finishSecret || (step == .testSecret && rotator.afterSetFailure == .rollForward)
         guard forward else {
             let cause = "\(step) failed: \(error.summary)"

@@ -1,6 +1,7 @@
 extension RotationEngine {
-    /// Resumes the secret's open rotation, or journals a new one after Secrets Manager's
-    /// mode (a) checks: a current version must exist, and a stuck `AWSPENDING` is resumed or refused.
+    /// Resumes the secret's open rotation, or starts a new one after Secrets Manager's mode (a) checks:
+    /// a current version must exist, and a stuck `AWSPENDING` is resumed or refused. A new rotation
+    /// is journaled by the run's first write.
     func openOrStartRotation(_ managed: ManagedSecret, trigger: String) async throws -> RotationRun {
         let startedAt = clock.now()
         if let open = try await state.openRotation(for: managed.id) {
@@ -12,8 +13,9 @@ extension RotationEngine {
         let weaknesses = rotators.securityWeaknesses(managed.rotator, options: managed.options)
         let detail = (adopted ? "resumed stuck AWSPENDING version \(token)" : "token \(token)")
             + (weaknesses.isEmpty ? "" : "; security weakened: " + weaknesses.joined(separator: "; "))
-        try await state.beginRotation(record, audit: audit(managed.id, "rotation.start", "started", detail))
-        return RotationRun(record: record, resumed: adopted, runStartedAt: startedAt, snapshot: snapshot)
+        // Journaled with createSecret's intent, before anything of this rotation changes outside.
+        let opening = RotationOpening(record: record, audit: audit(managed.id, "rotation.start", "started", detail))
+        return RotationRun(record: record, resumed: adopted, runStartedAt: startedAt, snapshot: snapshot, backlog: JournalBacklog(opening: opening))
     }
 
     /// A fresh token, or the stuck pending version's id when the policy says resume.

@@ -10,7 +10,8 @@ extension RotationEngine {
         let started = clock.now()
         let policy = configuration.retry
         for attempt in 1...policy.attemptsPerRun {
-            let recordID = try await journalIntent(step, attempt: attempt, in: &run)
+            let attemptStarted = clock.now()
+            let recordID = step.changesTheOutside(rotator) ? try await journalIntent(step, attempt: attempt, in: &run) : nil
             let request = StepExecutor.Request(
                 step: step, secret: run.secret, token: run.token, rotator: rotator, suppliedValue: suppliedValue,
                 logger: stepLogger(run.secret, token: run.token, step: step.rawValue), now: clock.now(),
@@ -25,7 +26,7 @@ extension RotationEngine {
                 run.snapshot = learnt
                 let outcome: StepOutcome = note == nil ? .succeeded : .skipped
                 // Journaled by the next write (the next step's intent, or the run's end), before any further side effect.
-                run.unjournaledEnd = StepEnd(id: recordID, outcome: outcome, at: clock.now(), completes: step)
+                run.carry(step, attempt: attempt, intent: recordID, started: attemptStarted, outcome: outcome, error: nil, at: clock.now())
                 run.record.lastCompletedStep = step
                 run.steps.append(StepReport(step: JournalStep(step), attempts: attempt, duration: elapsed(since: started), outcome: outcome, note: note))
                 return
@@ -35,7 +36,8 @@ extension RotationEngine {
                 throw interrupted
             } catch {
                 let failure = RotorError.wrapping(error, secret: run.secret, step: step)
-                try await journal { try await state.endStep(recordID, token: run.token, outcome: .failed, error: failure.description, at: clock.now(), completes: nil) }
+                run.carry(step, attempt: attempt, intent: recordID, started: attemptStarted, outcome: .failed, error: failure.description, at: clock.now())
+                try await journalBacklog(&run)
                 stepLogger(run.secret, token: run.token, step: step.rawValue)
                     .warning("step attempt failed", metadata: ["attempt": "\(attempt)", "error": "\(failure)"])
                 guard failure.isTransient, attempt < policy.attemptsPerRun else {
@@ -47,26 +49,28 @@ extension RotationEngine {
         }
     }
 
-    /// Journals the intent of a step attempt, together with the end of the step before it (if this run
-    /// has not journaled it yet) and the lock's renewal for a full lifetime: one commit. Carrying a
-    /// success, the write is retried like any write after a side effect.
+    /// Journals the intent of a step attempt, together with the run's backlog (the new rotation, the
+    /// step before's end, steps with no side effect) and the lock's renewal for a full lifetime: one
+    /// commit. Carrying finished work, the write is retried like any write after a side effect.
     func journalIntent(_ step: RotationStep, attempt: Int, in run: inout RotationRun) async throws -> Int64 {
-        let (token, previous, ttl) = (run.token, run.unjournaledEnd, configuration.lockTTL)
+        let (token, backlog, ttl) = (run.token, run.backlog, configuration.lockTTL)
         // The time is read on each try: a retried write still gives the step a full lifetime of the lock.
         let write = {
             let now = clock.now()
-            return try await state.beginStep(token: token, step: JournalStep(step), attempt: attempt, at: now, after: previous, lockUntil: now.addingTimeInterval(ttl))
+            return try await state.beginStep(token: token, step: JournalStep(step), attempt: attempt, at: now, after: backlog, lockUntil: now.addingTimeInterval(ttl))
         }
-        let id = previous == nil ? try await journal(write) : try await journalAfterSideEffect(run.secret, step: previous?.completes, write)
-        run.unjournaledEnd = nil
+        let id = backlog.recordsFinishedWork ? try await journalAfterSideEffect(run.secret, step: backlog.completedSteps.last, write) : try await journal(write)
+        run.backlog = .none
         return id
     }
 
-    /// Journals a finished step's end on its own if no later write has carried it yet.
-    func journalUnjournaledEnd(_ run: inout RotationRun) async throws {
-        guard let end = run.unjournaledEnd else { return }
-        try await journalAfterSideEffect(run.secret, step: end.completes) { [state, token = run.token] in try await state.endStep(end, token: token) }
-        run.unjournaledEnd = nil
+    /// Journals the run's backlog on its own if no later write has carried it yet.
+    func journalBacklog(_ run: inout RotationRun) async throws {
+        let backlog = run.backlog
+        guard !backlog.isEmpty else { return }
+        let write = { [state, token = run.token] in try await state.journal(backlog, token: token) }
+        if backlog.recordsFinishedWork { try await journalAfterSideEffect(run.secret, step: backlog.completedSteps.last, write) } else { try await journal(write) }
+        run.backlog = .none
     }
 
     /// A journal write whose failure must not be taken for the step's: it stops the run as it is.

@@ -89,7 +89,8 @@ public struct RotationEngine: Sendable {
         startIf: (@Sendable (ManagedSecret) -> Bool)? = nil
     ) async throws -> RotationReport {
         _ = try await requireManaged(id) // an unknown id leaves no trace, not even a lock row
-        return try await withSecretLock(id) {
+        // A success's last journal write (``succeed(_:managed:)``) ends the lock in the same commit.
+        return try await withSecretLock(id, releasedWith: { $0.outcome == .succeeded }) {
             do {
                 if let startIf, try await state.openRotation(for: id) == nil, let managed = try await state.managedSecret(id), !startIf(managed) {
                     throw RotorError(.notDue, "not due any more: another process rotated it since the schedule was read", secret: id)

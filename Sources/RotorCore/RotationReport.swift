@@ -41,8 +41,21 @@ struct RotationRun: Sendable {
     let runStartedAt: Date
     /// What this run knows of the secret between its own calls (empty after a failed attempt).
     var snapshot = SecretSnapshot()
-    /// The end of the last successful step, not journaled yet: the next journal write carries it.
-    var unjournaledEnd: StepEnd?
+    /// What this run did that is not journaled yet (the new rotation, the last step's success, steps
+    /// with no side effect): the next journal write carries it.
+    var backlog = JournalBacklog.none
+
+    /// Adds an attempt's end to the backlog: the end of its journaled intent, or the whole attempt of
+    /// a step that had none (``RotationStep/changesTheOutside(_:)``).
+    mutating func carry(_ step: RotationStep, attempt: Int, intent: Int64?, started: Date, outcome: StepOutcome, error: String?, at: Date) {
+        let completes = outcome == .failed ? nil : step
+        if let intent {
+            backlog.end = StepEnd(id: intent, outcome: outcome, error: error, at: at, completes: completes)
+        } else {
+            backlog.attempts.append(StepAttempt(
+                step: JournalStep(step), attempt: attempt, startedAt: started, endedAt: at, outcome: outcome, error: error, completes: completes))
+        }
+    }
 
     var secret: SecretID { record.secret }
     var token: VersionID { record.token }

@@ -11,22 +11,22 @@ public protocol RotationStateStore: Sendable {
 
     /// The open (in-progress or rolling-back) rotation of a secret, with its steps.
     func openRotation(for id: SecretID) async throws -> RotationRecord?
-    /// Journals a new rotation and marks the secret `rotating`. Fails if one is already open.
-    func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws
     /// Writes the intent to run a step and returns the step record's id. In the same transaction it
-    /// ends the step before it (`after`: a success is journaled together with the next intent, one
-    /// commit instead of two, and both are durable before the next side effect) and extends the
-    /// task's lock (``JournalFence/current``) to `lockUntil`.
-    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64
-    /// Ends a step attempt; `completes` advances the rotation's last completed step.
-    func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws
+    /// applies `backlog` first (the new rotation, the end of the step before, whole attempts of steps
+    /// with no side effect: one commit instead of several, all durable before the next side effect)
+    /// and extends the task's lock (``JournalFence/current``) to `lockUntil`. Opening a rotation fails
+    /// if one is already open and marks the secret `rotating`.
+    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64
+    /// Writes a backlog on its own (a failed attempt, the end of a step before a rollback or a roll-forward).
+    func journal(_ backlog: JournalBacklog, token: VersionID) async throws
     /// Records the decision to roll back before the rollback touches anything.
     func markRollingBack(token: VersionID, error: String, at: Date) async throws
-    /// Ends a run: ends its last step (`after`), sets the rotation's outcome (an open outcome keeps
-    /// it resumable), the secret's health and audit events, in one transaction.
+    /// Ends a run: applies `backlog` (its last step), sets the rotation's outcome (an open outcome keeps
+    /// it resumable), the secret's health and audit events and, with `releasingLock`, deletes the task's
+    /// lock (``JournalFence/current``), in one transaction.
     func finishRun(
         token: VersionID, outcome: RotationOutcome, error: String?, at: Date,
-        health: SecretHealthChange, audit: [AuditEvent], after previous: StepEnd?
+        health: SecretHealthChange, audit: [AuditEvent], after backlog: JournalBacklog, releasingLock: Bool
     ) async throws
     /// Changes a secret's health outside a rotation (unquarantine, rollback command).
     func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws
@@ -39,8 +39,8 @@ public protocol RotationStateStore: Sendable {
     /// holds it. The fence is new whenever the lock changes hands and stays the same on renewal.
     /// The daemon, `rotor rotate` and `rotor rollback` take it, so one secret is never rotated by two processes at once.
     ///
-    /// Journal writes (``beginRotation(_:audit:)``, ``beginStep(token:step:attempt:at:after:lockUntil:)``, ``endStep(_:token:outcome:error:at:completes:)``,
-    /// ``markRollingBack(token:error:at:)``, ``finishRun(token:outcome:error:at:health:audit:after:)``) made while
+    /// Journal writes (``beginStep(token:step:attempt:at:after:lockUntil:)``, ``journal(_:token:)``,
+    /// ``markRollingBack(token:error:at:)``, ``finishRun(token:outcome:error:at:health:audit:after:releasingLock:)``) made while
     /// ``JournalFence/current`` is set must fail with ``JournalFence/lost(_:holder:)`` unless that lock,
     /// fence included, is still the secret's, checked in the same transaction.
     func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock?
@@ -59,19 +59,29 @@ public protocol RotationStateStore: Sendable {
 extension RotationStateStore {
     /// Writes a step's intent with nothing before it to end and no lock renewal.
     public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date) async throws -> Int64 {
-        try await beginStep(token: token, step: step, attempt: attempt, at: at, after: nil, lockUntil: nil)
+        try await beginStep(token: token, step: step, attempt: attempt, at: at, after: .none, lockUntil: nil)
     }
 
-    /// Ends a run whose last step is already journaled.
+    /// Journals a new rotation on its own and marks the secret `rotating`. Fails if one is already open.
+    public func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws {
+        try await journal(JournalBacklog(opening: RotationOpening(record: rotation, audit: audit)), token: rotation.token)
+    }
+
+    /// Ends a run whose last step is already journaled, keeping the lock.
     public func finishRun(
         token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent]
     ) async throws {
-        try await finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: nil)
+        try await finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: .none, releasingLock: false)
     }
 
     /// Writes `end` on its own (a failed attempt, a rollback).
     public func endStep(_ end: StepEnd, token: VersionID) async throws {
-        try await endStep(end.id, token: token, outcome: end.outcome, error: end.error, at: end.at, completes: end.completes)
+        try await journal(JournalBacklog(end: end), token: token)
+    }
+
+    /// Ends a step attempt on its own; `completes` advances the rotation's last completed step.
+    public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
+        try await endStep(StepEnd(id: id, outcome: outcome, error: error, at: at, completes: completes), token: token)
     }
 }
 

@@ -122,7 +122,8 @@ public protocol Rotator: Sendable {
     /// What happens when a step after setSecret fails for good. Default: roll back.
     var afterSetFailure: FailureDirection { get }
     /// Whether the rotator changes an outside system. Only then does the engine call setSecret,
-    /// the finishSecret hook and rollback; a rotator without a target only makes and tests values.
+    /// the finishSecret hook and rollback; a rotator without a target only makes and tests values,
+    /// and its testSecret must not change anything (the engine journals it after it ran, not before).
     var hasTarget: Bool { get }
     /// Whether createSecret uses the current value (to keep a JSON secret's other fields, or to reach
     /// the target). When false the executor skips that GetSecretValue. Default: true.

@@ -29,9 +29,12 @@ extension SQLiteStateStore: SchedulingStore {
 
     /// Releasing keeps the row (owner emptied, expired) so the next holder's fence is higher.
     public func releaseSecretLock(_ id: SecretID, owner: String) async throws {
-        try await pool.writeNow { db in
-            try db.execute(cached: "UPDATE secret_lock SET owner = '', expires_at = 0 WHERE secret_id = ? AND owner = ?", arguments: [id.rawValue, owner])
-        }
+        try await pool.writeNow { db in try Self.release(id, owner: owner, db) }
+    }
+
+    /// Inside a write transaction: ends `owner`'s lock on the secret (the row and its fence stay).
+    static func release(_ id: SecretID, owner: String, _ db: Database) throws {
+        try db.execute(cached: "UPDATE secret_lock SET owner = '', expires_at = 0 WHERE secret_id = ? AND owner = ?", arguments: [id.rawValue, owner])
     }
 
     public func secretLockHolder(_ id: SecretID, now: Date) async throws -> String? {

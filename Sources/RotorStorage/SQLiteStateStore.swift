@@ -87,42 +87,53 @@ public final class SQLiteStateStore: RotationStateStore {
         }
     }
 
-    public func beginRotation(_ rotation: RotationRecord, audit: AuditEvent) async throws {
-        let fence = JournalFence.current
-        try await pool.writeNow { db in
-            try Self.check(fence, db)
-            do {
-                try db.execute(
-                    cached: "INSERT INTO rotation (token, secret_id, trigger, started_at, outcome) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [rotation.token.rawValue, rotation.secret.rawValue, rotation.trigger, rotation.startedAt.epochSeconds, rotation.outcome.rawValue])
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                throw RotorError(.invalidRequest, "another rotation of this secret is already open", secret: rotation.secret,
-                                 remedy: "wait for it, or resume it with 'rotor rotate \(rotation.secret)'")
-            }
-            try db.execute(cached: "UPDATE managed_secret SET status = 'rotating' WHERE id = ?", arguments: [rotation.secret.rawValue])
-            try Self.insert(audit, db)
-        }
-    }
-
-    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64 {
+    public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
         let fence = JournalFence.current
         return try await pool.writeNow { db in
             try Self.check(fence, db)
-            if let previous { try Self.end(previous, token: token, db) }
+            try Self.write(backlog, token: token, owner: fence?.owner, db)
             if let fence, let lockUntil { try Self.extend(fence, until: lockUntil, db) }
-            try db.execute(
-                cached: "INSERT INTO rotation_step (token, step, attempt, started_at, outcome, owner) VALUES (?, ?, ?, ?, 'started', ?)",
-                arguments: [token.rawValue, step.rawValue, attempt, at.epochSeconds, fence?.owner])
-            return db.lastInsertedRowID
+            return try Self.insertStep(token: token, step: step, attempt: attempt, at: at, owner: fence?.owner, db)
         }
     }
 
-    public func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
+    public func journal(_ backlog: JournalBacklog, token: VersionID) async throws {
         let fence = JournalFence.current
         try await pool.writeNow { db in
             try Self.check(fence, db)
-            try Self.end(StepEnd(id: id, outcome: outcome, error: error, at: at, completes: completes), token: token, db)
+            try Self.write(backlog, token: token, owner: fence?.owner, db)
         }
+    }
+
+    private static func insertStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, owner: String?, _ db: Database) throws -> Int64 {
+        try db.execute(
+            cached: "INSERT INTO rotation_step (token, step, attempt, started_at, outcome, owner) VALUES (?, ?, ?, ?, 'started', ?)",
+            arguments: [token.rawValue, step.rawValue, attempt, at.epochSeconds, owner])
+        return db.lastInsertedRowID
+    }
+
+    /// Writes what a journal write carries, in order, inside its transaction.
+    private static func write(_ backlog: JournalBacklog, token: VersionID, owner: String?, _ db: Database) throws {
+        if let opening = backlog.opening { try open(opening, db) }
+        if let end = backlog.end { try Self.end(end, token: token, db) }
+        for attempt in backlog.attempts {
+            let id = try insertStep(token: token, step: attempt.step, attempt: attempt.attempt, at: attempt.startedAt, owner: owner, db)
+            try end(StepEnd(id: id, outcome: attempt.outcome, error: attempt.error, at: attempt.endedAt, completes: attempt.completes), token: token, db)
+        }
+    }
+
+    private static func open(_ opening: RotationOpening, _ db: Database) throws {
+        let rotation = opening.record
+        do {
+            try db.execute(
+                cached: "INSERT INTO rotation (token, secret_id, trigger, started_at, outcome) VALUES (?, ?, ?, ?, ?)",
+                arguments: [rotation.token.rawValue, rotation.secret.rawValue, rotation.trigger, rotation.startedAt.epochSeconds, rotation.outcome.rawValue])
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw RotorError(.invalidRequest, "another rotation of this secret is already open", secret: rotation.secret,
+                             remedy: "wait for it, or resume it with 'rotor rotate \(rotation.secret)'")
+        }
+        try db.execute(cached: "UPDATE managed_secret SET status = 'rotating' WHERE id = ?", arguments: [rotation.secret.rawValue])
+        try insert(opening.audit, db)
     }
 
     private static func end(_ end: StepEnd, token: VersionID, _ db: Database) throws {
@@ -143,18 +154,20 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func finishRun(
-        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent], after previous: StepEnd?
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent],
+        after backlog: JournalBacklog, releasingLock: Bool
     ) async throws {
         let fence = JournalFence.current
         try await pool.writeNow { db in
             try Self.check(fence, db)
-            if let previous { try Self.end(previous, token: token, db) }
+            try Self.write(backlog, token: token, owner: fence?.owner, db)
             try db.execute(
                 cached: "UPDATE rotation SET outcome = ?, error = ?, ended_at = ? WHERE token = ?",
                 arguments: [outcome.rawValue, error, outcome.isOpen ? nil : at.epochSeconds, token.rawValue])
             let secret = try db.fetchValue(String.self, cached: "SELECT secret_id FROM rotation WHERE token = ?", arguments: [token.rawValue])
             if let secret { try Self.apply(health, to: secret, db) }
             for event in audit { try Self.insert(event, db) }
+            if releasingLock, let fence { try Self.release(fence.secret, owner: fence.owner, db) }
         }
     }
 

@@ -279,19 +279,19 @@ final class FlakyJournal: ForwardingStateStore, Sendable {
     }
     func heal() { remaining.withLock { $0 = 0 } }
 
-    private func failIfCompletingSetSecret(_ completes: RotationStep?) throws {
-        if completes == .setSecret, remaining.withLock({ left in defer { left -= 1 }; return left > 0 }) {
+    private func failIfCompletingSetSecret(_ backlog: JournalBacklog) throws {
+        if backlog.completedSteps.contains(.setSecret), remaining.withLock({ left in defer { left -= 1 }; return left > 0 }) {
             throw RotorError(.storeUnavailable, "disk I/O error (simulated)")
         }
     }
 
-    func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
-        try failIfCompletingSetSecret(completes)
-        try await base.endStep(id, token: token, outcome: outcome, error: error, at: at, completes: completes)
+    func journal(_ backlog: JournalBacklog, token: VersionID) async throws {
+        try failIfCompletingSetSecret(backlog)
+        try await base.journal(backlog, token: token)
     }
 
-    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64 {
-        try failIfCompletingSetSecret(previous?.completes)
-        return try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: previous, lockUntil: lockUntil)
+    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
+        try failIfCompletingSetSecret(backlog)
+        return try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: backlog, lockUntil: lockUntil)
     }
 }

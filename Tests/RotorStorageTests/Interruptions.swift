@@ -43,23 +43,28 @@ struct CrashingStateStore: ForwardingStateStore {
     let base: any RotationStateStore
     let crash: CrashSwitch
 
-    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after previous: StepEnd?, lockUntil: Date?) async throws -> Int64 {
-        if let completes = previous?.completes { try crash.check(.beforeCompletion(completes)) }
-        let id = try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: previous, lockUntil: lockUntil)
+    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
+        try crashBeforeRecording(backlog)
+        let id = try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: backlog, lockUntil: lockUntil)
         if let step = RotationStep(rawValue: step.rawValue) { try crash.check(.afterIntent(step)) }
         return id
     }
 
-    func finishRun(
-        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent], after previous: StepEnd?
-    ) async throws {
-        if let completes = previous?.completes { try crash.check(.beforeCompletion(completes)) }
-        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: previous)
+    func journal(_ backlog: JournalBacklog, token: VersionID) async throws {
+        try crashBeforeRecording(backlog)
+        try await base.journal(backlog, token: token)
     }
 
-    func endStep(_ id: Int64, token: VersionID, outcome: StepOutcome, error: String?, at: Date, completes: RotationStep?) async throws {
-        if let completes { try crash.check(.beforeCompletion(completes)) }
-        try await base.endStep(id, token: token, outcome: outcome, error: error, at: at, completes: completes)
+    func finishRun(
+        token: VersionID, outcome: RotationOutcome, error: String?, at: Date, health: SecretHealthChange, audit: [AuditEvent],
+        after backlog: JournalBacklog, releasingLock: Bool
+    ) async throws {
+        try crashBeforeRecording(backlog)
+        try await base.finishRun(token: token, outcome: outcome, error: error, at: at, health: health, audit: audit, after: backlog, releasingLock: releasingLock)
+    }
+
+    private func crashBeforeRecording(_ backlog: JournalBacklog) throws {
+        for completed in backlog.completedSteps { try crash.check(.beforeCompletion(completed)) }
     }
 }
 

@@ -105,14 +105,18 @@ final class ScriptedRotator: Rotator {
     enum Phase: String, Sendable { case create, set, test, finish, rollback }
 
     let kind: RotatorKind = "scripted"
-    let hasTarget = true
+    let hasTarget: Bool
     let afterSetFailure: FailureDirection
     let target = FakeTarget()
     private let script = Mutex<[Phase: [Action]]>([:])
     private let log = Mutex<[Phase]>([])
     private let counter = Mutex(0)
 
-    init(afterSetFailure: FailureDirection = .rollBack) { self.afterSetFailure = afterSetFailure }
+    /// Without a target, the engine calls neither setSecret nor rollback, and testSecret checks only that a pending value exists.
+    init(afterSetFailure: FailureDirection = .rollBack, hasTarget: Bool = true) {
+        self.afterSetFailure = afterSetFailure
+        self.hasTarget = hasTarget
+    }
 
     /// Queues actions for a phase; each call consumes one, then the phase behaves normally.
     func on(_ phase: Phase, _ actions: Action...) { script.withLock { $0[phase, default: []].append(contentsOf: actions) } }
@@ -152,7 +156,7 @@ final class ScriptedRotator: Rotator {
 
     func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse {
         try perform(.test, step: .testSecret) {
-            guard target.value == request.pending else { throw RotorError(.stepFailed, "target does not accept the pending value") }
+            guard !hasTarget || target.value == request.pending else { throw RotorError(.stepFailed, "target does not accept the pending value") }
         }
         return TestSecretResponse()
     }
