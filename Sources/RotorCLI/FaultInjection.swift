@@ -73,5 +73,6 @@ struct KillSwitchSecretStore: ForwardingSecretStore {
     /// One move at a time, so a crash point sits between AWSCURRENT's move and AWSPENDING's (the
     /// state Secrets Manager can be left in; a local store moves both in one transaction).
     func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws { try await updateSecretVersionStagesOneByOne(inputs) }
+    var labelsNeedReadBack: Bool { true }
 }
 #endif

@@ -54,7 +54,8 @@ extension ForwardingSecretStore {
     public func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws { try await base.updateSecretVersionStages(inputs) }
 
     /// The label moves one call each through this decorator's own ``updateSecretVersionStage(_:)``,
-    /// for decorators that intercept every move (crash points between them, call counts).
+    /// for decorators that intercept every move (crash points between them, call counts). Such a
+    /// decorator's moves are no longer one transaction: it must answer `true` to ``labelsNeedReadBack``.
     public func updateSecretVersionStagesOneByOne(_ inputs: [UpdateVersionStageInput]) async throws {
         for input in inputs { try await updateSecretVersionStage(input) }
     }

@@ -43,8 +43,14 @@ public struct PolicyReconciler: Sendable {
         // only what differs comes back, is checked with the pass's own rules, re-read (verified) and
         // written, so a pass with nothing to change makes no write.
         let candidates = try await schedule.reconcileCandidates(in: scope, expected: Self.expectation(policies, fingerprints))
-        let reconfigured = candidates.configurations.filter { !Self.hasPolicyConfiguration($0, policies, engine.rotators) }.map(\.id)
-        for raw in Set(reconfigured).union(candidates.schedules).sorted() {
+        var changed = Set(candidates.schedules)
+        for candidate in candidates.configurations {
+            // The scan does not check the rows' MACs: decide on the verified row (a tampered one throws here).
+            guard let verified = try await engine.state.managedSecret(try SecretID(candidate.id)) else { continue }
+            let configuration = ManagedConfiguration(id: candidate.id, rotator: verified.rotator, options: verified.options)
+            if !Self.hasPolicyConfiguration(configuration, policies, engine.rotators) { changed.insert(candidate.id) }
+        }
+        for raw in changed.sorted() {
             let id = try SecretID(raw)
             try await reconcile(id, known: try await engine.state.managedSecret(id), entry: try await schedule.scheduleEntry(id), policies, fingerprints, &summary)
         }

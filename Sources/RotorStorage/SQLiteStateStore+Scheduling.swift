@@ -151,7 +151,8 @@ extension SQLiteStateStore: SchedulingStore {
             // Each id's policy comes from Swift (the glob rules); the comparison with what that policy
             // wants runs in SQL, on two plain table scans (`+` keeps the id indexes out of them).
             let counter = try PolicyFunction(expected.policyIndex, on: db)
-            defer { counter.remove() }
+            // A failed removal leaves it registered but retained by the connection, so never dangling.
+            defer { try? counter.remove() }
             var configured: [String] = [], scheduled: [String] = []
             var configArguments: [DatabaseValue] = [lower.databaseValue, upper.databaseValue]
             var scheduleArguments = configArguments

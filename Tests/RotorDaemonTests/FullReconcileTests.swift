@@ -1,9 +1,11 @@
 import Foundation
+import GRDB
 import Logging
 import RotorCore
 import RotorDaemon
 import RotorPolicies
 import RotorRotators
+import RotorStorage
 import Testing
 
 /// A full reconcile pass compares every managed row with the policies in one streamed read and
@@ -62,5 +64,28 @@ import Testing
         let dropped = try await reconciler.reconcile(narrowed)
         #expect(dropped.unscheduled == 4, "api ×3 and the shared secret lost their policies")
         #expect(try await harness.state.scheduleEntries(in: .all).map(\.secret) == [ids[2]])
+    }
+
+    /// The pass's scan does not check MACs, but a row it flags is decided on its verified read: an
+    /// options column rewritten outside rotor (same meaning, other bytes) fails the pass loudly.
+    @Test func aRowEditedOutsideRotorFailsTheFullPass() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-tamper-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keySource = MasterKeySource.environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key"))
+        let store = try EmbeddedSecretStore(url: directory.appendingPathComponent("store.sqlite"), keySource: keySource)
+        let statePath = directory.appendingPathComponent("state.sqlite")
+        let state = try SQLiteStateStore(url: statePath, authenticator: store.rotatorConfigAuthenticator)
+        let engine = RotationEngine(store: store, state: state, rotators: .builtIn, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let reconciler = PolicyReconciler(engine: engine, schedule: state, clock: SystemClock(), logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let policies = PolicySet(policies: [try Self.policy("api", "/prod/api/*/*")], files: [])
+        let id = try SecretID("/prod/api/orders/key")
+        try await engine.createManagedSecret(id, rotator: "random-password", options: RotatorOptions(["length": "32"]), initialValue: SecretValue(string: "v"))
+        _ = try await reconciler.reconcile(policies)
+
+        let queue = try DatabaseQueue(path: statePath.path)
+        try await queue.write { db in try db.execute(sql: "UPDATE managed_secret SET options_json = ' ' || options_json") }
+        try queue.close()
+        await #expect { try await reconciler.reconcile(policies) } throws: { ($0 as? RotorError)?.code == .storeCorrupted }
     }
 }
