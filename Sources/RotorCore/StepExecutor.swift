@@ -124,7 +124,8 @@ public struct StepExecutor: Sendable {
     private func createSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {
         // The token's version may exist without a value (Secrets Manager's RotateSecret placeholder).
         let tokenExists = snapshot.description?.versionIDsToStages[request.token] != nil
-        if tokenExists, try await existingPending(request.token, &snapshot, secret: request.secret) != nil {
+        let fillsFirst = tokenExists && fillsPlaceholderFirst(request)
+        if tokenExists, !fillsFirst, try await existingPending(request.token, &snapshot, secret: request.secret) != nil {
             return "pending value already exists"
         }
         // A new version needs a current one to follow (reading it would prove that; the labels do too).
@@ -134,11 +135,26 @@ public struct StepExecutor: Sendable {
         }
         let current = request.rotator.createReadsCurrent ? try await self.current(&snapshot, secret: request.secret) : nil
         let response = try await request.rotator.createSecret(CreateSecretRequest(current: current, suppliedValue: request.suppliedValue), context: context)
-        try await store.putSecretValue(PutSecretValueInput(
-            id: request.secret, token: request.token, value: response.newValue, stages: [.pending], rotationToken: mode.rotationToken,
-            tokenIsNew: request.tokenIsFresh && !tokenExists))
+        do {
+            try await store.putSecretValue(PutSecretValueInput(
+                id: request.secret, token: request.token, value: response.newValue, stages: [.pending], rotationToken: mode.rotationToken,
+                tokenIsNew: request.tokenIsFresh && !tokenExists))
+        } catch let error as RotorError where fillsFirst && error.code == .tokenInUse {
+            // Secrets Manager refuses a second value for a version: an earlier createSecret filled it.
+            guard try await existingPending(request.token, &snapshot, secret: request.secret) != nil else { throw error }
+            return "pending value already exists"
+        }
         snapshot.applyPut(request.token, value: response.newValue, stages: [.pending], at: request.now, secret: request.secret)
         return nil
+    }
+
+    /// Invoked by Secrets Manager, the token's version is nearly always RotateSecret's empty
+    /// placeholder: a rotator without a target fills it without reading it first, and reads only
+    /// when Secrets Manager refuses because a retried createSecret already filled it. (Nothing can
+    /// have used a value of a rotator without a target before testSecret; a rotator with a target
+    /// always reads first, since setSecret may already have applied the value.)
+    private func fillsPlaceholderFirst(_ request: Request) -> Bool {
+        !mode.createsVersion && !request.rotator.hasTarget
     }
 
     private func setSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {

@@ -47,7 +47,9 @@ struct RotorBench {
             }
         }
         print("(every step's intent is durable before its side effect; a step's end is committed with the next")
-        print(" step's intent, the lock's renewal rides on the intent, and finishSecret's two label moves are one")
+        print(" step's intent, the rotation's start with the first, the lock's renewal with each and its release")
+        print(" with the run's end; setSecret and testSecret of a rotator without a target change nothing outside,")
+        print(" so they are journaled whole with the next write; finishSecret's two label moves are one")
         print(" transaction of the embedded store)")
     }
 
