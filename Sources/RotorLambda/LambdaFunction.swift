@@ -49,6 +49,8 @@ public struct LambdaFunction: Sendable {
             }
             exit(1)
         }
+        // While the first event is fetched, the runtime's one-time work for the step's types runs on another thread.
+        Task.detached(priority: .utility) { await LambdaWarmUp.run(rotators) }
         await function.serve()
     }
 

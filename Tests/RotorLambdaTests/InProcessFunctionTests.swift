@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 import Testing
 import RotorCore
-import RotorLambda
+@testable import RotorLambda
 import RotorRotators
 
 /// The function's loop and step handling, in-process: an in-memory Runtime API feeding Secrets
@@ -66,5 +66,9 @@ import RotorRotators
         await function.serveOne()
         await function.serveOne() // nothing queued: the fetch fails and the loop carries on
         #expect(runtime.answers.count == 1 && runtime.answers[0].0 == bad && runtime.answers[0].1.contains("Invalid step parameter"))
+    }
+
+    @Test func theColdStartWarmUpRotatesAMadeUpSecretInMemoryOnly() async {
+        #expect(await LambdaWarmUp.run(.builtIn))
     }
 }
