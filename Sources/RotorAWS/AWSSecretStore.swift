@@ -94,7 +94,9 @@ public final class AWSSecretStore: SecretStore {
     public func updateSecretVersionStage(_ input: UpdateVersionStageInput) async throws {
         let movesCurrent = input.stage == .current && input.moveTo != nil && input.removeFrom != nil
         let removesOtherLabel = input.stage != .current && input.moveTo == nil && input.removeFrom != nil
-        if !movesCurrent, !removesOtherLabel, try await isAlreadyDone(input) { return }
+        // rotor's tested label goes where StepExecutor saw it in a DescribeSecret of the same step.
+        let movesTestedLabel = input.stage == .tested && input.moveTo != nil
+        if !movesCurrent, !removesOtherLabel, !movesTestedLabel, try await isAlreadyDone(input) { return }
         var body: [String: Any] = ["SecretId": input.id.rawValue, "VersionStage": input.stage.rawValue]
         if let moveTo = input.moveTo { body["MoveToVersionId"] = moveTo.rawValue }
         if let removeFrom = input.removeFrom { body["RemoveFromVersionId"] = removeFrom.rawValue }

@@ -22,7 +22,7 @@ enum ExitStatus {
             quarantined
         case .wrongMasterKey, .storeCorrupted, .storeUnavailable, .accessDenied, .authenticationFailed, .insecurePeer:
             storeError
-        case .stepFailed, .rolledBack, .rollbackFailed, .pendingRetry, .previousRotationIncomplete:
+        case .stepFailed, .rolledBack, .rollbackFailed, .pendingRetry, .previousRotationIncomplete, .untestedVersion:
             rotationFailed
         default:
             failure

@@ -59,8 +59,8 @@ extension RotationEngine {
             throw RotorError(.nothingToRollBack, "secret has no AWSPREVIOUS version to roll back to", secret: id, remedy: "nothing to do")
         }
         let rotator = try rotators.make(managed.rotator, options: managed.options)
+        let previous = try await valueToPromote(id, previousID, replacing: currentID)
         if rotator.hasTarget {
-            let previous = try await store.getSecretValue(id, VersionSelector(versionID: previousID)).value
             let current = try await store.getSecretValue(id, VersionSelector(versionID: currentID)).value
             let context = RotationContext(secret: id, token: previousID, store: store, logger: stepLogger(id, token: previousID, step: "rollback"), now: clock.now())
             try await withHeartbeat("rollback", secret: id) { try await rotator.rollback(RollbackRequest(restore: previous, discard: current), context: context) }
@@ -69,6 +69,18 @@ extension RotationEngine {
         let detail = "AWSCURRENT moved from \(currentID) back to \(previousID)"
         try await state.appendAudit(audit(id, "secret.rollback", "succeeded", detail))
         return (previousID, currentID)
+    }
+
+    /// The value of the version `AWSCURRENT` is about to move to; a version without one is refused
+    /// before anything changes (consumers would read nothing).
+    private func valueToPromote(_ id: SecretID, _ version: VersionID, replacing currentID: VersionID) async throws -> SecretValue {
+        do {
+            return try await store.getSecretValue(id, VersionSelector(versionID: version)).value
+        } catch let error as RotorError where error.code == .versionNotFound {
+            throw RotorError(
+                .untestedVersion, "version \(version) has no value to roll back to; AWSCURRENT stays on version \(currentID)", secret: id,
+                remedy: "inspect the versions with 'rotor secret describe \(id)'; put AWSCURRENT by hand only on a version with a value (runbooks/rollback.md)")
+        }
     }
 
     /// Clears a quarantine so the secret may rotate again.

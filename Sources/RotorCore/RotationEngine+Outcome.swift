@@ -21,7 +21,8 @@ extension RotationEngine {
         _ error: RotorError, at step: RotationStep, run: inout RotationRun, rotator: any Rotator, managed: ManagedSecret
     ) async throws -> RotationReport {
         try await journalBacklog(&run)
-        let forward = step == .finishSecret || (step == .testSecret && rotator.afterSetFailure == .rollForward)
+        // A pending version finishSecret refused to promote (it has no value) is abandoned, not retried.
+        let forward = (step == .finishSecret && error.code != .untestedVersion) || (step == .testSecret && rotator.afterSetFailure == .rollForward)
         guard forward else {
             let cause = "\(step) failed: \(error.summary)"
             try await journal { try await state.markRollingBack(token: run.token, error: cause, at: clock.now()) }

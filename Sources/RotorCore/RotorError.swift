@@ -23,6 +23,8 @@ public struct RotorError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let notManaged = Code("not-managed")
         // Rotation outcomes.
         public static let previousRotationIncomplete = Code("previous-rotation-incomplete")
+        /// `AWSCURRENT` was not moved: the version has no value, or has not passed testSecret.
+        public static let untestedVersion = Code("untested-version")
         public static let stepFailed = Code("step-failed")
         public static let rolledBack = Code("rolled-back")
         public static let rollbackFailed = Code("rollback-failed")

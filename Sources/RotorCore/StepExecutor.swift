@@ -19,13 +19,18 @@ public struct StepExecutor: Sendable {
         public var completesLabels: Bool
         /// The invocation's `RotationToken`, passed on to PutSecretValue.
         public var rotationToken: String?
+        /// testSecret leaves ``StagingLabel/tested`` on the version it passed and finishSecret requires
+        /// it: a stateless rotation function keeps that fact on the version. rotor's own runs know it
+        /// from their journal.
+        public var labelsTestedVersions: Bool
 
         /// rotor's own runs (CLI, daemon).
-        public static let engine = Mode(createsVersion: true, requiresRotationEnabled: false, completesLabels: true, rotationToken: nil)
+        public static let engine = Mode(
+            createsVersion: true, requiresRotationEnabled: false, completesLabels: true, rotationToken: nil, labelsTestedVersions: false)
 
         /// A rotation function invoked by Secrets Manager.
         public static func lambda(rotationToken: String?) -> Mode {
-            Mode(createsVersion: false, requiresRotationEnabled: true, completesLabels: false, rotationToken: rotationToken)
+            Mode(createsVersion: false, requiresRotationEnabled: true, completesLabels: false, rotationToken: rotationToken, labelsTestedVersions: true)
         }
     }
 
@@ -75,7 +80,10 @@ public struct StepExecutor: Sendable {
         var snapshot = request.step == .finishSecret ? SecretSnapshot(values: start) : start
         let description = try await describe(request.secret, &snapshot)
         if let note = try prologue(request.step, description: description, token: request.token) {
-            if request.step == .finishSecret, mode.completesLabels { try await clearPending(request.token, &snapshot) }
+            // AWSCURRENT moved but what follows it did not happen (an interrupted finishSecret).
+            if request.step == .finishSecret {
+                if mode.completesLabels { try await clearPending(request.token, &snapshot) } else { try await clearTested(request.token, &snapshot) }
+            }
             return (note, snapshot)
         }
         let context = RotationContext(secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now)
@@ -85,6 +93,7 @@ public struct StepExecutor: Sendable {
         case .setSecret: note = try await setSecret(request, context, &snapshot)
         case .testSecret:
             _ = try await request.rotator.testSecret(TestSecretRequest(pending: try await pending(request.token, &snapshot, secret: request.secret)), context: context)
+            if mode.labelsTestedVersions { try await markTested(request.token, &snapshot) }
             note = nil
         case .finishSecret: note = try await finishSecret(request, context, &snapshot)
         }
@@ -124,7 +133,7 @@ public struct StepExecutor: Sendable {
     private func createSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {
         // The token's version may exist without a value (Secrets Manager's RotateSecret placeholder).
         let tokenExists = snapshot.description?.versionIDsToStages[request.token] != nil
-        let fillsFirst = tokenExists && fillsPlaceholderFirst(request)
+        let fillsFirst = tokenExists && fillsPlaceholderFirst(request, snapshot)
         if tokenExists, !fillsFirst, try await existingPending(request.token, &snapshot, secret: request.secret) != nil {
             return "pending value already exists"
         }
@@ -152,9 +161,10 @@ public struct StepExecutor: Sendable {
     /// placeholder: a rotator without a target fills it without reading it first, and reads only
     /// when Secrets Manager refuses because a retried createSecret already filled it. (Nothing can
     /// have used a value of a rotator without a target before testSecret; a rotator with a target
-    /// always reads first, since setSecret may already have applied the value.)
-    private func fillsPlaceholderFirst(_ request: Request) -> Bool {
-        !mode.createsVersion && !request.rotator.hasTarget
+    /// always reads first, since setSecret may already have applied the value, and so does a
+    /// version already tested: moto, unlike Secrets Manager, would let a put replace its value.)
+    private func fillsPlaceholderFirst(_ request: Request, _ snapshot: SecretSnapshot) -> Bool {
+        !mode.createsVersion && !request.rotator.hasTarget && snapshot.holder(of: .tested) != request.token
     }
 
     private func setSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {
@@ -171,6 +181,7 @@ public struct StepExecutor: Sendable {
             throw RotorError(.invalidRequest, "no version carries AWSCURRENT", secret: request.secret, step: .finishSecret,
                              remedy: "put AWSCURRENT back on the last good version (runbooks/stuck-pending-version.md)")
         }
+        try await requirePromotable(request, currentID: currentID, &snapshot)
         if request.rotator.hasTarget {
             let finish = FinishSecretRequest(current: try await current(&snapshot, secret: request.secret), pending: try await pending(request.token, &snapshot, secret: request.secret))
             _ = try await request.rotator.finishSecret(finish, context: context)
@@ -178,16 +189,48 @@ public struct StepExecutor: Sendable {
         let moveCurrent = UpdateVersionStageInput(id: request.secret, stage: .current, moveTo: request.token, removeFrom: currentID)
         guard mode.completesLabels else {
             try await updateStage(moveCurrent, &snapshot)
+            try await clearTested(request.token, &snapshot)
             return nil
         }
         // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does (a local
-        // store applies both in one transaction).
-        let stripPending = UpdateVersionStageInput(id: request.secret, stage: .pending, removeFrom: request.token)
-        try await store.updateSecretVersionStages([moveCurrent, stripPending])
-        snapshot.applyStage(moveCurrent)
-        snapshot.applyStage(stripPending)
+        // store applies both in one transaction), and rotor's tested label if a rotation function left it.
+        var moves = [moveCurrent, UpdateVersionStageInput(id: request.secret, stage: .pending, removeFrom: request.token)]
+        if snapshot.holder(of: .tested) == request.token { moves.append(UpdateVersionStageInput(id: request.secret, stage: .tested, removeFrom: request.token)) }
+        try await store.updateSecretVersionStages(moves)
+        for move in moves { snapshot.applyStage(move) }
         if store.labelsNeedReadBack { try await verifyFinished(request, &snapshot) }
         return nil
+    }
+
+    /// `AWSCURRENT` moves only to a version that has a value and passed testSecret. rotor's own runs
+    /// know the test from their journal and check the value (read only if the run has not seen it:
+    /// a resumed or adopted rotation); a rotation function requires ``StagingLabel/tested``, which
+    /// only a passed testSecret (which read the value) puts on. Refused, the labels stay as they are.
+    private func requirePromotable(_ request: Request, currentID: VersionID, _ snapshot: inout SecretSnapshot) async throws {
+        if mode.labelsTestedVersions {
+            guard snapshot.holder(of: .tested) != request.token else { return }
+            throw RotorError(
+                .untestedVersion, "version \(request.token) has not passed testSecret (it does not carry \(StagingLabel.tested)); AWSCURRENT stays on version \(currentID)",
+                secret: request.secret, step: .finishSecret,
+                remedy: "invoke the steps in order (createSecret, setSecret, testSecret, finishSecret) with this token; see runbooks/lambda-deployment.md, 'Tested versions'")
+        }
+        guard try await existingPending(request.token, &snapshot, secret: request.secret) == nil else { return }
+        throw RotorError(
+            .untestedVersion, "version \(request.token) has no value: createSecret never filled it; AWSCURRENT stays on version \(currentID)",
+            secret: request.secret, step: .finishSecret,
+            remedy: "remove AWSPENDING from that version and rotate again (runbooks/stuck-pending-version.md)")
+    }
+
+    /// Puts ``StagingLabel/tested`` on the token's version, moving it off an older version that kept it.
+    private func markTested(_ token: VersionID, _ snapshot: inout SecretSnapshot) async throws {
+        guard let id = snapshot.description?.id, snapshot.holder(of: .tested) != token else { return }
+        try await updateStage(UpdateVersionStageInput(id: id, stage: .tested, moveTo: token, removeFrom: snapshot.holder(of: .tested)), &snapshot)
+    }
+
+    /// Removes ``StagingLabel/tested`` from the token's version if it carries it.
+    private func clearTested(_ token: VersionID, _ snapshot: inout SecretSnapshot) async throws {
+        guard let id = snapshot.description?.id, snapshot.holder(of: .tested) == token else { return }
+        try await updateStage(UpdateVersionStageInput(id: id, stage: .tested, removeFrom: token), &snapshot)
     }
 
     /// Reads the labels back: something may have changed them between rotor's own calls (a late
@@ -207,8 +250,10 @@ public struct StepExecutor: Sendable {
             remedy: "find what else moves this secret's labels; then put AWSCURRENT back on the right version (runbooks/stuck-pending-version.md, 'Labels changed under rotor')")
     }
 
-    /// Removes `AWSPENDING` from `token`'s version if it still carries it.
+    /// Removes `AWSPENDING` from `token`'s version if it still carries it, and rotor's tested label
+    /// (a rotation function's, on a rotation rotor adopted).
     public func clearPending(_ token: VersionID, _ snapshot: inout SecretSnapshot) async throws {
+        try await clearTested(token, &snapshot)
         guard let id = snapshot.description?.id, snapshot.holder(of: .pending) == token else { return }
         try await updateStage(UpdateVersionStageInput(id: id, stage: .pending, removeFrom: token), &snapshot)
     }

@@ -26,6 +26,10 @@ public struct StagingLabel: Hashable, Sendable, Comparable, CustomStringConverti
     public static let current: StagingLabel = "AWSCURRENT"
     public static let pending: StagingLabel = "AWSPENDING"
     public static let previous: StagingLabel = "AWSPREVIOUS"
+    /// rotor's own label, put by a rotation function on the pending version whose testSecret passed:
+    /// Secrets Manager keeps no other state between invocations, and finishSecret promotes only a
+    /// version that carries it. It is removed once `AWSCURRENT` has moved, or when the rotation is abandoned.
+    public static let tested: StagingLabel = "ROTOR_TESTED"
 
     public init(stringLiteral value: String) { rawValue = value }
 

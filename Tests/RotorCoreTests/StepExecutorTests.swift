@@ -170,4 +170,52 @@ import RotorRotators
         _ = try await executor.run(setSecret, snapshot: SecretSnapshot())
         #expect(rotator.seen.withLock { $0 } == ["v0"])
     }
+
+    /// A rotation function's finishSecret promotes only a version that passed testSecret, and
+    /// testSecrets that overlap leave one label, which finishSecret removes.
+    @Test func theLambdaModePromotesOnlyATestedVersionAndLeavesNoLabel() async throws {
+        let store = InMemorySecretStore()
+        _ = try await store.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: "v0")))
+        let original = try #require(try await store.describeSecret(id).holder(of: .current))
+        let token = VersionID(UUID().uuidString.lowercased())
+        let rotator = try RotatorRegistry.builtIn.make("random-password", options: RotatorOptions([:]))
+        let executor = StepExecutor(store: store, mode: .lambda(rotationToken: nil))
+        func run(_ step: RotationStep) async throws {
+            _ = try await executor.run(StepExecutor.Request(step: step, secret: id, token: token, rotator: rotator, logger: .init(label: "test"), now: Date()), snapshot: SecretSnapshot())
+        }
+        var generator = SystemRandomNumberGenerator()
+        try await store.putSecretValue(PutSecretValueInput(id: id, token: token, value: try PasswordPolicy().generate(using: &generator), stages: [.pending]))
+        await #expect { try await run(.finishSecret) } throws: { error in
+            let error = error as? RotorError
+            return error?.code == .untestedVersion && error?.step == .finishSecret && error?.summary.contains("AWSCURRENT stays on version \(original)") == true
+        }
+        #expect(try await store.describeSecret(id).holder(of: .current) == original)
+
+        async let first: Void = run(.testSecret)
+        async let second: Void = run(.testSecret)
+        _ = try await (first, second)
+        #expect(try await store.describeSecret(id).holder(of: .tested) == token)
+        try await run(.finishSecret)
+        try await run(.finishSecret)
+        let labels = try await store.describeSecret(id).versionIDsToStages
+        #expect(labels[token]?.contains(.current) == true && !labels.values.contains { $0.contains(.tested) })
+    }
+
+    /// An older version that kept the label (its rotation never finished) gives it up to the new one.
+    @Test func theTestedLabelMovesOffAnAbandonedVersion() async throws {
+        let store = InMemorySecretStore()
+        _ = try await store.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: "v0")))
+        let abandoned = VersionID(UUID().uuidString.lowercased())
+        try await store.putSecretValue(PutSecretValueInput(id: id, token: abandoned, value: SecretValue(string: "old"), stages: [.tested]))
+        let token = VersionID(UUID().uuidString.lowercased())
+        var generator = SystemRandomNumberGenerator()
+        try await store.putSecretValue(PutSecretValueInput(id: id, token: token, value: try PasswordPolicy().generate(using: &generator), stages: [.pending]))
+        let rotator = try RotatorRegistry.builtIn.make("random-password", options: RotatorOptions([:]))
+        let executor = StepExecutor(store: store, mode: .lambda(rotationToken: nil))
+        for step in [RotationStep.testSecret, .finishSecret] {
+            _ = try await executor.run(StepExecutor.Request(step: step, secret: id, token: token, rotator: rotator, logger: .init(label: "test"), now: Date()), snapshot: SecretSnapshot())
+        }
+        let labels = try await store.describeSecret(id).versionIDsToStages
+        #expect(labels[token]?.contains(.current) == true && !labels.values.contains { $0.contains(.tested) })
+    }
 }
