@@ -15,9 +15,11 @@ public final class AWSSecretStore: SecretStore {
 
     /// - Parameters:
     ///   - checksTokenReuse: before PutSecretValue, check that an existing version with the same token
-    ///     holds the same value (AWS refuses a different one; an emulator may overwrite it). Callers
-    ///     that have just checked the pending value themselves (the Lambda's createSecret) turn it off
-    ///     and save two calls.
+    ///     holds the same value (AWS refuses a different one; an emulator may overwrite it). The
+    ///     Lambda turns it off and saves two calls: its createSecret reads the pending value itself
+    ///     first, or, for a rotator without a target, relies on AWS's refusal (on moto, which lets a
+    ///     put replace a pending value, such a rotator's untested value may be replaced; nothing
+    ///     used it yet, and a version already labelled tested is always read first).
     ///   - audit: receives one event per call that touches a secret (never a value).
     public init(
         client: SecretsManagerClient, actor: String = "rotor", clock: any RotorClock = SystemClock(), checksTokenReuse: Bool = true,

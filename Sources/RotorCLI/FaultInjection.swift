@@ -6,6 +6,10 @@ import RotorCore
 /// at one point, exactly as a crash would stop it. Points: `intent:STEP` (after a step's intent is
 /// journaled), `completion:STEP` (after the step's side effects, before its completion is journaled),
 /// `put` (after PutSecretValue), `label:LABEL` (after a label moved). Compiled into debug builds only (Package.swift defines ROTOR_FAULT_INJECTION for them).
+/// For a rotator without a target, setSecret and testSecret have no intent of their own (they change
+/// nothing outside): `intent:setSecret` and `intent:testSecret` never fire, and the completions of
+/// createSecret, setSecret and testSecret all fire at finishSecret's intent, which carries them.
+/// Aim crash tests at a rotator with a target (the PostgreSQL ones) to reach every point.
 struct KillSwitch: Sendable {
     let point: String
 

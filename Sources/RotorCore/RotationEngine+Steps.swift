@@ -11,7 +11,13 @@ extension RotationEngine {
         let policy = configuration.retry
         for attempt in 1...policy.attemptsPerRun {
             let attemptStarted = clock.now()
-            let recordID = step.changesTheOutside(rotator) ? try await journalIntent(step, attempt: attempt, in: &run) : nil
+            let recordID: Int64?
+            if step.changesTheOutside(rotator) {
+                recordID = try await journalIntent(step, attempt: attempt, in: &run)
+            } else {
+                try await keepLock(for: &run)
+                recordID = nil
+            }
             let request = StepExecutor.Request(
                 step: step, secret: run.secret, token: run.token, rotator: rotator, suppliedValue: suppliedValue,
                 logger: stepLogger(run.secret, token: run.token, step: step.rawValue), now: clock.now(),
@@ -53,7 +59,7 @@ extension RotationEngine {
     /// step before's end, steps with no side effect) and the lock's renewal for a full lifetime: one
     /// commit. Carrying finished work, the write is retried like any write after a side effect.
     func journalIntent(_ step: RotationStep, attempt: Int, in run: inout RotationRun) async throws -> Int64 {
-        let (token, backlog, ttl) = (run.token, run.backlog, configuration.lockTTL)
+        let (token, backlog, ttl, before) = (run.token, run.backlog, configuration.lockTTL, clock.now())
         // The time is read on each try: a retried write still gives the step a full lifetime of the lock.
         let write = {
             let now = clock.now()
@@ -61,7 +67,18 @@ extension RotationEngine {
         }
         let id = backlog.recordsFinishedWork ? try await journalAfterSideEffect(run.secret, step: backlog.completedSteps.last, write) : try await journal(write)
         run.backlog = .none
+        run.lockExtendedUntil = before.addingTimeInterval(ttl)
         return id
+    }
+
+    /// An attempt without an intent extends no lock, and the heartbeat's first renewal comes one
+    /// interval into the attempt: renew first unless the last extension still covers two intervals
+    /// (a run that slept in a backoff, or resumed at such a step).
+    func keepLock(for run: inout RotationRun) async throws {
+        let now = clock.now()
+        if let until = run.lockExtendedUntil, until.timeIntervalSince(now) > 2 * configuration.heartbeatInterval.seconds { return }
+        try await renewLock()
+        run.lockExtendedUntil = now.addingTimeInterval(configuration.lockTTL)
     }
 
     /// Journals the run's backlog on its own if no later write has carried it yet.

@@ -44,6 +44,8 @@ struct RotationRun: Sendable {
     /// What this run did that is not journaled yet (the new rotation, the last step's success, steps
     /// with no side effect): the next journal write carries it.
     var backlog = JournalBacklog.none
+    /// Until when this run's last journal write or renewal extended the lock (at least).
+    var lockExtendedUntil: Date?
 
     /// Adds an attempt's end to the backlog: the end of its journaled intent, or the whole attempt of
     /// a step that had none (``RotationStep/changesTheOutside(_:)``).

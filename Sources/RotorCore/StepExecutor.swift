@@ -92,8 +92,7 @@ public struct StepExecutor: Sendable {
         case .createSecret: note = try await createSecret(request, context, &snapshot)
         case .setSecret: note = try await setSecret(request, context, &snapshot)
         case .testSecret:
-            _ = try await request.rotator.testSecret(TestSecretRequest(pending: try await pending(request.token, &snapshot, secret: request.secret)), context: context)
-            if mode.labelsTestedVersions { try await markTested(request.token, &snapshot) }
+            try await testSecret(request, context, &snapshot)
             note = nil
         case .finishSecret: note = try await finishSecret(request, context, &snapshot)
         }
@@ -169,6 +168,8 @@ public struct StepExecutor: Sendable {
 
     private func setSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {
         guard request.rotator.hasTarget else { return "rotator has no target to set" }
+        // The target is about to change again: an earlier pass of testSecret no longer vouches for it.
+        if mode.labelsTestedVersions { try await clearTested(request.token, &snapshot) }
         let current = try await self.current(&snapshot, secret: request.secret)
         let pending = try await pending(request.token, &snapshot, secret: request.secret)
         let previous = try await self.previous(&snapshot, secret: request.secret)
@@ -189,7 +190,11 @@ public struct StepExecutor: Sendable {
         let moveCurrent = UpdateVersionStageInput(id: request.secret, stage: .current, moveTo: request.token, removeFrom: currentID)
         guard mode.completesLabels else {
             try await updateStage(moveCurrent, &snapshot)
-            try await clearTested(request.token, &snapshot)
+            // The rotation is done; a label left behind (a throttled call) moves off with the next test.
+            do { try await clearTested(request.token, &snapshot) } catch {
+                request.logger.warning("AWSCURRENT moved, but ROTOR_TESTED could not be removed; the next rotation's testSecret moves it", metadata: [
+                    "error": "\(RotorError.wrapping(error).summary)"])
+            }
             return nil
         }
         // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does (a local
@@ -200,6 +205,24 @@ public struct StepExecutor: Sendable {
         for move in moves { snapshot.applyStage(move) }
         if store.labelsNeedReadBack { try await verifyFinished(request, &snapshot) }
         return nil
+    }
+
+    /// The rotator's test of the pending value; a rotation function then labels the version as
+    /// tested, and takes the label off when the test fails (the label means "passed last time").
+    private func testSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws {
+        do {
+            let pending = try await pending(request.token, &snapshot, secret: request.secret)
+            _ = try await request.rotator.testSecret(TestSecretRequest(pending: pending), context: context)
+        } catch {
+            if mode.labelsTestedVersions {
+                do { try await clearTested(request.token, &snapshot) } catch let cleanup {
+                    request.logger.error("the version failed its test but still carries ROTOR_TESTED; remove it before invoking finishSecret by hand", metadata: [
+                        "error": "\(RotorError.wrapping(cleanup).summary)"])
+                }
+            }
+            throw error
+        }
+        if mode.labelsTestedVersions { try await markTested(request.token, &snapshot) }
     }
 
     /// `AWSCURRENT` moves only to a version that has a value and passed testSecret. rotor's own runs

@@ -218,4 +218,48 @@ import RotorRotators
         let labels = try await store.describeSecret(id).versionIDsToStages
         #expect(labels[token]?.contains(.current) == true && !labels.values.contains { $0.contains(.tested) })
     }
+
+    /// A target rotator whose test can be made to fail.
+    final class FlakyTestRotator: Rotator, Sendable {
+        let kind: RotatorKind = "test-flaky"
+        var hasTarget: Bool { true }
+        let failsTest = Mutex(false)
+        func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
+            CreateSecretResponse(newValue: SecretValue(string: "next-\(context.token)"))
+        }
+        func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse { SetSecretResponse() }
+        func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse {
+            if failsTest.withLock({ $0 }) { throw RotorError(.stepFailed, "the target refuses the pending value", step: .testSecret) }
+            return TestSecretResponse()
+        }
+    }
+
+    /// ROTOR_TESTED means "passed its last test": a failed test, or a setSecret run again, takes it off,
+    /// and finishSecret then refuses.
+    @Test func theTestedLabelGoesWhenTheLastTestFailedOrTheTargetChangedAgain() async throws {
+        let store = InMemorySecretStore()
+        _ = try await store.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: "v0")))
+        let token = VersionID(UUID().uuidString.lowercased())
+        try await store.putSecretValue(PutSecretValueInput(id: id, token: token, value: SecretValue(string: "next"), stages: [.pending]))
+        let rotator = FlakyTestRotator()
+        let executor = StepExecutor(store: store, mode: .lambda(rotationToken: nil))
+        func run(_ step: RotationStep) async throws {
+            _ = try await executor.run(StepExecutor.Request(step: step, secret: id, token: token, rotator: rotator, logger: .init(label: "test"), now: Date()), snapshot: SecretSnapshot())
+        }
+        try await run(.testSecret)
+        #expect(try await store.describeSecret(id).holder(of: .tested) == token)
+        rotator.failsTest.withLock { $0 = true }
+        await #expect(throws: RotorError.self) { try await run(.testSecret) }
+        #expect(try await store.describeSecret(id).holder(of: .tested) == nil)
+        await #expect { try await run(.finishSecret) } throws: { ($0 as? RotorError)?.code == .untestedVersion }
+
+        rotator.failsTest.withLock { $0 = false }
+        try await run(.testSecret)
+        try await run(.setSecret)
+        #expect(try await store.describeSecret(id).holder(of: .tested) == nil, "setSecret changed the target after the test")
+        await #expect { try await run(.finishSecret) } throws: { ($0 as? RotorError)?.code == .untestedVersion }
+        try await run(.testSecret)
+        try await run(.finishSecret)
+        #expect(try await store.describeSecret(id).holder(of: .current) == token)
+    }
 }

@@ -50,6 +50,22 @@ import RotorCore
         #expect(steps[2].error?.contains("scripted failure in test") == true)
     }
 
+    /// A step without an intent extends no lock: after a long backoff the run renews it before the
+    /// next attempt, so the lock never lapses under work in flight.
+    @Test(arguments: Backend.available)
+    func aStepWithoutIntentRenewsALockItsBackoffOutlasted(backend: Backend) async throws {
+        let retry = RetryPolicy(attemptsPerRun: 3, initialBackoff: .seconds(40), maximumBackoff: .seconds(40))
+        let harness = try await Harness(backend, rotator: ScriptedRotator(hasTarget: false), retry: retry)
+        harness.rotator.on(.test, .fail(transient: true))
+        let state = CountingStateStore(base: harness.state)
+        let report = try await harness.engine(store: harness.store, state: state).rotate(harness.secret)
+        #expect(report.outcome == .succeeded)
+        #expect(harness.clock.sleeps == [.seconds(30)], "one backoff of 3/4 of 40 s")
+        // The lock (60 s) was extended at createSecret's intent; 30 s later less than two heartbeat
+        // intervals (2 × 20 s) were left, so the second attempt renewed it first; the first did not.
+        #expect(state.writes == ["acquireSecretLock", "beginStep", "journal", "acquireSecretLock", "beginStep", "finishRun"], "\(state.writes)")
+    }
+
     @Test(arguments: Backend.available)
     func aFailedTestWithoutIntentIsJournaledBeforeTheRollback(backend: Backend) async throws {
         let harness = try await Harness(backend, rotator: ScriptedRotator(hasTarget: false))
