@@ -71,4 +71,21 @@ import RotorCore
         }
         #expect(try await harness.current().versionID == original.versionID)
     }
+
+    /// A rotation a rotation function had tested (ROTOR_TESTED on the pending version), adopted by
+    /// rotor and rolled back: neither AWSPENDING nor rotor's label is left.
+    @Test(arguments: Backend.available)
+    func anAdoptedRotationRolledBackLeavesNoRotorLabel(backend: Backend) async throws {
+        let harness = try await Harness(backend, stuckPending: .resume)
+        let original = try await harness.current()
+        let stuck = VersionID(UUID().uuidString.lowercased())
+        try await harness.store.putSecretValue(PutSecretValueInput(id: harness.secret, token: stuck, value: SecretValue(string: "half-done"), stages: [.pending]))
+        try await harness.store.updateSecretVersionStage(UpdateVersionStageInput(id: harness.secret, stage: .tested, moveTo: stuck))
+        harness.rotator.on(.test, .fail(transient: false))
+        let report = try await harness.engine.rotate(harness.secret)
+        #expect(report.resumed && report.outcome == .rolledBack)
+        #expect(try await harness.current().versionID == original.versionID)
+        let labels = try await harness.labels()
+        #expect(labels.values.allSatisfy { !$0.contains(.pending) && !$0.contains(.tested) }, "\(labels)")
+    }
 }
