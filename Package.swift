@@ -105,7 +105,7 @@ let package = Package(
             name: "bootstrap", dependencies: ["RotorLambda", "RotorPostgres"], swiftSettings: strict,
             // Export no symbols: nothing loads the function's binary as a library, and a dynamic symbol
             // table of every symbol (40k) is what the loader's look-ups and dladdr scan at each cold start.
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"])]),
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))]),
         // Rotation policies from YAML files in schedules/.
         .target(
             name: "RotorPolicies",

@@ -44,7 +44,11 @@ extension RotationEngine {
     /// ever ran), and `AWSPENDING` is removed. `AWSCURRENT` is never touched.
     func rollBack(_ run: inout RotationRun, rotator: any Rotator, managed: ManagedSecret, cause: String) async throws -> RotationReport {
         let started = clock.now()
-        let recordID = try await journal { try await state.beginStep(token: run.token, step: .rollback, attempt: 1, at: started) }
+        // The rollback's intent extends the lock for its whole lifetime, as a step's does.
+        let (token, ttl) = (run.token, configuration.lockTTL)
+        let recordID = try await journal {
+            try await state.beginStep(token: token, step: .rollback, attempt: 1, at: started, after: .none, lockUntil: clock.now().addingTimeInterval(ttl))
+        }
         do {
             let current = run
             try await withHeartbeat("rollback", secret: run.secret) { try await undo(current, rotator: rotator) }

@@ -77,7 +77,7 @@ extension RotationEngine {
     func keepLock(for run: inout RotationRun) async throws {
         let now = clock.now()
         if let until = run.lockExtendedUntil, until.timeIntervalSince(now) > 2 * configuration.heartbeatInterval.seconds { return }
-        try await renewLock()
+        try await journal { try await renewLock() }
         run.lockExtendedUntil = now.addingTimeInterval(configuration.lockTTL)
     }
 
@@ -96,6 +96,8 @@ extension RotationEngine {
             return try await write()
         } catch is CancellationError {
             throw CancellationError()
+        } catch let interrupted as RunInterrupted {
+            throw interrupted
         } catch let error as RotorError where error.code == .locked {
             logger.error("lost the secret's lock to another process; stopping this run", metadata: ["secret": "\(error.secret.map { "\($0)" } ?? "")"])
             throw RunInterrupted(error: error)

@@ -82,7 +82,7 @@ public struct StepExecutor: Sendable {
         if let note = try prologue(request.step, description: description, token: request.token) {
             // AWSCURRENT moved but what follows it did not happen (an interrupted finishSecret).
             if request.step == .finishSecret {
-                if mode.completesLabels { try await clearPending(request.token, &snapshot) } else { try await clearTested(request.token, &snapshot) }
+                if mode.completesLabels { try await clearPending(request.token, &snapshot) } else { await clearTestedAfterPromotion(request, &snapshot) }
             }
             return (note, snapshot)
         }
@@ -190,11 +190,7 @@ public struct StepExecutor: Sendable {
         let moveCurrent = UpdateVersionStageInput(id: request.secret, stage: .current, moveTo: request.token, removeFrom: currentID)
         guard mode.completesLabels else {
             try await updateStage(moveCurrent, &snapshot)
-            // The rotation is done; a label left behind (a throttled call) moves off with the next test.
-            do { try await clearTested(request.token, &snapshot) } catch {
-                request.logger.warning("AWSCURRENT moved, but ROTOR_TESTED could not be removed; the next rotation's testSecret moves it", metadata: [
-                    "error": "\(RotorError.wrapping(error).summary)"])
-            }
+            await clearTestedAfterPromotion(request, &snapshot)
             return nil
         }
         // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does (a local
@@ -248,6 +244,15 @@ public struct StepExecutor: Sendable {
     private func markTested(_ token: VersionID, _ snapshot: inout SecretSnapshot) async throws {
         guard let id = snapshot.description?.id, snapshot.holder(of: .tested) != token else { return }
         try await updateStage(UpdateVersionStageInput(id: id, stage: .tested, moveTo: token, removeFrom: snapshot.holder(of: .tested)), &snapshot)
+    }
+
+    /// After `AWSCURRENT` moved the rotation is done: a label that cannot be removed now (a throttled
+    /// call) is logged and moves off with the next rotation's testSecret.
+    private func clearTestedAfterPromotion(_ request: Request, _ snapshot: inout SecretSnapshot) async {
+        do { try await clearTested(request.token, &snapshot) } catch {
+            request.logger.warning("AWSCURRENT moved, but ROTOR_TESTED could not be removed; the next rotation's testSecret moves it", metadata: [
+                "error": "\(RotorError.wrapping(error).summary)"])
+        }
     }
 
     /// Removes ``StagingLabel/tested`` from the token's version if it carries it.

@@ -66,6 +66,15 @@ import RotorCore
         #expect(state.writes == ["acquireSecretLock", "beginStep", "journal", "acquireSecretLock", "beginStep", "finishRun"], "\(state.writes)")
     }
 
+    /// Every intent, the rollback's included, extends the lock for a full lifetime.
+    @Test func theRollbacksIntentExtendsTheLock() async throws {
+        let harness = try await Harness(.inMemory, rotator: ScriptedRotator(hasTarget: false))
+        harness.rotator.on(.test, .fail(transient: false))
+        let state = IntentLockRecorder(base: harness.state)
+        #expect(try await harness.engine(store: harness.store, state: state).rotate(harness.secret).outcome == .rolledBack)
+        #expect(state.intents == [.createSecret, .rollback] && state.extendedEveryLock)
+    }
+
     @Test(arguments: Backend.available)
     func aFailedTestWithoutIntentIsJournaledBeforeTheRollback(backend: Backend) async throws {
         let harness = try await Harness(backend, rotator: ScriptedRotator(hasTarget: false))
@@ -178,6 +187,20 @@ struct FailingFirstIntent: ForwardingStateStore {
     let base: any RotationStateStore
     func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
         if backlog.opening != nil { throw RotorError(.storeUnavailable, "disk I/O error (simulated)") }
+        return try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: backlog, lockUntil: lockUntil)
+    }
+}
+
+/// Records each intent's step and whether it extended the lock.
+final class IntentLockRecorder: ForwardingStateStore, Sendable {
+    let base: any RotationStateStore
+    private let log = Mutex<[(JournalStep, Bool)]>([])
+    init(base: any RotationStateStore) { self.base = base }
+    var intents: [JournalStep] { log.withLock { $0.map(\.0) } }
+    var extendedEveryLock: Bool { log.withLock { $0.allSatisfy(\.1) } }
+
+    func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
+        log.withLock { $0.append((step, lockUntil != nil)) }
         return try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: backlog, lockUntil: lockUntil)
     }
 }
