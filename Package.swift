@@ -62,6 +62,12 @@ let package = Package(
             dependencies: ["RotorCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // Exec plug-in rotators (protocol rotor.rotator/v1): discovery, describe, one process per step.
+        .target(
+            name: "RotorPlugins",
+            dependencies: ["RotorCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // AWS Secrets Manager: SigV4, credentials, the JSON API client and the SecretStore over it.
         .target(
             name: "RotorAWS",
@@ -145,6 +151,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RotorPluginsTests",
+            dependencies: ["RotorCore", "RotorPlugins", "RotorRotators", "RotorTestSupport", .product(name: "Logging", package: "swift-log")],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RotorStorageTests",
             dependencies: [
                 "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorTestSupport",
@@ -159,6 +171,7 @@ let package = Package(
             name: "RotorTestSupport",
             dependencies: [
                 "RotorCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,0 +1,127 @@
+import Foundation
+import Synchronization
+import RotorCore
+
+/// Finds exec plug-ins (`rotor-rotator-KIND` executables) and turns each into a rotator kind: the
+/// directories of `--plugins DIR` (in order), then `ROTOR_PLUGIN_PATH` (colon-separated), then
+/// `$ROTOR_HOME/plugins`; the first file of a kind wins. A plug-in may not shadow a built-in kind.
+public struct PluginCatalog: Sendable {
+    public static let prefix = "rotor-rotator-"
+
+    public let directories: [URL]
+    let processEnvironment: [String: String]
+
+    public init(directories: [URL], processEnvironment: [String: String]) {
+        self.directories = directories
+        self.processEnvironment = processEnvironment
+    }
+
+    /// The search path: explicit directories, then `ROTOR_PLUGIN_PATH`, then `home/plugins`.
+    public static func searchPath(explicit: [String], environment: [String: String], home: URL) -> [URL] {
+        let fromEnvironment = (environment["ROTOR_PLUGIN_PATH"] ?? "").split(separator: ":").map(String.init)
+        return (explicit + fromEnvironment).filter { !$0.isEmpty }.map { URL(fileURLWithPath: $0) } + [home.appendingPathComponent("plugins")]
+    }
+
+    /// The executables found, by kind (first on the search path wins).
+    public func executables() -> [(kind: RotatorKind, path: String)] {
+        var found: [RotatorKind: String] = [:]
+        var order: [RotatorKind] = []
+        for directory in directories {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+            for name in names.sorted() where name.hasPrefix(Self.prefix) {
+                let kind = RotatorKind(String(name.dropFirst(Self.prefix.count)))
+                guard found[kind] == nil, Self.isValidKind(kind.rawValue) else { continue }
+                found[kind] = directory.appendingPathComponent(name).path
+                order.append(kind)
+            }
+        }
+        return order.map { ($0, found[$0]!) }
+    }
+
+    /// Adds every plug-in to `registry`. A plug-in that shadows a built-in kind, cannot be run, or
+    /// describes itself wrongly is an error naming its file.
+    public func register(into registry: inout RotatorRegistry) async throws {
+        let builtIn = Set(registry.kinds)
+        for (kind, path) in executables() {
+            guard !builtIn.contains(kind) else {
+                throw RotorError(.invalidOption, "plug-in \(path) would shadow the built-in rotator \(kind)",
+                                 remedy: "rename it; built-in kinds cannot be replaced")
+            }
+            let description = try await Self.describe(kind: kind, path: path)
+            registry.register(descriptor(kind: kind, path: path, description: description))
+        }
+    }
+
+    func descriptor(kind: RotatorKind, path: String, description: PluginDescription) -> RotatorDescriptor {
+        let environment = processEnvironment
+        var help = PluginSettings.rotorOptions
+        for (name, option) in description.options { help[name] = option.description + (option.required ? " (required)" : "") }
+        let required = description.options.filter(\.value.required).map(\.key).sorted()
+        return RotatorDescriptor(
+            kind: kind, summary: "exec plug-in \(path)", options: help,
+            build: { options throws(RotorError) in
+                if let missing = required.first(where: { options[$0] == nil }) {
+                    throw RotorError(.invalidOption, "rotator \(kind) needs option \(missing)", remedy: "add \(missing)=VALUE to the policy's options")
+                }
+                let settings = try PluginSettings(options: options, kind: kind, processEnvironment: environment)
+                return ExecRotator(kind: kind, executable: path, description: description, settings: settings)
+            },
+            initialValue: { _, _ in nil })
+    }
+
+    static func isValidKind(_ kind: String) -> Bool {
+        !kind.isEmpty && kind.count <= 64 && kind.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+    }
+
+    // MARK: describe, cached per executable path and modification time
+
+    private static let cache = Mutex<[String: (modified: Date, description: PluginDescription)]>([:])
+
+    /// Runs `PATH describe` (or answers from the cache) and checks the answer.
+    static func describe(kind: RotatorKind, path: String) async throws -> PluginDescription {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard let modified = attributes?[.modificationDate] as? Date else {
+            throw RotorError(.invalidOption, "plug-in \(path) cannot be read")
+        }
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw RotorError(.invalidOption, "plug-in \(path) is not executable", remedy: "chmod +x \(path)")
+        }
+        if let cached = cache.withLock({ $0[path] }), cached.modified == modified { return cached.description }
+        let process = PluginProcess(executable: path, argument: "describe", environment: PluginSettings.minimalEnvironment, timeout: .seconds(10))
+        let outcome: PluginProcess.Outcome
+        do { outcome = try await process.run(input: []) } catch let error as PluginSpawnError {
+            throw RotorError(.invalidOption, "plug-in \(path) could not be started: \(error.message)")
+        }
+        guard outcome.status == 0, !outcome.timedOut, !outcome.outputOverLimit,
+              let description = try? JSONDecoder().decode(PluginDescription.self, from: Data(outcome.output)) else {
+            throw RotorError(.invalidOption, "plug-in \(path) did not describe itself: 'describe' must exit 0 and print one rotor.rotator/v1 JSON object",
+                             remedy: "see docs/rotator-protocol.md")
+        }
+        try check(description, kind: kind, path: path)
+        cache.withLock { $0[path] = (modified, description) }
+        return description
+    }
+
+    static func check(_ description: PluginDescription, kind: RotatorKind, path: String) throws(RotorError) {
+        guard description.protocol == PluginProtocol.version else {
+            throw RotorError(.invalidOption, "plug-in \(path) speaks \(description.protocol), not \(PluginProtocol.version)")
+        }
+        guard description.kind == kind.rawValue else {
+            throw RotorError(.invalidOption, "plug-in \(path) says its kind is '\(description.kind)'; its file name says '\(kind)'")
+        }
+        guard description.direction != nil else {
+            throw RotorError(.invalidOption, "plug-in \(path): afterSetFailure must be roll-back or roll-forward, not '\(description.afterSetFailure)'")
+        }
+        if let clash = description.options.keys.first(where: { PluginSettings.rotorOptions[$0] != nil }) {
+            throw RotorError(.invalidOption, "plug-in \(path) declares option '\(clash)', which is rotor's own")
+        }
+    }
+}
+
+extension PluginSettings {
+    /// The environment of `describe`: the base variables only.
+    static var minimalEnvironment: [String: String] {
+        let environment = ProcessInfo.processInfo.environment
+        return baseVariables.reduce(into: [:]) { result, name in if let value = environment[name] { result[name] = value } }
+    }
+}

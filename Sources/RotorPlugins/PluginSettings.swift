@@ -1,0 +1,44 @@
+import Foundation
+import RotorCore
+
+/// rotor's own options of a plug-in rotator (the rest go to the plug-in): `timeout` (seconds per
+/// step, default 60) and `env` (comma-separated names of variables of rotor's environment to pass).
+struct PluginSettings: Sendable {
+    static let timeoutOption = "timeout"
+    static let environmentOption = "env"
+    static let rotorOptions: [String: String] = [
+        timeoutOption: "seconds one step may run before its process group is killed (default 60)",
+        environmentOption: "comma-separated names of variables of rotor's environment the plug-in also sees",
+    ]
+    /// Variables the plug-in always gets from rotor's environment, when set.
+    static let baseVariables = ["PATH", "HOME", "LANG", "TMPDIR"]
+    /// Never passed, whatever a policy lists.
+    static let forbiddenVariables: Set<String> = ["ROTOR_MASTER_KEY"]
+
+    var pluginOptions: [String: String]
+    var timeout: Duration
+    var environment: [String: String]
+
+    init(options: RotatorOptions, kind: RotatorKind, processEnvironment: [String: String]) throws(RotorError) {
+        var plugin = options.values
+        let timeoutText = plugin.removeValue(forKey: Self.timeoutOption)
+        let listed = plugin.removeValue(forKey: Self.environmentOption)
+        pluginOptions = plugin
+        if let timeoutText {
+            guard let seconds = Int(timeoutText), (1...3600).contains(seconds) else {
+                throw RotorError(.invalidOption, "option timeout='\(timeoutText.prefix(20))' of rotator \(kind) must be 1-3600 seconds")
+            }
+            timeout = .seconds(seconds)
+        } else {
+            timeout = .seconds(60)
+        }
+        let names = (listed ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if let refused = names.first(where: { Self.forbiddenVariables.contains($0) }) {
+            throw RotorError(.invalidOption, "option env of rotator \(kind) lists \(refused), which a plug-in never gets",
+                             remedy: "remove it; a plug-in needs no key of rotor's own")
+        }
+        environment = (Self.baseVariables + names).reduce(into: [:]) { environment, name in
+            if let value = processEnvironment[name] { environment[name] = value }
+        }
+    }
+}

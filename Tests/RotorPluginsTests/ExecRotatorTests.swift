@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import RotorCore
+import RotorPlugins
+import RotorRotators
+import RotorTestSupport
+
+/// Exec plug-ins (rotor.rotator/v1) run as real processes: a POSIX shell one (the example in
+/// examples/rotators) and a Python one with a file as its target and scripted misbehaviour.
+@Suite struct ExecRotatorTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-plugins-\(UUID().uuidString)")
+    let id = try! SecretID("/prod/shop/api-key/vendor")
+    let logs = CapturedLogs()
+
+    var target: URL { directory.appendingPathComponent("target") }
+
+    /// A plug-in directory with both plug-ins, and an engine over in-memory stores that knows them.
+    func engine(processEnvironment: [String: String] = ProcessInfo.processInfo.environment) async throws -> RotationEngine {
+        let plugins = directory.appendingPathComponent("plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+        for source in [Self.repository.appendingPathComponent("examples/rotators/rotor-rotator-example-token"),
+                       Self.repository.appendingPathComponent("Tests/RotorPluginsTests/Fixtures/rotor-rotator-file-target")] {
+            try FileManager.default.copyItem(at: source, to: plugins.appendingPathComponent(source.lastPathComponent))
+        }
+        var registry = RotatorRegistry.builtIn
+        try await PluginCatalog(directories: [plugins], processEnvironment: processEnvironment).register(into: &registry)
+        return RotationEngine(
+            store: InMemorySecretStore(), state: InMemoryStateStore(), rotators: registry,
+            configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 2, initialBackoff: .milliseconds(1), maximumBackoff: .milliseconds(1))),
+            logger: logs.logger)
+    }
+
+    func fileTarget(_ engine: RotationEngine, behaviour: String? = nil, timeout: Int? = nil, env: String? = nil) async throws {
+        var options = ["target-file": target.path]
+        if let behaviour { options["behaviour"] = behaviour }
+        if let timeout { options["timeout"] = "\(timeout)" }
+        if let env { options["env"] = env }
+        try await engine.createManagedSecret(id, rotator: "file-target", options: RotatorOptions(options), initialValue: SecretValue(string: "initial-password"))
+        try "initial-password".write(to: target, atomically: true, encoding: .utf8)
+    }
+
+    var targetValue: String { (try? String(contentsOf: target, encoding: .utf8)) ?? "" }
+
+    @Test func theShellExampleRotatesAsARotatorKind() async throws {
+        let engine = try await engine()
+        #expect(engine.rotators.kinds.contains("example-token") && engine.rotators.kinds.contains("file-target"))
+        try await engine.createManagedSecret(id, rotator: "example-token", options: RotatorOptions(["bytes": "16"]), initialValue: SecretValue(string: "first"))
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .succeeded)
+        let value = try await engine.store.getSecretValue(id, .current)
+        #expect(value.versionID == report.token && value.value.exposedString?.count == 32)
+    }
+
+    @Test func thePythonPluginAppliesAndTestsTheValueOnItsTarget() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine)
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .succeeded, "\(String(describing: report.error))")
+        #expect(targetValue == (try await engine.store.getSecretValue(id, .current).value.exposedString))
+    }
+
+    @Test func aPermanentFailureRollsBackAndRestoresTheTarget() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "fail-permanent:testSecret")
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .rolledBack)
+        #expect(report.steps.first { $0.step == .testSecret }?.attempts == 1, "permanent: not retried")
+        #expect(report.error?.summary.contains("scripted permanent failure") == true)
+        #expect(targetValue == "initial-password")
+    }
+
+    @Test func aFailureWithoutAnErrorObjectIsTransientAndRetried() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "fail-transient-once:setSecret")
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .succeeded)
+        #expect(report.steps.first { $0.step == .setSecret }?.attempts == 2)
+    }
+
+    @Test func aHangingPluginIsKilledWithItsChildrenAtItsTimeout() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "hang:testSecret", timeout: 1)
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .rolledBack)
+        #expect(report.error?.summary.contains("did not finish testSecret within 1s") == true, "\(String(describing: report.error))")
+        let child = try #require(Int32(try String(contentsOf: target.appendingPathExtension("child-pid"), encoding: .utf8)))
+        try await Task.sleep(for: .milliseconds(100))
+        // Gone, or a zombie waiting for init to reap it: killed either way.
+        let state = (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8))?.split(separator: ")").last?.split(separator: " ").first
+        #expect(state == nil || state == "Z", "the plug-in's child went with its process group (state \(String(describing: state)))")
+    }
+
+    @Test(arguments: ["garbage:setSecret", "huge:setSecret", "no-value:createSecret"])
+    func brokenOutputIsAPermanentProtocolError(behaviour: String) async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: behaviour)
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .rolledBack)
+        #expect(report.error?.summary.contains("broke the rotor.rotator/v1 protocol") == true, "\(String(describing: report.error))")
+        #expect(report.steps.allSatisfy { $0.attempts == 1 }, "a protocol error is not retried")
+    }
+
+    @Test func valuesOnStandardErrorAreRedactedInRotorsLog() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "echo-stderr:createSecret,echo-stderr:setSecret,echo-stderr:testSecret")
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .succeeded)
+        let new = try #require(try await engine.store.getSecretValue(id, .current).value.exposedString)
+        let log = logs.all.joined(separator: "\n")
+        #expect(log.contains("[REDACTED]") && log.contains("debug: pending is"))
+        #expect(!log.contains(new) && !log.contains("initial-password"))
+    }
+
+    @Test func thePluginSeesAMinimalEnvironment() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["ROTOR_MASTER_KEY"] = "master-key-canary"
+        environment["AWS_SECRET_ACCESS_KEY"] = "aws-canary"
+        environment["VENDOR_REGION"] = "eu-west-1"
+        let engine = try await engine(processEnvironment: environment)
+        let dump = directory.appendingPathComponent("env.json")
+        try await fileTarget(engine, behaviour: "env-dump:\(dump.path)", env: "VENDOR_REGION")
+        #expect(try await engine.rotate(id).outcome == .succeeded)
+        let seen = try JSONSerialization.jsonObject(with: Data(contentsOf: dump)) as? [String: String] ?? [:]
+        #expect(seen["VENDOR_REGION"] == "eu-west-1")
+        // What rotor passes, plus what the interpreter's launcher adds itself (a shell's PWD and SHLVL, pyenv's own).
+        let added = seen.keys.filter { !["PATH", "HOME", "LANG", "TMPDIR", "VENDOR_REGION", "PWD", "SHLVL", "_", "LC_CTYPE"].contains($0) && !$0.hasPrefix("PYENV") && !$0.hasPrefix("_PYENV") }
+        #expect(added.isEmpty, "\(added.sorted())")
+        #expect(seen["ROTOR_MASTER_KEY"] == nil && seen["AWS_SECRET_ACCESS_KEY"] == nil)
+    }
+
+    @Test func badOptionsAndShadowingAreClearErrors() async throws {
+        let engine = try await engine()
+        #expect(throws: RotorError.self) { try engine.rotators.make("file-target", options: RotatorOptions([:])) }
+        #expect(throws: RotorError.self) { try engine.rotators.make("file-target", options: RotatorOptions(["target-file": "/x", "colour": "red"])) }
+        #expect(throws: RotorError.self) { try engine.rotators.make("file-target", options: RotatorOptions(["target-file": "/x", "env": "ROTOR_MASTER_KEY"])) }
+        let shadow = directory.appendingPathComponent("shadow")
+        try FileManager.default.createDirectory(at: shadow, withIntermediateDirectories: true)
+        let path = shadow.appendingPathComponent("rotor-rotator-random-password")
+        try "#!/bin/sh\nexit 0\n".write(to: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path.path)
+        var registry = RotatorRegistry.builtIn
+        await #expect { try await PluginCatalog(directories: [shadow], processEnvironment: [:]).register(into: &registry) } throws: { error in
+            "\(error)".contains("shadow the built-in rotator random-password")
+        }
+    }
+}
+
