@@ -137,6 +137,7 @@ let package = Package(
         .target(
             name: "RotorCLI",
             dependencies: [
+                "RotorPlugins",
                 "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

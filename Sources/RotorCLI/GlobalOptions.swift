@@ -2,12 +2,18 @@ import ArgumentParser
 import Foundation
 import Logging
 import RotorCore
+import RotorPlugins
+import RotorPostgres
 import RotorStorage
 
 /// Options every command takes: where state lives, which environment it may touch, logging.
 struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Directory of the state database and the embedded store (env ROTOR_HOME).", valueName: "dir"))
     var home: String?
+
+    @Option(name: .customLong("plugins"), help: ArgumentHelp(
+        "A directory of rotor-rotator-KIND plug-ins, searched before ROTOR_PLUGIN_PATH and HOME/plugins (repeatable).", valueName: "dir"))
+    var plugins: [String] = []
 
     @Option(help: ArgumentHelp("Only act on secrets of this environment (env ROTOR_ENVIRONMENT).", valueName: "env"))
     var environment: String?
@@ -97,5 +103,15 @@ struct GlobalOptions: ParsableArguments {
             throw RotorError(.invalidParameter, "--log-level '\(raw.prefix(20))' is not one of trace, debug, info, notice, warning, error, critical")
         }
         return level
+    }
+}
+
+extension GlobalOptions {
+    /// The built-in rotators and the exec plug-ins on the search path (`--plugins`, ROTOR_PLUGIN_PATH, HOME/plugins).
+    func rotators() async throws -> RotatorRegistry {
+        var registry = RotatorRegistry.withPostgres
+        let directories = PluginCatalog.searchPath(explicit: plugins, environment: env, home: homeURL)
+        try await PluginCatalog(directories: directories, processEnvironment: env).register(into: &registry)
+        return registry
     }
 }

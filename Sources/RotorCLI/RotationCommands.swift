@@ -23,7 +23,7 @@ struct Rotate: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let runtime = try Runtime.open(global, stuckPending: StuckPendingPolicy(rawValue: stuckPending) ?? .refuse)
+            let runtime = try await Runtime.open(global, stuckPending: StuckPendingPolicy(rawValue: stuckPending) ?? .refuse)
             let id = try await runtime.secretID(id)
             let supplied = valueStdin ? try StdinValue.read(secret: id) : nil
             let report = try await runtime.engine.rotate(id, suppliedValue: supplied, trigger: "cli")
@@ -56,7 +56,7 @@ struct Rollback: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let runtime = try Runtime.open(global)
+            let runtime = try await Runtime.open(global)
             let id = try await runtime.secretID(id)
             let (restored, replaced) = try await runtime.engine.rollbackToPrevious(id)
             Output.line("rolled back \(id): AWSCURRENT is version \(restored) again; version \(replaced) is now AWSPREVIOUS")
@@ -74,7 +74,7 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let runtime = try Runtime.open(global)
+            let runtime = try await Runtime.open(global)
             let id = try await runtime.secretID(id)
             _ = try await runtime.engine.requireManaged(id)
             let rotations = try await runtime.state.rotations(of: id, limit: max(1, limit))
@@ -97,7 +97,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let runtime = try Runtime.open(global)
+            let runtime = try await Runtime.open(global)
             let secrets = try await runtime.state.managedSecrets(in: runtime.scope)
             let rotators = runtime.engine.rotators
             if json {
@@ -122,7 +122,7 @@ struct Unquarantine: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let runtime = try Runtime.open(global)
+            let runtime = try await Runtime.open(global)
             let id = try await runtime.secretID(id)
             try await runtime.engine.unquarantine(id)
             Output.line("\(id) is active again; rotate it with 'rotor rotate \(id)'")
@@ -140,7 +140,7 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let runtime = try Runtime.open(global)
+            let runtime = try await Runtime.open(global)
             var secret: SecretID?
             if let id { secret = try await runtime.secretID(id) }
             let events = try await runtime.state.auditEvents(of: secret, limit: max(1, limit))

@@ -16,7 +16,7 @@ struct Runtime {
 
     static func open(
         _ options: GlobalOptions, stuckPending: StuckPendingPolicy = .refuse, actor: String? = nil, lockTTL: TimeInterval = 60
-    ) throws -> Runtime {
+    ) async throws -> Runtime {
         let level = try options.level()
         LoggingBootstrap.once(level: level)
         var logger = Logger(label: "rotor")
@@ -42,7 +42,7 @@ struct Runtime {
             lockOwner: LocalLockOwner.make(actor: actor), holderIsDead: LocalLockOwner.isDead)
         var engineLogger = logger
         engineLogger[metadataKey: "component"] = "engine"
-        let engine = RotationEngine(store: store, state: state, rotators: .withPostgres, clock: clock, configuration: configuration, logger: engineLogger)
+        let engine = RotationEngine(store: store, state: state, rotators: try await options.rotators(), clock: clock, configuration: configuration, logger: engineLogger)
         return Runtime(store: store, state: state, engine: engine, scope: try options.scope(), logger: logger)
     }
 

@@ -16,8 +16,9 @@ struct Validate: AsyncParsableCommand {
 
     func run() async throws {
         let set: PolicySet
+        let rotators = try await global.rotators()
         do {
-            set = try PolicyLoader(rotators: .withPostgres).load(path: path)
+            set = try PolicyLoader(rotators: rotators).load(path: path)
         } catch {
             error.errors.forEach { Output.error("\($0)") }
             Output.error("\(error.errors.count) error(s) in \(path)")
@@ -26,7 +27,7 @@ struct Validate: AsyncParsableCommand {
         var overlaps: [PolicyError] = []
         if FileManager.default.fileExists(atPath: global.homeURL.appendingPathComponent("state.sqlite").path) {
             try await runReportingErrors {
-                let runtime = try Runtime.open(global)
+                let runtime = try await Runtime.open(global)
                 let ids = try await runtime.state.managedSecrets(in: .all).map(\.id)
                 overlaps = set.overlaps(among: ids)
             }
@@ -36,7 +37,7 @@ struct Validate: AsyncParsableCommand {
             throw ExitCode(ExitStatus.usage)
         }
         for policy in set.policies {
-            for weakness in RotatorRegistry.withPostgres.securityWeaknesses(policy.rotator, options: policy.options) {
+            for weakness in rotators.securityWeaknesses(policy.rotator, options: policy.options) {
                 Output.error("warning: \(policy.location): policy '\(policy.name)' weakens security: \(weakness)")
             }
         }
@@ -58,9 +59,9 @@ struct Plan: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let set = try Self.validatePolicies(policies)
+            let set = try Self.validatePolicies(policies, rotators: try await global.rotators())
             let now = try instant()
-            let runtime = try Runtime.open(global)
+            let runtime = try await Runtime.open(global)
             let rows = try await PlanRows.build(runtime: runtime, policies: set, now: now, horizon: try horizonDuration())
             if let explain {
                 let id = try await runtime.secretID(explain)
@@ -152,9 +153,9 @@ struct Daemon: AsyncParsableCommand {
         try await runReportingErrors {
             let (host, port) = try parseListen()
             let token = try apiToken(host: host)
-            let runtime = try Runtime.open(global, actor: "daemon", lockTTL: max(2 * leaseTtl, 60))
+            let runtime = try await Runtime.open(global, actor: "daemon", lockTTL: max(2 * leaseTtl, 60))
             guard let schedule = runtime.state as? any SchedulingStore else { throw RotorError(.storeUnavailable, "the state store cannot schedule") }
-            _ = try Plan.validatePolicies(policies)
+            _ = try Plan.validatePolicies(policies, rotators: runtime.engine.rotators)
             let webhooks = try (webhook + (global.env["ROTOR_WEBHOOKS"]?.split(separator: ",").map(String.init) ?? [])).map { raw in
                 guard let url = URL(string: raw), url.scheme == "http" || url.scheme == "https" else {
                     throw RotorError(.invalidParameter, "webhook '\(raw.prefix(100))' is not an http(s) URL")
@@ -181,8 +182,8 @@ struct Daemon: AsyncParsableCommand {
 
 extension Plan {
     /// Loads policies for commands that need them valid.
-    static func validatePolicies(_ path: String) throws -> PolicySet {
-        do { return try PolicyLoader(rotators: .withPostgres).load(path: path) } catch {
+    static func validatePolicies(_ path: String, rotators: RotatorRegistry) throws -> PolicySet {
+        do { return try PolicyLoader(rotators: rotators).load(path: path) } catch {
             throw RotorError(.invalidInput, "policies in \(path) are invalid:\n\(error)", remedy: "run 'rotor validate \(path)'")
         }
     }

@@ -26,7 +26,7 @@ struct SecretCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let runtime = try Runtime.open(global)
+                let runtime = try await Runtime.open(global)
                 let id = try await runtime.secretID(id)
                 let kind = RotatorKind(rotator)
                 let parsed = try RotatorOptions(arguments: options)
@@ -60,7 +60,7 @@ struct SecretCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let runtime = try Runtime.open(global)
+                let runtime = try await Runtime.open(global)
                 let id = try await runtime.secretID(id)
                 try await runtime.engine.manageExistingSecret(id, rotator: RotatorKind(rotator), options: try RotatorOptions(arguments: options))
                 Output.line("managing \(id) with rotator \(rotator); rotate it with 'rotor rotate \(id)'")
@@ -80,7 +80,7 @@ struct SecretCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let runtime = try Runtime.open(global)
+                let runtime = try await Runtime.open(global)
                 let id = try await runtime.secretID(id)
                 let selector = VersionSelector(versionID: versionId.map { VersionID($0) }, stage: try stage.map { s throws(RotorError) in try StagingLabel(s) })
                 let version = try await runtime.store.getSecretValue(id, selector)
@@ -102,7 +102,7 @@ struct SecretCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let runtime = try Runtime.open(global)
+                let runtime = try await Runtime.open(global)
                 let id = try await runtime.secretID(id)
                 let description = try await runtime.store.describeSecret(id)
                 let managed = try await runtime.state.managedSecret(id)
@@ -123,7 +123,7 @@ struct SecretCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let runtime = try Runtime.open(global)
+                let runtime = try await Runtime.open(global)
                 let secrets = try await runtime.store.listSecrets(in: runtime.scope)
                 let managed = Dictionary(uniqueKeysWithValues: try await runtime.state.managedSecrets(in: runtime.scope).map { ($0.id, $0) })
                 if json {

@@ -41,7 +41,11 @@ struct PluginProcess: Sendable {
 
     private func runBlocking(input: [UInt8], group: ProcessGroupHandle) throws -> Outcome {
         var stdinPipe: [Int32] = [0, 0], stdoutPipe: [Int32] = [0, 0], stderrPipe: [Int32] = [0, 0]
-        guard pipe(&stdinPipe) == 0, pipe(&stdoutPipe) == 0, pipe(&stderrPipe) == 0 else { throw PluginSpawnError(errno: errno) }
+        // Close-on-exec: another plug-in spawned at the same time must not inherit these ends (it would
+        // hold this one's output open); the child gets its own copies through dup2.
+        guard systemPipe2(&stdinPipe, O_CLOEXEC) == 0, systemPipe2(&stdoutPipe, O_CLOEXEC) == 0, systemPipe2(&stderrPipe, O_CLOEXEC) == 0 else {
+            throw PluginSpawnError(errno: errno)
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -65,7 +69,13 @@ struct PluginProcess: Sendable {
         let envp: [UnsafeMutablePointer<CChar>?] = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        var spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: the file is open for writing somewhere (being installed, or a descriptor another
+        // process inherited while it was written); that passes within moments.
+        for _ in 0..<50 where spawned == ETXTBSY {
+            usleep(10_000)
+            spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         for fd in [stdinPipe[0], stdoutPipe[1], stderrPipe[1]] { close(fd) }
         guard spawned == 0 else {
             for fd in [stdinPipe[1], stdoutPipe[0], stderrPipe[0]] { close(fd) }
@@ -100,6 +110,10 @@ struct PluginProcess: Sendable {
         }
     }
 }
+
+/// glibc's pipe2(2), which its Swift module does not export (it needs _GNU_SOURCE).
+@_silgen_name("pipe2")
+private func systemPipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
 
 struct PluginSpawnError: Error {
     let errno: Int32
