@@ -27,7 +27,7 @@ import Testing
     @Test func everyOperatorRunbookExists() {
         #expect(Set(Self.runbooks).isSuperset(of: [
             "rollback.md", "failed-or-quarantined-rotation.md", "manual-rotation.md", "aws-setup.md", "stuck-pending-version.md",
-            "daemon-operations.md", "postgres-rotation.md", "lambda-deployment.md",
+            "daemon-operations.md", "postgres-rotation.md", "lambda-deployment.md", "plugin-rotators.md",
         ]))
     }
 
