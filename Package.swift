@@ -108,7 +108,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
-            name: "bootstrap", dependencies: ["RotorLambda", "RotorPostgres"], swiftSettings: strict,
+            name: "bootstrap", dependencies: ["RotorCore", "RotorLambda", "RotorPostgres", "RotorPlugins"], swiftSettings: strict,
             // Export no symbols: nothing loads the function's binary as a library, and a dynamic symbol
             // table of every symbol (40k) is what the loader's look-ups and dladdr scan at each cold start.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))]),

@@ -35,11 +35,14 @@ public struct LambdaFunction: Sendable {
             logger: logger)
     }
 
-    /// Configures, then serves invocations until the process is stopped.
-    public static func run(environment: [String: String], rotators: RotatorRegistry) async -> Never {
+    /// Configures, then serves invocations until the process is stopped. `rotators` builds the
+    /// registry (built-ins and plug-ins); its failure is reported as an init error.
+    public static func run(environment: [String: String], rotators makeRotators: @Sendable () async throws -> RotatorRegistry) async -> Never {
         let logger = Logger(label: "rotor.lambda") { label in JSONLogHandler(label: label, level: Logger.Level(rawValue: environment["ROTOR_LOG_LEVEL"] ?? "info") ?? .info) }
         let function: LambdaFunction
+        let rotators: RotatorRegistry
         do {
+            rotators = try await makeRotators()
             function = try configure(environment: environment, rotators: rotators, logger: logger)
         } catch {
             let message = (error as? RotorError)?.description ?? "\(type(of: error))"

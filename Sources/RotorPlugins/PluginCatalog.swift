@@ -16,10 +16,10 @@ public struct PluginCatalog: Sendable {
         self.processEnvironment = processEnvironment
     }
 
-    /// The search path: explicit directories, then `ROTOR_PLUGIN_PATH`, then `home/plugins`.
-    public static func searchPath(explicit: [String], environment: [String: String], home: URL) -> [URL] {
+    /// The search path: explicit directories, then `ROTOR_PLUGIN_PATH`, then `home/plugins` (if any).
+    public static func searchPath(explicit: [String], environment: [String: String], home: URL?) -> [URL] {
         let fromEnvironment = (environment["ROTOR_PLUGIN_PATH"] ?? "").split(separator: ":").map(String.init)
-        return (explicit + fromEnvironment).filter { !$0.isEmpty }.map { URL(fileURLWithPath: $0) } + [home.appendingPathComponent("plugins")]
+        return (explicit + fromEnvironment).filter { !$0.isEmpty }.map { URL(fileURLWithPath: $0) } + [home?.appendingPathComponent("plugins")].compactMap { $0 }
     }
 
     /// The executables found, by kind (first on the search path wins).
