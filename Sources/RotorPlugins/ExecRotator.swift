@@ -113,9 +113,16 @@ public struct ExecRotator: Rotator {
 
     private func logStandardError(_ bytes: [UInt8], redacting values: [SecretValue], _ context: RotationContext) {
         guard !bytes.isEmpty else { return }
-        let text = Redaction.redact(String(decoding: bytes, as: UTF8.self), values)
+        let raw = String(decoding: bytes, as: UTF8.self)
+        let text = Redaction.redact(raw, values)
+        if text != raw {
+            context.logger.warning("\(Self.printedAValue)", metadata: ["plugin": "\(kind)"])
+        }
         context.logger.info("plug-in standard error", metadata: ["plugin": "\(kind)", "stderr": "\(text)"])
     }
+
+    /// Logged (as a warning) when a plug-in's standard error held a value of the rotation.
+    public static let printedAValue = "plug-in printed a value of the rotation on standard error; rotor redacted it"
 }
 
 /// Replaces every occurrence of a value (its text, and the base64 form of a binary one) by `[REDACTED]`.
