@@ -69,4 +69,21 @@ import Testing
         let invalid = try await cli.run("validate", policies.path)
         #expect(invalid.status != 0 && invalid.output.contains("tokens.yaml:") && invalid.output.contains("colour"), "\(invalid.output)")
     }
+
+    /// rotor killed (SIGKILL) at every journal boundary of a plug-in's rotation, then run again:
+    /// the rotation finishes with the same token and the plug-in's target holds AWSCURRENT.
+    @Test(arguments: ["intent:setSecret", "completion:setSecret", "intent:testSecret", "intent:finishSecret", "label:AWSCURRENT"])
+    func aCrashOfRotorBetweenAPluginsStepsResumes(point: String) async throws {
+        let cli = try cliWithPlugin()
+        let target = cli.home.appendingPathComponent("target")
+        try "first-password".write(to: target, atomically: true, encoding: .utf8)
+        let id = "/prod/shop/api-key/file"
+        #expect(try await cli.run("secret", "create", id, "--rotator", "file-target", "--option", "target-file=\(target.path)", "--value-stdin", stdin: "first-password").status == 0)
+        let killed = try await cli.run(["rotate", id], extraEnvironment: ["ROTOR_FAULT_KILL_AT": point])
+        #expect(killed.status != 0, "\(point): \(killed.output)")
+        let resumed = try await cli.run("rotate", id)
+        #expect(resumed.status == 0 && resumed.output.contains("resum"), "\(point): \(resumed.output)")
+        let current = try await cli.run("secret", "get", id)
+        #expect(current.stdout.trimmingCharacters(in: .newlines) == (try String(contentsOf: target, encoding: .utf8)), "the target holds AWSCURRENT")
+    }
 }
