@@ -64,7 +64,9 @@ public struct PluginCatalog: Sendable {
                     throw RotorError(.invalidOption, "rotator \(kind) needs option \(missing)", remedy: "add \(missing)=VALUE to the policy's options")
                 }
                 let settings = try PluginSettings(options: options, kind: kind, processEnvironment: environment)
-                return ExecRotator(kind: kind, executable: path, description: description, settings: settings)
+                return ProtocolRotator(
+                    kind: kind, hasTarget: description.hasTarget, afterSetFailure: description.direction ?? .rollBack,
+                    transport: ExecTransport(kind: kind, executable: path, settings: settings))
             },
             initialValue: { _, _ in nil })
     }

@@ -161,7 +161,7 @@ public struct PluginConformance: Sendable {
 
     private func hygiene(_ logs: LineCollector) -> Check {
         let name = "no value on standard error, in the log or the audit"
-        if logs.lines.contains(where: { $0.contains(ExecRotator.printedAValue) }) {
+        if logs.lines.contains(where: { $0.contains(PluginFailure.printedAValue) }) {
             return Check(name: name, passed: false, detail: "the plug-in printed a value of the rotation on standard error (rotor redacted it)")
         }
         if let leaked = logs.leakedValue() { return Check(name: name, passed: false, detail: "a value appears in rotor's log: \(leaked)") }
