@@ -65,7 +65,11 @@ let package = Package(
         // Exec plug-in rotators (protocol rotor.rotator/v1): discovery, describe, one process per step.
         .target(
             name: "RotorPlugins",
-            dependencies: ["RotorCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RotorCore", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // AWS Secrets Manager: SigV4, credentials, the JSON API client and the SecretStore over it.
@@ -153,7 +157,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RotorPluginsTests",
-            dependencies: ["RotorCore", "RotorPlugins", "RotorRotators", "RotorTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RotorCore", "RotorPlugins", "RotorRotators", "RotorTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),
@@ -173,6 +181,7 @@ let package = Package(
             dependencies: [
                 "RotorCore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -41,6 +41,7 @@ public struct PluginCatalog: Sendable {
     /// Adds every plug-in to `registry`. A plug-in that shadows a built-in kind, cannot be run, or
     /// describes itself wrongly is an error naming its file.
     public func register(into registry: inout RotatorRegistry) async throws {
+        registry.register(WebhookTransport.descriptor)
         let builtIn = Set(registry.kinds)
         for (kind, path) in executables() {
             guard !builtIn.contains(kind) else {

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A small HTTP/1.1 server on 127.0.0.1 for tests: it hands each request to `respond`, which
@@ -24,16 +25,24 @@ public final class LoopbackHTTPServer: Sendable {
     /// The loopback address it listens on.
     public let host: String
     public var port: Int { channel.localAddress!.port! }
-    public var url: URL { URL(string: "http://\(host):\(port)")! }
+    let scheme: String
+    public var url: URL { URL(string: "\(scheme)://\(host):\(port)")! }
 
-    /// - Parameter host: a loopback address; `uniqueLoopbackAddress()` gives a server an address of its
-    ///   own, so a late request of another test to a closed server whose port was reused cannot reach it.
-    public init(host: String = "127.0.0.1", respond: @escaping @Sendable (Request) async -> Reply) async throws {
+    /// - Parameters:
+    ///   - host: a loopback address; `uniqueLoopbackAddress()` gives a server an address of its own, so
+    ///     a late request of another test to a closed server whose port was reused cannot reach it.
+    ///   - tls: serve HTTPS with this context.
+    public init(host: String = "127.0.0.1", tls: NIOSSLContext? = nil, respond: @escaping @Sendable (Request) async -> Reply) async throws {
         self.host = host
+        scheme = tls == nil ? "http" : "https"
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                }.flatMap {
+                    channel.pipeline.configureHTTPServerPipeline()
+                }.flatMapThrowing {
                     try channel.pipeline.syncOperations.addHandler(Handler(respond: respond))
                 }
             }

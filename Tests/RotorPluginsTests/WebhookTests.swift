@@ -1,0 +1,173 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOSSL
+import Synchronization
+import Testing
+import RotorCore
+import RotorPlugins
+import RotorRotators
+import RotorTestSupport
+
+/// The webhook rotator against a loopback HTTPS receiver that does what the Standard Webhooks
+/// specification asks of one: it verifies the signature (its own HMAC code, not rotor's), refuses a
+/// timestamp more than 5 minutes off and a message id it has seen, and keeps a "target" password.
+@Suite struct WebhookTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-webhook-\(UUID().uuidString)")
+    let id = try! SecretID("/prod/shop/api-key/vendor")
+    let keyID = try! SecretID("/prod/shop/signing-key/webhook")
+    static let signingKey = "whsec_" + Data((0..<32).map { UInt8($0 * 7 % 251) }).base64EncodedString()
+
+    /// A receiver's state: the password its system accepts, the ids it has seen, what it refused.
+    final class Receiver: Sendable {
+        let state = Mutex<(target: String?, seen: Set<String>, refused: [String], requests: [LoopbackHTTPServer.Request])>((nil, [], [], []))
+        let key: [UInt8]
+        init(key encoded: String) { key = Array(Data(base64Encoded: String(encoded.dropFirst(6)))!) }
+
+        func handle(_ request: LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Reply {
+            state.withLock { $0.requests.append(request) }
+            let headers = request.head.headers
+            guard let msgID = headers.first(name: "webhook-id"), let stamp = headers.first(name: "webhook-timestamp"), let time = Int(stamp),
+                  let signature = headers.first(name: "webhook-signature") else { return refuse("missing headers", 400) }
+            guard abs(Int(Date().timeIntervalSince1970) - time) <= 300 else { return refuse("timestamp outside tolerance", 401) }
+            let expected = HMAC<SHA256>.authenticationCode(for: Array("\(msgID).\(stamp).".utf8) + request.body, using: SymmetricKey(data: key))
+            let valid = signature.split(separator: " ").contains { $0 == "v1," + Data(expected).base64EncodedString() }
+            guard valid else { return refuse("bad signature", 401) }
+            guard state.withLock({ $0.seen.insert(msgID).inserted }) else { return refuse("replayed message id", 409) }
+            guard let message = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any], let step = message["step"] as? String else {
+                return refuse("not a rotor.rotator/v1 request", 400)
+            }
+            let pending = (message["pending"] as? [String: Any])?["string"] as? String
+            let current = (message["current"] as? [String: Any])?["string"] as? String
+            switch step {
+            case "createSecret": return ok(#"{"value": {"string": "hook-\#(UUID().uuidString.lowercased())"}}"#)
+            case "setSecret": state.withLock { $0.target = pending }
+            case "testSecret": if state.withLock({ $0.target }) != pending { return ok(#"{"error": {"kind": "permanent", "message": "not accepted"}}"#, 422) }
+            case "rollback": state.withLock { $0.target = current }
+            default: break
+            }
+            return ok("{}")
+        }
+
+        private func refuse(_ why: String, _ status: Int) -> LoopbackHTTPServer.Reply {
+            state.withLock { $0.refused.append(why) }
+            return .respond(status: status, headers: [], body: Array(#"{"error": {"kind": "permanent", "message": "\#(why)"}}"#.utf8))
+        }
+
+        private func ok(_ json: String, _ status: Int = 200) -> LoopbackHTTPServer.Reply {
+            .respond(status: status, headers: [("Content-Type", "application/json")], body: Array(json.utf8))
+        }
+    }
+
+    /// A self-signed certificate for 127.0.0.1, made with openssl; it is also the CA file rotor trusts.
+    func certificate() throws -> (cert: String, key: String) {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (cert, key) = (directory.appendingPathComponent("cert.pem").path, directory.appendingPathComponent("key.pem").path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return (cert, key)
+    }
+
+    func serve(_ receiver: Receiver) async throws -> (LoopbackHTTPServer, String) {
+        let (cert, key) = try certificate()
+        let tls = try NIOSSLContext(configuration: .makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))))
+        return (try await LoopbackHTTPServer(tls: tls) { request in receiver.handle(request) }, cert)
+    }
+
+    func engine(signingKey: String = Self.signingKey) async throws -> RotationEngine {
+        var registry = RotatorRegistry.builtIn
+        try await PluginCatalog(directories: [], processEnvironment: [:]).register(into: &registry)
+        let store = InMemorySecretStore()
+        _ = try await store.createSecret(CreateSecretInput(id: keyID, initialValue: SecretValue(string: signingKey)))
+        return RotationEngine(store: store, state: InMemoryStateStore(), rotators: registry,
+                              configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 2, initialBackoff: .milliseconds(1), maximumBackoff: .milliseconds(1))))
+    }
+
+    func manage(_ engine: RotationEngine, url: URL, ca: String) async throws {
+        try await engine.createManagedSecret(id, rotator: "webhook", options: RotatorOptions([
+            "url": url.absoluteString, "signing-key-secret": keyID.rawValue, "ca-file": ca,
+        ]), initialValue: SecretValue(string: "first-password"))
+    }
+
+    @Test func aRotationThroughASignedWebhookAppliesTheValueOnTheReceiver() async throws {
+        let receiver = Receiver(key: Self.signingKey)
+        let (server, ca) = try await serve(receiver)
+        defer { Task { try? await server.close() } }
+        let engine = try await engine()
+        try await manage(engine, url: server.url, ca: ca)
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .succeeded, "\(String(describing: report.error)) \(receiver.state.withLock { $0.refused })")
+        let current = try await engine.store.getSecretValue(id, .current).value.exposedString
+        #expect(receiver.state.withLock { $0.target } == current && receiver.state.withLock { $0.refused }.isEmpty)
+    }
+
+    @Test func aReceiverRefusesAReplayedOrTamperedRequest() async throws {
+        let receiver = Receiver(key: Self.signingKey)
+        let (server, ca) = try await serve(receiver)
+        defer { Task { try? await server.close() } }
+        let engine = try await engine()
+        try await manage(engine, url: server.url, ca: ca)
+        #expect(try await engine.rotate(id).outcome == .succeeded)
+        let captured = try #require(receiver.state.withLock { $0.requests.first })
+
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(ca)
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+        func send(_ body: [UInt8]) async throws -> Int {
+            var request = HTTPClientRequest(url: server.url.absoluteString)
+            request.method = .POST
+            for (name, value) in captured.head.headers where name.lowercased().hasPrefix("webhook-") { request.headers.add(name: name, value: value) }
+            request.body = .bytes(ByteBuffer(bytes: body))
+            return Int(try await client.execute(request, timeout: .seconds(10)).status.code)
+        }
+        let replayed = try await send(captured.body)
+        var tampered = captured.body
+        tampered[tampered.count / 2] ^= 0x01
+        let altered = try await send(tampered)
+        try await client.shutdown()
+        #expect(replayed == 409 && altered == 401)
+        #expect(receiver.state.withLock { $0.refused } == ["replayed message id", "bad signature"])
+    }
+
+    @Test func aWrongSigningKeyIsAPermanentFailureAndRollsBack() async throws {
+        let receiver = Receiver(key: Self.signingKey)
+        let (server, ca) = try await serve(receiver)
+        defer { Task { try? await server.close() } }
+        let engine = try await engine(signingKey: "whsec_" + Data(repeating: 1, count: 32).base64EncodedString())
+        try await manage(engine, url: server.url, ca: ca)
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .rolledBack && report.error?.summary.contains("HTTP 401") == true, "\(String(describing: report.error))")
+        #expect(report.steps.first?.attempts == 1, "4xx is not retried")
+    }
+
+    @Test func anUntrustedCertificateIsRefused() async throws {
+        let receiver = Receiver(key: Self.signingKey)
+        let (server, _) = try await serve(receiver)
+        defer { Task { try? await server.close() } }
+        let engine = try await engine()
+        try await engine.createManagedSecret(id, rotator: "webhook", options: RotatorOptions([
+            "url": server.url.absoluteString, "signing-key-secret": keyID.rawValue,
+        ]), initialValue: SecretValue(string: "first-password"))
+        let report = try await engine.rotate(id)
+        #expect(!report.succeeded && receiver.state.withLock { $0.requests }.isEmpty, "nothing reaches a receiver rotor cannot verify")
+    }
+
+    @Test func plainHTTPIsOnlyForLoopback() async throws {
+        let engine = try await engine()
+        #expect(throws: RotorError.self) {
+            try engine.rotators.make("webhook", options: RotatorOptions(["url": "http://hooks.example.com/rotate", "signing-key-secret": keyID.rawValue]))
+        }
+        #expect(throws: Never.self) {
+            try engine.rotators.make("webhook", options: RotatorOptions(["url": "http://127.0.0.1:9/rotate", "signing-key-secret": keyID.rawValue]))
+        }
+    }
+}
