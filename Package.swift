@@ -149,7 +149,7 @@ let package = Package(
             // The crash tests' kill switch (ROTOR_FAULT_KILL_AT) exists in debug builds only.
             swiftSettings: strict + [.define("ROTOR_FAULT_INJECTION", .when(configuration: .debug))]
         ),
-        .executableTarget(name: "rotor", dependencies: ["RotorCLI"], swiftSettings: strict),
+        .executableTarget(name: "rotor", dependencies: ["RotorCLI", "RotorPlugins"], swiftSettings: strict),
         .testTarget(
             name: "RotorCoreTests",
             dependencies: ["RotorCore", "RotorRotators", "RotorStorage"],

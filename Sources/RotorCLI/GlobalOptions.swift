@@ -110,7 +110,10 @@ extension GlobalOptions {
     /// The built-in rotators and the exec plug-ins on the search path (`--plugins`, ROTOR_PLUGIN_PATH, HOME/plugins).
     func rotators() async throws -> RotatorRegistry {
         var registry = RotatorRegistry.withPostgres
-        let directories = PluginCatalog.searchPath(explicit: plugins, environment: env, home: homeURL)
+        // HOME/plugins only for a home the operator named (--home, ROTOR_HOME): never the working
+        // directory's default .rotor, which whoever controls that directory could fill.
+        let namedHome = home != nil || env["ROTOR_HOME"] != nil ? homeURL : nil
+        let directories = try PluginCatalog.searchPath(explicit: plugins, environment: env, home: namedHome)
         try await PluginCatalog(directories: directories, processEnvironment: env).register(into: &registry)
         return registry
     }

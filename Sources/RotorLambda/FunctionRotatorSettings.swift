@@ -17,7 +17,7 @@ public struct FunctionRotatorSettings: Sendable {
     public var tagOptions: Set<String>
 
     public init(kind: RotatorKind? = nil, options: RotatorOptions = RotatorOptions(), allowWeakerTagOptions: Bool = false, tagOptions: Set<String> = []) {
-        self.tagOptions = tagOptions.subtracting(["user"])
+        self.tagOptions = tagOptions.subtracting(["user", "env", "timeout"])
         self.kind = kind
         self.options = options
         self.allowWeakerTagOptions = allowWeakerTagOptions

@@ -16,10 +16,16 @@ public struct PluginCatalog: Sendable {
         self.processEnvironment = processEnvironment
     }
 
-    /// The search path: explicit directories, then `ROTOR_PLUGIN_PATH`, then `home/plugins` (if any).
-    public static func searchPath(explicit: [String], environment: [String: String], home: URL?) -> [URL] {
-        let fromEnvironment = (environment["ROTOR_PLUGIN_PATH"] ?? "").split(separator: ":").map(String.init)
-        return (explicit + fromEnvironment).filter { !$0.isEmpty }.map { URL(fileURLWithPath: $0) } + [home?.appendingPathComponent("plugins")].compactMap { $0 }
+    /// The search path: explicit directories, then `ROTOR_PLUGIN_PATH`, then `home/plugins` (if any;
+    /// callers pass a home only when the operator named it, never the working directory's default).
+    /// A relative `ROTOR_PLUGIN_PATH` entry is refused: it would depend on where rotor is started.
+    public static func searchPath(explicit: [String], environment: [String: String], home: URL?) throws(RotorError) -> [URL] {
+        let fromEnvironment = (environment["ROTOR_PLUGIN_PATH"] ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty }
+        if let relative = fromEnvironment.first(where: { !$0.hasPrefix("/") }) {
+            throw RotorError(.invalidParameter, "ROTOR_PLUGIN_PATH entry '\(relative.prefix(100))' is relative", remedy: "use absolute directories")
+        }
+        return (explicit.filter { !$0.isEmpty } + fromEnvironment).map { URL(fileURLWithPath: $0).standardizedFileURL }
+            + [home?.appendingPathComponent("plugins")].compactMap { $0 }
     }
 
     /// The executables found, by kind (first on the search path wins).
@@ -82,13 +88,7 @@ public struct PluginCatalog: Sendable {
 
     /// Runs `PATH describe` (or answers from the cache) and checks the answer.
     static func describe(kind: RotatorKind, path: String) async throws -> PluginDescription {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        guard let modified = attributes?[.modificationDate] as? Date else {
-            throw RotorError(.invalidOption, "plug-in \(path) cannot be read")
-        }
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw RotorError(.invalidOption, "plug-in \(path) is not executable", remedy: "chmod +x \(path)")
-        }
+        let modified = try trustedFile(path)
         if let cached = cache.withLock({ $0[path] }), cached.modified == modified { return cached.description }
         let process = PluginProcess(executable: path, argument: "describe", environment: PluginSettings.minimalEnvironment, timeout: .seconds(10))
         let outcome: PluginProcess.Outcome
@@ -118,6 +118,31 @@ public struct PluginCatalog: Sendable {
         if let clash = description.options.keys.first(where: { PluginSettings.rotorOptions[$0] != nil }) {
             throw RotorError(.invalidOption, "plug-in \(path) declares option '\(clash)', which is rotor's own")
         }
+    }
+}
+
+extension PluginCatalog {
+    /// The plug-in's modification time, after checking that rotor may run it: a regular executable
+    /// file (symbolic links resolved) that, like its directory, only its owner may change, and whose
+    /// owner is this user or root. Anyone else able to write it could run code as rotor.
+    static func trustedFile(_ path: String) throws(RotorError) -> Date {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        for (what, item) in [("plug-in", resolved), ("plug-in directory", (resolved as NSString).deletingLastPathComponent)] {
+            var info = stat()
+            guard stat(item, &info) == 0 else { throw RotorError(.invalidOption, "\(what) \(item) cannot be read") }
+            guard info.st_uid == geteuid() || info.st_uid == 0 else {
+                throw RotorError(.invalidOption, "\(what) \(item) belongs to another user (uid \(info.st_uid)); rotor runs only its own or root's plug-ins")
+            }
+            guard info.st_mode & 0o022 == 0 else {
+                throw RotorError(.invalidOption, "\(what) \(item) can be changed by other users (mode \(String(info.st_mode & 0o777, radix: 8)))",
+                                 remedy: "chmod go-w \(item)")
+            }
+        }
+        guard FileManager.default.isExecutableFile(atPath: resolved),
+              let modified = (try? FileManager.default.attributesOfItem(atPath: resolved))?[.modificationDate] as? Date else {
+            throw RotorError(.invalidOption, "plug-in \(path) is not an executable file", remedy: "chmod +x \(path)")
+        }
+        return modified
     }
 }
 

@@ -16,6 +16,8 @@ struct PluginProcess: Sendable {
         var output: [UInt8]
         var outputOverLimit: Bool
         var errorOutput: [UInt8]
+        /// Standard error went on past the kept part.
+        var errorOverLimit: Bool
         var timedOut: Bool
     }
 
@@ -26,7 +28,12 @@ struct PluginProcess: Sendable {
     var outputLimit = 1 << 20
     var errorLimit = 64 << 10
 
+    /// A plug-in that exits without reading its input must not kill rotor with SIGPIPE (the write
+    /// then fails with EPIPE). Process-wide, as NIO does for sockets; the child gets the default back.
+    private static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     func run(input: [UInt8]) async throws -> Outcome {
+        Self.ignoreBrokenPipes
         let group = ProcessGroupHandle()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
@@ -52,7 +59,9 @@ struct PluginProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        for fd in stdinPipe + stdoutPipe + stderrPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+        for fd in stdinPipe + stdoutPipe + stderrPipe where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+        // Nothing else of rotor's reaches the plug-in (a descriptor opened without close-on-exec).
+        _ = systemAddCloseFrom(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -96,7 +105,7 @@ struct PluginProcess: Sendable {
         let normal = (status & 0x7f) == 0
         return Outcome(
             status: exited && normal ? (status >> 8) & 0xff : nil, output: exchange.output, outputOverLimit: exchange.outputOverLimit,
-            errorOutput: exchange.errorOutput, timedOut: !exited)
+            errorOutput: exchange.errorOutput, errorOverLimit: exchange.errorOverLimit, timedOut: !exited)
     }
 
     /// Waits for the process to exit until the deadline; true when it did (and was reaped).
@@ -104,7 +113,10 @@ struct PluginProcess: Sendable {
         while true {
             let result = waitpid(pid, &status, WNOHANG)
             if result == pid { return true }
-            if result < 0, errno != EINTR { return true }
+            if result < 0, errno != EINTR {
+                status = 0x7f // not an exit: reported as "killed by a signal", never as success
+                return true
+            }
             if ContinuousClock.now >= deadline { return false }
             usleep(2_000)
         }
@@ -114,6 +126,10 @@ struct PluginProcess: Sendable {
 /// glibc's pipe2(2), which its Swift module does not export (it needs _GNU_SOURCE).
 @_silgen_name("pipe2")
 private func systemPipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
+
+/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+): the child closes every descriptor from `from` on.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func systemAddCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
 
 struct PluginSpawnError: Error {
     let errno: Int32
@@ -158,6 +174,7 @@ final class PipeExchange {
     private(set) var output: [UInt8] = []
     private(set) var errorOutput: [UInt8] = []
     private(set) var outputOverLimit = false
+    private(set) var errorOverLimit = false
 
     init(input: [UInt8], stdin: Int32, stdout: Int32, stderr: Int32, outputLimit: Int, errorLimit: Int) {
         (self.input, self.stdin, self.stdout, self.stderr) = (input, stdin, stdout, stderr)
@@ -199,7 +216,9 @@ final class PipeExchange {
             if bytes.count > room { outputOverLimit = true }
             output += bytes.prefix(max(0, room))
         } else {
-            errorOutput += bytes.prefix(max(0, errorLimit - errorOutput.count))
+            let room = errorLimit - errorOutput.count
+            if bytes.count > room { errorOverLimit = true }
+            errorOutput += bytes.prefix(max(0, room))
         }
     }
 

@@ -12,8 +12,9 @@ struct PluginSettings: Sendable {
     ]
     /// Variables the plug-in always gets from rotor's environment, when set.
     static let baseVariables = ["PATH", "HOME", "LANG", "TMPDIR"]
-    /// Never passed, whatever a policy lists.
-    static let forbiddenVariables: Set<String> = ["ROTOR_MASTER_KEY"]
+    /// Never passed, whatever a policy lists: rotor's own settings and keys, cloud credentials, and
+    /// the dynamic loader's variables (a plug-in is given values, never the keys to other ones).
+    static let forbiddenPrefixes = ["ROTOR_", "AWS_", "LD_"]
 
     var pluginOptions: [String: String]
     var timeout: Duration
@@ -33,9 +34,9 @@ struct PluginSettings: Sendable {
             timeout = .seconds(60)
         }
         let names = (listed ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        if let refused = names.first(where: { Self.forbiddenVariables.contains($0) }) {
-            throw RotorError(.invalidOption, "option env of rotator \(kind) lists \(refused), which a plug-in never gets",
-                             remedy: "remove it; a plug-in needs no key of rotor's own")
+        if let refused = names.first(where: { name in Self.forbiddenPrefixes.contains { name.hasPrefix($0) } }) {
+            throw RotorError(.invalidOption, "option env of rotator \(kind) lists \(refused.prefix(64)), which a plug-in never gets (no ROTOR_*, AWS_* or LD_* variable)",
+                             remedy: "remove it; give the plug-in what it needs through its own options or a file it reads")
         }
         environment = (Self.baseVariables + names).reduce(into: [:]) { environment, name in
             if let value = processEnvironment[name] { environment[name] = value }

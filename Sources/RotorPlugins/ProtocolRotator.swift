@@ -83,12 +83,21 @@ public enum PluginFailure {
                    remedy: "fix the plug-in (docs/rotator-protocol.md); 'rotor plugin check \(kind)' shows what it does")
     }
 
-    /// A failed step: permanent only when the plug-in says so; its message with any value redacted.
+    /// A success may carry a value only for createSecret.
+    static func checkShape(_ answer: StepAnswer, _ kind: RotatorKind, _ context: RotationContext, step: String) throws -> StepAnswer {
+        guard answer.value == nil || step == "createSecret" else {
+            throw protocolError(kind, "\(step) answered with a value; only createSecret makes one", context, step: RotationStep(rawValue: step))
+        }
+        return answer
+    }
+
+    /// A failed step: permanent only when the plug-in says so; its message with any value redacted,
+    /// cut to 1 KiB and without control characters (it reaches logs, errors and the audit record).
     static func stepFailed(
         _ kind: RotatorKind, _ step: String, how: String, _ failure: StepAnswer.Failure?, _ values: [SecretValue], _ context: RotationContext
     ) -> RotorError {
         let permanent = failure?.kind == "permanent"
-        let reason = failure?.message.map { Redaction.redact($0, values) } ?? "no reason given"
+        let reason = failure?.message.map { Redaction.printable(Redaction.redact($0, values), limit: 1024) } ?? "no reason given"
         return RotorError(permanent ? .stepFailed : .transient, "plug-in \(kind) failed \(step) (\(how)): \(reason)",
                           secret: context.secret, step: RotationStep(rawValue: step), isTransient: !permanent)
     }

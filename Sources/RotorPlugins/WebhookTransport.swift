@@ -30,14 +30,14 @@ struct WebhookTransport: StepTransport {
         request.body = .bytes(ByteBuffer(bytes: body))
         let (status, answer) = try await send(request, step: call.step, context)
         let parsed = try PluginFailure.parseAnswer(answer, Self.kind, context, step: call.step)
-        guard status == 200 else {
+        guard status == 200, parsed?.error == nil else {
             let failure = parsed?.error ?? StepAnswer.Failure(kind: (400..<500).contains(status) ? "permanent" : "transient", message: nil)
             throw PluginFailure.stepFailed(Self.kind, call.step, how: "HTTP \(status) from \(url.host ?? "")", failure, call.values, context)
         }
         guard let parsed else {
             throw PluginFailure.protocolError(Self.kind, "\(call.step) was answered with HTTP 200 and no JSON object", context, step: RotationStep(rawValue: call.step))
         }
-        return parsed
+        return try PluginFailure.checkShape(parsed, Self.kind, context, step: call.step)
     }
 
     private func send(_ request: HTTPClientRequest, step: String, _ context: RotationContext) async throws -> (Int, [UInt8]) {

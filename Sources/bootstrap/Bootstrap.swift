@@ -10,11 +10,12 @@ import RotorPostgres
 @main
 struct Bootstrap {
     static func main() async {
+        ProcessHardening.apply()
         let environment = ProcessInfo.processInfo.environment
         await LambdaFunction.run(environment: environment) {
             var registry = RotatorRegistry.withPostgres
             let packaged = (environment["LAMBDA_TASK_ROOT"] ?? "/var/task") + "/plugins"
-            let directories = PluginCatalog.searchPath(explicit: [packaged, "/opt/rotor/plugins"], environment: environment, home: nil)
+            let directories = try PluginCatalog.searchPath(explicit: [packaged, "/opt/rotor/plugins"], environment: environment, home: nil)
             try await PluginCatalog(directories: directories, processEnvironment: environment).register(into: &registry)
             return registry
         }

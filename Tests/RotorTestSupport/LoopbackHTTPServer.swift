@@ -126,6 +126,11 @@ public final class FaultInjectingProxy: Sendable {
 
         public var remaining: Int { faults.withLock { $0.values.map(\.count).reduce(0, +) } }
         public var calls: [String] { log.withLock { $0 } }
+
+        private let statuses = Mutex<[Int]>([])
+        func answered(_ status: Int) { statuses.withLock { $0.append(status) } }
+        /// The statuses of the answers moto gave to forwarded calls (not injected faults), in order.
+        public var forwardedStatuses: [Int] { statuses.withLock { $0 } }
     }
 
     public let plan = Plan()
@@ -166,7 +171,9 @@ public final class FaultInjectingProxy: Sendable {
             _ = await forward(request, to: upstream)
             return .drop
         case nil:
-            return await forward(request, to: upstream)
+            let reply = await forward(request, to: upstream)
+            if case .respond(let status, _, _) = reply { plan.answered(status) }
+            return reply
         }
     }
 
