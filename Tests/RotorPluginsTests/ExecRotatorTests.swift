@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 import Testing
 import RotorCore
-import RotorPlugins
+@testable import RotorPlugins
 import RotorRotators
 import RotorTestSupport
 
@@ -147,5 +147,54 @@ import RotorTestSupport
             "\(error)".contains("shadow the built-in rotator random-password")
         }
     }
-}
 
+    @Test func anErrorAnswerFailsTheStepEvenWithExitStatusZero() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "error-exit-0:testSecret")
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .rolledBack && report.error?.summary.contains("refused, but exited 0") == true, "\(String(describing: report.error))")
+    }
+
+    @Test func aPluginThatOthersCanChangeIsRefused() async throws {
+        _ = try await engine()
+        let plugin = directory.appendingPathComponent("plugins/rotor-rotator-file-target")
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: plugin.path)
+        var registry = RotatorRegistry.builtIn
+        await #expect { try await PluginCatalog(directories: [plugin.deletingLastPathComponent()], processEnvironment: [:]).register(into: &registry) } throws: { error in
+            "\(error)".contains("can be changed by other users")
+        }
+    }
+
+    @Test func envNeverPassesRotorsOrCloudVariables() async throws {
+        let engine = try await engine()
+        for name in ["AWS_SECRET_ACCESS_KEY", "ROTOR_API_TOKEN", "LD_PRELOAD"] {
+            #expect(throws: RotorError.self) { try engine.rotators.make("file-target", options: RotatorOptions(["target-file": "/x", "env": "HOME,\(name)"])) }
+        }
+    }
+
+    /// A plug-in that exits without reading a large request: rotor (here the test process itself)
+    /// survives the broken pipe, and the step fails as a protocol error.
+    @Test func aPluginThatDoesNotReadItsInputCannotKillRotor() async throws {
+        let engine = try await engine()
+        let plugin = directory.appendingPathComponent("plugins/rotor-rotator-no-read")
+        try """
+            #!/bin/sh
+            if [ "$1" = describe ]; then echo '{"protocol": "rotor.rotator/v1", "kind": "no-read", "hasTarget": false, "afterSetFailure": "roll-back", "options": {}}'; fi
+            exit 0
+            """.write(to: plugin, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugin.path)
+        var registry = RotatorRegistry.builtIn
+        try await PluginCatalog(directories: [plugin.deletingLastPathComponent()], processEnvironment: [:]).register(into: &registry)
+        let withPlugin = RotationEngine(store: engine.store, state: engine.state, rotators: registry, configuration: engine.configuration)
+        try await withPlugin.createManagedSecret(id, rotator: "no-read", options: RotatorOptions(), initialValue: SecretValue(string: String(repeating: "v", count: 300_000)))
+        let report = try await withPlugin.rotate(id)
+        #expect(report.outcome == .rolledBack && report.error?.summary.contains("printed no JSON object") == true, "\(String(describing: report.error))")
+    }
+
+    @Test func redactionCoversTheEscapedAndEncodedFormsOfAValue() {
+        let value = SecretValue(string: #"p@ss/w"o\rd 1"#)
+        let text = #"raw=p@ss/w"o\rd 1 json=p@ss\/w\"o\\rd 1 url=p%40ss%2Fw%22o%5Crd%201"#
+        let redacted = Redaction.redact(text, [value])
+        #expect(redacted == "raw=[REDACTED] json=[REDACTED] url=[REDACTED]", "\(redacted)")
+    }
+}
