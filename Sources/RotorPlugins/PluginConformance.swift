@@ -196,10 +196,12 @@ private struct StopAfterSetSecret: ForwardingStateStore {
 
 /// The check's log lines, and the values it saw, to look for one in the other.
 final class LineCollector: Sendable {
-    private let state = Mutex<(lines: [String], values: [SecretValue])>(([], []))
-    var lines: [String] { state.withLock { $0.lines } }
-    func remember(_ value: SecretValue) { state.withLock { $0.values.append(value) } }
-    func append(_ line: String) { state.withLock { $0.lines.append(line) } }
+    private let logs = CapturedLogs()
+    private let values = Mutex<[SecretValue]>([])
+    var lines: [String] { logs.all }
+    var logger: Logger { logs.logger(label: "rotor.plugin-check") }
+    func remember(_ value: SecretValue) { values.withLock { $0.append(value) } }
+    func append(_ line: String) { logs.append(line) }
 
     /// The audit events of a store, as lines to search.
     func collectAudit(_ state: any RotationStateStore) async {
@@ -210,32 +212,13 @@ final class LineCollector: Sendable {
 
     /// A description of the first value found in a line (never the value itself).
     func leakedValue() -> String? {
-        state.withLock { state in
-            for (index, value) in state.values.enumerated() {
+        let lines = self.lines
+        return values.withLock { values in
+            for (index, value) in values.enumerated() {
                 guard let text = value.exposedString, text.count >= 4 else { continue }
-                if state.lines.contains(where: { $0.contains(text) }) { return "value #\(index + 1) (\(text.count) characters)" }
+                if lines.contains(where: { $0.contains(text) }) { return "value #\(index + 1) (\(text.count) characters)" }
             }
             return nil
-        }
-    }
-
-    var logger: Logger {
-        var logger = Logger(label: "rotor.plugin-check") { _ in Handler(collector: self) }
-        logger.logLevel = .debug
-        return logger
-    }
-
-    struct Handler: LogHandler {
-        let collector: LineCollector
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            collector.state.withLock { $0.lines.append("\(event.message) \(all)") }
         }
     }
 }

@@ -1,7 +1,8 @@
 import Logging
 import Synchronization
 
-/// Collects every log line (message and metadata), so tests can scan them for secrets.
+/// Collects every log line (level, message and metadata) in memory, so a test or `rotor plugin
+/// check` can scan them for secret values.
 public final class CapturedLogs: Sendable {
     private let lines = Mutex<[String]>([])
 
@@ -10,8 +11,10 @@ public final class CapturedLogs: Sendable {
     public var all: [String] { lines.withLock { $0 } }
     public func append(_ line: String) { lines.withLock { $0.append(line) } }
 
-    public var logger: Logger {
-        var logger = Logger(label: "rotor.test") { [self] label in CapturingHandler(logs: self) }
+    public var logger: Logger { logger(label: "rotor.test") }
+
+    public func logger(label: String) -> Logger {
+        var logger = Logger(label: label) { [self] _ in CapturingHandler(logs: self) }
         logger.logLevel = .trace
         return logger
     }
