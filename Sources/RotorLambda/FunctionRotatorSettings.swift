@@ -5,7 +5,7 @@ import RotorCore
 /// - `ROTOR_ROTATOR` pins the kind; a secret tagged `rotor:rotator` with another kind is refused.
 /// - `ROTOR_OPTION_<NAME>` options override `rotor:option:<name>` tags.
 /// - Tags may set only the options named in `ROTOR_TAG_OPTIONS` (comma-separated; none by default,
-///   so `password-length`, `exclude-characters` or `ca-file` cannot be lowered by a tag), never `user`
+///   so `password-length`, `exclude-characters` or `ca-file` cannot be lowered by a tag), never `user`, `env`, `timeout`, `url`, `ca-file` or `signing-key-secret`
 ///   (the database user comes from `ROTOR_OPTION_USER` only).
 /// - A tag option that weakens security (e.g. `tls=disable`) is refused even when listed, unless the
 ///   environment also sets `ROTOR_ALLOW_WEAKER_TAG_OPTIONS=true`.
@@ -17,7 +17,7 @@ public struct FunctionRotatorSettings: Sendable {
     public var tagOptions: Set<String>
 
     public init(kind: RotatorKind? = nil, options: RotatorOptions = RotatorOptions(), allowWeakerTagOptions: Bool = false, tagOptions: Set<String> = []) {
-        self.tagOptions = tagOptions.subtracting(["user", "env", "timeout"])
+        self.tagOptions = tagOptions.subtracting(["user", "env", "timeout", "url", "ca-file", "signing-key-secret"])
         self.kind = kind
         self.options = options
         self.allowWeakerTagOptions = allowWeakerTagOptions

@@ -24,21 +24,24 @@ struct ExecTransport: StepTransport {
         }
         try Task.checkCancellation()
         // A value the step made (createSecret's, even if it then failed) is redacted from its standard error too.
-        let made = (try? PluginFailure.parseAnswer(outcome.output, kind, context, step: call.step))??.value?.value
+        let parsed = Result { try PluginFailure.parseAnswer(outcome.output, kind, context, step: call.step) }
+        let made = (try? parsed.get())??.value?.value
         let redacting = call.values + [made].compactMap { $0 }
-        let result = Result { try answer(outcome, step: call.step, context, redacting: redacting) }
+        let result = Result { try answer(outcome, parsed, step: call.step, context, redacting: redacting) }
         logStandardError(outcome.errorOutput, truncated: outcome.errorOverLimit, redacting: redacting, context)
         return try result.get()
     }
 
-    private func answer(_ outcome: PluginProcess.Outcome, step: String, _ context: RotationContext, redacting values: [SecretValue]) throws -> StepAnswer {
+    private func answer(
+        _ outcome: PluginProcess.Outcome, _ parsedOutput: Result<StepAnswer?, any Error>, step: String, _ context: RotationContext, redacting values: [SecretValue]
+    ) throws -> StepAnswer {
         let rotationStep = RotationStep(rawValue: step)
         if outcome.timedOut {
             throw RotorError(.transient, "plug-in \(kind) did not finish \(step) within \(Int(settings.timeout.seconds))s; its process group was killed",
                              secret: context.secret, step: rotationStep, remedy: "raise the policy's 'timeout' option, or find why the plug-in hangs", isTransient: true)
         }
         if outcome.outputOverLimit { throw protocolError("\(step) printed more than 1 MiB on standard output", context, step: rotationStep) }
-        let parsed = try PluginFailure.parseAnswer(outcome.output, kind, context, step: step)
+        let parsed = try parsedOutput.get()
         guard outcome.status == 0, parsed?.error == nil else {
             throw PluginFailure.stepFailed(kind, step, how: outcome.status.map { "exit status \($0)" } ?? "killed by a signal", parsed?.error, values, context)
         }

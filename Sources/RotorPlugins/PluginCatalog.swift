@@ -54,7 +54,7 @@ public struct PluginCatalog: Sendable {
                 throw RotorError(.invalidOption, "plug-in \(path) would shadow the built-in rotator \(kind)",
                                  remedy: "rename it; built-in kinds cannot be replaced")
             }
-            let description = try await Self.describe(kind: kind, path: path)
+            let description = try await Self.describe(kind: kind, path: path, environment: PluginSettings.environment(PluginSettings.baseVariables, from: processEnvironment))
             registry.register(descriptor(kind: kind, path: path, description: description))
         }
     }
@@ -87,10 +87,11 @@ public struct PluginCatalog: Sendable {
     private static let cache = Mutex<[String: (modified: Date, description: PluginDescription)]>([:])
 
     /// Runs `PATH describe` (or answers from the cache) and checks the answer.
-    static func describe(kind: RotatorKind, path: String) async throws -> PluginDescription {
+    /// `environment`: the base variables only.
+    static func describe(kind: RotatorKind, path: String, environment: [String: String]) async throws -> PluginDescription {
         let modified = try trustedFile(path)
         if let cached = cache.withLock({ $0[path] }), cached.modified == modified { return cached.description }
-        let process = PluginProcess(executable: path, argument: "describe", environment: PluginSettings.minimalEnvironment, timeout: .seconds(10))
+        let process = PluginProcess(executable: path, argument: "describe", environment: environment, timeout: .seconds(10))
         let outcome: PluginProcess.Outcome
         do { outcome = try await process.run(input: []) } catch let error as PluginSpawnError {
             throw RotorError(.invalidOption, "plug-in \(path) could not be started: \(error.message)")
@@ -143,13 +144,5 @@ extension PluginCatalog {
             throw RotorError(.invalidOption, "plug-in \(path) is not an executable file", remedy: "chmod +x \(path)")
         }
         return modified
-    }
-}
-
-extension PluginSettings {
-    /// The environment of `describe`: the base variables only.
-    static var minimalEnvironment: [String: String] {
-        let environment = ProcessInfo.processInfo.environment
-        return baseVariables.reduce(into: [:]) { result, name in if let value = environment[name] { result[name] = value } }
     }
 }

@@ -59,8 +59,7 @@ struct PluginProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        for fd in stdinPipe + stdoutPipe + stderrPipe where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
-        // Nothing else of rotor's reaches the plug-in (a descriptor opened without close-on-exec).
+        // Nothing else of rotor's reaches the plug-in (the pipes' other ends, a descriptor opened without close-on-exec).
         _ = systemAddCloseFrom(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -94,11 +93,10 @@ struct PluginProcess: Sendable {
         let deadline = ContinuousClock.now + timeout
         let exchange = PipeExchange(input: input, stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0], outputLimit: outputLimit, errorLimit: errorLimit)
         var status: Int32 = 0
-        var exited = exchange.run(until: deadline) && Self.reap(pid, &status, until: deadline)
+        let exited = exchange.run(until: deadline) && Self.reap(pid, &status, until: deadline)
         if !exited {
             group.kill()
             while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-            exited = false
         }
         // Whatever the plug-in left running in its group goes with it.
         group.finish()
@@ -160,7 +158,6 @@ final class ProcessGroupHandle: Sendable {
         }
     }
 
-    var wasKilled: Bool { state.withLock { $0.killed } }
 }
 
 /// Writes standard input and drains standard output and error with poll(2), so neither side can

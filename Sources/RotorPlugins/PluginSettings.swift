@@ -38,7 +38,14 @@ struct PluginSettings: Sendable {
             throw RotorError(.invalidOption, "option env of rotator \(kind) lists \(refused.prefix(64)), which a plug-in never gets (no ROTOR_*, AWS_* or LD_* variable)",
                              remedy: "remove it; give the plug-in what it needs through its own options or a file it reads")
         }
-        environment = (Self.baseVariables + names).reduce(into: [:]) { environment, name in
+        environment = Self.environment(Self.baseVariables + names, from: processEnvironment)
+    }
+}
+
+extension PluginSettings {
+    /// The named variables of `processEnvironment` that are set.
+    static func environment(_ names: [String], from processEnvironment: [String: String]) -> [String: String] {
+        names.reduce(into: [:]) { environment, name in
             if let value = processEnvironment[name] { environment[name] = value }
         }
     }
