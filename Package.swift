@@ -239,7 +239,7 @@ let package = Package(
             name: "RotorCLITests",
             dependencies: [
                 "rotor", "RotorCore", "RotorTestSupport",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict

@@ -94,13 +94,17 @@ public struct TestSecretRequest: Sendable {
     public init(pending: SecretValue) { self.pending = pending }
 }
 public struct TestSecretResponse: Sendable { public init() {} }
-/// Input of finishSecret's rotator hook, run before `AWSCURRENT` moves (e.g. to revoke nothing yet, or warm caches).
+/// Input of finishSecret's rotator hook, run after `AWSCURRENT` moved to the new version (and again
+/// when a finishSecret interrupted after the move is repeated): the place to drop what only the
+/// replaced value needed (remove the old password once consumers are told to use the new one).
 public struct FinishSecretRequest: Sendable {
-    public var current: SecretValue
-    public var pending: SecretValue
-    public init(current: SecretValue, pending: SecretValue) {
-        self.current = current
-        self.pending = pending
+    /// The new value, now `AWSCURRENT`.
+    public var promoted: SecretValue
+    /// The value it replaced, now `AWSPREVIOUS` (`nil` when no version carries that label).
+    public var replaced: SecretValue?
+    public init(promoted: SecretValue, replaced: SecretValue?) {
+        self.promoted = promoted
+        self.replaced = replaced
     }
 }
 public struct FinishSecretResponse: Sendable { public init() {} }
@@ -122,7 +126,7 @@ public protocol Rotator: Sendable {
     /// What happens when a step after setSecret fails for good. Default: roll back.
     var afterSetFailure: FailureDirection { get }
     /// Whether the rotator changes an outside system. Only then does the engine call setSecret,
-    /// the finishSecret hook and rollback; a rotator without a target only makes and tests values,
+    /// the finishSecret hook (after `AWSCURRENT` moved) and rollback; a rotator without a target only makes and tests values,
     /// and its testSecret must not change anything (the engine journals it after it ran, not before).
     var hasTarget: Bool { get }
     /// Whether createSecret uses the current value (to keep a JSON secret's other fields, or to reach

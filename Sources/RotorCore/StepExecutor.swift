@@ -83,6 +83,7 @@ public struct StepExecutor: Sendable {
             // AWSCURRENT moved but what follows it did not happen (an interrupted finishSecret).
             if request.step == .finishSecret {
                 if mode.completesLabels { try await clearPending(request.token, &snapshot) } else { await clearTestedAfterPromotion(request, &snapshot) }
+                try await finishOnTarget(request, &snapshot)
             }
             return (note, snapshot)
         }
@@ -183,14 +184,11 @@ public struct StepExecutor: Sendable {
                              remedy: "put AWSCURRENT back on the last good version (runbooks/stuck-pending-version.md)")
         }
         try await requirePromotable(request, currentID: currentID, &snapshot)
-        if request.rotator.hasTarget {
-            let finish = FinishSecretRequest(current: try await current(&snapshot, secret: request.secret), pending: try await pending(request.token, &snapshot, secret: request.secret))
-            _ = try await request.rotator.finishSecret(finish, context: context)
-        }
         let moveCurrent = UpdateVersionStageInput(id: request.secret, stage: .current, moveTo: request.token, removeFrom: currentID)
         guard mode.completesLabels else {
             try await updateStage(moveCurrent, &snapshot)
             await clearTestedAfterPromotion(request, &snapshot)
+            try await finishOnTarget(request, &snapshot)
             return nil
         }
         // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does (a local
@@ -200,7 +198,20 @@ public struct StepExecutor: Sendable {
         try await store.updateSecretVersionStages(moves)
         for move in moves { snapshot.applyStage(move) }
         if store.labelsNeedReadBack { try await verifyFinished(request, &snapshot) }
+        try await finishOnTarget(request, &snapshot)
         return nil
+    }
+
+    /// The rotator's finishSecret hook, once `AWSCURRENT` is on the token: consumers now read the new
+    /// value, so the target may drop the replaced one. It runs again whenever finishSecret is repeated
+    /// (a retry, a resumed run, Secrets Manager's second invocation), so a failure after the move is
+    /// retried rather than forgotten; the hook must be idempotent.
+    private func finishOnTarget(_ request: Request, _ snapshot: inout SecretSnapshot) async throws {
+        guard request.rotator.hasTarget else { return }
+        let context = RotationContext(secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now)
+        let promoted = try await current(&snapshot, secret: request.secret)
+        let replaced = try await previous(&snapshot, secret: request.secret)
+        _ = try await request.rotator.finishSecret(FinishSecretRequest(promoted: promoted, replaced: replaced), context: context)
     }
 
     /// The rotator's test of the pending value; a rotation function then labels the version as

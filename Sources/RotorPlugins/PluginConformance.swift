@@ -103,7 +103,7 @@ public struct PluginConformance: Sendable {
             }
             for _ in 0..<2 {
                 step = "finishSecret"
-                _ = try await rotator.finishSecret(FinishSecretRequest(current: initialValue, pending: first), context: context)
+                _ = try await rotator.finishSecret(FinishSecretRequest(promoted: first, replaced: initialValue), context: context)
             }
             for _ in 0..<2 where rotator.hasTarget {
                 step = "rollback"

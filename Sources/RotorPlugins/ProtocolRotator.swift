@@ -64,7 +64,7 @@ public struct ProtocolRotator: Rotator {
     }
 
     public func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse {
-        _ = try await transport.exchange(StepCall(step: "finishSecret", current: request.current, pending: request.pending), context)
+        _ = try await transport.exchange(StepCall(step: "finishSecret", current: request.promoted, pending: request.promoted, previous: request.replaced), context)
         return FinishSecretResponse()
     }
 

@@ -36,8 +36,10 @@ import Testing
         let markdown = try String(contentsOf: Self.directory.appendingPathComponent(name), encoding: .utf8)
         let needsMoto = markdown.contains("<!-- runbook-test: moto -->")
         let needsPostgres = markdown.contains("<!-- runbook-test: postgres -->")
+        let needsRedis = markdown.contains("<!-- runbook-test: redis -->")
         let processEnvironment = ProcessInfo.processInfo.environment
-        if (needsMoto && processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"] == nil) || (needsPostgres && processEnvironment["ROTOR_TEST_PG_PORT"] == nil) {
+        if (needsMoto && processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"] == nil) || (needsPostgres && processEnvironment["ROTOR_TEST_PG_PORT"] == nil)
+            || (needsRedis && processEnvironment["ROTOR_TEST_REDIS_PORT"] == nil) {
             #expect(processEnvironment["ROTOR_REQUIRE_INTEGRATION"] != "1", "\(name) needs a service that make test starts")
             return
         }
@@ -61,6 +63,12 @@ import Testing
             environment["PGUSER"] = processEnvironment["ROTOR_TEST_PG_USER"]
             environment["PGPASSWORD"] = processEnvironment["ROTOR_TEST_PG_PASSWORD"]
             environment["PGSSLROOTCERT"] = processEnvironment["ROTOR_TEST_PG_CA"]
+        }
+        if needsRedis {
+            environment["REDIS_PORT"] = processEnvironment["ROTOR_TEST_REDIS_PORT"]
+            environment["REDIS_ADMIN_USER"] = processEnvironment["ROTOR_TEST_REDIS_ADMIN_USER"]
+            environment["REDIS_ADMIN_PASSWORD_FILE"] = processEnvironment["ROTOR_TEST_REDIS_ADMIN_PASSWORD_FILE"]
+            try Redis.prepareRunbookUser()
         }
         if needsMoto {
             environment["AWS_ENDPOINT_URL"] = processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"]

@@ -60,24 +60,14 @@ import RotorTestSupport
         }
     }
 
-    /// A self-signed certificate for 127.0.0.1, made with openssl; it is also the CA file rotor trusts.
-    func certificate() throws -> (cert: String, key: String) {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let (cert, key) = (directory.appendingPathComponent("cert.pem").path, directory.appendingPathComponent("key.pem").path)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-                             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return (cert, key)
+    /// A self-signed certificate for 127.0.0.1; it is also the CA file rotor trusts.
+    func certificate() async throws -> (cert: String, key: String) {
+        let made = try await SelfSignedCertificate.make(in: directory)
+        return (made.certificatePath, made.keyPath)
     }
 
     func serve(_ receiver: Receiver) async throws -> (LoopbackHTTPServer, String) {
-        let (cert, key) = try certificate()
+        let (cert, key) = try await certificate()
         let tls = try NIOSSLContext(configuration: .makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))))
         return (try await LoopbackHTTPServer(tls: tls) { request in receiver.handle(request) }, cert)

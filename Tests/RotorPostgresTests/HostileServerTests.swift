@@ -93,18 +93,8 @@ final class HostileServer: @unchecked Sendable {
 
     /// One self-signed certificate for every hostile server of the run, made once.
     static let certificate = Task<(String, String), any Error> {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-hostile-cert-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let (cert, key) = (directory.appendingPathComponent("cert.pem").path, directory.appendingPathComponent("key.pem").path)
-        let openssl = ChildProcess()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = ["openssl", "req", "-new", "-x509", "-days", "1", "-nodes", "-subj", "/CN=127.0.0.1",
-                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert]
-        openssl.standardError = FileHandle.nullDevice
-        openssl.standardOutput = FileHandle.nullDevice
-        try openssl.run()
-        await openssl.exited()
-        return (cert, key)
+        let made = try await SelfSignedCertificate.make(in: FileManager.default.temporaryDirectory.appendingPathComponent("rotor-hostile-cert-\(UUID().uuidString)"))
+        return (made.certificatePath, made.keyPath)
     }
 
     var capture: String { (try? String(contentsOf: directory.appendingPathComponent("capture"), encoding: .utf8)) ?? "" }
