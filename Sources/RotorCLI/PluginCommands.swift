@@ -20,6 +20,9 @@ struct PluginCommand: AsyncParsableCommand {
         @Option(name: .customLong("secret-json"), help: ArgumentHelp("A file holding the first value (e.g. the JSON the secret would hold).", valueName: "file"))
         var secretJSON: String?
         @Option(name: .customLong("option"), help: ArgumentHelp("Rotator option (repeatable).", valueName: "key=value")) var options: [String] = []
+        @Option(name: .customLong("seed-secret"), help: ArgumentHelp(
+            "A secret the check's scratch store holds, its value read from a file (repeatable): e.g. the webhook's signing-key-secret.",
+            valueName: "id=file")) var seedSecrets: [String] = []
 
         func run() async throws {
             try await runReportingErrors {
@@ -29,7 +32,7 @@ struct PluginCommand: AsyncParsableCommand {
                 try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 defer { try? FileManager.default.removeItem(at: scratch) }
                 let checks = await PluginConformance(
-                    kind: RotatorKind(kind), options: try RotatorOptions(arguments: options), initialValue: try firstValue(), rotators: rotators,
+                    kind: RotatorKind(kind), options: try RotatorOptions(arguments: options), initialValue: try firstValue(), rotators: rotators, seeds: try seeds(),
                     stores: { try Self.freshStores(in: scratch) }
                 ).run()
                 for check in checks {
@@ -39,6 +42,19 @@ struct PluginCommand: AsyncParsableCommand {
                 Output.line(failed == 0 ? "ok: \(checks.count) checks passed" : "\(failed) of \(checks.count) checks failed")
                 if failed > 0 { throw ExitCode(ExitStatus.rotationFailed) }
             }
+        }
+
+        /// `--seed-secret ID=FILE`: each file's content (without a final newline) under its id.
+        private func seeds() throws -> [SecretID: SecretValue] {
+            var seeds: [SecretID: SecretValue] = [:]
+            for argument in seedSecrets {
+                guard let equals = argument.firstIndex(of: "="), case let file = String(argument[argument.index(after: equals)...]), !file.isEmpty else {
+                    throw RotorError(.invalidInput, "--seed-secret takes ID=FILE, not \(argument)")
+                }
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw RotorError(.invalidInput, "cannot read --seed-secret file \(file)") }
+                seeds[try SecretID(String(argument[..<equals]))] = SecretValue(string: text.trimmingCharacters(in: .newlines))
+            }
+            return seeds
         }
 
         private func firstValue() throws -> SecretValue {

@@ -17,24 +17,37 @@ public struct PluginConformance: Sendable {
     let options: RotatorOptions
     let initialValue: SecretValue
     let rotators: RotatorRegistry
-    let makeStores: @Sendable () throws -> (any SecretStore, any RotationStateStore)
+    let makeFreshStores: @Sendable () throws -> (any SecretStore, any RotationStateStore)
+    /// Secrets every fresh store holds before a check uses it (a webhook's signing key).
+    let seeds: [SecretID: SecretValue]
     let secret = try! SecretID("/check/plugin/conformance/secret")
 
     public init(
-        kind: RotatorKind, options: RotatorOptions, initialValue: SecretValue, rotators: RotatorRegistry,
+        kind: RotatorKind, options: RotatorOptions, initialValue: SecretValue, rotators: RotatorRegistry, seeds: [SecretID: SecretValue] = [:],
         stores: @escaping @Sendable () throws -> (any SecretStore, any RotationStateStore)
     ) {
         self.kind = kind
         self.options = options
         self.initialValue = initialValue
         self.rotators = rotators
-        makeStores = stores
+        self.seeds = seeds
+        makeFreshStores = stores
+    }
+
+    /// A fresh pair of stores holding the seeds.
+    private func makeStores() async throws -> (any SecretStore, any RotationStateStore) {
+        let (store, state) = try makeFreshStores()
+        for (id, value) in seeds.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            _ = try await store.createSecret(CreateSecretInput(id: id, initialValue: value))
+        }
+        return (store, state)
     }
 
     /// Every check, in order; later checks still run when one fails.
     public func run() async -> [Check] {
         var checks: [Check] = []
         let logs = LineCollector()
+        for value in seeds.values { logs.remember(value) }
         guard let rotator = record(&checks, "describe and options", { () throws -> (any Rotator, String) in
             let rotator = try rotators.make(kind, options: options)
             return (rotator, "hasTarget \(rotator.hasTarget), after a failed test: \(rotator.afterSetFailure.rawValue)")
@@ -58,8 +71,8 @@ public struct PluginConformance: Sendable {
         }
     }
 
-    private func engine(_ logs: LineCollector, rotators: RotatorRegistry? = nil, state wrap: ((any RotationStateStore) -> any RotationStateStore)? = nil) throws -> RotationEngine {
-        let (store, state) = try makeStores()
+    private func engine(_ logs: LineCollector, rotators: RotatorRegistry? = nil, state wrap: ((any RotationStateStore) -> any RotationStateStore)? = nil) async throws -> RotationEngine {
+        let (store, state) = try await makeStores()
         return RotationEngine(
             store: store, state: wrap.map { $0(state) } ?? state, rotators: rotators ?? self.rotators,
             configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 1), actor: "plugin-check"), logger: logs.logger)
@@ -67,7 +80,7 @@ public struct PluginConformance: Sendable {
 
     private func fullRotation(_ logs: LineCollector) async -> Check {
         do {
-            let engine = try engine(logs)
+            let engine = try await engine(logs)
             try await engine.createManagedSecret(secret, rotator: kind, options: options, initialValue: initialValue)
             let report = try await engine.rotate(secret)
             guard report.succeeded else { return Check(name: "full rotation", passed: false, detail: report.error?.summary ?? "\(report.outcome)") }
@@ -86,7 +99,7 @@ public struct PluginConformance: Sendable {
 
     /// Each step twice with the same token, straight to the rotator, then its rollback twice.
     private func stepsTwice(_ rotator: any Rotator, _ logs: LineCollector) async -> Check {
-        let context = RotationContext(secret: secret, token: VersionID(UUID().uuidString.lowercased()), store: (try? makeStores().0) ?? InMemorySecretStore(),
+        let context = RotationContext(secret: secret, token: VersionID(UUID().uuidString.lowercased()), store: (try? await makeStores().0) ?? InMemorySecretStore(),
                                       logger: logs.logger, now: Date())
         var step = "createSecret"
         do {
@@ -124,7 +137,7 @@ public struct PluginConformance: Sendable {
             registry.register(RotatorDescriptor(
                 kind: kind, summary: base.summary, options: base.options,
                 build: { options throws(RotorError) in FailingTest(base: try base.make(options)) }, initialValue: { _, _ in nil }))
-            let engine = try engine(logs, rotators: registry)
+            let engine = try await engine(logs, rotators: registry)
             try await engine.createManagedSecret(secret, rotator: kind, options: options, initialValue: initialValue)
             let report = try await engine.rotate(secret)
             let current = try await engine.store.getSecretValue(secret, .current)
@@ -142,7 +155,7 @@ public struct PluginConformance: Sendable {
     private func resumeAfterCrash(_ logs: LineCollector) async -> Check {
         let name = "resume after a crash between steps"
         do {
-            let (store, state) = try makeStores()
+            let (store, state) = try await makeStores()
             let crashing = RotationEngine(store: store, state: StopAfterSetSecret(base: state), rotators: rotators,
                                           configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 1), actor: "plugin-check"), logger: logs.logger)
             try await crashing.createManagedSecret(secret, rotator: kind, options: options, initialValue: initialValue)

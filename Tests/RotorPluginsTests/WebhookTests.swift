@@ -128,6 +128,22 @@ import RotorTestSupport
         #expect(receiver.state.withLock { $0.refused } == ["replayed message id", "bad signature"])
     }
 
+    /// `rotor plugin check webhook`: the signing key is seeded into each scratch store.
+    @Test func theConformanceCheckPassesForAWebhookWithItsSigningKeySeeded() async throws {
+        let receiver = Receiver(key: Self.signingKey)
+        let (server, ca) = try await serve(receiver)
+        defer { Task { try? await server.close() } }
+        var registry = RotatorRegistry.builtIn
+        try await PluginCatalog(directories: [], processEnvironment: [:]).register(into: &registry)
+        let checks = await PluginConformance(
+            kind: "webhook", options: RotatorOptions(["url": server.url.absoluteString, "signing-key-secret": keyID.rawValue, "ca-file": ca]),
+            initialValue: SecretValue(string: "first-password"), rotators: registry, seeds: [keyID: SecretValue(string: Self.signingKey)],
+            stores: { (InMemorySecretStore(), InMemoryStateStore()) }
+        ).run()
+        #expect(checks.count == 6 && checks.allSatisfy(\.passed), "\(checks.map { "\($0.name): \($0.detail)" })")
+        #expect(receiver.state.withLock { $0.refused }.isEmpty)
+    }
+
     @Test func aWrongSigningKeyIsAPermanentFailureAndRollsBack() async throws {
         let receiver = Receiver(key: Self.signingKey)
         let (server, ca) = try await serve(receiver)
