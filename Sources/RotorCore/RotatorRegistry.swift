@@ -34,6 +34,8 @@ public struct RotatorDescriptor: Sendable {
     private let recorder: @Sendable (RotatorOptions, SecretValue, SecretID) throws(RotorError) -> RotatorOptions
     /// Options rotor fixes from the value when it starts managing a secret (see ``recordingOptions(_:from:secret:)``).
     public let recordedKeys: Set<String>
+    /// Why this kind cannot be used (a plug-in that is there but cannot run); every build throws it.
+    public let unusable: RotorError?
 
     /// - Parameters:
     ///   - build: validates options and builds the rotator.
@@ -45,8 +47,10 @@ public struct RotatorDescriptor: Sendable {
         initialValue: @escaping @Sendable (RotatorOptions, any SecretStore) async throws -> SecretValue?,
         weaknesses: @escaping @Sendable (RotatorOptions) -> [String] = { _ in [] },
         recordedKeys: Set<String> = [],
-        recordOptions: @escaping @Sendable (RotatorOptions, SecretValue, SecretID) throws(RotorError) -> RotatorOptions = { options, _, _ in options }
+        recordOptions: @escaping @Sendable (RotatorOptions, SecretValue, SecretID) throws(RotorError) -> RotatorOptions = { options, _, _ in options },
+        unusable: RotorError? = nil
     ) {
+        self.unusable = unusable
         self.weaknesses = weaknesses
         self.recordedKeys = recordedKeys
         self.recorder = recordOptions
@@ -59,6 +63,7 @@ public struct RotatorDescriptor: Sendable {
 
     /// Builds a rotator; unknown option keys and bad values are errors.
     public func make(_ options: RotatorOptions) throws(RotorError) -> any Rotator {
+        if let unusable { throw unusable }
         let unknown = options.keys.filter { self.options[$0] == nil }
         guard unknown.isEmpty else {
             let known = self.options.keys.sorted().joined(separator: ", ")

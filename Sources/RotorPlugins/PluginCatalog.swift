@@ -44,8 +44,10 @@ public struct PluginCatalog: Sendable {
         return order.map { ($0, found[$0]!) }
     }
 
-    /// Adds every plug-in to `registry`. A plug-in that shadows a built-in kind, cannot be run, or
-    /// describes itself wrongly is an error naming its file.
+    /// Adds every plug-in to `registry`. A plug-in that shadows a built-in kind is an error naming its
+    /// file. One that cannot be run or describes itself wrongly becomes a kind that refuses to be
+    /// used with that error: the secrets and policies that use it fail (`rotor validate` names them
+    /// with file and line), the others go on.
     public func register(into registry: inout RotatorRegistry) async throws {
         registry.register(WebhookTransport.descriptor)
         let builtIn = Set(registry.kinds)
@@ -54,9 +56,20 @@ public struct PluginCatalog: Sendable {
                 throw RotorError(.invalidOption, "plug-in \(path) would shadow the built-in rotator \(kind)",
                                  remedy: "rename it; built-in kinds cannot be replaced")
             }
-            let description = try await Self.describe(kind: kind, path: path, environment: PluginSettings.environment(PluginSettings.baseVariables, from: processEnvironment))
-            registry.register(descriptor(kind: kind, path: path, description: description))
+            do {
+                let description = try await Self.describe(kind: kind, path: path, environment: PluginSettings.environment(PluginSettings.baseVariables, from: processEnvironment))
+                registry.register(descriptor(kind: kind, path: path, description: description))
+            } catch {
+                registry.register(Self.unusable(kind: kind, path: path, because: RotorError.wrapping(error)))
+            }
         }
+    }
+
+    /// A kind whose plug-in is there but cannot be used: every use fails with why.
+    static func unusable(kind: RotatorKind, path: String, because error: RotorError) -> RotatorDescriptor {
+        RotatorDescriptor(
+            kind: kind, summary: "exec plug-in \(path) (unusable: \(error.summary))", options: [:],
+            build: { _ throws(RotorError) in throw error }, initialValue: { _, _ in nil }, unusable: error)
     }
 
     func descriptor(kind: RotatorKind, path: String, description: PluginDescription) -> RotatorDescriptor {

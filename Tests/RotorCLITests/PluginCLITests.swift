@@ -70,6 +70,31 @@ import Testing
         #expect(invalid.status != 0 && invalid.output.contains("tokens.yaml:") && invalid.output.contains("colour"), "\(invalid.output)")
     }
 
+    /// A plug-in that cannot be run breaks only what uses it: validate names each use with file:line.
+    @Test func validateReportsAnUnknownKindAndUnusablePluginsWithFileAndLine() async throws {
+        let cli = try cliWithPlugin()
+        let plugins = cli.home.appendingPathComponent("plugins")
+        try "#!/bin/sh\nexit 3\n".write(to: plugins.appendingPathComponent("rotor-rotator-broken"), atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugins.appendingPathComponent("rotor-rotator-broken").path)
+        try "#!/bin/sh\n".write(to: plugins.appendingPathComponent("rotor-rotator-not-executable"), atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: plugins.appendingPathComponent("rotor-rotator-not-executable").path)
+        let policies = cli.home.appendingPathComponent("policies")
+        try FileManager.default.createDirectory(at: policies, withIntermediateDirectories: true)
+        let policy = ["no-such-kind", "broken", "not-executable", "example-token"].enumerated().map { index, kind in
+            "  - name: p\(index)\n    match: [/prod/*/api-key/k\(index)]\n    rotator: \(kind)\n    every: 30d\n"
+        }.joined()
+        try ("policies:\n" + policy).write(to: policies.appendingPathComponent("kinds.yaml"), atomically: true, encoding: .utf8)
+        let result = try await cli.run("validate", policies.path)
+        #expect(result.status != 0)
+        #expect(result.output.contains("kinds.yaml:4:") && result.output.contains("unknown rotator kind 'no-such-kind'"), "\(result.output)")
+        #expect(result.output.contains("kinds.yaml:8:") && result.output.contains("rotor-rotator-broken did not describe itself"), "\(result.output)")
+        #expect(result.output.contains("kinds.yaml:12:") && result.output.contains("is not an executable file"), "\(result.output)")
+        #expect(!result.output.contains("kinds.yaml:16:") && result.output.contains("3 error(s)"), "\(result.output)")
+        // The working plug-in still rotates.
+        #expect(try await cli.run("secret", "create", "/prod/shop/api-key/k3", "--rotator", "example-token", "--value-stdin", stdin: "first").status == 0)
+        #expect(try await cli.run("rotate", "/prod/shop/api-key/k3").status == 0)
+    }
+
     /// rotor killed (SIGKILL) at every journal boundary of a plug-in's rotation, then run again:
     /// the rotation finishes with the same token and the plug-in's target holds AWSCURRENT.
     @Test(arguments: ["intent:setSecret", "completion:setSecret", "intent:testSecret", "intent:finishSecret", "label:AWSCURRENT"])
