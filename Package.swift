@@ -66,9 +66,28 @@ let package = Package(
         .target(
             name: "RotorPlugins",
             dependencies: [
-                "RotorCore", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                "RotorCore", "RotorHTTP", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Outbound HTTPS for credentials (verified TLS, loopback-only plain HTTP, no redirects) and the testSecret probe.
+        .target(
+            name: "RotorHTTP",
+            dependencies: [
+                "RotorCore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // GitHub rotators: App installation tokens (RS256 app JWT) and assisted personal access tokens.
+        .target(
+            name: "RotorGitHub",
+            dependencies: [
+                "RotorCore", "RotorHTTP", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -112,7 +131,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
-            name: "bootstrap", dependencies: ["RotorCore", "RotorLambda", "RotorPostgres", "RotorPlugins"], swiftSettings: strict,
+            name: "bootstrap", dependencies: ["RotorCore", "RotorLambda", "RotorPostgres", "RotorPlugins", "RotorHTTP", "RotorGitHub"], swiftSettings: strict,
             // Export no symbols: nothing loads the function's binary as a library, and a dynamic symbol
             // table of every symbol (40k) is what the loader's look-ups and dladdr scan at each cold start.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))]),
@@ -141,7 +160,7 @@ let package = Package(
         .target(
             name: "RotorCLI",
             dependencies: [
-                "RotorPlugins",
+                "RotorPlugins", "RotorHTTP", "RotorGitHub",
                 "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -163,6 +182,15 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RotorGitHubTests",
+            dependencies: [
+                "RotorCore", "RotorHTTP", "RotorGitHub", "RotorRotators", "RotorTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import RotorCore
+import RotorGitHub
+import RotorHTTP
 import RotorPlugins
 import RotorPostgres
 import RotorStorage
@@ -110,11 +112,12 @@ extension GlobalOptions {
     /// The built-in rotators and the exec plug-ins on the search path (`--plugins`, ROTOR_PLUGIN_PATH, HOME/plugins).
     func rotators() async throws -> RotatorRegistry {
         var registry = RotatorRegistry.withPostgres
+        RotatorRegistry.gitHubDescriptors.forEach { registry.register($0) }
         // HOME/plugins only for a home the operator named (--home, ROTOR_HOME): never the working
         // directory's default .rotor, which whoever controls that directory could fill.
         let namedHome = home != nil || env["ROTOR_HOME"] != nil ? homeURL : nil
         let directories = try PluginCatalog.searchPath(explicit: plugins, environment: env, home: namedHome)
         try await PluginCatalog(directories: directories, processEnvironment: env).register(into: &registry)
-        return registry
+        return registry.withProbes()
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RotorCore
+import RotorHTTP
 import RotorDaemon
 import RotorPolicies
 import RotorRotators
@@ -129,7 +130,7 @@ struct Daemon: AsyncParsableCommand {
     /// The bearer token, or nil on loopback; off loopback a token is required unless waived explicitly.
     func apiToken(host: String) throws -> String? {
         let token = global.env["ROTOR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        guard token == nil, !Self.isLoopback(host) else { return token }
+        guard token == nil, !OutboundURL.isLoopback(host) else { return token }
         guard insecureNoToken else {
             throw RotorError(
                 .invalidParameter, "refusing to serve the API on \(host) without a token",
@@ -137,16 +138,6 @@ struct Daemon: AsyncParsableCommand {
         }
         Output.error("warning: the API on \(host) has no token (--insecure-no-token): anyone who can reach it reads secret metadata")
         return nil
-    }
-
-    /// Loopback IP literals only (127.0.0.0/8, ::1) and "localhost"; a name like 127.0.0.1.example.com is not.
-    static func isLoopback(_ host: String) -> Bool {
-        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        if bare == "localhost" { return true }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, bare, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
-        var v6 = in6_addr()
-        return inet_pton(AF_INET6, bare, &v6) == 1 && withUnsafeBytes(of: &v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
     }
 
     func run() async throws {

@@ -64,7 +64,7 @@ public struct RotatorDescriptor: Sendable {
     /// Builds a rotator; unknown option keys and bad values are errors.
     public func make(_ options: RotatorOptions) throws(RotorError) -> any Rotator {
         if let unusable { throw unusable }
-        let unknown = options.keys.filter { self.options[$0] == nil }
+        let unknown = options.keys.filter { !takes($0) }
         guard unknown.isEmpty else {
             let known = self.options.keys.sorted().joined(separator: ", ")
             throw RotorError(
@@ -72,6 +72,14 @@ public struct RotatorDescriptor: Sendable {
                 remedy: known.isEmpty ? "\(kind) takes no options" : "valid options: \(known)")
         }
         return try build(options)
+    }
+
+    /// Whether `key` is one of this kind's options: named in ``options``, or of a family `NAME.*` it names
+    /// there (e.g. `probe-header.*` takes `probe-header.x-api-key`).
+    public func takes(_ key: String) -> Bool {
+        if options[key] != nil { return true }
+        guard let dot = key.firstIndex(of: "."), dot != key.startIndex, key.index(after: dot) != key.endIndex else { return false }
+        return options[key[...dot] + "*"] != nil
     }
 
     public func initialValue(_ options: RotatorOptions, store: any SecretStore) async throws -> SecretValue? {

@@ -1,9 +1,8 @@
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import NIOSSL
 import RotorCore
+import RotorHTTP
 
 /// The webhook rotator: each step is an HTTPS POST of the exec protocol's request, signed as the
 /// Standard Webhooks specification says, answered (HTTP 200) with the exec protocol's answer.
@@ -11,7 +10,7 @@ import RotorCore
 /// `ca-file`); plain HTTP only to a loopback address; redirects are never followed.
 struct WebhookTransport: StepTransport {
     static let kind: RotatorKind = "webhook"
-    let url: URL
+    let url: OutboundURL
     let signingKeySecret: SecretID
     let caFile: String?
     let timeout: Duration
@@ -21,18 +20,15 @@ struct WebhookTransport: StepTransport {
         let key = try await context.store.getSecretValue(signingKeySecret, .current).value
         let id = "msg_" + UUID().uuidString.lowercased()
         let timestamp = Int(Date().timeIntervalSince1970)
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "webhook-id", value: id)
-        request.headers.add(name: "webhook-timestamp", value: "\(timestamp)")
-        request.headers.add(name: "webhook-signature", value: WebhookSignature(secret: key.exposedBytes).sign(id: id, timestamp: timestamp, body: body))
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let (status, answer) = try await send(request, step: call.step, context)
+        let headers = [
+            ("Content-Type", "application/json"), ("webhook-id", id), ("webhook-timestamp", "\(timestamp)"),
+            ("webhook-signature", WebhookSignature(secret: key.exposedBytes).sign(id: id, timestamp: timestamp, body: body)),
+        ]
+        let (status, answer) = try await send(body, headers: headers, step: call.step, context)
         let parsed = try PluginFailure.parseAnswer(answer, Self.kind, context, step: call.step)
         guard status == 200, parsed?.error == nil else {
             let failure = parsed?.error ?? StepAnswer.Failure(kind: (400..<500).contains(status) ? "permanent" : "transient", message: nil)
-            throw PluginFailure.stepFailed(Self.kind, call.step, how: "HTTP \(status) from \(url.host ?? "")", failure, call.values, context)
+            throw PluginFailure.stepFailed(Self.kind, call.step, how: "HTTP \(status) from \(url.host)", failure, call.values, context)
         }
         guard let parsed else {
             throw PluginFailure.protocolError(Self.kind, "\(call.step) was answered with HTTP 200 and no JSON object", context, step: RotationStep(rawValue: call.step))
@@ -40,36 +36,16 @@ struct WebhookTransport: StepTransport {
         return try PluginFailure.checkShape(parsed, Self.kind, context, step: call.step)
     }
 
-    private func send(_ request: HTTPClientRequest, step: String, _ context: RotationContext) async throws -> (Int, [UInt8]) {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile { tls.trustRoots = .file(caFile) }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.redirectConfiguration = .disallow
-        // A refused connection or certificate fails the attempt at once; the engine's backoff retries it.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    private func send(_ body: [UInt8], headers: [(String, String)], step: String, _ context: RotationContext) async throws -> (Int, [UInt8]) {
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
-            let bytes = try await response.body.collect(upTo: 1 << 20)
-            try await client.shutdown()
-            return (Int(response.status.code), Array(bytes.readableBytesView))
-        } catch {
-            try? await client.shutdown()
-            if error is CancellationError { throw error }
-            let what = (error as? NIOTooManyBytesError) != nil ? "more than 1 MiB" : "\(type(of: error))"
-            if (error as? NIOTooManyBytesError) != nil {
-                throw PluginFailure.protocolError(Self.kind, "\(step) was answered with \(what)", context, step: RotationStep(rawValue: step))
-            }
-            throw RotorError(.transient, "webhook \(url.host ?? "") did not answer \(step): \(Self.describe(error))", secret: context.secret,
-                             step: RotationStep(rawValue: step), remedy: "check that \(url.absoluteString) is reachable and its certificate is trusted", isTransient: true)
+            let response = try await OutboundHTTP(caFile: caFile, timeout: timeout).send(.POST, url.url, headers: headers, body: body)
+            return (response.status, response.body)
+        } catch OutboundFailure.tooLarge {
+            throw PluginFailure.protocolError(Self.kind, "\(step) was answered with more than 1 MiB", context, step: RotationStep(rawValue: step))
+        } catch let failure as OutboundFailure {
+            throw RotorError(.transient, "webhook \(url.host) did not answer \(step): \(failure)", secret: context.secret,
+                             step: RotationStep(rawValue: step), remedy: "check that \(url) is reachable and its certificate is trusted", isTransient: true)
         }
-    }
-
-    /// A transport error's description, without request contents.
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError { return "\(error)" }
-        if let error = error as? NIOSSLError { return "TLS: \(error)" }
-        return "\(type(of: error))"
     }
 }
 
@@ -91,13 +67,8 @@ extension WebhookTransport {
     }
 
     static func make(_ options: RotatorOptions) throws(RotorError) -> ProtocolRotator {
-        guard let text = options["url"], let url = URL(string: text), let host = url.host, url.scheme == "https" || url.scheme == "http" else {
-            throw RotorError(.invalidOption, "rotator webhook needs option url=https://...")
-        }
-        guard url.scheme == "https" || Self.isLoopback(host) else {
-            throw RotorError(.invalidOption, "webhook url \(url.absoluteString) is plain HTTP to \(host); the requests carry secret values",
-                             remedy: "use https://, or plain http only to a loopback address (127.0.0.1, ::1, localhost)")
-        }
+        guard let text = options["url"] else { throw RotorError(.invalidOption, "rotator webhook needs option url=https://...") }
+        let url = try OutboundURL(text, option: "url", kind: kind)
         guard let keyID = options["signing-key-secret"] else { throw RotorError(.invalidOption, "rotator webhook needs option signing-key-secret=SECRET-ID") }
         let signingKeySecret = try SecretID(keyID)
         let seconds = try options["timeout"].map { text throws(RotorError) -> Int in
@@ -113,9 +84,5 @@ extension WebhookTransport {
         return ProtocolRotator(
             kind: kind, hasTarget: hasTarget, afterSetFailure: direction,
             transport: WebhookTransport(url: url, signingKeySecret: signingKeySecret, caFile: options["ca-file"], timeout: .seconds(seconds)))
-    }
-
-    static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 }
