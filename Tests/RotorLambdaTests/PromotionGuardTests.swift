@@ -64,6 +64,56 @@ import Testing
         try await expectFinished(harness, id, token: token)
     }
 
+    /// testSecret passes (ROTOR_TESTED goes on), then the target stops accepting the pending value and
+    /// testSecret is invoked again: it fails and takes the label off, so finishSecret is refused and
+    /// AWSCURRENT stays. Applying the value again and a passing test then let the rotation finish.
+    /// The rotator is an exec plug-in with a real target (a file), shipped in the function's package.
+    @Test func aFailedRetestTakesTheTestedLabelOffAndFinishSecretIsRefused() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-task-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("plugins"), withIntermediateDirectories: true)
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("RotorPluginsTests/Fixtures/rotor-rotator-file-target")
+        try FileManager.default.copyItem(at: fixture, to: root.appendingPathComponent("plugins/rotor-rotator-file-target"))
+        let target = root.appendingPathComponent("target")
+        try "initial".write(to: target, atomically: true, encoding: .utf8)
+        let harness = try await LambdaHarness(environment: [
+            "LAMBDA_TASK_ROOT": root.path, "ROTOR_ROTATOR": "file-target", "ROTOR_OPTION_TARGET_FILE": target.path,
+        ])
+        defer { harness.stop() }
+        let (id, arn, original) = try await harness.secret("initial")
+        let token = try await harness.startRotation(id)
+        for step in [RotationStep.createSecret, .setSecret, .testSecret] {
+            let result = await harness.emulator.invoke(LambdaHarness.event(step, arn, token))
+            #expect(result.isSuccess, "\(step): \(result) \(harness.output)")
+        }
+        #expect(Set(try await harness.store.describeSecret(id).versionIDsToStages[token] ?? []) == [.pending, .tested])
+
+        // The target no longer accepts the pending value (someone reset it).
+        try "reset-by-someone-else".write(to: target, atomically: true, encoding: .utf8)
+        guard case .error(_, let text) = await harness.emulator.invoke(LambdaHarness.event(.testSecret, arn, token)) else {
+            Issue.record("testSecret must fail when the target does not accept the value"); return
+        }
+        #expect(text.contains("the target does not accept the pending value"), "\(text)")
+        try await expectUnchanged(harness, id, original: original, pending: token)
+
+        guard case .error(let type, let refusal) = await harness.emulator.invoke(LambdaHarness.event(.finishSecret, arn, token)) else {
+            Issue.record("finishSecret must be refused after a failed testSecret"); return
+        }
+        #expect(type == "Rotor.untested-version" && refusal.contains("AWSCURRENT stays on version \(original)"), "\(type): \(refusal)")
+        try await expectUnchanged(harness, id, original: original, pending: token)
+        let untouched = try String(contentsOf: target, encoding: .utf8) == "reset-by-someone-else"
+        #expect(untouched, "finishSecret's hook did not run")
+
+        // In order again, the same token finishes and leaves no label of rotor's.
+        for step in [RotationStep.setSecret, .testSecret, .finishSecret] {
+            let result = await harness.emulator.invoke(LambdaHarness.event(step, arn, token))
+            #expect(result.isSuccess, "\(step): \(result) \(harness.output)")
+        }
+        try await expectFinished(harness, id, token: token)
+        let applied = try String(contentsOf: target, encoding: .utf8) == (try await harness.store.getSecretValue(id, .current).value.exposedString)
+        #expect(applied, "the target holds AWSCURRENT")
+    }
+
     /// AWSCURRENT still on the original version with its value; the pending version carries no tested label.
     func expectUnchanged(_ harness: LambdaHarness, _ id: SecretID, original: VersionID, pending: VersionID) async throws {
         let current = try await harness.store.getSecretValue(id, .current)
