@@ -80,6 +80,148 @@ import RotorTestSupport
         #expect(report.steps.first { $0.step == .setSecret }?.attempts == 2)
     }
 
+    /// createSecret refused with a permanent error object: not retried, rolled back, and the store
+    /// keeps only the original version (nothing pending, no version without a label left behind).
+    @Test func aPermanentCreateSecretFailureLeavesNoNewVersion() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "fail-permanent:createSecret")
+        let before = try await engine.store.describeSecret(id).versionIDsToStages
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .rolledBack && report.error?.summary.contains("scripted permanent failure") == true, "\(String(describing: report.error))")
+        let create = report.steps.first { $0.step == .createSecret }
+        #expect(create?.attempts == 1 && create?.outcome == .failed, "permanent: not retried")
+        #expect(!report.steps.contains { $0.step == .setSecret }, "nothing ran after createSecret")
+        let after = try await engine.store.describeSecret(id).versionIDsToStages
+        #expect(after == before, "no new version: \(after)")
+        #expect(after[report.token] == nil)
+        let untouched = targetValue == "initial-password"
+        #expect(untouched, "the target was never changed")
+    }
+
+    /// The finishSecret hook runs after AWSCURRENT moved: its failure rolls forward (the rotation stays
+    /// open, pending retry), and the next run repeats the hook with the same token until it passes.
+    @Test func aFailingFinishSecretHookRollsForwardAndIsRepeatedUntilItPasses() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "fail-while-blocked:finishSecret")
+        let block = URL(fileURLWithPath: target.path + ".block-finishSecret")
+        _ = FileManager.default.createFile(atPath: block.path, contents: nil)
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .inProgress && report.error?.code == .pendingRetry, "\(String(describing: report.error))")
+        #expect(report.error?.summary.contains("scripted failure while blocked") == true)
+        #expect(report.steps.first { $0.step == .finishSecret }?.attempts == 1, "permanent: not retried within the run")
+        let current = try await engine.store.getSecretValue(id, .current)
+        #expect(current.versionID == report.token, "the hook runs after AWSCURRENT moved")
+        let applied = targetValue == current.value.exposedString
+        #expect(applied, "the target holds the new AWSCURRENT")
+
+        let blockedAgain = try await engine.rotate(id)
+        #expect(blockedAgain.resumed && blockedAgain.token == report.token && blockedAgain.outcome == .inProgress)
+        try FileManager.default.removeItem(at: block)
+        let finished = try await engine.rotate(id)
+        #expect(finished.resumed && finished.token == report.token && finished.outcome == .succeeded, "\(String(describing: finished.error))")
+        #expect(try await engine.store.describeSecret(id).versionIDsToStages[report.token] == [.current])
+    }
+
+    /// testSecret fails, then the plug-in's rollback fails too: the run ends rolling back with a
+    /// rollback-failed error naming both causes, AWSCURRENT untouched; the next run retries the rollback.
+    @Test func aFailingRollbackEndsInRollbackFailedAndIsRetriedByTheNextRun() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "fail-permanent:testSecret,fail-while-blocked:rollback")
+        let block = URL(fileURLWithPath: target.path + ".block-rollback")
+        _ = FileManager.default.createFile(atPath: block.path, contents: nil)
+        let original = try await engine.store.getSecretValue(id, .current).versionID
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .rollingBack && report.error?.code == .rollbackFailed, "\(String(describing: report.error))")
+        let summary = report.error?.summary ?? ""
+        #expect(summary.contains("rollback failed after testSecret failed") && summary.contains("scripted permanent failure")
+                && summary.contains("scripted failure while blocked"), "\(summary)")
+        #expect(report.steps.last?.step == .rollback && report.steps.last?.outcome == .failed)
+        #expect(try await engine.store.getSecretValue(id, .current).versionID == original)
+        let abandoned = targetValue != "initial-password"
+        #expect(abandoned, "the target still holds the abandoned value")
+        #expect(try await engine.state.openRotation(for: id)?.token == report.token, "the rotation stays open")
+
+        try FileManager.default.removeItem(at: block)
+        let retried = try await engine.rotate(id)
+        #expect(retried.resumed && retried.token == report.token && retried.outcome == .rolledBack, "\(String(describing: retried.error))")
+        let restored = targetValue == "initial-password"
+        #expect(restored, "the rollback restored the target")
+        let labels = try await engine.store.describeSecret(id).versionIDsToStages
+        #expect(labels[original] == [.current] && !labels.values.contains { $0.contains(.pending) }, "\(labels)")
+    }
+
+    /// A plug-in's `{"error": {"kind": "transient"}}` is retried up to the run's attempts; still failing,
+    /// setSecret rolls back and finishSecret's hook is left pending retry.
+    @Test(arguments: ["setSecret", "finishSecret"])
+    func aTransientErrorIsRetriedThenFails(step: String) async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "fail-transient:\(step)")
+        let report = try await engine.rotate(id)
+        let attempts = report.steps.first { $0.step.rawValue == step }
+        #expect(attempts?.attempts == 2 && attempts?.outcome == .failed, "retried to the run's limit of 2")
+        #expect(attempts?.note?.contains("scripted transient failure") == true, "\(String(describing: attempts?.note))")
+        let history = try await engine.state.rotations(of: id, limit: 1).first?.steps.filter { $0.step.rawValue == step }.map(\.outcome)
+        #expect(history == [.failed, .failed])
+        if step == "setSecret" {
+            let restored = targetValue == "initial-password"
+            #expect(report.outcome == .rolledBack && restored, "\(String(describing: report.error))")
+        } else {
+            #expect(report.outcome == .inProgress && report.error?.code == .pendingRetry, "\(String(describing: report.error))")
+        }
+    }
+
+    /// describe runs once per executable path and modification time: the same file again is answered
+    /// from the cache; a changed file (new contents and time) is described again, and so is the same
+    /// file under another path (a hard link).
+    @Test func describeIsCachedPerPathAndModificationTime() async throws {
+        let plugins = directory.appendingPathComponent("cached")
+        let other = directory.appendingPathComponent("linked")
+        for folder in [plugins, other] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let counter = directory.appendingPathComponent("describe-calls")
+        let path = plugins.appendingPathComponent("rotor-rotator-counted")
+        func write(option: String, modified: Date) throws {
+            try """
+                #!/bin/sh
+                [ "$1" = describe ] || exit 1
+                echo call >> '\(counter.path)'
+                echo '{"protocol": "rotor.rotator/v1", "kind": "counted", "hasTarget": false, "afterSetFailure": "roll-back", "options": {"\(option)": {"required": false, "description": "d"}}}'
+                """.write(to: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755, .modificationDate: modified], ofItemAtPath: path.path)
+        }
+        var calls: Int { ((try? String(contentsOf: counter, encoding: .utf8)) ?? "").split(separator: "\n").count }
+        let first = Date(timeIntervalSince1970: 1_700_000_000)
+        try write(option: "alpha", modified: first)
+        let described = try await PluginCatalog.describe(kind: "counted", path: path.path, environment: [:])
+        #expect(described.options.keys.sorted() == ["alpha"] && calls == 1)
+        #expect(try await PluginCatalog.describe(kind: "counted", path: path.path, environment: [:]).options.keys.sorted() == ["alpha"])
+        #expect(calls == 1, "answered from the cache")
+
+        try write(option: "beta", modified: first.addingTimeInterval(60))
+        #expect(try await PluginCatalog.describe(kind: "counted", path: path.path, environment: [:]).options.keys.sorted() == ["beta"])
+        #expect(calls == 2, "a changed file is described again")
+        #expect(try await PluginCatalog.describe(kind: "counted", path: path.path, environment: [:]).options.keys.sorted() == ["beta"])
+        #expect(calls == 2)
+
+        let linked = other.appendingPathComponent("rotor-rotator-counted")
+        #expect(link(path.path, linked.path) == 0)
+        _ = try await PluginCatalog.describe(kind: "counted", path: linked.path, environment: [:])
+        #expect(calls == 3, "the cache is per path: the same file (same time) under another path is described")
+    }
+
+    /// A plug-in that floods standard error: rotor drains it (the step succeeds), keeps at most 64 KiB,
+    /// and logs no more than that.
+    @Test func standardErrorIsCappedAt64KiB() async throws {
+        let engine = try await engine()
+        try await fileTarget(engine, behaviour: "stderr-flood:setSecret")
+        let report = try await engine.rotate(id)
+        #expect(report.outcome == .succeeded, "\(String(describing: report.error))")
+        let lines = logs.all.filter { $0.contains("plug-in standard error") && $0.contains("QQQQ") }
+        #expect(lines.count == 1)
+        let kept = lines.first?.filter { $0 == "Q" }.count ?? 0
+        #expect(kept <= 64 << 10 && kept > (64 << 10) - 1024, "kept \(kept) bytes of 1 MiB")
+        #expect(!logs.all.joined().contains("STDERR-TAIL"), "nothing past the cap reaches the log")
+    }
+
     @Test func aHangingPluginIsKilledWithItsChildrenAtItsTimeout() async throws {
         let engine = try await engine()
         // 5 s: long enough for the plug-in (and the rollback after it) to start on a loaded machine.
