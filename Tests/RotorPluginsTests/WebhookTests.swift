@@ -167,6 +167,90 @@ import RotorTestSupport
         #expect(!report.succeeded && receiver.state.withLock { $0.requests }.isEmpty, "nothing reaches a receiver rotor cannot verify")
     }
 
+    /// A 5xx answer and a receiver that never answers are transient: the step is tried the run's
+    /// number of times, waiting the engine's backoff between attempts (recorded by the test clock,
+    /// jitter fixed at 0.5: 3/4 of 1 s, then of 2 s), then the rotation rolls back.
+    @Test(arguments: ["503", "never answers"])
+    func aServerErrorOrATimeoutIsTransientAndRetriedWithTheEnginesBackoff(failure: String) async throws {
+        let arrivals = Mutex<Int>(0)
+        let (cert, key) = try await certificate()
+        let tls = try NIOSSLContext(configuration: .makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))))
+        let server = try await LoopbackHTTPServer(tls: tls) { _ in
+            arrivals.withLock { $0 += 1 }
+            if failure == "503" {
+                // No error object: the status alone says transient.
+                return .respond(status: 503, headers: [], body: [])
+            }
+            try? await Task.sleep(for: .seconds(60))
+            return .drop
+        }
+        defer { Task { try? await server.close() } }
+        var registry = RotatorRegistry.builtIn
+        try await PluginCatalog(directories: [], processEnvironment: [:]).register(into: &registry)
+        let store = InMemorySecretStore()
+        _ = try await store.createSecret(CreateSecretInput(id: keyID, initialValue: SecretValue(string: Self.signingKey)))
+        let clock = TestClock()
+        let engine = RotationEngine(
+            store: store, state: InMemoryStateStore(), rotators: registry, clock: clock,
+            configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 3, initialBackoff: .seconds(1), maximumBackoff: .seconds(2))),
+            jitter: { 0.5 })
+        try await engine.createManagedSecret(id, rotator: "webhook", options: RotatorOptions([
+            "url": server.url.absoluteString, "signing-key-secret": keyID.rawValue, "ca-file": cert, "timeout": "1",
+        ]), initialValue: SecretValue(string: "first-password"))
+        let started = ContinuousClock.now
+        let report = try await engine.rotate(id)
+        let create = report.steps.first { $0.step == .createSecret }
+        #expect(create?.attempts == 3 && create?.outcome == .failed, "\(failure): \(String(describing: create))")
+        let unchanged = try await engine.store.getSecretValue(id, .current).value.exposedString == "first-password"
+        #expect(report.outcome == .rolledBack && unchanged)
+        let reason = failure == "503" ? "failed createSecret (HTTP 503" : "did not answer createSecret"
+        #expect(create?.note?.contains(reason) == true, "\(String(describing: create?.note))")
+        #expect(clock.sleeps == [.milliseconds(750), .milliseconds(1500)], "the engine's backoff between the 3 attempts: \(clock.sleeps)")
+        #expect(arrivals.withLock { $0 } == 3, "each attempt reached the receiver once")
+        if failure != "503" {
+            // Each attempt gave up at its 1 s timeout (plus up to NIOSSL's 5 s wait for the receiver's
+            // TLS close_notify as the client closes), not after the receiver's 60 s.
+            #expect(ContinuousClock.now - started < .seconds(30))
+        }
+    }
+
+    /// What the docs ask of a receiver: a correctly signed request whose webhook-timestamp is more
+    /// than 5 minutes off (either way) is refused; the same message freshly stamped is accepted.
+    @Test func aReceiverRefusesATimestampOutsideItsTolerance() async throws {
+        let receiver = Receiver(key: Self.signingKey)
+        let (server, ca) = try await serve(receiver)
+        defer { Task { try? await server.close() } }
+        let engine = try await engine()
+        try await manage(engine, url: server.url, ca: ca)
+        #expect(try await engine.rotate(id).outcome == .succeeded)
+        let captured = try #require(receiver.state.withLock { $0.requests.first })
+
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(ca)
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+        let key = SymmetricKey(data: Data(base64Encoded: String(Self.signingKey.dropFirst(6)))!)
+        /// The captured body under a new message id, signed (correctly) for `timestamp`.
+        func send(at timestamp: Int) async throws -> Int {
+            let messageID = "msg_" + UUID().uuidString.lowercased()
+            let signature = HMAC<SHA256>.authenticationCode(for: Array("\(messageID).\(timestamp).".utf8) + captured.body, using: key)
+            var request = HTTPClientRequest(url: server.url.absoluteString)
+            request.method = .POST
+            request.headers.add(name: "webhook-id", value: messageID)
+            request.headers.add(name: "webhook-timestamp", value: "\(timestamp)")
+            request.headers.add(name: "webhook-signature", value: "v1," + Data(signature).base64EncodedString())
+            request.body = .bytes(ByteBuffer(bytes: captured.body))
+            return Int(try await client.execute(request, timeout: .seconds(10)).status.code)
+        }
+        let now = Int(Date().timeIntervalSince1970)
+        let stale = try await send(at: now - 301)
+        let future = try await send(at: now + 400)
+        let fresh = try await send(at: now)
+        try await client.shutdown()
+        #expect(stale == 401 && future == 401 && fresh == 200, "\(stale) \(future) \(fresh)")
+        #expect(receiver.state.withLock { $0.refused } == ["timestamp outside tolerance", "timestamp outside tolerance"])
+    }
+
     @Test func plainHTTPIsOnlyForLoopback() async throws {
         let engine = try await engine()
         #expect(throws: RotorError.self) {
