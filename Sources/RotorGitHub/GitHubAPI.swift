@@ -67,7 +67,9 @@ struct GitHubAPI: Sendable {
 
     /// The error for an answer the caller did not expect: GitHub's message (capped), with 5xx transient.
     func failure(_ response: OutboundResponse, _ what: String, secret: SecretID, step: RotationStep, remedy: String) -> RotorError {
-        let message = (response.jsonObject?["message"] as? String).map { ": " + String($0.prefix(160)) } ?? ""
+        let message = (response.jsonObject?["message"] as? String).map { text in
+            ": " + String(text.unicodeScalars.filter { $0.properties.generalCategory != .control }.prefix(160).map(Character.init))
+        } ?? ""
         let code: RotorError.Code = switch response.status {
         case 401: .authenticationFailed
         case 403: .accessDenied

@@ -55,7 +55,8 @@ struct GitHubAppTokenRotator: Rotator {
     }
 
     func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse {
-        guard revokePrevious, let replaced = request.replaced, let old = try? GitHubAppTokenSecret(replaced, secret: context.secret).token else {
+        guard revokePrevious, let replaced = request.replaced, let old = try? GitHubAppTokenSecret(replaced, secret: context.secret).token,
+              old != (try? GitHubAppTokenSecret(request.promoted, secret: context.secret))?.token else {
             return FinishSecretResponse()
         }
         try await revoke(old, context: context, step: .finishSecret, what: "the previous token")
@@ -63,8 +64,21 @@ struct GitHubAppTokenRotator: Rotator {
     }
 
     func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
-        guard let discard = request.discard, let token = try? GitHubAppTokenSecret(discard, secret: context.secret).token else { return }
-        try await revoke(token, context: context, step: .testSecret, what: "the abandoned token")
+        let restore = try? GitHubAppTokenSecret(request.restore, secret: context.secret).token
+        if let restore {
+            // Restoring a token that expired (they live one hour) or was revoked would leave a dead AWSCURRENT.
+            let check = try await api.send(.init(method: .GET, path: "/installation/repositories", query: "per_page=1", bearer: restore),
+                                           secret: context.secret, step: .finishSecret)
+            guard check.status == 200 else {
+                // Keep the other token: it may be the only one that works.
+                context.logger.warning("the token this rollback restores no longer works (tokens live one hour): rotate forward ('rotor rotate \(context.secret)')")
+                return
+            }
+        }
+        guard let discard = request.discard, let token = try? GitHubAppTokenSecret(discard, secret: context.secret).token, token != restore else { return }
+        do { try await revoke(token, context: context, step: .finishSecret, what: "the abandoned token") } catch {
+            context.logger.warning("could not revoke the abandoned token; it expires within the hour", metadata: ["reason": "\(error)"])
+        }
     }
 
     /// `DELETE /installation/token` with the token itself; a token already dead (401) counts as revoked.

@@ -55,6 +55,13 @@ struct GitHubPATRotator: Rotator {
         return TestSecretResponse()
     }
 
+    /// Warns when the token a rollback restores no longer works (revoked by an earlier finishSecret, or
+    /// expired): the operator must rotate forward with a new token.
+    func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
+        guard let token = try PATSecret(request.restore, secret: context.secret).token, (try? await user(token, context: context, step: .finishSecret, what: "")) == nil else { return }
+        context.logger.warning("the token this rollback restores no longer works at GitHub: rotate forward with a new token ('rotor rotate \(context.secret) --value-stdin')")
+    }
+
     func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse {
         guard revokePrevious, let replaced = request.replaced,
               let old = (try? PATSecret(replaced, secret: context.secret))?.token,
@@ -94,7 +101,9 @@ struct GitHubPATRotator: Rotator {
             throw api.failure(response, what, secret: context.secret, step: step,
                               remedy: response.status == 401 ? "the token is wrong, expired or revoked: create a new one" : "check the token and GitHub's message")
         }
-        let scopes = response.headers.first(name: "X-OAuth-Scopes").map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        // Fine-grained tokens have no scopes: GitHub sends the header empty, or not at all.
+        let scopes = token.hasPrefix("github_pat_") ? nil : response.headers.first(name: "X-OAuth-Scopes")
+            .map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
         let expiry = response.headers.first(name: "GitHub-Authentication-Token-Expiration").flatMap(PersonalAccessToken.expiry)
         return User(login: login, scopes: scopes, expiresAt: expiry)
     }

@@ -78,7 +78,10 @@ public struct OutboundHTTP: Sendable {
     func configuration() -> HTTPClient.Configuration {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let caFile { tls.trustRoots = .file(caFile) }
+        tls.minimumTLSVersion = .tlsv12
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        // The request's deadline ends with the response head; a body trickled after it is bounded here.
+        configuration.timeout = .init(connect: .nanoseconds(Int64(timeout.seconds * 1e9)), read: .nanoseconds(Int64(timeout.seconds * 1e9)))
         configuration.redirectConfiguration = .disallow
         // A refused connection or certificate fails the attempt at once; the engine's backoff retries it.
         configuration.connectionPool.retryConnectionEstablishment = false
@@ -87,7 +90,8 @@ public struct OutboundHTTP: Sendable {
 
     /// A transport error's description, without request contents.
     public static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError { return "\(error)" }
+        // shortDescription: the full one may quote a refused header's value (a credential).
+        if let error = error as? HTTPClientError { return error.shortDescription }
         if let error = error as? NIOSSLError { return "TLS: \(error)" }
         return "\(type(of: error))"
     }

@@ -86,11 +86,16 @@ extension ValueProbe {
                              remedy: "send the credential in a header (probe-header.NAME={value}) or the body")
         }
         let url = try OutboundURL(urlText, option: "probe-url", kind: kind)
-        let method = HTTPMethod(rawValue: (options["probe-method"] ?? "GET").uppercased())
+        let methodText = (options["probe-method"] ?? "GET").uppercased()
+        guard ["GET", "HEAD", "POST"].contains(methodText) else {
+            throw RotorError(.invalidOption, "probe-method of rotator \(kind) must be GET, HEAD or POST", remedy: "a probe proves a credential; it changes nothing")
+        }
+        let method = HTTPMethod(rawValue: methodText)
         var headers: [(name: String, value: ValueTemplate)] = []
         for key in options.keys where key.hasPrefix("probe-header.") {
             let name = String(key.dropFirst("probe-header.".count))
-            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }),
+                  !["host", "content-length", "transfer-encoding", "connection", "user-agent"].contains(name.lowercased()) else {
                 throw RotorError(.invalidOption, "\(key.prefix(80)) of rotator \(kind) does not name a valid header")
             }
             headers.append((name, try ValueTemplate(options[key]!, option: key)))

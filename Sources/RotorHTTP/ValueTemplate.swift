@@ -10,8 +10,11 @@ public struct ValueTemplate: Sendable, Hashable {
         case field(String)
     }
     let parts: [Part]
+    /// The option it came from, for errors.
+    let option: String
 
     public init(_ text: String, option: String) throws(RotorError) {
+        self.option = option
         var parts: [Part] = []
         var rest = Substring(text)
         while let open = rest.firstIndex(of: "{") {
@@ -49,6 +52,10 @@ public struct ValueTemplate: Sendable, Hashable {
                 out += text
             case .field(let name): out += try Self.field(name, of: value, secret: secret)
             }
+        }
+        guard !out.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw RotorError(.invalidInput, "the probe's \(option) would carry a control character from the value", secret: secret,
+                             remedy: "the value (or its field) must be a single line without control characters")
         }
         return out
     }

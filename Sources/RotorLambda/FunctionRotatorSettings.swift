@@ -17,7 +17,10 @@ public struct FunctionRotatorSettings: Sendable {
     public var tagOptions: Set<String>
 
     public init(kind: RotatorKind? = nil, options: RotatorOptions = RotatorOptions(), allowWeakerTagOptions: Bool = false, tagOptions: Set<String> = []) {
-        self.tagOptions = tagOptions.subtracting(["user", "env", "timeout", "url", "ca-file", "signing-key-secret"])
+        // Never from tags: what a tag writer could use to send values, tokens or the App's JWT elsewhere.
+        self.tagOptions = tagOptions.subtracting([
+            "user", "env", "timeout", "url", "ca-file", "signing-key-secret", "private-key-secret", "base-url", "installation-id", "issuer", "login",
+        ]).filter { !$0.hasPrefix("probe-") }
         self.kind = kind
         self.options = options
         self.allowWeakerTagOptions = allowWeakerTagOptions

@@ -81,7 +81,7 @@ struct GitHubKit {
         #expect(!github.isLive(first) && github.isLive(second))
 
         // The next token's test fails: rolled back, the abandoned token revoked, the current one untouched.
-        github.state.withLock { $0.refuseListings = 2 }
+        github.state.withLock { $0.refuseListings = 1 }
         let failed = try await kit.engine.rotate(id)
         #expect(failed.outcome == .rolledBack)
         #expect(try await kit.current(id)["token"] as? String == second && github.isLive(second))

@@ -86,6 +86,25 @@ import RotorTestSupport
         #expect(kit.logs.all.contains { $0.contains("still works") })
     }
 
+    @Test func aValueWithALineBreakIsRefusedWithoutShowingIt() async throws {
+        let (kit, anthropic, server) = try await setUp()
+        defer { Task { try? await server.close() } }
+        let smuggled = newKey + "\r\nx-admin: yes"
+        anthropic.active.withLock { _ = $0.insert(newKey) }
+        let report = try await kit.engine.rotate(id, suppliedValue: SecretValue(string: smuggled))
+        #expect(report.outcome == .rolledBack && GitHubKit.trace(report).contains("control character"))
+        kit.expectNoneOf([newKey, oldKey], in: report)
+    }
+
+    @Test func aProbeThatCouldChangeSomethingIsRefused() {
+        let kit = GitHubKit(builtIns: true)
+        for options in [["probe-method": "DELETE"], ["probe-header.host": "evil.example"], ["probe-header.content-length": "0"]] {
+            #expect(throws: RotorError.self) {
+                try kit.engine.rotators.make("manual", options: RotatorOptions(options.merging(["probe-url": "https://api.example.com/v1/models", "probe-header.x-api-key": "{value}"]) { a, _ in a }))
+            }
+        }
+    }
+
     @Test func anUntrustedCertificateOrPlainHTTPToARemoteHostIsRefused() async throws {
         let kit = GitHubKit(builtIns: true)
         let error = #expect(throws: RotorError.self) {

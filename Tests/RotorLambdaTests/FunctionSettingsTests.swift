@@ -33,6 +33,12 @@ import RotorPostgres
         }
     }
 
+    @Test func tagsNeverSayWhereValuesTokensOrTheAppsJWTGo() {
+        let listed = ["probe-url", "probe-header.x-api-key", "probe-ca-file", "base-url", "installation-id", "issuer", "private-key-secret", "login", "length"]
+        let settings = FunctionRotatorSettings(tagOptions: Set(listed))
+        #expect(settings.tagOptions == ["length"])
+    }
+
     @Test func theEnvironmentsOptionsWinOverTags() throws {
         let settings = try FunctionRotatorSettings(environment: ["ROTOR_OPTION_TLS": "verify-full"], rotators: Self.registry)
         // The weakening tag is overridden by the environment, so nothing is weakened and nothing refused.
