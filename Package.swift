@@ -91,6 +91,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Cognito app-client secrets (two valid at once) through RotorAWS's JSON client.
+        .target(name: "RotorCognito", dependencies: ["RotorCore", "RotorAWS", "RotorHTTP", .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: strict),
         // AWS Secrets Manager: SigV4, credentials, the JSON API client and the SecretStore over it.
         .target(
             name: "RotorAWS",
@@ -131,7 +133,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
-            name: "bootstrap", dependencies: ["RotorCore", "RotorLambda", "RotorPostgres", "RotorPlugins", "RotorHTTP", "RotorGitHub"], swiftSettings: strict,
+            name: "bootstrap", dependencies: ["RotorCore", "RotorLambda", "RotorPostgres", "RotorPlugins", "RotorHTTP", "RotorGitHub", "RotorCognito"], swiftSettings: strict,
             // Export no symbols: nothing loads the function's binary as a library, and a dynamic symbol
             // table of every symbol (40k) is what the loader's look-ups and dladdr scan at each cold start.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))]),
@@ -160,7 +162,7 @@ let package = Package(
         .target(
             name: "RotorCLI",
             dependencies: [
-                "RotorPlugins", "RotorHTTP", "RotorGitHub",
+                "RotorPlugins", "RotorHTTP", "RotorGitHub", "RotorCognito",
                 "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -194,6 +196,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RotorCognitoTests",
+            dependencies: [
+                "RotorCore", "RotorAWS", "RotorHTTP", "RotorCognito", "RotorTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RotorStorageTests",
             dependencies: [
                 "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorTestSupport",
@@ -207,7 +217,7 @@ let package = Package(
         .target(
             name: "RotorTestSupport",
             dependencies: [
-                "RotorCore",
+                "RotorCore", "RotorAWS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -236,6 +246,7 @@ let package = Package(
             name: "RotorDaemonTests",
             dependencies: [
                 "RotorCore", "RotorPolicies", "RotorDaemon", "RotorStorage", "RotorRotators", "RotorTestSupport",
+                "RotorPostgres", "RotorGitHub", "RotorCognito", "RotorHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

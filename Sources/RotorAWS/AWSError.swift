@@ -1,12 +1,17 @@
 import Foundation
 import RotorCore
 
-/// An error response of the Secrets Manager JSON API (or an emulator's XML one), turned into a ``RotorError``.
-struct AWSErrorResponse: Sendable, Equatable {
-    let status: Int
-    let type: String
-    let message: String
-    let requestID: String?
+/// An AWS service's error answer, as a caller of ``AWSJSONClient`` sees it.
+public typealias AWSServiceFault = AWSErrorResponse
+
+/// An error response of an AWS JSON API (or an emulator's XML one), turned into a ``RotorError``.
+public struct AWSErrorResponse: Sendable, Equatable {
+    public let status: Int
+    /// The exception's name, e.g. `LimitExceededException`.
+    public let type: String
+    /// The service's message (at most 400 characters); AWS's messages name resources, never secret values.
+    public let message: String
+    public let requestID: String?
 
     /// Parses `__type` (or `code`, or the `X-Amzn-Errortype` header), sanitised as Smithy says,
     /// and `message`/`Message` case-insensitively, whatever the HTTP status.
@@ -47,14 +52,14 @@ struct AWSErrorResponse: Sendable, Equatable {
     ]
 
     /// Whether retrying may help: throttling, server faults, HTTP 429/5xx.
-    var isRetryable: Bool {
+    public var isRetryable: Bool {
         Self.throttlingTypes.contains(type) || Self.serverTypes.contains(type) || status == 429 || (500...599).contains(status)
     }
 
     /// The rotor error for this response to `operation` on `secret`. Never contains a secret value
     /// (Secrets Manager messages name secrets and versions, not values).
-    func rotorError(operation: String, secret: SecretID?) -> RotorError {
-        let summary = "Secrets Manager \(operation) failed: \(type): \(message)\(requestID.map { " (request id \($0))" } ?? "")"
+    func rotorError(operation: String, secret: SecretID?, service: String = AWSJSONService.secretsManager.name) -> RotorError {
+        let summary = "\(service) \(operation) failed: \(type): \(message)\(requestID.map { " (request id \($0))" } ?? "")"
         switch type {
         case "ResourceNotFoundException":
             let isVersion = message.contains("secret value") || message.contains("VersionId") || message.contains("staging label")
@@ -76,7 +81,7 @@ struct AWSErrorResponse: Sendable, Equatable {
                               remedy: skew ? "the machine clock is off by more than 5 minutes: fix it (NTP)" : "check the access key, secret key and session token rotor uses")
         default:
             return RotorError(isRetryable ? .transient : .remoteFailure, summary, secret: secret,
-                              remedy: isRetryable ? "Secrets Manager is throttling or failing; rotor retried with backoff, try again later" : nil,
+                              remedy: isRetryable ? "\(service) is throttling or failing; rotor retried with backoff, try again later" : nil,
                               isTransient: isRetryable)
         }
     }

@@ -32,6 +32,11 @@ public struct AWSSettings: Sendable {
                            credentials: try credentialChain(profile: flagProfile, environment: environment, files: files, http: http))
     }
 
+    /// The SDKs' default credential chain (environment, `AWS_PROFILE` or `default` profile, container role).
+    public static func credentialChain(environment: [String: String], http: HTTPClient = .withoutRedirects) throws -> any AWSCredentialProvider {
+        try credentialChain(profile: nil, environment: environment, files: AWSSharedFiles(environment: environment), http: http)
+    }
+
     static func credentialChain(profile: String?, environment: [String: String], files: AWSSharedFiles, http: HTTPClient) throws -> any AWSCredentialProvider {
         if let profile { return ProfileCredentialProvider(profile: profile, files: files) }
         var chain: [any AWSCredentialProvider] = []

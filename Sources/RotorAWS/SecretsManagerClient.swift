@@ -52,10 +52,28 @@ public struct AWSRetryPolicy: Sendable {
     public func delay(afterAttempt attempt: Int, unit: Double) -> Duration { backoff.delay(afterAttempt: attempt, unit: unit) }
 }
 
-/// A small client for the Secrets Manager JSON API (awsJson1.1 over AsyncHTTPClient, SigV4-signed),
-/// with retries on throttling, 5xx, timeouts and connection errors, a per-request timeout and a
-/// client-side rate limit on quota writes.
-public final class SecretsManagerClient: Sendable {
+/// An AWS service spoken with the JSON 1.1 protocol: how its requests are signed and named.
+public struct AWSJSONService: Sendable {
+    /// The name in messages, e.g. `Secrets Manager`.
+    public let name: String
+    /// The SigV4 service name of the credential scope.
+    public let signingName: String
+    /// What `X-Amz-Target` puts before the operation's name.
+    public let targetPrefix: String
+
+    public static let secretsManager = AWSJSONService(name: "Secrets Manager", signingName: "secretsmanager", targetPrefix: "secretsmanager")
+    public static let cognitoIdentityProvider = AWSJSONService(
+        name: "Cognito", signingName: "cognito-idp", targetPrefix: "AWSCognitoIdentityProviderService")
+}
+
+/// Secrets Manager's client: the one AWS JSON client, for the service rotor stores secrets in.
+public typealias SecretsManagerClient = AWSJSONClient
+
+/// rotor's one client for AWS JSON 1.1 APIs (Secrets Manager, Cognito) over AsyncHTTPClient,
+/// SigV4-signed, with retries on throttling, 5xx, timeouts and connection errors, a per-request
+/// timeout and a client-side rate limit on Secrets Manager's quota writes.
+public final class AWSJSONClient: Sendable {
+    public let service: AWSJSONService
     public let endpoint: URL
     public let region: String
     let credentials: any AWSCredentialProvider
@@ -79,16 +97,17 @@ public final class SecretsManagerClient: Sendable {
     }
 
     public init(
-        endpoint: URL, region: String, credentials: any AWSCredentialProvider, http: HTTPClient = .withoutRedirects,
+        service: AWSJSONService = .secretsManager, endpoint: URL, region: String, credentials: any AWSCredentialProvider, http: HTTPClient = .withoutRedirects,
         retry: AWSRetryPolicy = AWSRetryPolicy(), timeout: Duration = .seconds(8), writesPerSecond: Double = 50,
         clock: any RotorClock = SystemClock(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         logger: Logger = Logger(label: "rotor.aws")
     ) {
+        self.service = service
         self.endpoint = endpoint
         self.region = region
         self.credentials = credentials
         self.http = http
-        signer = SigV4Signer(region: region, service: "secretsmanager")
+        signer = SigV4Signer(region: region, service: service.signingName)
         self.retry = retry
         self.timeout = timeout
         writeLimiter = RateLimiter(perSecond: writesPerSecond, clock: clock)
@@ -97,17 +116,27 @@ public final class SecretsManagerClient: Sendable {
         self.logger = logger
     }
 
-    /// Sends one operation with a JSON body, retrying what is retryable. Throws ``RotorError``.
+    /// Sends one Secrets Manager operation with a JSON body, retrying what is retryable. Throws ``RotorError``.
     public func send(_ operation: SecretsManagerOperation, body: Data, secret: SecretID? = nil) async throws -> SecretsManagerResponse {
+        try await send(operation: operation.rawValue, body: body, secret: secret, quotaWrite: operation.isQuotaWrite)
+    }
+
+    /// Sends one operation of ``service`` with a JSON body, retrying what is retryable. Throws ``RotorError``;
+    /// `explain` may turn the service's own error answers into errors that say more (it sees no retryable ones
+    /// until the retries are spent).
+    public func send(
+        operation: String, body: Data, secret: SecretID? = nil, quotaWrite: Bool = false,
+        explain: (@Sendable (AWSServiceFault) -> RotorError?)? = nil
+    ) async throws -> SecretsManagerResponse {
         var attempt = 1
         while true {
-            if operation.isQuotaWrite { try await writeLimiter.acquire() }
+            if quotaWrite { try await writeLimiter.acquire() }
             do {
-                return try await sendOnce(operation, body: body, secret: secret)
+                return try await sendOnce(operation, body: body, secret: secret, explain: explain)
             } catch let error as RotorError where error.isTransient && attempt < retry.maxAttempts {
                 let delay = retry.delay(afterAttempt: attempt, unit: jitter())
-                logger.notice("retrying Secrets Manager call", metadata: [
-                    "operation": "\(operation.rawValue)", "attempt": "\(attempt)", "delay-ms": "\(Int(delay.seconds * 1000))", "error": "\(error.summary)",
+                logger.notice("retrying \(service.name) call", metadata: [
+                    "operation": "\(operation)", "attempt": "\(attempt)", "delay-ms": "\(Int(delay.seconds * 1000))", "error": "\(error.summary)",
                 ])
                 try await clock.sleep(for: delay)
                 attempt += 1
@@ -115,9 +144,11 @@ public final class SecretsManagerClient: Sendable {
         }
     }
 
-    func sendOnce(_ operation: SecretsManagerOperation, body: Data, secret: SecretID?) async throws -> SecretsManagerResponse {
+    func sendOnce(
+        _ operation: String, body: Data, secret: SecretID?, explain: (@Sendable (AWSServiceFault) -> RotorError?)? = nil
+    ) async throws -> SecretsManagerResponse {
         let request = try await signedRequest(operation, body: body)
-        requestCounter.increment(operation.rawValue)
+        requestCounter.increment(operation)
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
@@ -127,29 +158,30 @@ public final class SecretsManagerClient: Sendable {
             throw error
         } catch {
             throw RotorError(
-                .transient, "Secrets Manager \(operation.rawValue) did not complete: \(Self.describe(error))", secret: secret,
+                .transient, "\(service.name) \(operation) did not complete: \(Self.describe(error))", secret: secret,
                 remedy: "check that \(endpoint.absoluteString) is reachable", isTransient: true)
         }
         let requestID = response.headers.first(name: "x-amzn-RequestId")
         let data = Data(bytes.readableBytesView)
         if (300..<400).contains(Int(response.status.code)) {
             throw RotorError(
-                .remoteFailure, "Secrets Manager \(operation.rawValue) was answered with a redirect (HTTP \(response.status.code)); rotor never sends signed requests elsewhere",
-                secret: secret, remedy: "point --endpoint-url (or AWS_ENDPOINT_URL_SECRETS_MANAGER) at the service itself, not at something that redirects")
+                .remoteFailure, "\(service.name) \(operation) was answered with a redirect (HTTP \(response.status.code)); rotor never sends signed requests elsewhere",
+                secret: secret, remedy: "point the endpoint URL at the service itself, not at something that redirects")
         }
         guard (200..<300).contains(Int(response.status.code)) else {
-            let parsed = AWSErrorResponse.parse(
+            let fault = AWSErrorResponse.parse(
                 status: Int(response.status.code), headerType: response.headers.first(name: "X-Amzn-Errortype"), body: Array(data), requestID: requestID)
-            throw parsed.rotorError(operation: operation.rawValue, secret: secret)
+            if !fault.isRetryable, let explained = explain?(fault) { throw explained }
+            throw fault.rotorError(operation: operation, secret: secret, service: service.name)
         }
         return SecretsManagerResponse(body: data, requestID: requestID)
     }
 
-    func signedRequest(_ operation: SecretsManagerOperation, body: Data) async throws -> HTTPClientRequest {
+    func signedRequest(_ operation: String, body: Data) async throws -> HTTPClientRequest {
         let host = endpoint.port.map { "\(endpoint.host ?? ""):\($0)" } ?? (endpoint.host ?? "")
         let path = endpoint.path.isEmpty ? "/" : endpoint.path
         let unsigned = SigV4Signer.Request(method: "POST", path: path, headers: [
-            ("Content-Type", "application/x-amz-json-1.1"), ("Host", host), ("X-Amz-Target", "secretsmanager.\(operation.rawValue)"),
+            ("Content-Type", "application/x-amz-json-1.1"), ("Host", host), ("X-Amz-Target", "\(service.targetPrefix).\(operation)"),
         ], body: Array(body))
         let signed = signer.sign(unsigned, credentials: try await credentials.credentials(), date: clock.now())
         var request = HTTPClientRequest(url: endpoint.absoluteString)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import RotorCore
 import RotorGitHub
+import RotorCognito
 import RotorHTTP
 import RotorPlugins
 import RotorPostgres
@@ -113,6 +114,7 @@ extension GlobalOptions {
     func rotators() async throws -> RotatorRegistry {
         var registry = RotatorRegistry.withPostgres
         RotatorRegistry.gitHubDescriptors.forEach { registry.register($0) }
+        RotatorRegistry.cognitoDescriptors(environment: env).forEach { registry.register($0) }
         // HOME/plugins only for a home the operator named (--home, ROTOR_HOME): never the working
         // directory's default .rotor, which whoever controls that directory could fill.
         let namedHome = home != nil || env["ROTOR_HOME"] != nil ? homeURL : nil

@@ -21,7 +21,7 @@ extension RotationEngine {
             let request = StepExecutor.Request(
                 step: step, secret: run.secret, token: run.token, rotator: rotator, suppliedValue: suppliedValue,
                 logger: stepLogger(run.secret, token: run.token, step: step.rawValue), now: clock.now(),
-                tokenIsFresh: step == .createSecret && attempt == 1 && !run.resumed && run.record.steps.isEmpty)
+                tokenIsFresh: step == .createSecret && attempt == 1 && !run.resumed && run.record.steps.isEmpty, rotationStartedAt: run.record.startedAt)
             let snapshot = run.snapshot
             // Whatever happens to this attempt, the next one reads the secret afresh.
             run.snapshot = SecretSnapshot()

@@ -43,13 +43,18 @@ public struct RotationContext: Sendable {
     /// A logger with `secret`, `token` and `step` metadata already set.
     public let logger: Logger
     public let now: Date
+    /// When this rotation started (rotor's journal), if known; a rotation function invoked by
+    /// Secrets Manager does not know it. A rotator can tell by it what an interrupted run of the
+    /// same rotation left at its target.
+    public let rotationStartedAt: Date?
 
-    public init(secret: SecretID, token: VersionID, store: any SecretStore, logger: Logger, now: Date) {
+    public init(secret: SecretID, token: VersionID, store: any SecretStore, logger: Logger, now: Date, rotationStartedAt: Date? = nil) {
         self.secret = secret
         self.token = token
         self.store = store
         self.logger = logger
         self.now = now
+        self.rotationStartedAt = rotationStartedAt
     }
 }
 

@@ -55,12 +55,15 @@ public struct StepExecutor: Sendable {
         /// The run made this token itself and this is its first attempt at createSecret: no earlier
         /// request with this token can exist, so the store may skip its token-reuse check.
         public var tokenIsFresh: Bool
+        /// When the rotation started, from the journal (``RotationContext/rotationStartedAt``).
+        public var rotationStartedAt: Date?
 
         public init(
             step: RotationStep, secret: SecretID, token: VersionID, rotator: any Rotator, suppliedValue: SecretValue? = nil, logger: Logger, now: Date,
-            tokenIsFresh: Bool = false
+            tokenIsFresh: Bool = false, rotationStartedAt: Date? = nil
         ) {
             self.tokenIsFresh = tokenIsFresh
+            self.rotationStartedAt = rotationStartedAt
             self.step = step
             self.secret = secret
             self.token = token
@@ -87,7 +90,8 @@ public struct StepExecutor: Sendable {
             }
             return (note, snapshot)
         }
-        let context = RotationContext(secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now)
+        let context = RotationContext(
+            secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now, rotationStartedAt: request.rotationStartedAt)
         let note: String?
         switch request.step {
         case .createSecret: note = try await createSecret(request, context, &snapshot)
@@ -208,7 +212,8 @@ public struct StepExecutor: Sendable {
     /// retried rather than forgotten; the hook must be idempotent.
     private func finishOnTarget(_ request: Request, _ snapshot: inout SecretSnapshot) async throws {
         guard request.rotator.hasTarget else { return }
-        let context = RotationContext(secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now)
+        let context = RotationContext(
+            secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now, rotationStartedAt: request.rotationStartedAt)
         let promoted = try await current(&snapshot, secret: request.secret)
         let replaced = try await previous(&snapshot, secret: request.secret)
         _ = try await request.rotator.finishSecret(FinishSecretRequest(promoted: promoted, replaced: replaced), context: context)

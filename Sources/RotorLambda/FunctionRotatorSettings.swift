@@ -20,6 +20,7 @@ public struct FunctionRotatorSettings: Sendable {
         // Never from tags: what a tag writer could use to send values, tokens or the App's JWT elsewhere.
         self.tagOptions = tagOptions.subtracting([
             "user", "env", "timeout", "url", "ca-file", "signing-key-secret", "private-key-secret", "base-url", "installation-id", "issuer", "login",
+            "endpoint", "token-endpoint", "token-scope", "user-pool-id", "client-id",
         ]).filter { !$0.hasPrefix("probe-") }
         self.kind = kind
         self.options = options

@@ -27,7 +27,7 @@ import Testing
     @Test func everyOperatorRunbookExists() {
         #expect(Set(Self.runbooks).isSuperset(of: [
             "rollback.md", "failed-or-quarantined-rotation.md", "manual-rotation.md", "aws-setup.md", "stuck-pending-version.md",
-            "daemon-operations.md", "postgres-rotation.md", "lambda-deployment.md", "plugin-rotators.md",
+            "daemon-operations.md", "postgres-rotation.md", "lambda-deployment.md", "plugin-rotators.md", "cognito-app-client.md",
         ]))
     }
 
@@ -37,6 +37,9 @@ import Testing
         let needsMoto = markdown.contains("<!-- runbook-test: moto -->")
         let needsPostgres = markdown.contains("<!-- runbook-test: postgres -->")
         let needsRedis = markdown.contains("<!-- runbook-test: redis -->")
+        // Cognito's client-secret API runs nowhere here: the stand-in serves the runbook's aws and rotor commands.
+        let cognito = markdown.contains("<!-- runbook-test: cognito -->") ? try await CognitoStandIn() : nil
+        defer { if let cognito { Task { await cognito.close() } } }
         let processEnvironment = ProcessInfo.processInfo.environment
         if (needsMoto && processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"] == nil) || (needsPostgres && processEnvironment["ROTOR_TEST_PG_PORT"] == nil)
             || (needsRedis && processEnvironment["ROTOR_TEST_REDIS_PORT"] == nil) {
@@ -76,6 +79,15 @@ import Testing
             environment["AWS_SECRET_ACCESS_KEY"] = processEnvironment["ROTOR_TEST_MOTO_SECRET_ACCESS_KEY"]
             environment["AWS_REGION"] = "us-east-1"
             environment["AWS_DEFAULT_REGION"] = "us-east-1"
+        }
+        if let cognito {
+            let clientID = "runbookClient1"
+            _ = cognito.addClient(clientID, secret: "RunbookInitialSecret0123456789")
+            environment.merge(cognito.environment) { _, new in new }
+            environment["COGNITO_USER_POOL_ID"] = cognito.poolID
+            environment["COGNITO_CLIENT_ID"] = clientID
+            environment["COGNITO_TOKEN_ENDPOINT"] = cognito.tokenEndpoint
+            environment["AWS_DEFAULT_REGION"] = cognito.region
         }
         process.environment = environment
         let output = cli.home.appendingPathComponent("runbook.log")

@@ -1,0 +1,89 @@
+import Foundation
+import RotorAWS
+import RotorCore
+
+/// The client-secret operations of Cognito's user-pool API (AWS JSON 1.1, SigV4 service
+/// `cognito-idp`), with Cognito's error answers explained for the secret and step at hand.
+struct CognitoAPI: Sendable {
+    /// A secret Cognito lists for an app client (values are never listed).
+    struct ListedSecret: Sendable, Equatable {
+        let id: String
+        let created: Date?
+    }
+
+    let client: AWSJSONClient
+    let userPoolID: String
+    let clientID: String
+
+    /// Every secret of the app client (`ListUserPoolClientSecrets`, all pages).
+    func list(secret: SecretID, step: RotationStep) async throws -> [ListedSecret] {
+        var listed: [ListedSecret] = []
+        var next: String?
+        repeat {
+            var body: [String: Any] = ["UserPoolId": userPoolID, "ClientId": clientID]
+            if let next { body["NextToken"] = next }
+            let object = try await call("ListUserPoolClientSecrets", body, secret: secret, step: step).object()
+            for entry in (object["ClientSecrets"] as? [[String: Any]]) ?? [] {
+                guard let id = entry["ClientSecretId"] as? String else { continue }
+                listed.append(ListedSecret(id: id, created: (entry["ClientSecretCreateDate"] as? NSNumber).map { Date(timeIntervalSince1970: $0.doubleValue) }))
+            }
+            next = object["NextToken"] as? String
+        } while next != nil && listed.count < 100
+        return listed
+    }
+
+    /// Adds `value` as a secret of the app client (`AddUserPoolClientSecret`); returns its id.
+    func add(_ value: String, secret: SecretID, step: RotationStep) async throws -> String {
+        let object = try await call("AddUserPoolClientSecret", ["UserPoolId": userPoolID, "ClientId": clientID, "ClientSecret": value],
+                                    secret: secret, step: step).object()
+        guard let descriptor = object["ClientSecretDescriptor"] as? [String: Any], let id = descriptor["ClientSecretId"] as? String, !id.isEmpty else {
+            throw RotorError(.remoteFailure, "Cognito AddUserPoolClientSecret answered without a ClientSecretId", secret: secret, step: step,
+                             remedy: "check the app client in the Cognito console; rotor retries", isTransient: true)
+        }
+        return id
+    }
+
+    /// Deletes one secret of the app client (`DeleteUserPoolClientSecret`); one already gone counts as deleted.
+    func delete(_ secretID: String, secret: SecretID, step: RotationStep) async throws {
+        do {
+            _ = try await call("DeleteUserPoolClientSecret", ["UserPoolId": userPoolID, "ClientId": clientID, "ClientSecretId": secretID],
+                               secret: secret, step: step, goneIsDone: true)
+        } catch let error as RotorError where error.code == .versionNotFound {
+            return
+        }
+    }
+
+    private func call(
+        _ operation: String, _ body: [String: Any], secret: SecretID, step: RotationStep, goneIsDone: Bool = false
+    ) async throws -> SecretsManagerResponse {
+        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        let pool = userPoolID, client = clientID
+        do {
+            return try await self.client.send(operation: operation, body: data, secret: secret) { fault in
+                Self.explain(fault, operation: operation, pool: pool, client: client, goneIsDone: goneIsDone)
+            }
+        } catch let error as RotorError {
+            throw error.about(secret, step: step)
+        }
+    }
+
+    /// Cognito's own error answers, in words that say what to do.
+    static func explain(_ fault: AWSServiceFault, operation: String, pool: String, client: String, goneIsDone: Bool) -> RotorError? {
+        let cause = "Cognito \(operation) failed: \(fault.type): \(fault.message)"
+        switch fault.type {
+        case "LimitExceededException":
+            return RotorError(.invalidRequest, "\(cause): app client \(client) already has two secrets, Cognito's limit", remedy:
+                "a secret was added outside rotor: list them (aws cognito-idp list-user-pool-client-secrets --user-pool-id \(pool) --client-id \(client)), delete the one no consumer uses, then rotate again")
+        case "ResourceNotFoundException":
+            if goneIsDone && fault.message.localizedCaseInsensitiveContains("secret") { return RotorError(.versionNotFound, cause) }
+            return RotorError(.invalidRequest, cause, remedy: "check that user pool \(pool) and app client \(client) exist in this region and the value names them")
+        case "NotAuthorizedException", "AccessDeniedException":
+            return RotorError(.accessDenied, cause, remedy:
+                "grant rotor's IAM identity cognito-idp:ListUserPoolClientSecrets, AddUserPoolClientSecret and DeleteUserPoolClientSecret on user pool \(pool) (runbooks/cognito-app-client.md)")
+        case "InvalidParameterException":
+            return RotorError(.invalidRequest, cause, remedy: "check the value's userPoolId and clientId; an app client needs a secret before its secrets can rotate")
+        default:
+            return nil
+        }
+    }
+}

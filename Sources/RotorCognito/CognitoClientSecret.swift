@@ -1,0 +1,85 @@
+import Foundation
+import RotorCore
+
+/// The value of a `cognito-app-client` secret: `{userPoolId, clientId, clientSecretId, clientSecret}`
+/// (other fields are kept). `clientSecretId` may be missing in a first value copied from the console;
+/// rotor fills it in with its first rotation.
+struct CognitoClientSecret {
+    var object: [String: Any]
+    let userPoolID: String
+    let clientID: String
+    let clientSecretID: String?
+    let clientSecret: String
+
+    init(_ value: SecretValue, secret: SecretID, step: RotationStep? = nil) throws(RotorError) {
+        guard let text = value.exposedString, let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw Self.invalid(secret, step, "the value is not a JSON object")
+        }
+        self.object = object
+        guard let pool = object["userPoolId"] as? String, Self.isUserPoolID(pool) else {
+            throw Self.invalid(secret, step, "userPoolId is missing or is not a user pool id (REGION_ID, e.g. eu-west-1_AbC123)")
+        }
+        guard let client = object["clientId"] as? String, Self.isClientID(client) else {
+            throw Self.invalid(secret, step, "clientId is missing or is not an app client id (letters, digits, _ and +, at most 128)")
+        }
+        guard let value = object["clientSecret"] as? String, !value.isEmpty else {
+            throw Self.invalid(secret, step, "clientSecret is missing")
+        }
+        let secretID = object["clientSecretId"] as? String
+        if let secretID, !secretID.hasPrefix(client + "--") || secretID.count > 256 {
+            throw Self.invalid(secret, step, "clientSecretId does not belong to clientId (Cognito's ids are CLIENTID--TIME)")
+        }
+        userPoolID = pool
+        clientID = client
+        clientSecretID = secretID
+        clientSecret = value
+    }
+
+    /// The pool's region: the part of its id before `_`.
+    var region: String { String(userPoolID.split(separator: "_").first ?? "") }
+
+    /// The value with a new secret and its id.
+    func with(secretID: String, secret: String) -> SecretValue {
+        var object = object
+        object["clientSecretId"] = secretID
+        object["clientSecret"] = secret
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return SecretValue(string: String(decoding: data, as: UTF8.self))
+    }
+
+    /// What rotor records when it starts managing the secret, so an edit of the value cannot point
+    /// rotor at another pool or client (where it would add and delete secrets).
+    var pinned: [String: String] { ["user-pool-id": userPoolID, "client-id": clientID] }
+
+    /// Throws unless the value still names the pool and client rotor recorded.
+    func requirePinned(_ options: RotatorOptions, secret: SecretID, step: RotationStep) throws(RotorError) {
+        for (key, value) in pinned.sorted(by: { $0.key < $1.key }) {
+            guard let recorded = options[key] else {
+                throw RotorError(.invalidOption, "rotator cognito-app-client has no recorded \(key) for this secret", secret: secret, step: step,
+                                 remedy: "manage the secret again (rotor secret manage) so rotor records its pool and client")
+            }
+            guard recorded == value else {
+                throw RotorError(.invalidInput, "the value's \(key) differs from the one rotor recorded when it started managing the secret",
+                                 secret: secret, step: step, remedy: "restore the value's original \(key), or manage the secret again if the change is intended")
+            }
+        }
+    }
+
+    /// `[\w-]+_[0-9a-zA-Z]+`, at most 55 characters (Cognito's pattern).
+    static func isUserPoolID(_ text: String) -> Bool {
+        guard text.count <= 55, let underscore = text.lastIndex(of: "_"), underscore != text.startIndex else { return false }
+        let region = text[..<underscore], suffix = text[text.index(after: underscore)...]
+        return !suffix.isEmpty && suffix.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+            && region.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    /// `[\w+]+`, at most 128 characters.
+    static func isClientID(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 128 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "+") }
+    }
+
+    static func invalid(_ secret: SecretID, _ step: RotationStep?, _ what: String) -> RotorError {
+        RotorError(.invalidInput, "the cognito-app-client value is unusable: \(what)", secret: secret, step: step,
+                   remedy: #"store {"userPoolId":"REGION_ID","clientId":"...","clientSecretId":"...","clientSecret":"..."}"#)
+    }
+}
