@@ -7,6 +7,10 @@ import RotorTestSupport
 import RotorPolicies
 import RotorRotators
 import RotorStorage
+import RotorPostgres
+import RotorGitHub
+import RotorCognito
+import RotorHTTP
 
 /// An embedded store, a state database and a scheduler over them, on a simulated clock.
 struct SchedulerHarness {
@@ -21,7 +25,7 @@ struct SchedulerHarness {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     init(
-        start: Date, policies: PolicySet? = nil, rotators: RotatorRegistry = .builtIn, configuration: SchedulerConfiguration = SchedulerConfiguration(),
+        start: Date, policies: PolicySet? = nil, rotators: RotatorRegistry = .shippedSimulated, configuration: SchedulerConfiguration = SchedulerConfiguration(),
         sleeping: TestClock.Sleeping = .advancesTime
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-daemon-\(UUID().uuidString)")
@@ -50,4 +54,38 @@ struct SchedulerHarness {
             clock.set(max(next, clock.now().addingTimeInterval(1)))
         }
     }
+}
+
+extension RotatorRegistry {
+    /// Every kind the shipped policies name, with its real options (so loading `schedules/` checks them).
+    static let shipped: RotatorRegistry = {
+        var registry = RotatorRegistry.withPostgres
+        RotatorRegistry.gitHubDescriptors.forEach { registry.register($0) }
+        RotatorRegistry.cognitoDescriptors(environment: [:]).forEach { registry.register($0) }
+        return registry.withProbes()
+    }()
+
+    /// ``shipped``, with the kinds that need an outside system (GitHub, Cognito, PostgreSQL) replaced
+    /// by rotators that make a random value under the same name and options: the scheduler's
+    /// simulations exercise schedules, not credentials.
+    static let shippedSimulated: RotatorRegistry = {
+        var registry = shipped
+        for kind: RotatorKind in ["github-pat", "github-app-token", "cognito-app-client", "postgres-alternating-users", "postgres-single-user"] {
+            guard let real = try? shipped.descriptor(kind) else { continue }
+            registry.register(RotatorDescriptor(
+                kind: kind, summary: "simulated " + real.summary, options: real.options,
+                build: { _ throws(RotorError) in SimulatedRotator(kind: kind) }, initialValue: { _, _ in SecretValue(string: "initial") }))
+        }
+        return registry.withProbes()
+    }()
+}
+
+/// A rotator under a real kind's name that changes nothing outside: a fresh random value each time.
+struct SimulatedRotator: Rotator {
+    let kind: RotatorKind
+    var createReadsCurrent: Bool { false }
+    func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
+        CreateSecretResponse(newValue: SecretValue(string: UUID().uuidString))
+    }
+    func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse { TestSecretResponse() }
 }

@@ -12,12 +12,12 @@ import RotorRotators
     static let start = try! Date("2027-01-01T12:00:00Z", strategy: .iso8601)
 
     static let examples: [(String, RotatorKind, String?)] = [
-        ("/prod/github-integration/api-token/personal-access-token", "random-password", #"{"token":"ghp_initial","username":"github-user"}"#),
-        ("/staging/github-integration/api-token/personal-access-token", "random-password", #"{"token":"ghp_initial"}"#),
+        ("/prod/github-integration/api-token/personal-access-token", "github-pat", #"{"token":"ghp_initial","login":"github-user"}"#),
+        ("/staging/github-integration/api-token/personal-access-token", "github-pat", #"{"token":"ghp_initial"}"#),
         ("/prod/template-management/encryption-key/template-key", "encryption-key", nil),
         ("/staging/template-management/encryption-key/template-key", "encryption-key", nil),
-        ("/prod/orders-service/db-credentials/app-user", "random-password", #"{"username":"app","password":"initial"}"#),
-        ("/prod/cognito/app-client/secret", "random-password", "initial-client-secret"),
+        ("/prod/orders-service/db-credentials/app-user", "postgres-alternating-users", #"{"username":"app","password":"initial"}"#),
+        ("/prod/cognito/app-client/secret", "cognito-app-client", #"{"userPoolId":"eu-west-1_AbC123","clientId":"c1","clientSecret":"initial"}"#),
         ("/prod/claude-sdk/api-key/anthropic-key", "manual", #"{"apiKey":"sk-ant-initial-key-0000000000"}"#),
     ]
 
@@ -63,7 +63,9 @@ import RotorRotators
             }
         }
         let reminders = try await harness.state.dueAlerts(at: end, limit: 1000).filter { $0.kind == AlertCenter.Kind.manualRotationDue.rawValue }
-        #expect(!reminders.isEmpty && reminders.allSatisfy { $0.secret?.rawValue == "/prod/claude-sdk/api-key/anthropic-key" })
+        let manual: Set<String> = ["/prod/claude-sdk/api-key/anthropic-key", "/prod/github-integration/api-token/personal-access-token",
+                                   "/staging/github-integration/api-token/personal-access-token"]
+        #expect(Set(reminders.compactMap(\.secret?.rawValue)) == manual)
     }
 
     /// `run()` itself, on a clock that holds its sleepers: it starts (recover, reconcile), sleeps until
@@ -167,7 +169,7 @@ import RotorRotators
         #expect(after > before.addingTimeInterval(20 * 86_400), "the next deadline counts from the new rotation")
 
         // Another process rotates without re-planning; at the stale deadline the scheduler skips it.
-        let other = try SecretID("/prod/github-integration/api-token/personal-access-token")
+        let other = try SecretID("/prod/cognito/app-client/secret")
         let due = try #require(try await harness.state.scheduleEntry(other)?.nextDueAt)
         harness.clock.set(due.addingTimeInterval(-60))
         #expect(try await harness.engine.rotate(other).succeeded)
