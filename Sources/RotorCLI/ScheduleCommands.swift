@@ -31,6 +31,7 @@ struct Validate: AsyncParsableCommand {
                 let runtime = try await Runtime.open(global)
                 let ids = try await runtime.state.managedSecrets(in: .all).map(\.id)
                 overlaps = set.overlaps(among: ids)
+                if overlaps.isEmpty { overlaps = try await Self.valuesWithoutTheirSystem(ids, set, runtime.engine) }
             }
         }
         guard overlaps.isEmpty else {
@@ -43,6 +44,24 @@ struct Validate: AsyncParsableCommand {
             }
         }
         Output.line("ok: \(set.policies.count) policies in \(set.files.count) file(s)")
+    }
+}
+
+extension Validate {
+    /// A policy whose rotator makes values without a target, over a secret whose value belongs to an
+    /// outside system (a database, GitHub, Cognito, Anthropic): an error at the policy's line.
+    static func valuesWithoutTheirSystem(_ ids: [SecretID], _ set: PolicySet, _ engine: RotationEngine) async throws -> [PolicyError] {
+        var errors: [PolicyError] = []
+        for id in ids {
+            guard let policy = set.policy(for: id), let rotator = try? engine.rotators.make(policy.rotator, options: policy.options),
+                  !rotator.hasTarget, !rotator.valueComesFromOperator else { continue }
+            do {
+                try engine.requireTarget(id, rotator: policy.rotator, options: policy.options, value: try await engine.store.getSecretValue(id, .current).value)
+            } catch let error as RotorError where error.code == .invalidOption {
+                errors.append(PolicyError(policy.location, "policy '\(policy.name)' on secret \(id): \(error.summary). What to do: \(error.remedy ?? "")"))
+            }
+        }
+        return errors
     }
 }
 

@@ -7,7 +7,7 @@ extension RotationEngine {
         description: String? = nil
     ) async throws -> ManagedSecret {
         let options = try rotators.descriptor(kind).recordingOptions(options, from: initialValue, secret: id)
-        _ = try rotators.make(kind, options: options)
+        try requireTarget(id, rotator: kind, options: options, value: initialValue)
         if try await state.managedSecret(id) != nil {
             throw RotorError(.secretExists, "secret is already managed by rotor", secret: id, remedy: "pick another id, or rotate it with 'rotor rotate \(id)'")
         }
@@ -28,10 +28,9 @@ extension RotationEngine {
         guard description.holder(of: .current) != nil else {
             throw RotorError(.invalidRequest, "secret has no AWSCURRENT version", secret: id, remedy: "put a value in it first")
         }
-        var options = options
-        if !descriptor.recordedKeys.isEmpty {
-            options = try descriptor.recordingOptions(options, from: try await store.getSecretValue(id, .current).value, secret: id)
-        }
+        let value = try await store.getSecretValue(id, .current).value
+        let options = try descriptor.recordingOptions(options, from: value, secret: id)
+        try requireTarget(id, rotator: kind, options: options, value: value)
         let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now())
         try await state.register(managed, audit: audit(id, "secret.manage", "registered", "rotator \(kind), existing secret"))
         return managed

@@ -137,6 +137,9 @@ public protocol Rotator: Sendable {
     /// Whether createSecret uses the current value (to keep a JSON secret's other fields, or to reach
     /// the target). When false the executor skips that GetSecretValue. Default: true.
     var createReadsCurrent: Bool { get }
+    /// Whether createSecret's new value comes from an operator (the `manual` rotator), not from the
+    /// rotator itself. Default: false.
+    var valueComesFromOperator: Bool { get }
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse
     func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse
@@ -149,6 +152,7 @@ extension Rotator {
     public var afterSetFailure: FailureDirection { .rollBack }
     public var hasTarget: Bool { false }
     public var createReadsCurrent: Bool { true }
+    public var valueComesFromOperator: Bool { false }
     public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse { .init() }
     public func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse { .init() }
     public func rollback(_ request: RollbackRequest, context: RotationContext) async throws {}

@@ -71,13 +71,20 @@ public struct RotatorDescriptor: Sendable {
                 .invalidOption, "unknown option(s) \(unknown.joined(separator: ", ")) for rotator \(kind)",
                 remedy: known.isEmpty ? "\(kind) takes no options" : "valid options: \(known)")
         }
+        if let valueOnly = options[Self.valueOnly], valueOnly != "true", valueOnly != "false" {
+            throw RotorError(.invalidOption, "option \(Self.valueOnly) of rotator \(kind) is not true or false")
+        }
         return try build(options)
     }
+
+    /// The option every kind takes: `value-only=true` says only the stored value should change, for a
+    /// rotator without a target on a value that looks like an outside system's (see `OutsideCredential`).
+    public static let valueOnly = "value-only"
 
     /// Whether `key` is one of this kind's options: named in ``options``, or of a family `NAME.*` it names
     /// there (e.g. `probe-header.*` takes `probe-header.x-api-key`).
     public func takes(_ key: String) -> Bool {
-        if options[key] != nil { return true }
+        if options[key] != nil || key == Self.valueOnly { return true }
         guard let dot = key.firstIndex(of: "."), dot != key.startIndex, key.index(after: dot) != key.endIndex else { return false }
         return options[key[...dot] + "*"] != nil
     }

@@ -141,6 +141,14 @@ public struct PolicyReconciler: Sendable {
         if var secret = known {
             let options = Self.options(under: policy, recorded: secret.options, engine.rotators)
             if secret.rotator != policy.rotator || secret.options != options {
+                do {
+                    try engine.requireTarget(id, rotator: policy.rotator, options: options, value: try await engine.store.getSecretValue(id, .current).value)
+                } catch let error as RotorError where error.code == .invalidOption {
+                    logger.error("policy not applied: the secret keeps its rotator and is not scheduled", metadata: [
+                        "secret": "\(id)", "policy": "\(policy.name)", "error": "\(error)",
+                    ])
+                    return nil
+                }
                 try await engine.state.updateRotator(id, rotator: policy.rotator, options: options)
                 (secret.rotator, secret.options) = (policy.rotator, options)
             }

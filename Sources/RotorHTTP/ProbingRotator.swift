@@ -13,6 +13,7 @@ struct ProbingRotator: Rotator {
     /// The previous value's check runs in finishSecret's hook, which the engine calls for rotators with a target.
     var hasTarget: Bool { inner.hasTarget || probe.previousMustFail }
     var createReadsCurrent: Bool { inner.createReadsCurrent }
+    var valueComesFromOperator: Bool { inner.valueComesFromOperator }
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         try await inner.createSecret(request, context: context)

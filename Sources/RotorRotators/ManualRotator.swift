@@ -7,6 +7,7 @@ public struct ManualRotator: Rotator {
     public let kind: RotatorKind = Self.kind
     public static let kind: RotatorKind = "manual"
     public let pattern: String?
+    public var valueComesFromOperator: Bool { true }
     let field: JSONField?
 
     public init(pattern: String? = nil, field: String? = nil) throws(RotorError) {

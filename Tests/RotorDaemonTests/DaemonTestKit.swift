@@ -81,8 +81,10 @@ extension RotatorRegistry {
 }
 
 /// A rotator under a real kind's name that changes nothing outside: a fresh random value each time.
+/// Like the kind it stands in for, it has a target (an empty one).
 struct SimulatedRotator: Rotator {
     let kind: RotatorKind
+    var hasTarget: Bool { true }
     var createReadsCurrent: Bool { false }
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         CreateSecretResponse(newValue: SecretValue(string: UUID().uuidString))
