@@ -45,7 +45,8 @@ struct PlanRows {
             let secret = managed[id]
             let facts = ScheduleFacts(
                 secret: id, managedSince: secret?.createdAt ?? now, lastRotatedAt: secret?.lastRotatedAt, failedRuns: secret?.failedRuns ?? 0,
-                lastFailureAt: entry?.lastFailureAt, status: secret?.status ?? .active, lastReminderAt: entry?.lastReminderAt)
+                lastFailureAt: entry?.lastFailureAt, status: secret?.status ?? .active, lastReminderAt: entry?.lastReminderAt,
+                credentialExpiresAt: secret?.credentialExpiresAt)
             let plan = SchedulePlanner.plan(policy, facts, now: now)
             let weaknesses = runtime.engine.rotators.securityWeaknesses(secret?.rotator ?? policy.rotator, options: secret?.options ?? policy.options)
             rows.append(PlanRows(id: id, policy: policy, plan: plan, upcoming: upcoming(policy, facts, first: plan.nextRotation, now: now, horizon: horizon),

@@ -155,7 +155,7 @@ public actor InMemoryStateStore: RotationStateStore {
         secret.status = health.status
         secret.failedRuns = health.failedRuns
         secret.lastError = health.lastError
-        if let rotated = health.lastRotatedAt { secret.lastRotatedAt = rotated }
+        if let rotated = health.lastRotatedAt { (secret.lastRotatedAt, secret.credentialExpiresAt) = (rotated, health.credentialExpiresAt) }
         secrets[id] = secret
     }
 }

@@ -13,7 +13,8 @@ extension RotationEngine {
         }
         let tags = ["rotor:rotator": kind.rawValue]
         _ = try await store.createSecret(CreateSecretInput(id: id, description: description, tags: tags, initialValue: initialValue))
-        let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now())
+        let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now(),
+                                    credentialExpiresAt: try rotators.make(kind, options: options).credentialExpiry(of: initialValue))
         try await state.register(managed, audit: audit(id, "secret.create", "created", "rotator \(kind)"))
         return managed
     }
@@ -31,7 +32,8 @@ extension RotationEngine {
         let value = try await store.getSecretValue(id, .current).value
         let options = try descriptor.recordingOptions(options, from: value, secret: id)
         try requireTarget(id, rotator: kind, options: options, value: value)
-        let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now())
+        let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now(),
+                                    credentialExpiresAt: try rotators.make(kind, options: options).credentialExpiry(of: value))
         try await state.register(managed, audit: audit(id, "secret.manage", "registered", "rotator \(kind), existing secret"))
         return managed
     }

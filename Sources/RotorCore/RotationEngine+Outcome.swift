@@ -1,8 +1,11 @@
+import struct Foundation.Date
+
 extension RotationEngine {
     /// Closes a rotation whose four steps all completed.
-    func succeed(_ run: inout RotationRun, managed: ManagedSecret) async throws -> RotationReport {
+    func succeed(_ run: inout RotationRun, managed: ManagedSecret, rotator: any Rotator) async throws -> RotationReport {
+        let expiry = try await promotedExpiry(run, rotator: rotator)
         let now = clock.now()
-        let health = SecretHealthChange(status: .active, failedRuns: 0, lastRotatedAt: now)
+        let health = SecretHealthChange(status: .active, failedRuns: 0, lastRotatedAt: now, credentialExpiresAt: expiry)
         let (token, backlog, events) = (run.token, run.backlog, [audit(run.secret, "rotation.finish", "succeeded", "AWSCURRENT is now version \(run.token)")])
         // Not retried (a retry after a commit reported as failed would append the audit events twice):
         // if it fails, the rotation stays open and the next run finds the token AWSCURRENT and closes it.
@@ -13,6 +16,14 @@ extension RotationEngine {
         run.backlog = .none
         logger.info("rotation succeeded", metadata: ["secret": "\(run.secret)", "token": "\(run.token)"])
         return run.report(outcome: .succeeded, error: nil, endedAt: now)
+    }
+
+    /// When the promoted credential expires, for rotators whose credentials do: from the value this
+    /// run wrote, or read back when a resumed run never saw it.
+    func promotedExpiry(_ run: RotationRun, rotator: any Rotator) async throws -> Date? {
+        guard rotator.credentialsExpire else { return nil }
+        if let known = run.snapshot.values[run.token] { return rotator.credentialExpiry(of: known) }
+        return rotator.credentialExpiry(of: try await store.getSecretValue(run.secret, VersionSelector(versionID: run.token)).value)
     }
 
     /// Decides the direction after a step failed for good: finishSecret (and, for rotators that

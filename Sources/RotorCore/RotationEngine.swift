@@ -123,7 +123,7 @@ public struct RotationEngine: Sendable {
                 return try await handleFailure(error, at: step, run: &run, rotator: rotator, managed: managed)
             }
         }
-        return try await succeed(&run, managed: managed)
+        return try await succeed(&run, managed: managed, rotator: rotator)
     }
 
     /// The managed secret, or ``RotorError/Code/notManaged``.

@@ -140,6 +140,12 @@ public protocol Rotator: Sendable {
     /// Whether createSecret's new value comes from an operator (the `manual` rotator), not from the
     /// rotator itself. Default: false.
     var valueComesFromOperator: Bool { get }
+    /// Whether this kind's credentials expire at their system (GitHub tokens): then the engine
+    /// records ``credentialExpiry(of:)`` of each promoted value for the planner. Default: false.
+    var credentialsExpire: Bool { get }
+    /// When a value stops working at its system (a token's expiry written in the value), for the
+    /// planner's reminders and maximum age; `nil` when it does not expire or the value does not say.
+    func credentialExpiry(of value: SecretValue) -> Date?
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse
     func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse
@@ -153,6 +159,8 @@ extension Rotator {
     public var hasTarget: Bool { false }
     public var createReadsCurrent: Bool { true }
     public var valueComesFromOperator: Bool { false }
+    public var credentialsExpire: Bool { false }
+    public func credentialExpiry(of value: SecretValue) -> Date? { nil }
     public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse { .init() }
     public func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse { .init() }
     public func rollback(_ request: RollbackRequest, context: RotationContext) async throws {}

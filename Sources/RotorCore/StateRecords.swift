@@ -16,11 +16,15 @@ public struct ManagedSecret: Sendable, Hashable {
     public var lastRotatedAt: Date?
     public var lastError: String?
     public var createdAt: Date
+    /// When the current credential stops working at its system (a GitHub token's expiry), as its
+    /// rotator read it from the value; `nil` when it does not expire or is not known.
+    public var credentialExpiresAt: Date?
 
     public init(
         id: SecretID, rotator: RotatorKind, options: RotatorOptions, status: SecretStatus = .active,
-        failedRuns: Int = 0, lastRotatedAt: Date? = nil, lastError: String? = nil, createdAt: Date
+        failedRuns: Int = 0, lastRotatedAt: Date? = nil, lastError: String? = nil, createdAt: Date, credentialExpiresAt: Date? = nil
     ) {
+        self.credentialExpiresAt = credentialExpiresAt
         self.id = id
         self.rotator = rotator
         self.options = options
@@ -148,8 +152,11 @@ public struct SecretHealthChange: Sendable, Hashable {
     /// Set only when a rotation succeeded.
     public var lastRotatedAt: Date?
     public var lastError: String?
+    /// With `lastRotatedAt`: when the new credential expires (`nil`: it does not, or it is not known).
+    public var credentialExpiresAt: Date?
 
-    public init(status: SecretStatus, failedRuns: Int, lastRotatedAt: Date? = nil, lastError: String? = nil) {
+    public init(status: SecretStatus, failedRuns: Int, lastRotatedAt: Date? = nil, lastError: String? = nil, credentialExpiresAt: Date? = nil) {
+        self.credentialExpiresAt = credentialExpiresAt
         self.status = status
         self.failedRuns = failedRuns
         self.lastRotatedAt = lastRotatedAt

@@ -127,7 +127,8 @@ public struct PolicyReconciler: Sendable {
     public static func planned(_ policy: RotationPolicy, _ secret: ManagedSecret, previous: ScheduleEntry?, now: Date) -> (entry: ScheduleEntry, plan: SchedulePlan) {
         let facts = ScheduleFacts(
             secret: secret.id, managedSince: secret.createdAt, lastRotatedAt: secret.lastRotatedAt, failedRuns: secret.failedRuns,
-            lastFailureAt: previous?.lastFailureAt, status: secret.status, lastReminderAt: previous?.lastReminderAt)
+            lastFailureAt: previous?.lastFailureAt, status: secret.status, lastReminderAt: previous?.lastReminderAt,
+            credentialExpiresAt: secret.credentialExpiresAt)
         let plan = SchedulePlanner.plan(policy, facts, now: now)
         let entry = ScheduleEntry(
             secret: secret.id, policy: policy.name, fingerprint: policy.fingerprint, nextDueAt: plan.nextRotation,

@@ -14,6 +14,8 @@ struct GitHubAppTokenRotator: Rotator {
     let revokePrevious: Bool
     let options: RotatorOptions
     let api: GitHubAPI
+    var credentialsExpire: Bool { true }
+    func credentialExpiry(of value: SecretValue) -> Date? { GitHubTokenExpiry.of(value) }
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         let secret = try GitHubAppTokenSecret(try request.current, secret: context.secret, step: .createSecret)

@@ -14,6 +14,8 @@ struct GitHubPATRotator: Rotator {
     let login: String?
     let minimumValidity: TimeInterval
     let revokePrevious: Bool
+    var credentialsExpire: Bool { true }
+    func credentialExpiry(of value: SecretValue) -> Date? { GitHubTokenExpiry.of(value) }
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         guard let supplied = request.suppliedValue else {

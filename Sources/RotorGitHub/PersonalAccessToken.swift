@@ -41,6 +41,17 @@ struct PATSecret {
     }
 }
 
+/// The `expiresAt` (ISO 8601) a GitHub token secret records, which the planner's reminders and
+/// maximum age follow.
+enum GitHubTokenExpiry {
+    static func of(_ value: SecretValue) -> Date? {
+        guard let text = value.exposedString, text.hasPrefix("{"),
+              let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let expiresAt = object["expiresAt"] as? String else { return nil }
+        return try? Date(expiresAt, strategy: .iso8601)
+    }
+}
+
 /// Facts about GitHub personal access tokens that need no network.
 enum PersonalAccessToken {
     static let prefixes = ["ghp_", "github_pat_"]

@@ -1,3 +1,4 @@
+import struct Foundation.Date
 import Logging
 import RotorCore
 
@@ -14,6 +15,8 @@ struct ProbingRotator: Rotator {
     var hasTarget: Bool { inner.hasTarget || probe.previousMustFail }
     var createReadsCurrent: Bool { inner.createReadsCurrent }
     var valueComesFromOperator: Bool { inner.valueComesFromOperator }
+    var credentialsExpire: Bool { inner.credentialsExpire }
+    func credentialExpiry(of value: SecretValue) -> Date? { inner.credentialExpiry(of: value) }
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         try await inner.createSecret(request, context: context)

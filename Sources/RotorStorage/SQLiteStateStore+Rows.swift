@@ -35,7 +35,8 @@ extension SQLiteStateStore {
             failedRuns: row["failed_runs"],
             lastRotatedAt: (row["last_rotated_at"] as Double?).map(Date.init(epochSeconds:)),
             lastError: row["last_error"],
-            createdAt: Date(epochSeconds: row["created_at"]))
+            createdAt: Date(epochSeconds: row["created_at"]),
+            credentialExpiresAt: (row["credential_expires_at"] as Double?).map(Date.init(epochSeconds:)))
     }
 
     static func rotation(_ row: Row, _ db: Database) throws -> RotationRecord {
@@ -78,9 +79,11 @@ extension SQLiteStateStore {
     static func apply(_ health: SecretHealthChange, to id: String, _ db: Database) throws {
         try db.execute(
             cached: """
-                UPDATE managed_secret SET status = ?, failed_runs = ?, last_error = ?,
-                    last_rotated_at = coalesce(?, last_rotated_at) WHERE id = ?
+                UPDATE managed_secret SET status = ?1, failed_runs = ?2, last_error = ?3,
+                    last_rotated_at = coalesce(?4, last_rotated_at),
+                    credential_expires_at = CASE WHEN ?4 IS NULL THEN credential_expires_at ELSE ?5 END WHERE id = ?6
                 """,
-            arguments: [health.status.rawValue, health.failedRuns, health.lastError, health.lastRotatedAt?.epochSeconds, id])
+            arguments: [health.status.rawValue, health.failedRuns, health.lastError, health.lastRotatedAt?.epochSeconds,
+                        health.credentialExpiresAt?.epochSeconds, id])
     }
 }

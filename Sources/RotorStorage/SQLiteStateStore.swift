@@ -50,13 +50,14 @@ public final class SQLiteStateStore: RotationStateStore {
             }
             try db.execute(
                 cached: """
-                    INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, last_rotated_at, last_error, created_at, config_mac)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, last_rotated_at, last_error, created_at,
+                                                config_mac, credential_expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     secret.id.rawValue, secret.id.environment.name, secret.rotator.rawValue, Self.encode(secret.options),
                     secret.status.rawValue, secret.failedRuns, secret.lastRotatedAt?.epochSeconds, secret.lastError,
-                    secret.createdAt.epochSeconds, self.configMAC(secret),
+                    secret.createdAt.epochSeconds, self.configMAC(secret), secret.credentialExpiresAt?.epochSeconds,
                 ])
             try Self.insert(audit, db)
         }

@@ -66,6 +66,9 @@ extension SQLiteStateStore {
         registerRotatorConfigMigration(&migrator)
         registerFleetMigration(&migrator)
         registerConfigSequenceMigration(&migrator)
+        migrator.registerMigration("v7-credential-expiry") { db in
+            try db.execute(sql: "ALTER TABLE managed_secret ADD COLUMN credential_expires_at REAL")
+        }
         return migrator
     }
 }

@@ -26,7 +26,7 @@ import Testing
         #expect(try await cli.run("secret", "get", manual).stdout == canary(2) + "\n")
         #expect(try await cli.run("secret", "get", manual, "--stage", "AWSPREVIOUS").stdout == canary(3) + "\n")
 
-        let initial = #"{"token":"ghp_\#(Self.marker)","username":"\#(Self.marker)-user"}"#
+        let initial = #"{"token":"tok_\#(Self.marker)","username":"\#(Self.marker)-user"}"#
         #expect(try await cli.run("secret", "create", json, "--rotator", "random-password", "--option", "field=token", "--value-stdin", stdin: initial).status == 0)
         #expect(try await cli.run("rotate", json).status == 0)
         #expect(try await cli.run("rotate", json, "--json").status == 0)

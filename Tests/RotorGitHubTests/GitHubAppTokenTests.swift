@@ -67,6 +67,8 @@ struct GitHubKit {
         let token = try #require(value["token"] as? String)
         #expect(token.hasPrefix("ghs_") && github.isLive(token))
         #expect(value["expiresAt"] is String && value["baseUrl"] as? String == github.baseURL)
+        let expiry = try #require(try await kit.engine.state.managedSecret(id)?.credentialExpiresAt)
+        #expect(expiry > Date().addingTimeInterval(55 * 60) && expiry < Date().addingTimeInterval(61 * 60))
         #expect(github.log.contains("POST \(prefix)/app/installations/42/access_tokens") && github.log.contains("GET \(prefix)/installation/repositories"))
         kit.expectNoneOf([token, appKey.pemRepresentation], in: report)
     }

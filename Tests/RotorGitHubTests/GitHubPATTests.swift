@@ -32,6 +32,9 @@ import RotorTestSupport
         #expect(value["token"] as? String == newToken && value["username"] as? String == "octo-bot")
         let recorded = try #require((value["expiresAt"] as? String).flatMap { try? Date($0, strategy: .iso8601) })
         #expect(abs(recorded.timeIntervalSince(expiry)) < 2)
+        // The planner's reminders and maximum age follow the token's real expiry.
+        let managed = try #require(try await kit.engine.state.managedSecret(id))
+        #expect(abs((managed.credentialExpiresAt ?? .distantPast).timeIntervalSince(expiry)) < 2)
         #expect(!github.isLive(oldToken) && github.isLive(newToken))
         #expect(github.log.contains("POST /credentials/revoke"))
         #expect(kit.logs.all.contains { $0.contains("proved it dead") })

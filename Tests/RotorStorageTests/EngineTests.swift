@@ -215,7 +215,7 @@ import RotorCore
         let passwordOptions = RotatorOptions(["field": "token", "length": "40", "exclude-characters": ":/@\"'\\"])
         let engine = harness.engine
         try await engine.createManagedSecret(password, rotator: "random-password", options: passwordOptions,
-                                             initialValue: SecretValue(string: #"{"token":"ghp_initial","username":"github-user"}"#))
+                                             initialValue: SecretValue(string: #"{"token":"tok_initial","username":"service-user"}"#))
         let firstKey = try await engine.rotators.descriptor("encryption-key").initialValue(RotatorOptions(), store: harness.store)!
         try await engine.createManagedSecret(key, rotator: "encryption-key", options: RotatorOptions(), initialValue: firstKey)
         try await engine.createManagedSecret(manual, rotator: "manual", options: RotatorOptions(["pattern": "sk-ant-[a-z0-9]{8,}"]),
@@ -228,7 +228,7 @@ import RotorCore
 
         let token = try #require(try await harness.store.getSecretValue(password, .current).value.exposedString)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(token.utf8)) as? [String: String])
-        #expect(object["username"] == "github-user" && object["token"]?.count == 40)
+        #expect(object["username"] == "service-user" && object["token"]?.count == 40)
         let currentKey = try await harness.store.getSecretValue(key, .current).value
         let previousKey = try await harness.store.getSecretValue(key, .previous).value
         #expect(currentKey.kind == .binary && currentKey.byteCount == 32 && previousKey.byteCount == 32 && currentKey != previousKey)

@@ -9,11 +9,14 @@ public struct ScheduleFacts: Sendable, Hashable {
     public var lastFailureAt: Date?
     public var status: SecretStatus
     public var lastReminderAt: Date?
+    /// When the current credential expires at its system (``ManagedSecret/credentialExpiresAt``).
+    public var credentialExpiresAt: Date?
 
     public init(
         secret: SecretID, managedSince: Date, lastRotatedAt: Date? = nil, failedRuns: Int = 0, lastFailureAt: Date? = nil,
-        status: SecretStatus = .active, lastReminderAt: Date? = nil
+        status: SecretStatus = .active, lastReminderAt: Date? = nil, credentialExpiresAt: Date? = nil
     ) {
+        self.credentialExpiresAt = credentialExpiresAt
         self.secret = secret
         self.managedSince = managedSince
         self.lastRotatedAt = lastRotatedAt
@@ -49,6 +52,7 @@ public struct SchedulePlan: Sendable, Hashable {
         case jitter(seconds: Int, of: PolicyDuration)
         case window(RotationWindow, opens: Date)
         case manual(deadline: Date, maxAge: PolicyDuration, remindFrom: Date)
+        case expires(Date)
 
         public var text: String {
             switch self {
@@ -66,6 +70,7 @@ public struct SchedulePlan: Sendable, Hashable {
             case .window(let window, let opens): "waits for the window \(window): opens \(opens.formatted(.iso8601))"
             case .manual(let deadline, let maxAge, let remindFrom):
                 "manual: rotate by hand before \(deadline.formatted(.iso8601)) (max age \(maxAge)); reminders from \(remindFrom.formatted(.iso8601))"
+            case .expires(let date): "the credential expires at its system \(date.formatted(.iso8601)), before its maximum age"
             }
         }
     }
@@ -98,6 +103,11 @@ public enum SchedulePlanner {
             return plan
         }
         plan.explanation.append(.base(schedule, due))
+        if let expiry = facts.credentialExpiresAt, expiry.addingTimeInterval(-policy.jitter.timeInterval) < due {
+            // Rotate before it stops working: the jitter placed after this must not pass the expiry.
+            due = max(anchor, expiry.addingTimeInterval(-policy.jitter.timeInterval))
+            plan.explanation.append(.expires(expiry))
+        }
         due = applyBackoff(policy, facts, anchor: anchor, due: due, plan: &plan)
         plan.nextRotation = place(due, policy: policy, secret: facts.secret, now: now, plan: &plan)
         return plan
@@ -116,12 +126,23 @@ public enum SchedulePlanner {
         guard facts.failedRuns > 0, let failure = facts.lastFailureAt else { return due }
         let retryAt = failure.addingTimeInterval(backoff(policy, failedRuns: facts.failedRuns))
         plan.explanation.append(.backoff(failedRuns: facts.failedRuns, retryAt: retryAt))
-        guard let maxAge = policy.effectiveMaxAge else { return max(due, retryAt) }
-        let deadline = anchor.addingTimeInterval(maxAge.timeInterval)
+        guard let deadline = deadline(policy, facts, anchor: anchor), let maxAge = policy.effectiveMaxAge ?? facts.credentialExpiresAt.map({
+            PolicyDuration(seconds: Int(max(0, $0.timeIntervalSince(anchor))))
+        }) else { return max(due, retryAt) }
         guard retryAt > deadline else { return max(due, retryAt) }
         plan.alerts.append(.maxAgeAtRisk(deadline: deadline))
         plan.explanation.append(.backoffPastMaxAge(maxAge, deadline: deadline))
         return max(deadline, failure.addingTimeInterval(policy.failureBackoff.initial.timeInterval))
+    }
+
+    /// The latest the secret may rotate: its maximum age from the anchor, or earlier when its
+    /// credential expires first; `nil` when neither applies.
+    static func deadline(_ policy: RotationPolicy, _ facts: ScheduleFacts, anchor: Date) -> Date? {
+        let byAge = policy.effectiveMaxAge.map { anchor.addingTimeInterval($0.timeInterval) }
+        switch (byAge, facts.credentialExpiresAt) {
+        case let (age?, expiry?): return min(age, expiry)
+        case let (age, expiry): return age ?? expiry
+        }
     }
 
     /// How long after a failed run the secret is tried again: the policy's capped exponential, no jitter.
@@ -149,7 +170,8 @@ public enum SchedulePlanner {
         _ plan: SchedulePlan, anchor: Date, maxAge: PolicyDuration, remindBefore: PolicyDuration, facts: ScheduleFacts, now: Date
     ) -> SchedulePlan {
         var plan = plan
-        let deadline = anchor.addingTimeInterval(maxAge.timeInterval)
+        let deadline = min(anchor.addingTimeInterval(maxAge.timeInterval), facts.credentialExpiresAt ?? .distantFuture)
+        if deadline == facts.credentialExpiresAt { plan.explanation.append(.expires(deadline)) }
         let remindFrom = deadline.addingTimeInterval(-remindBefore.timeInterval)
         plan.explanation.append(.manual(deadline: deadline, maxAge: maxAge, remindFrom: remindFrom))
         if let last = facts.lastReminderAt, last >= remindFrom {
