@@ -20,10 +20,16 @@ public struct AWSErrorResponse: Sendable, Equatable {
         let lowered = Dictionary(object.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
         var type = (lowered["__type"] as? String) ?? (lowered["code"] as? String) ?? headerType ?? xmlElement("Code", in: body) ?? ""
         var message = (lowered["message"] as? String) ?? xmlElement("Message", in: body) ?? ""
-        type = sanitise(type)
+        type = String(sanitise(type).filter { $0.isASCII && ($0.isLetter || $0.isNumber || "_.#".contains($0)) }.prefix(100))
         if type.isEmpty { type = status >= 500 ? "InternalFailure" : "UnknownError(\(status))" }
+        message = printable(message)
         if message.isEmpty { message = "HTTP \(status)" }
-        return AWSErrorResponse(status: status, type: type, message: String(message.prefix(400)), requestID: requestID)
+        return AWSErrorResponse(status: status, type: type, message: String(message.prefix(400)), requestID: requestID.map { String(printable($0).prefix(100)) })
+    }
+
+    /// A remote text without control characters (they could forge log lines or drive a terminal).
+    static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.filter { !($0.properties.generalCategory == .control || $0.properties.generalCategory == .format) }))
     }
 
     /// `aws.protocoltests#FooError:http://…` → `FooError`.

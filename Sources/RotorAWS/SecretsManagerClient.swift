@@ -122,10 +122,12 @@ public final class AWSJSONClient: Sendable {
     }
 
     /// Sends one operation of ``service`` with a JSON body, retrying what is retryable. Throws ``RotorError``;
-    /// `explain` may turn the service's own error answers into errors that say more (it sees no retryable ones
-    /// until the retries are spent).
+    /// `explain` may turn the service's own error answers into errors that say more (never the
+    /// retryable ones: throttling and server faults keep their transient errors).
+    /// `retries: false` for an operation that is not idempotent (a repeated AddUserPoolClientSecret
+    /// adds a second secret): its transient failure is the caller's to resolve.
     public func send(
-        operation: String, body: Data, secret: SecretID? = nil, quotaWrite: Bool = false,
+        operation: String, body: Data, secret: SecretID? = nil, quotaWrite: Bool = false, retries: Bool = true,
         explain: (@Sendable (AWSServiceFault) -> RotorError?)? = nil
     ) async throws -> SecretsManagerResponse {
         var attempt = 1
@@ -133,7 +135,7 @@ public final class AWSJSONClient: Sendable {
             if quotaWrite { try await writeLimiter.acquire() }
             do {
                 return try await sendOnce(operation, body: body, secret: secret, explain: explain)
-            } catch let error as RotorError where error.isTransient && attempt < retry.maxAttempts {
+            } catch let error as RotorError where error.isTransient && retries && attempt < retry.maxAttempts {
                 let delay = retry.delay(afterAttempt: attempt, unit: jitter())
                 logger.notice("retrying \(service.name) call", metadata: [
                     "operation": "\(operation)", "attempt": "\(attempt)", "delay-ms": "\(Int(delay.seconds * 1000))", "error": "\(error.summary)",
@@ -193,7 +195,8 @@ public final class AWSJSONClient: Sendable {
 
     /// A transport error's description, without request contents.
     static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError { return "\(error)" }
+        // shortDescription: the full one may quote a refused header's value (a session token).
+        if let error = error as? HTTPClientError { return error.shortDescription }
         return "\(type(of: error))"
     }
 }

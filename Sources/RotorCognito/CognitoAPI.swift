@@ -15,28 +15,48 @@ struct CognitoAPI: Sendable {
     let userPoolID: String
     let clientID: String
 
-    /// Every secret of the app client (`ListUserPoolClientSecrets`, all pages).
+    /// Every secret of the app client (`ListUserPoolClientSecrets`, all pages). Cognito keeps at most
+    /// two; an answer with more, with ids not of this client, or with endless pages is refused.
     func list(secret: SecretID, step: RotationStep) async throws -> [ListedSecret] {
         var listed: [ListedSecret] = []
         var next: String?
-        repeat {
+        var seen: Set<String> = []
+        for _ in 0..<Self.maximumPages {
             var body: [String: Any] = ["UserPoolId": userPoolID, "ClientId": clientID]
             if let next { body["NextToken"] = next }
             let object = try await call("ListUserPoolClientSecrets", body, secret: secret, step: step).object()
             for entry in (object["ClientSecrets"] as? [[String: Any]]) ?? [] {
-                guard let id = entry["ClientSecretId"] as? String else { continue }
+                guard let id = entry["ClientSecretId"] as? String, CognitoClientSecret.isSecretID(id, of: clientID) else {
+                    throw unexpected("a secret id that is not of app client \(clientID)", secret: secret, step: step)
+                }
                 listed.append(ListedSecret(id: id, created: (entry["ClientSecretCreateDate"] as? NSNumber).map { Date(timeIntervalSince1970: $0.doubleValue) }))
             }
             next = object["NextToken"] as? String
-        } while next != nil && listed.count < 100
+            guard let token = next else { break }
+            guard seen.insert(token).inserted else { throw unexpected("the same NextToken twice", secret: secret, step: step) }
+        }
+        guard next == nil, listed.count <= Self.maximumSecrets else {
+            throw unexpected("more secrets or pages than Cognito keeps for one client", secret: secret, step: step)
+        }
         return listed
     }
 
-    /// Adds `value` as a secret of the app client (`AddUserPoolClientSecret`); returns its id.
+    static let maximumPages = 10
+    static let maximumSecrets = 10
+
+    func unexpected(_ what: String, secret: SecretID, step: RotationStep) -> RotorError {
+        RotorError(.remoteFailure, "Cognito ListUserPoolClientSecrets answered with \(what); rotor changes nothing on such an answer", secret: secret,
+                   step: step, remedy: "check that the endpoint is Cognito's (option endpoint, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER)")
+    }
+
+    /// Adds `value` as a secret of the app client (`AddUserPoolClientSecret`); returns its id. Never
+    /// repeated by the client: an answer lost on the way may hide a secret that was added, which the
+    /// step's next attempt finds by listing (see ``CognitoAppClientRotator/toDelete``).
     func add(_ value: String, secret: SecretID, step: RotationStep) async throws -> String {
         let object = try await call("AddUserPoolClientSecret", ["UserPoolId": userPoolID, "ClientId": clientID, "ClientSecret": value],
-                                    secret: secret, step: step).object()
-        guard let descriptor = object["ClientSecretDescriptor"] as? [String: Any], let id = descriptor["ClientSecretId"] as? String, !id.isEmpty else {
+                                    secret: secret, step: step, retries: false).object()
+        guard let descriptor = object["ClientSecretDescriptor"] as? [String: Any], let id = descriptor["ClientSecretId"] as? String,
+              CognitoClientSecret.isSecretID(id, of: clientID) else {
             throw RotorError(.remoteFailure, "Cognito AddUserPoolClientSecret answered without a ClientSecretId", secret: secret, step: step,
                              remedy: "check the app client in the Cognito console; rotor retries", isTransient: true)
         }
@@ -54,12 +74,12 @@ struct CognitoAPI: Sendable {
     }
 
     private func call(
-        _ operation: String, _ body: [String: Any], secret: SecretID, step: RotationStep, goneIsDone: Bool = false
+        _ operation: String, _ body: [String: Any], secret: SecretID, step: RotationStep, goneIsDone: Bool = false, retries: Bool = true
     ) async throws -> SecretsManagerResponse {
         let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
         let pool = userPoolID, client = clientID
         do {
-            return try await self.client.send(operation: operation, body: data, secret: secret) { fault in
+            return try await self.client.send(operation: operation, body: data, secret: secret, retries: retries) { fault in
                 Self.explain(fault, operation: operation, pool: pool, client: client, goneIsDone: goneIsDone)
             }
         } catch let error as RotorError {

@@ -15,6 +15,9 @@ struct CognitoAppClientRotator: Rotator {
     let options: RotatorOptions
     let clients: CognitoClients
     let tokenCheck: TokenEndpointCheck?
+    /// How long the current secret must have existed before the one it replaced is deleted (consumers
+    /// that cache the secret need time to read the new one).
+    let previousGrace: TimeInterval
     /// Cognito's limit for `ClientSecret` is 24-64 characters of `[\w+]`.
     static let generator = PasswordPolicy(length: 48, excludePunctuation: true)
 
@@ -24,14 +27,15 @@ struct CognitoAppClientRotator: Rotator {
         let api = try clients.api(for: current, secret: context.secret, step: .createSecret)
         let listed = try await api.list(secret: context.secret, step: .createSecret)
         let previousID = try await previousSecretID(context, current: current)
-        for stale in try Self.toDelete(listed, current: current, previousID: previousID, context: context) {
+        let plan = try CleanUp(listed: listed, current: current, previousID: previousID, grace: previousGrace, context: context)
+        for stale in plan.stale {
             try await api.delete(stale.id, secret: context.secret, step: .createSecret)
-            context.logger.notice("deleted app client secret \(stale.id) at Cognito to make room (\(stale.id == previousID ? "AWSPREVIOUS" : "left by an interrupted run of this rotation"))")
+            context.logger.notice("deleted app client secret \(stale.id) at Cognito to make room (\(stale.id == previousID ? "AWSPREVIOUS" : "added by an interrupted attempt of this rotation"))")
         }
         let value = try Self.generator.generate().exposedString ?? ""
         let id = try await api.add(value, secret: context.secret, step: .createSecret)
         context.logger.notice("added app client secret \(id) at Cognito")
-        return CreateSecretResponse(newValue: current.with(secretID: id, secret: value))
+        return CreateSecretResponse(newValue: current.with(secretID: id, secret: value, replacing: plan.currentID))
     }
 
     func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse {
@@ -51,12 +55,13 @@ struct CognitoAppClientRotator: Rotator {
 
     /// After a failed rotation, deletes the secret it added at Cognito (no consumer was given it).
     /// `rotor rollback` of a finished rotation keeps the secret it moves away from: consumers may hold
-    /// it, both stay valid, and the next rotation deletes it as the previous one.
+    /// it, both stay valid, and the next rotation deletes it as the previous one. Never deletes the
+    /// secret `AWSCURRENT` or `AWSPREVIOUS` names.
     func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
         guard let discard = request.discard, let abandoned = try? CognitoClientSecret(discard, secret: context.secret), let id = abandoned.clientSecretID,
               id != (try? CognitoClientSecret(request.restore, secret: context.secret))?.clientSecretID else { return }
-        let current = try await context.store.getSecretValue(context.secret, .current).value
-        if (try? CognitoClientSecret(current, secret: context.secret))?.clientSecretID == id {
+        let current = try CognitoClientSecret(try await context.store.getSecretValue(context.secret, .current).value, secret: context.secret)
+        guard current.clientSecretID != id, try await previousSecretID(context, current: current) != id else {
             context.logger.notice("app client secret \(id) stays valid at Cognito until the next rotation deletes it")
             return
         }
@@ -66,46 +71,16 @@ struct CognitoAppClientRotator: Rotator {
         context.logger.notice("deleted the abandoned app client secret \(id) at Cognito")
     }
 
-    /// The id `AWSPREVIOUS` names, when its value is of the same client. A failed read is thrown, never taken for "none".
+    /// The id of the secret the current one replaced: what `AWSPREVIOUS` names (when its value is of
+    /// the same client), else what rotor recorded in the current value. A failed read is thrown,
+    /// never taken for "none".
     func previousSecretID(_ context: RotationContext, current: CognitoClientSecret) async throws -> String? {
         let value: SecretValue
         do { value = try await context.store.getSecretValue(context.secret, .previous).value } catch let error as RotorError where error.code == .versionNotFound {
-            return nil
+            return current.previousClientSecretID
         }
         guard let previous = try? CognitoClientSecret(value, secret: context.secret), previous.clientID == current.clientID,
-              previous.userPoolID == current.userPoolID else { return nil }
-        return previous.clientSecretID
-    }
-
-    /// What createSecret deletes before it adds: the secret only `AWSPREVIOUS` names, and secrets this
-    /// rotation added before it was interrupted (created after the rotation started; their value was
-    /// lost with the run, so no consumer can hold it). Never the current one; an unknown secret from
-    /// before the rotation started is an error that says what to do.
-    static func toDelete(_ listed: [CognitoAPI.ListedSecret], current: CognitoClientSecret, previousID: String?,
-                         context: RotationContext) throws -> [CognitoAPI.ListedSecret] {
-        let currentID = current.clientSecretID ?? (listed.count == 1 ? listed[0].id : nil)
-        guard let currentID else {
-            throw RotorError(.invalidInput, "app client \(current.clientID) has \(listed.count) secrets and the current value does not say which is its own",
-                             secret: context.secret, step: .createSecret,
-                             remedy: "add the current secret's clientSecretId to the value (aws cognito-idp list-user-pool-client-secrets shows the ids)")
-        }
-        if !listed.contains(where: { $0.id == currentID }) {
-            context.logger.warning("Cognito does not list the current secret \(currentID): consumers using it already fail; the new secret replaces it")
-        }
-        let stale = listed.filter { $0.id != currentID && ($0.id == previousID || addedByThisRotation($0, context: context)) }
-        if listed.count - stale.count >= 2, let unknown = listed.first(where: { $0.id != currentID && !stale.contains($0) }) {
-            throw RotorError(.invalidRequest, "app client \(current.clientID) has a secret rotor does not know (\(unknown.id)) besides the current one, and Cognito allows two",
-                             secret: context.secret, step: .createSecret, remedy:
-                                "if no consumer uses \(unknown.id), delete it (aws cognito-idp delete-user-pool-client-secret --user-pool-id \(current.userPoolID) --client-id \(current.clientID) --client-secret-id \(unknown.id)) and rotate again")
-        }
-        return stale
-    }
-
-    /// Whether Cognito created `entry` after this rotation started. No allowance for clock
-    /// difference: a secret made by a person just before must never be taken for rotor's; an orphan
-    /// that a skewed clock dates too early is reported as unknown, with the command that removes it.
-    static func addedByThisRotation(_ entry: CognitoAPI.ListedSecret, context: RotationContext) -> Bool {
-        guard let started = context.rotationStartedAt, let created = entry.created else { return false }
-        return created >= started
+              previous.userPoolID == current.userPoolID else { return current.previousClientSecretID }
+        return previous.clientSecretID ?? current.previousClientSecretID
     }
 }

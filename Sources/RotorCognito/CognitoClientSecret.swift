@@ -26,8 +26,11 @@ struct CognitoClientSecret {
             throw Self.invalid(secret, step, "clientSecret is missing")
         }
         let secretID = object["clientSecretId"] as? String
-        if let secretID, !secretID.hasPrefix(client + "--") || secretID.count > 256 {
+        if let secretID, !Self.isSecretID(secretID, of: client) {
             throw Self.invalid(secret, step, "clientSecretId does not belong to clientId (Cognito's ids are CLIENTID--TIME)")
+        }
+        if let previous = object["previousClientSecretId"] as? String, !Self.isSecretID(previous, of: client) {
+            throw Self.invalid(secret, step, "previousClientSecretId does not belong to clientId")
         }
         userPoolID = pool
         clientID = client
@@ -38,11 +41,15 @@ struct CognitoClientSecret {
     /// The pool's region: the part of its id before `_`.
     var region: String { String(userPoolID.split(separator: "_").first ?? "") }
 
-    /// The value with a new secret and its id.
-    func with(secretID: String, secret: String) -> SecretValue {
+    /// The secret the value replaced, as rotor recorded it (for a first value that did not name its own id).
+    var previousClientSecretID: String? { object["previousClientSecretId"] as? String }
+
+    /// The value with a new secret and its id, remembering the id of the secret it replaces.
+    func with(secretID: String, secret: String, replacing: String) -> SecretValue {
         var object = object
         object["clientSecretId"] = secretID
         object["clientSecret"] = secret
+        object["previousClientSecretId"] = replacing
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return SecretValue(string: String(decoding: data, as: UTF8.self))
     }
@@ -71,6 +78,13 @@ struct CognitoClientSecret {
         let region = text[..<underscore], suffix = text[text.index(after: underscore)...]
         return !suffix.isEmpty && suffix.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
             && region.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    /// Cognito's `CLIENTID--CREATION` form, with nothing but letters, digits, `_` and `-` after the `--`.
+    static func isSecretID(_ text: String, of client: String) -> Bool {
+        guard text.hasPrefix(client + "--") else { return false }
+        let rest = text.dropFirst(client.count + 2)
+        return !rest.isEmpty && rest.count <= 64 && rest.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
     }
 
     /// `[\w+]+`, at most 128 characters.

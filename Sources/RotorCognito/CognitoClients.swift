@@ -45,6 +45,7 @@ extension CognitoAppClientRotator {
         "ca-file": "PEM file of the CA that signed the token endpoint's certificate (default: the system's roots)",
         "endpoint": "Cognito API endpoint (default https://cognito-idp.REGION.amazonaws.com, the region from the pool id)",
         "timeout": "seconds per token-endpoint request (default 10)",
+        "previous-grace": "seconds the current secret must have existed before the secret it replaced is deleted (default 3600; 0 after a leak)",
     ]
 
     /// - Parameter environment: the process's, for the AWS credential chain and endpoint variables.
@@ -78,7 +79,7 @@ extension CognitoAppClientRotator {
         return CognitoAppClientRotator(
             options: options,
             clients: CognitoClients(endpointOverride: try CognitoClients.endpointOverride(options, environment: environment), credentials: credentials),
-            tokenCheck: check)
+            tokenCheck: check, previousGrace: TimeInterval(try reader.int("previous-grace", default: 3600, range: 0...30 * 86_400)))
     }
 }
 

@@ -6,7 +6,8 @@ extension RotationEngine {
         let expiry = try await promotedExpiry(run, rotator: rotator)
         let now = clock.now()
         let health = SecretHealthChange(status: .active, failedRuns: 0, lastRotatedAt: now, credentialExpiresAt: expiry)
-        let (token, backlog, events) = (run.token, run.backlog, [audit(run.secret, "rotation.finish", "succeeded", "AWSCURRENT is now version \(run.token)")])
+        let (token, backlog) = (run.token, run.backlog)
+        let events = run.rotatorAudit + [audit(run.secret, "rotation.finish", "succeeded", "AWSCURRENT is now version \(run.token)")]
         // Not retried (a retry after a commit reported as failed would append the audit events twice):
         // if it fails, the rotation stays open and the next run finds the token AWSCURRENT and closes it.
         // The lock ends in the same commit (``withSecretLock(_:releasedWith:_:)`` then skips its release).

@@ -1,4 +1,5 @@
 import struct Foundation.Date
+import struct Foundation.DateInterval
 import Logging
 
 extension RotationEngine {
@@ -9,6 +10,7 @@ extension RotationEngine {
     func runStep(_ step: RotationStep, in run: inout RotationRun, rotator: any Rotator, suppliedValue: SecretValue?) async throws {
         let started = clock.now()
         let policy = configuration.retry
+        var earlier = earlierAttempts(of: step, in: run)
         for attempt in 1...policy.attemptsPerRun {
             let attemptStarted = clock.now()
             let recordID: Int64?
@@ -21,15 +23,16 @@ extension RotationEngine {
             let request = StepExecutor.Request(
                 step: step, secret: run.secret, token: run.token, rotator: rotator, suppliedValue: suppliedValue,
                 logger: stepLogger(run.secret, token: run.token, step: step.rawValue), now: clock.now(),
-                tokenIsFresh: step == .createSecret && attempt == 1 && !run.resumed && run.record.steps.isEmpty, rotationStartedAt: run.record.startedAt)
+                tokenIsFresh: step == .createSecret && attempt == 1 && !run.resumed && run.record.steps.isEmpty, earlierAttempts: earlier)
             let snapshot = run.snapshot
             // Whatever happens to this attempt, the next one reads the secret afresh.
             run.snapshot = SecretSnapshot()
             do {
-                let (note, learnt) = try await withHeartbeat(step.rawValue, secret: run.secret) {
-                    try await executor.run(request, snapshot: snapshot)
+                let (note, learnt, notes) = try await withHeartbeat(step.rawValue, secret: run.secret) {
+                    try await executor.runReporting(request, snapshot: snapshot)
                 }
                 run.snapshot = learnt
+                run.rotatorAudit = notes.map { audit(run.secret, $0.operation, $0.outcome, $0.detail) }
                 let outcome: StepOutcome = note == nil ? .succeeded : .skipped
                 // Journaled by the next write (the next step's intent, or the run's end), before any further side effect.
                 run.carry(step, attempt: attempt, intent: recordID, started: attemptStarted, outcome: outcome, error: nil, at: clock.now())
@@ -41,6 +44,7 @@ extension RotationEngine {
             } catch let interrupted as RunInterrupted {
                 throw interrupted
             } catch {
+                earlier.append(DateInterval(start: attemptStarted, end: max(attemptStarted, clock.now())))
                 let failure = RotorError.wrapping(error, secret: run.secret, step: step)
                 run.carry(step, attempt: attempt, intent: recordID, started: attemptStarted, outcome: .failed, error: failure.description, at: clock.now())
                 try await journalBacklog(&run)
@@ -52,6 +56,15 @@ extension RotationEngine {
                 }
                 try await clock.sleep(for: policy.backoff(afterAttempt: attempt, unit: jitter()))
             }
+        }
+    }
+
+    /// When the journaled attempts of `step` for this rotation ran: a finished one from its start to
+    /// its end, an interrupted one (no end) for at most the step timeout, after which it was cancelled.
+    func earlierAttempts(of step: RotationStep, in run: RotationRun) -> [DateInterval] {
+        run.record.steps.filter { $0.step == JournalStep(step) && $0.token == run.token }.map { record in
+            let end = record.endedAt ?? record.startedAt.addingTimeInterval(configuration.stepTimeout.seconds)
+            return DateInterval(start: record.startedAt, end: max(record.startedAt, end))
         }
     }
 

@@ -46,6 +46,8 @@ struct RotationRun: Sendable {
     var backlog = JournalBacklog.none
     /// Until when this run's last journal write or renewal extended the lock (at least).
     var lockExtendedUntil: Date?
+    /// What the rotator's finishSecret hook reported for the audit log, recorded with the run's end.
+    var rotatorAudit: [AuditEvent] = []
 
     /// Adds an attempt's end to the backlog: the end of its journaled intent, or the whole attempt of
     /// a step that had none (``RotationStep/changesTheOutside(_:)``).

@@ -1,5 +1,6 @@
 import Logging
 import struct Foundation.Date
+import struct Foundation.DateInterval
 
 /// The four steps of Secrets Manager's rotation protocol, in order.
 public enum RotationStep: String, Sendable, CaseIterable, Codable, Comparable, CustomStringConvertible {
@@ -43,18 +44,19 @@ public struct RotationContext: Sendable {
     /// A logger with `secret`, `token` and `step` metadata already set.
     public let logger: Logger
     public let now: Date
-    /// When this rotation started (rotor's journal), if known; a rotation function invoked by
-    /// Secrets Manager does not know it. A rotator can tell by it what an interrupted run of the
-    /// same rotation left at its target.
-    public let rotationStartedAt: Date?
+    /// When earlier attempts of this step for this token ran (rotor's journal: failed attempts, and
+    /// interrupted ones up to the step timeout); empty when there were none or it is not known (a
+    /// rotation function invoked by Secrets Manager). A rotator can tell by it what an interrupted
+    /// attempt left at its target.
+    public let earlierAttempts: [DateInterval]
 
-    public init(secret: SecretID, token: VersionID, store: any SecretStore, logger: Logger, now: Date, rotationStartedAt: Date? = nil) {
+    public init(secret: SecretID, token: VersionID, store: any SecretStore, logger: Logger, now: Date, earlierAttempts: [DateInterval] = []) {
         self.secret = secret
         self.token = token
         self.store = store
         self.logger = logger
         self.now = now
-        self.rotationStartedAt = rotationStartedAt
+        self.earlierAttempts = earlierAttempts
     }
 }
 
@@ -112,7 +114,24 @@ public struct FinishSecretRequest: Sendable {
         self.replaced = replaced
     }
 }
-public struct FinishSecretResponse: Sendable { public init() {} }
+public struct FinishSecretResponse: Sendable {
+    /// What the hook did at the target that belongs in the audit log (a revocation and its proof).
+    public var audit: [RotatorAuditNote]
+    public init(audit: [RotatorAuditNote] = []) { self.audit = audit }
+}
+
+/// An event a rotator reports for the audit log, recorded with the rotation's end. Never a value.
+public struct RotatorAuditNote: Sendable, Hashable {
+    /// E.g. `github.revoke-previous`.
+    public var operation: String
+    public var outcome: String
+    public var detail: String
+    public init(operation: String, outcome: String, detail: String) {
+        self.operation = operation
+        self.outcome = outcome
+        self.detail = detail
+    }
+}
 /// Input of rollback: make the target accept `restore` again; `discard` is the value being abandoned.
 public struct RollbackRequest: Sendable {
     public var restore: SecretValue

@@ -1,5 +1,6 @@
 import Logging
 import struct Foundation.Date
+import struct Foundation.DateInterval
 
 /// Runs one rotation step for a token the way Secrets Manager expects a rotation function to:
 /// AWS's prologue (token known, already `AWSCURRENT` means done, otherwise it must be `AWSPENDING`),
@@ -55,15 +56,15 @@ public struct StepExecutor: Sendable {
         /// The run made this token itself and this is its first attempt at createSecret: no earlier
         /// request with this token can exist, so the store may skip its token-reuse check.
         public var tokenIsFresh: Bool
-        /// When the rotation started, from the journal (``RotationContext/rotationStartedAt``).
-        public var rotationStartedAt: Date?
+        /// When earlier attempts of this step ran (``RotationContext/earlierAttempts``).
+        public var earlierAttempts: [DateInterval]
 
         public init(
             step: RotationStep, secret: SecretID, token: VersionID, rotator: any Rotator, suppliedValue: SecretValue? = nil, logger: Logger, now: Date,
-            tokenIsFresh: Bool = false, rotationStartedAt: Date? = nil
+            tokenIsFresh: Bool = false, earlierAttempts: [DateInterval] = []
         ) {
             self.tokenIsFresh = tokenIsFresh
-            self.rotationStartedAt = rotationStartedAt
+            self.earlierAttempts = earlierAttempts
             self.step = step
             self.secret = secret
             self.token = token
@@ -78,6 +79,12 @@ public struct StepExecutor: Sendable {
     /// what the step learnt and wrote. A thrown error leaves the caller's snapshot stale: start the
     /// next attempt from an empty one.
     public func run(_ request: Request, snapshot start: SecretSnapshot) async throws -> (note: String?, snapshot: SecretSnapshot) {
+        let (note, snapshot, _) = try await runReporting(request, snapshot: start)
+        return (note, snapshot)
+    }
+
+    /// ``run(_:snapshot:)``, with what the rotator's finishSecret hook reported for the audit log.
+    public func runReporting(_ request: Request, snapshot start: SecretSnapshot) async throws -> (note: String?, snapshot: SecretSnapshot, audit: [RotatorAuditNote]) {
         // finishSecret moves AWSCURRENT: decide it on the labels as they are now, not as this run last
         // saw them (an operator may have removed AWSPENDING to abort, another tool may have relabelled).
         var snapshot = request.step == .finishSecret ? SecretSnapshot(values: start) : start
@@ -86,22 +93,22 @@ public struct StepExecutor: Sendable {
             // AWSCURRENT moved but what follows it did not happen (an interrupted finishSecret).
             if request.step == .finishSecret {
                 if mode.completesLabels { try await clearPending(request.token, &snapshot) } else { await clearTestedAfterPromotion(request, &snapshot) }
-                try await finishOnTarget(request, &snapshot)
+                return (note, snapshot, try await finishOnTarget(request, &snapshot))
             }
-            return (note, snapshot)
+            return (note, snapshot, [])
         }
         let context = RotationContext(
-            secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now, rotationStartedAt: request.rotationStartedAt)
-        let note: String?
+            secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now, earlierAttempts: request.earlierAttempts)
         switch request.step {
-        case .createSecret: note = try await createSecret(request, context, &snapshot)
-        case .setSecret: note = try await setSecret(request, context, &snapshot)
+        case .createSecret: return (try await createSecret(request, context, &snapshot), snapshot, [])
+        case .setSecret: return (try await setSecret(request, context, &snapshot), snapshot, [])
         case .testSecret:
             try await testSecret(request, context, &snapshot)
-            note = nil
-        case .finishSecret: note = try await finishSecret(request, context, &snapshot)
+            return (nil, snapshot, [])
+        case .finishSecret:
+            let audit = try await finishSecret(request, context, &snapshot)
+            return (nil, snapshot, audit)
         }
-        return (note, snapshot)
     }
 
     /// The snapshot's description, or a fresh DescribeSecret.
@@ -182,7 +189,7 @@ public struct StepExecutor: Sendable {
         return nil
     }
 
-    private func finishSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> String? {
+    private func finishSecret(_ request: Request, _ context: RotationContext, _ snapshot: inout SecretSnapshot) async throws -> [RotatorAuditNote] {
         guard let currentID = snapshot.holder(of: .current) else {
             throw RotorError(.invalidRequest, "no version carries AWSCURRENT", secret: request.secret, step: .finishSecret,
                              remedy: "put AWSCURRENT back on the last good version (runbooks/stuck-pending-version.md)")
@@ -192,8 +199,7 @@ public struct StepExecutor: Sendable {
         guard mode.completesLabels else {
             try await updateStage(moveCurrent, &snapshot)
             await clearTestedAfterPromotion(request, &snapshot)
-            try await finishOnTarget(request, &snapshot)
-            return nil
+            return try await finishOnTarget(request, &snapshot)
         }
         // The prologue saw AWSPENDING on the token; strip it as Secrets Manager's backend does (a local
         // store applies both in one transaction), and rotor's tested label if a rotation function left it.
@@ -202,21 +208,20 @@ public struct StepExecutor: Sendable {
         try await store.updateSecretVersionStages(moves)
         for move in moves { snapshot.applyStage(move) }
         if store.labelsNeedReadBack { try await verifyFinished(request, &snapshot) }
-        try await finishOnTarget(request, &snapshot)
-        return nil
+        return try await finishOnTarget(request, &snapshot)
     }
 
     /// The rotator's finishSecret hook, once `AWSCURRENT` is on the token: consumers now read the new
     /// value, so the target may drop the replaced one. It runs again whenever finishSecret is repeated
     /// (a retry, a resumed run, Secrets Manager's second invocation), so a failure after the move is
     /// retried rather than forgotten; the hook must be idempotent.
-    private func finishOnTarget(_ request: Request, _ snapshot: inout SecretSnapshot) async throws {
-        guard request.rotator.hasTarget else { return }
+    private func finishOnTarget(_ request: Request, _ snapshot: inout SecretSnapshot) async throws -> [RotatorAuditNote] {
+        guard request.rotator.hasTarget else { return [] }
         let context = RotationContext(
-            secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now, rotationStartedAt: request.rotationStartedAt)
+            secret: request.secret, token: request.token, store: store, logger: request.logger, now: request.now, earlierAttempts: request.earlierAttempts)
         let promoted = try await current(&snapshot, secret: request.secret)
         let replaced = try await previous(&snapshot, secret: request.secret)
-        _ = try await request.rotator.finishSecret(FinishSecretRequest(promoted: promoted, replaced: replaced), context: context)
+        return try await request.rotator.finishSecret(FinishSecretRequest(promoted: promoted, replaced: replaced), context: context).audit
     }
 
     /// The rotator's test of the pending value; a rotation function then labels the version as

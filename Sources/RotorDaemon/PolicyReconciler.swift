@@ -155,6 +155,16 @@ public struct PolicyReconciler: Sendable {
             }
             return secret
         }
+        // A rotator that records facts from the value (the database user, the Cognito client, GitHub's
+        // server) pins whatever the value says when rotor starts managing it: whoever wrote the value
+        // first would choose. An operator does that step, after checking the value.
+        let unrecorded = ((try? engine.rotators.descriptor(policy.rotator))?.recordedKeys ?? []).filter { policy.options[$0] == nil }
+        guard unrecorded.isEmpty else {
+            logger.error("not managed automatically: its rotator records \(unrecorded.sorted().joined(separator: ", ")) from the value", metadata: [
+                "secret": "\(id)", "policy": "\(policy.name)", "remedy": "check the value, then 'rotor secret manage \(id) --rotator \(policy.rotator)'",
+            ])
+            return nil
+        }
         do {
             summary.registered += 1
             return try await engine.manageExistingSecret(id, rotator: policy.rotator, options: policy.options)

@@ -62,7 +62,8 @@ struct GitHubAppTokenRotator: Rotator {
             return FinishSecretResponse()
         }
         try await revoke(old, context: context, step: .finishSecret, what: "the previous token")
-        return FinishSecretResponse()
+        return FinishSecretResponse(audit: [RotatorAuditNote(
+            operation: "github.revoke-previous", outcome: "succeeded", detail: "DELETE /installation/token revoked the previous installation token")])
     }
 
     func rollback(_ request: RollbackRequest, context: RotationContext) async throws {

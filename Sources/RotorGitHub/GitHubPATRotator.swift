@@ -69,7 +69,9 @@ struct GitHubPATRotator: Rotator {
               let old = (try? PATSecret(replaced, secret: context.secret))?.token,
               old != (try? PATSecret(request.promoted, secret: context.secret))?.token else { return FinishSecretResponse() }
         try await revoke(old, context: context)
-        return FinishSecretResponse()
+        return FinishSecretResponse(audit: [RotatorAuditNote(
+            operation: "github.revoke-previous", outcome: "succeeded",
+            detail: "POST /credentials/revoke accepted the previous token; GET /user with it answers 401")])
     }
 
     /// `POST /credentials/revoke`, which GitHub accepts only unauthenticated, then `GET /user` with

@@ -45,15 +45,17 @@ struct ProbingRotator: Rotator {
     }
 
     func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse {
-        let response = inner.hasTarget ? try await inner.finishSecret(request, context: context) : FinishSecretResponse()
+        var response = inner.hasTarget ? try await inner.finishSecret(request, context: context) : FinishSecretResponse()
         guard probe.previousMustFail, let replaced = request.replaced else { return response }
         switch try await probe.check(replaced, secret: context.secret) {
         case .refused(let status):
             context.logger.notice("the previous value is refused by its service: it was disabled", metadata: ["probe": "\(probe.target)", "status": "\(status)"])
+            response.audit.append(RotatorAuditNote(operation: "probe.previous", outcome: "refused", detail: "\(probe.target) refuses the previous value (HTTP \(status))"))
         case .accepted:
             context.logger.warning(
                 "the previous value still works at its service: disable it there (rotor cannot)",
                 metadata: ["probe": "\(probe.target)", "secret": "\(context.secret)"])
+            response.audit.append(RotatorAuditNote(operation: "probe.previous", outcome: "still-active", detail: "\(probe.target) still accepts the previous value"))
         case .unexpected(let status):
             context.logger.warning("the probe of the previous value answered an unexpected status", metadata: ["probe": "\(probe.target)", "status": "\(status)"])
         case .transient(let why):

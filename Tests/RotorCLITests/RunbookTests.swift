@@ -1,3 +1,4 @@
+import CryptoExtras
 import Foundation
 import RotorTestSupport
 import Testing
@@ -27,7 +28,7 @@ import Testing
     @Test func everyOperatorRunbookExists() {
         #expect(Set(Self.runbooks).isSuperset(of: [
             "rollback.md", "failed-or-quarantined-rotation.md", "manual-rotation.md", "aws-setup.md", "stuck-pending-version.md",
-            "daemon-operations.md", "postgres-rotation.md", "lambda-deployment.md", "plugin-rotators.md", "cognito-app-client.md",
+            "daemon-operations.md", "postgres-rotation.md", "lambda-deployment.md", "plugin-rotators.md", "cognito-app-client.md", "github-tokens.md",
         ]))
     }
 
@@ -40,6 +41,11 @@ import Testing
         // Cognito's client-secret API runs nowhere here: the stand-in serves the runbook's aws and rotor commands.
         let cognito = markdown.contains("<!-- runbook-test: cognito -->") ? try await CognitoStandIn() : nil
         defer { if let cognito { Task { await cognito.close() } } }
+        let github = markdown.contains("<!-- runbook-test: github -->") ? try await GitHubRunbookFixture() : nil
+        defer { if let github { Task { await github.standIn.close() } } }
+        let anthropic = markdown.contains("<!-- runbook-test: anthropic -->")
+            ? try await AnthropicStandIn(directory: FileManager.default.temporaryDirectory.appendingPathComponent("rotor-runbook-\(UUID().uuidString)")) : nil
+        defer { if let anthropic { Task { await anthropic.close() } } }
         let processEnvironment = ProcessInfo.processInfo.environment
         if (needsMoto && processEnvironment["ROTOR_TEST_MOTO_ENDPOINT"] == nil) || (needsPostgres && processEnvironment["ROTOR_TEST_PG_PORT"] == nil)
             || (needsRedis && processEnvironment["ROTOR_TEST_REDIS_PORT"] == nil) {
@@ -89,6 +95,8 @@ import Testing
             environment["COGNITO_TOKEN_ENDPOINT"] = cognito.tokenEndpoint
             environment["AWS_DEFAULT_REGION"] = cognito.region
         }
+        if let github { environment.merge(try github.environment(writingFilesIn: cli.home)) { _, new in new } }
+        if let anthropic { environment.merge(try Self.anthropicEnvironment(anthropic, writingFilesIn: cli.home)) { _, new in new } }
         process.environment = environment
         let output = cli.home.appendingPathComponent("runbook.log")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
@@ -99,5 +107,39 @@ import Testing
         await process.exited()
         let log = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 0, "\(name) failed:\n\(log)")
+    }
+
+    /// Two Anthropic keys the stand-in accepts, in files, and where it listens.
+    static func anthropicEnvironment(_ anthropic: AnthropicStandIn, writingFilesIn home: URL) throws -> [String: String] {
+        let (current, next) = ("sk-ant-api03-" + GitHubStandIn.randomText(40) + "AA", "sk-ant-api03-" + GitHubStandIn.randomText(40) + "AA")
+        anthropic.active.withLock { $0 = [current, next] }
+        try current.write(to: home.appendingPathComponent("anthropic-key"), atomically: true, encoding: .utf8)
+        try next.write(to: home.appendingPathComponent("anthropic-new-key"), atomically: true, encoding: .utf8)
+        return ["ANTHROPIC_API_URL": anthropic.url.absoluteString, "ANTHROPIC_CA_FILE": anthropic.caFile,
+                "ANTHROPIC_KEY_FILE": home.appendingPathComponent("anthropic-key").path,
+                "ANTHROPIC_NEW_KEY_FILE": home.appendingPathComponent("anthropic-new-key").path]
+    }
+}
+
+/// GitHub's stand-in for the GitHub runbook: an App (id 12345, installation 42) whose key is in a
+/// file, and two personal access tokens of one account, in files.
+struct GitHubRunbookFixture {
+    let key = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
+    let standIn: GitHubStandIn
+
+    init() async throws {
+        standIn = try await GitHubStandIn(publicKey: key.publicKey, issuers: ["12345"])
+        standIn.state.withLock { $0.installations["42"] = .init(repositories: ["api", "web"], permissions: ["contents": "write", "metadata": "read"]) }
+    }
+
+    func environment(writingFilesIn home: URL) throws -> [String: String] {
+        let (current, next) = ("ghp_" + GitHubStandIn.randomText(36), "ghp_" + GitHubStandIn.randomText(36))
+        standIn.addUserToken(current, login: "octo-bot", scopes: ["repo"], expiresAt: Date().addingTimeInterval(30 * 86_400))
+        standIn.addUserToken(next, login: "octo-bot", scopes: ["repo"], expiresAt: Date().addingTimeInterval(90 * 86_400))
+        let files = ["app.pem": key.pemRepresentation, "pat": current, "new-pat": next]
+        for (name, text) in files { try text.write(to: home.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        return ["GITHUB_API_URL": standIn.baseURL, "GITHUB_APP_ID": "12345", "GITHUB_INSTALLATION_ID": "42",
+                "GITHUB_APP_KEY_FILE": home.appendingPathComponent("app.pem").path, "GITHUB_PAT_FILE": home.appendingPathComponent("pat").path,
+                "GITHUB_NEW_PAT_FILE": home.appendingPathComponent("new-pat").path]
     }
 }

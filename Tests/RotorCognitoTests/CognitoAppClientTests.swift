@@ -72,6 +72,7 @@ struct CognitoKit {
         let originalID = cognito.addClient(clientID, secret: original)
         let kit = CognitoKit(cognito, environment: adjust(cognito.environment), losingFirstPut: losingFirstPut)
         var all = options
+        all["previous-grace"] = all["previous-grace"] ?? "0"
         if withToken { all["token-endpoint"] = all["token-endpoint"] ?? cognito.tokenEndpoint }
         try await kit.engine.createManagedSecret(id, rotator: "cognito-app-client", options: RotatorOptions(all), initialValue:
             CognitoKit.value(pool: cognito.poolID, client: clientID, secretID: knownID ? originalID : nil, secret: original))
@@ -218,5 +219,44 @@ struct CognitoKit {
         let report = try await kit.engine.rotate(id)
         #expect(report.outcome != .succeeded && kit.trace(report).contains("user-pool-id differs from the one rotor recorded"))
         #expect(cognito.log.count == calls)
+    }
+
+    @Test func aValueWithoutItsSecretIDRotatesTwiceAndThenDeletesTheOriginal() async throws {
+        let (kit, cognito, originalID) = try await setUp(knownID: false)
+        defer { Task { await cognito.close() } }
+        #expect(try await kit.engine.rotate(id).outcome == .succeeded)
+        let report = try await kit.engine.rotate(id)
+        #expect(report.outcome == .succeeded, "\(kit.trace(report))")
+        #expect(!cognito.secretIDs(clientID).contains(originalID) && cognito.secretIDs(clientID).count == 2)
+    }
+
+    @Test func theSecretItReplacedStaysForTheGracePeriod() async throws {
+        let (kit, cognito, originalID) = try await setUp(options: ["previous-grace": "3600"])
+        defer { Task { await cognito.close() } }
+        #expect(try await kit.engine.rotate(id).outcome == .succeeded)
+        let report = try await kit.engine.rotate(id)
+        #expect(report.outcome == .rolledBack && kit.trace(report).contains("younger than previous-grace"))
+        #expect(cognito.secretIDs(clientID).first == originalID && cognito.secretIDs(clientID).count == 2)
+    }
+
+    @Test func anAddWhoseAnswerIsLostIsCleanedUpByTheNextAttempt() async throws {
+        let (kit, cognito, originalID) = try await setUp()
+        defer { Task { await cognito.close() } }
+        cognito.state.withLock { $0.loseAddAnswers = 1 }
+        let report = try await kit.engine.rotate(id)
+        #expect(report.outcome == .succeeded, "\(kit.trace(report))")
+        let value = try await kit.current(id)
+        #expect(cognito.secretIDs(clientID) == [originalID, value["clientSecretId"]!])
+        #expect(cognito.log.filter { $0 == "AddUserPoolClientSecret" }.count == 2 && cognito.log.contains("DeleteUserPoolClientSecret"))
+    }
+
+    @Test func controlCharactersInCognitosAnswersNeverReachTheLog() async throws {
+        let (kit, cognito, _) = try await setUp()
+        defer { Task { await cognito.close() } }
+        cognito.state.withLock { $0.scripted = [CognitoStandIn.error(400, "InvalidParameter\u{1b}Exception", "bad\r\nFAKE LOG LINE \u{1b}[31mred")] }
+        let report = try await kit.engine.rotate(id)
+        let trace = kit.trace(report)
+        #expect(report.outcome == .rolledBack && trace.contains("FAKE LOG LINE"))
+        #expect(!trace.contains("\u{1b}") && !trace.contains("\r\nFAKE"))
     }
 }

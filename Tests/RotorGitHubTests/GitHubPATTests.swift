@@ -37,6 +37,10 @@ import RotorTestSupport
         #expect(abs((managed.credentialExpiresAt ?? .distantPast).timeIntervalSince(expiry)) < 2)
         #expect(!github.isLive(oldToken) && github.isLive(newToken))
         #expect(github.log.contains("POST /credentials/revoke"))
+        // The revocation and its proof are in the audit log, without the token.
+        let audit = try await kit.engine.state.auditEvents(of: id, limit: 10)
+        let revocation = try #require(audit.first { $0.operation == "github.revoke-previous" })
+        #expect(revocation.outcome == "succeeded" && (revocation.detail ?? "").contains("answers 401") && !(revocation.detail ?? "").contains(oldToken))
         #expect(kit.logs.all.contains { $0.contains("proved it dead") })
         kit.expectNoneOf([oldToken, newToken], in: report)
     }

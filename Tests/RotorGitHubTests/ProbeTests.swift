@@ -17,34 +17,14 @@ import RotorTestSupport
     let oldKey = "sk-ant-api03-" + GitHubStandIn.randomText(40) + "AA"
     let newKey = "sk-ant-api03-" + GitHubStandIn.randomText(40) + "AA"
 
-    final class Anthropic: Sendable {
-        let active = Mutex<Set<String>>([])
-        let scripted = Mutex<[Int]>([])
-        func handle(_ request: LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Reply {
-            if let status = scripted.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return envelope(status, status == 529 ? "overloaded_error" : "rate_limit_error") }
-            guard request.head.uri.hasPrefix("/v1/models"), request.head.method == .GET else { return envelope(404, "not_found_error") }
-            guard request.head.headers.first(name: "anthropic-version") == "2023-06-01" else { return envelope(400, "invalid_request_error") }
-            guard let key = request.head.headers.first(name: "x-api-key"), active.withLock({ $0.contains(key) }) else { return envelope(401, "authentication_error") }
-            return .respond(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"data":[],"has_more":false}"#.utf8))
-        }
-        func envelope(_ status: Int, _ type: String) -> LoopbackHTTPServer.Reply {
-            .respond(status: status, headers: [("Content-Type", "application/json")],
-                     body: Array(#"{"type":"error","error":{"type":"\#(type)","message":"invalid x-api-key"},"request_id":"req_1"}"#.utf8))
-        }
-    }
-
-    func setUp(previousMustFail: Bool = false) async throws -> (GitHubKit, Anthropic, LoopbackHTTPServer) {
-        let made = try await SelfSignedCertificate.make(in: directory)
-        let tls = try NIOSSLContext(configuration: .makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(made.certificatePath).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: made.keyPath, format: .pem))))
-        let anthropic = Anthropic()
+    func setUp(previousMustFail: Bool = false) async throws -> (GitHubKit, AnthropicStandIn, LoopbackHTTPServer) {
+        let anthropic = try await AnthropicStandIn(directory: directory)
         anthropic.active.withLock { $0 = [oldKey] }
-        let server = try await LoopbackHTTPServer(tls: tls) { anthropic.handle($0) }
+        let server: LoopbackHTTPServer = anthropic.server
         let kit = GitHubKit(builtIns: true)
         try await kit.engine.createManagedSecret(id, rotator: "manual", options: RotatorOptions([
             "field": "apiKey", "probe-url": server.url.absoluteString + "/v1/models?limit=1", "probe-header.x-api-key": "{field:apiKey}",
-            "probe-header.anthropic-version": "2023-06-01", "probe-ca-file": made.certificatePath, "probe-previous-must-fail": "\(previousMustFail)",
+            "probe-header.anthropic-version": "2023-06-01", "probe-ca-file": anthropic.caFile, "probe-previous-must-fail": "\(previousMustFail)",
         ]), initialValue: SecretValue(string: #"{"apiKey":"\#(oldKey)","model":"claude"}"#))
         return (kit, anthropic, server)
     }
@@ -84,6 +64,14 @@ import RotorTestSupport
         anthropic.active.withLock { _ = $0.insert(newKey) }
         #expect(try await kit.engine.rotate(id, suppliedValue: SecretValue(string: newKey)).outcome == .succeeded)
         #expect(kit.logs.all.contains { $0.contains("still works") })
+        let audit = try await kit.engine.state.auditEvents(of: id, limit: 10)
+        #expect(audit.contains { $0.operation == "probe.previous" && $0.outcome == "still-active" })
+
+        // Once the old key is disabled at the service, the next rotation's check says so.
+        anthropic.active.withLock { $0 = [oldKey] }
+        #expect(try await kit.engine.rotate(id, suppliedValue: SecretValue(string: oldKey)).outcome == .succeeded)
+        let later = try await kit.engine.state.auditEvents(of: id, limit: 10)
+        #expect(later.contains { $0.operation == "probe.previous" && $0.outcome == "refused" })
     }
 
     @Test func aValueWithALineBreakIsRefusedWithoutShowingIt() async throws {

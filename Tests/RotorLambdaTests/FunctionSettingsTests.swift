@@ -33,8 +33,9 @@ import RotorPostgres
         }
     }
 
-    @Test func tagsNeverSayWhereValuesTokensOrTheAppsJWTGo() {
-        let listed = ["probe-url", "probe-header.x-api-key", "probe-ca-file", "base-url", "installation-id", "issuer", "private-key-secret", "login", "length"]
+    @Test func tagsNeverSayWhereValuesTokensOrTheAppsJWTGoNorWhichCognitoClient() {
+        let listed = ["probe-url", "probe-header.x-api-key", "probe-ca-file", "base-url", "installation-id", "issuer", "private-key-secret", "login", "length",
+                      "endpoint", "token-endpoint", "token-scope", "user-pool-id", "client-id"]
         let settings = FunctionRotatorSettings(tagOptions: Set(listed))
         #expect(settings.tagOptions == ["length"])
     }

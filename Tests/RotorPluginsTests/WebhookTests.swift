@@ -196,7 +196,8 @@ import RotorTestSupport
             configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 3, initialBackoff: .seconds(1), maximumBackoff: .seconds(2))),
             jitter: { 0.5 })
         try await engine.createManagedSecret(id, rotator: "webhook", options: RotatorOptions([
-            "url": server.url.absoluteString, "signing-key-secret": keyID.rawValue, "ca-file": cert, "timeout": "1",
+            // The receiver that never answers meets the 1 s timeout; the 503 gets time to arrive on a loaded machine.
+            "url": server.url.absoluteString, "signing-key-secret": keyID.rawValue, "ca-file": cert, "timeout": failure == "503" ? "20" : "1",
         ]), initialValue: SecretValue(string: "first-password"))
         let report = try await engine.rotate(id)
         let create = report.steps.first { $0.step == .createSecret }

@@ -27,6 +27,9 @@ public final class CognitoStandIn: Sendable {
         public var log: [String] = []
         /// Answers to give the next requests instead of serving them.
         public var scripted: [LoopbackHTTPServer.Reply] = []
+        /// How many of the next AddUserPoolClientSecret requests to carry out and then answer by
+        /// closing the connection (an answer lost on the way).
+        public var loseAddAnswers = 0
         var lastCreated: TimeInterval = 0
     }
 
@@ -95,7 +98,11 @@ public final class CognitoStandIn: Sendable {
             guard state.clients[clientID] != nil else { return Self.error(400, "ResourceNotFoundException", "User pool client \(clientID) does not exist.") }
             switch operation {
             case "ListUserPoolClientSecrets": return Self.list(clientID, body, state)
-            case "AddUserPoolClientSecret": return Self.add(clientID, body, &state)
+            case "AddUserPoolClientSecret":
+                let answer = Self.add(clientID, body, &state)
+                guard state.loseAddAnswers > 0 else { return answer }
+                state.loseAddAnswers -= 1
+                return .drop
             case "DeleteUserPoolClientSecret": return Self.delete(clientID, body, &state)
             case "DescribeUserPoolClient": return Self.describe(clientID, pool: pool, state)
             default: return Self.error(400, "UnknownOperationException", "\(operation) is not an operation of this stand-in")

@@ -1,7 +1,6 @@
 import Crypto
 import CryptoExtras
 import Foundation
-import RotorTestSupport
 import Synchronization
 
 /// A loopback stand-in for the parts of GitHub's REST API the rotators use, written from GitHub's
@@ -11,38 +10,42 @@ import Synchronization
 /// are limited to their grant and die when revoked; `GET /user` with `X-OAuth-Scopes` for classic
 /// tokens and the expiry header; `/credentials/revoke` only unauthenticated, 1-1,000 entries, 60 an
 /// hour; rate-limit headers, and scripted rate-limit answers.
-final class GitHubStandIn: Sendable {
-    struct Installation: Sendable {
-        var repositories: [String]
-        var permissions: [String: String]
+public final class GitHubStandIn: Sendable {
+    public struct Installation: Sendable {
+        public var repositories: [String]
+        public var permissions: [String: String]
+        public init(repositories: [String], permissions: [String: String]) {
+            self.repositories = repositories
+            self.permissions = permissions
+        }
     }
-    struct Token: Sendable {
-        enum Owner: Sendable { case installation(String, repositories: [String]), user(login: String, scopes: [String]?) }
-        var owner: Owner
-        var expiresAt: Date?
-        var revoked = false
+    public struct Token: Sendable {
+        public enum Owner: Sendable { case installation(String, repositories: [String]), user(login: String, scopes: [String]?) }
+        public var owner: Owner
+        public var expiresAt: Date?
+        public var revoked = false
     }
-    struct State: Sendable {
-        var installations: [String: Installation] = [:]
-        var tokens: [String: Token] = [:]
-        var scripted: [LoopbackHTTPServer.Reply] = []
-        var revocations = 0
-        var log: [String] = []
-        var skew: TimeInterval = 0
+    public struct State: Sendable {
+        public var installations: [String: Installation] = [:]
+        public var tokens: [String: Token] = [:]
+        public var scripted: [LoopbackHTTPServer.Reply] = []
+        public var revocations = 0
+        public var log: [String] = []
+        public var skew: TimeInterval = 0
         /// Installation tokens in the order issued.
-        var issued: [String] = []
+        public var issued: [String] = []
         /// How many of the next repository listings to refuse with 401 (a token GitHub revoked meanwhile).
-        var refuseListings = 0
+        public var refuseListings = 0
     }
 
-    let publicKey: _RSA.Signing.PublicKey
-    let issuers: Set<String>
-    let prefix: String
-    let state = Mutex(State())
-    private(set) nonisolated(unsafe) var server: LoopbackHTTPServer!
+    public let publicKey: _RSA.Signing.PublicKey
+    public let issuers: Set<String>
+    public let prefix: String
+    public let state = Mutex(State())
+    public private(set) nonisolated(unsafe) var server: LoopbackHTTPServer!
 
     /// - Parameter prefix: the API's base path, `""` for github.com or `/api/v3` for Enterprise Server.
-    init(publicKey: _RSA.Signing.PublicKey, issuers: Set<String>, prefix: String = "") async throws {
+    public init(publicKey: _RSA.Signing.PublicKey, issuers: Set<String>, prefix: String = "") async throws {
         self.publicKey = publicKey
         self.issuers = issuers
         self.prefix = prefix
@@ -52,20 +55,20 @@ final class GitHubStandIn: Sendable {
         }
     }
 
-    var baseURL: String { server.url.absoluteString + prefix }
-    func close() async { try? await server.close() }
-    var now: Date { Date().addingTimeInterval(state.withLock { $0.skew }) }
-    var log: [String] { state.withLock { $0.log } }
+    public var baseURL: String { server.url.absoluteString + prefix }
+    public func close() async { try? await server.close() }
+    public var now: Date { Date().addingTimeInterval(state.withLock { $0.skew }) }
+    public var log: [String] { state.withLock { $0.log } }
 
     /// A personal access token GitHub knows.
-    func addUserToken(_ token: String, login: String, scopes: [String]?, expiresAt: Date?) {
+    public func addUserToken(_ token: String, login: String, scopes: [String]?, expiresAt: Date?) {
         state.withLock { $0.tokens[token] = Token(owner: .user(login: login, scopes: scopes), expiresAt: expiresAt) }
     }
-    func isLive(_ token: String) -> Bool { liveToken(token) != nil }
+    public func isLive(_ token: String) -> Bool { liveToken(token) != nil }
     /// Answers the next requests with these, in order, before anything else.
-    func script(_ replies: LoopbackHTTPServer.Reply...) { state.withLock { $0.scripted += replies } }
+    public func script(_ replies: LoopbackHTTPServer.Reply...) { state.withLock { $0.scripted += replies } }
 
-    func handle(_ request: LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Reply {
+    public func handle(_ request: LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Reply {
         let path = String(request.head.uri.split(separator: "?").first ?? "")
         state.withLock { $0.log.append("\(request.head.method.rawValue) \(path)") }
         guard request.head.headers.first(name: "User-Agent")?.isEmpty == false else {
@@ -90,7 +93,7 @@ final class GitHubStandIn: Sendable {
 
     // MARK: App tokens
 
-    func issueToken(installation: String, jwt: String?, body: [UInt8]) -> LoopbackHTTPServer.Reply {
+    public func issueToken(installation: String, jwt: String?, body: [UInt8]) -> LoopbackHTTPServer.Reply {
         if let refusal = verifyJWT(jwt) { return error(401, refusal) }
         guard let grant = state.withLock({ $0.installations[installation] }) else { return error(404, "Not Found") }
         let request = (try? JSONSerialization.jsonObject(with: Data(body.isEmpty ? Array("{}".utf8) : body)) as? [String: Any]) ?? [:]
@@ -115,7 +118,7 @@ final class GitHubStandIn: Sendable {
     }
 
     /// Why a JWT is refused, or `nil` when GitHub would accept it.
-    func verifyJWT(_ jwt: String?) -> String? {
+    public func verifyJWT(_ jwt: String?) -> String? {
         guard let jwt else { return "A JSON web token could not be decoded" }
         let parts = jwt.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, let header = Self.decode(parts[0]), let claims = Self.decode(parts[1]), let signature = Self.bytes(parts[2]) else {
@@ -135,19 +138,19 @@ final class GitHubStandIn: Sendable {
         return nil
     }
 
-    func liveToken(_ bearer: String?) -> Token? {
+    public func liveToken(_ bearer: String?) -> Token? {
         guard let bearer, let token = state.withLock({ $0.tokens[bearer] }), !token.revoked, (token.expiresAt ?? .distantFuture) > now else { return nil }
         return token
     }
 
-    func repositories(_ bearer: String?) -> LoopbackHTTPServer.Reply {
+    public func repositories(_ bearer: String?) -> LoopbackHTTPServer.Reply {
         if state.withLock({ state in defer { state.refuseListings -= 1 }; return state.refuseListings > 0 }) { return error(401, "Bad credentials") }
         guard let token = liveToken(bearer), case .installation(_, let repositories) = token.owner else { return error(401, "Bad credentials") }
         return json(200, ["total_count": repositories.count, "repositories": repositories.map { ["name": $0, "full_name": "acme/\($0)"] },
                           "repository_selection": "selected"])
     }
 
-    func revokeInstallationToken(_ bearer: String?) -> LoopbackHTTPServer.Reply {
+    public func revokeInstallationToken(_ bearer: String?) -> LoopbackHTTPServer.Reply {
         guard let bearer, let token = liveToken(bearer), case .installation = token.owner else { return error(401, "Bad credentials") }
         state.withLock { $0.tokens[bearer]?.revoked = true }
         return .respond(status: 204, headers: rateHeaders(), body: [])
@@ -155,7 +158,7 @@ final class GitHubStandIn: Sendable {
 
     // MARK: Personal access tokens
 
-    func user(_ bearer: String?) -> LoopbackHTTPServer.Reply {
+    public func user(_ bearer: String?) -> LoopbackHTTPServer.Reply {
         guard let token = liveToken(bearer), case .user(let login, let scopes) = token.owner else { return error(401, "Bad credentials") }
         var headers = rateHeaders()
         if let scopes { headers.append(("X-OAuth-Scopes", scopes.joined(separator: ", "))) }
@@ -163,7 +166,7 @@ final class GitHubStandIn: Sendable {
         return .respond(status: 200, headers: headers + [("Content-Type", "application/json")], body: Array(#"{"login":"\#(login)","id":1}"#.utf8))
     }
 
-    func revokeCredentials(authenticated: Bool, body: [UInt8]) -> LoopbackHTTPServer.Reply {
+    public func revokeCredentials(authenticated: Bool, body: [UInt8]) -> LoopbackHTTPServer.Reply {
         guard !authenticated else { return error(403, "This endpoint must be called without authentication") }
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let credentials = object["credentials"] as? [String],
               (1...1000).contains(credentials.count) else { return error(422, "Invalid request") }
@@ -178,35 +181,35 @@ final class GitHubStandIn: Sendable {
 
     // MARK: Answers
 
-    func rateHeaders() -> [(String, String)] {
+    public func rateHeaders() -> [(String, String)] {
         [("x-ratelimit-limit", "5000"), ("x-ratelimit-remaining", "4999"), ("x-ratelimit-used", "1"),
          ("x-ratelimit-reset", "\(Int(now.timeIntervalSince1970) + 3600)"), ("x-ratelimit-resource", "core")]
     }
-    func json(_ status: Int, _ object: [String: Any]) -> LoopbackHTTPServer.Reply {
+    public func json(_ status: Int, _ object: [String: Any]) -> LoopbackHTTPServer.Reply {
         .respond(status: status, headers: rateHeaders() + [("Content-Type", "application/json")],
                  body: Array((try? JSONSerialization.data(withJSONObject: object)) ?? Data()))
     }
-    func error(_ status: Int, _ message: String) -> LoopbackHTTPServer.Reply {
+    public func error(_ status: Int, _ message: String) -> LoopbackHTTPServer.Reply {
         json(status, ["message": message, "documentation_url": "https://docs.github.com/rest", "status": "\(status)"])
     }
 
-    static func expiryHeader(_ date: Date) -> String {
+    public static func expiryHeader(_ date: Date) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
         return formatter.string(from: date) + " UTC"
     }
-    static func randomText(_ count: Int) -> String {
+    public static func randomText(_ count: Int) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
         return String((0..<count).map { _ in alphabet.randomElement()! })
     }
-    static func bytes(_ base64URL: String) -> Data? {
+    public static func bytes(_ base64URL: String) -> Data? {
         var text = base64URL.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while text.count % 4 != 0 { text += "=" }
         return Data(base64Encoded: text)
     }
-    static func decode(_ base64URL: String) -> [String: Any]? {
+    public static func decode(_ base64URL: String) -> [String: Any]? {
         bytes(base64URL).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
     }
 }
