@@ -20,10 +20,24 @@ extension ParseContext {
         let maxAge = keys["max_age"].flatMap { duration($0, "max_age") }
         let (retry, backoff) = self.retry(keys["retry"])
         let enabled = keys["enabled"].flatMap { bool($0, "enabled") } ?? true
+        checkShortPeriod(keys, schedule: schedule, window: window, jitter: jitter, maxAge: maxAge)
         guard errors.count == before, let rotator else { return nil }
         return RotationPolicy(
             name: name, matchers: matchers, rotator: rotator, options: options, schedule: schedule, window: window, jitter: jitter,
             mode: mode, maxAge: maxAge, retry: retry, failureBackoff: backoff, enabled: enabled, location: location(node))
+    }
+
+    /// A period short enough that the credential's lifetime is near it (GitHub App tokens: every 50m,
+    /// max_age 1h) leaves no room for a window (which holds a rotation until it opens, up to a day)
+    /// or for a jitter that reaches the maximum age.
+    mutating func checkShortPeriod(_ keys: [String: Node], schedule: RotationSchedule?, window: RotationWindow?, jitter: PolicyDuration, maxAge: PolicyDuration?) {
+        guard case .every(let period)? = schedule else { return }
+        if let window, period.seconds < 86_400 {
+            fail(keys["window"], "a window (\(window)) holds a rotation until it opens, up to a day; with 'every' \(period) leave the window out")
+        }
+        if let maxAge, period.seconds + jitter.seconds >= maxAge.seconds {
+            fail(keys["jitter"] ?? keys["every"], "'every' \(period) plus 'jitter' \(jitter) reaches 'max_age' \(maxAge): a rotation could come after the maximum age")
+        }
     }
 
     mutating func matchers(_ node: Node?, policy: Node) -> [SecretMatcher] {
@@ -101,7 +115,7 @@ extension ParseContext {
         case (.some(let node), nil):
             if keys["timezone"] != nil { fail(keys["timezone"], "'timezone' applies to 'cron' only (a window has its own)") }
             guard let period = duration(node, "every") else { return nil }
-            guard period.seconds >= 3600 else { fail(node, "'every' is \(period): the shortest period is 1h"); return nil }
+            guard period.seconds >= 300 else { fail(node, "'every' is \(period): the shortest period is 5m"); return nil }
             return .every(period)
         case (nil, .some(let node)):
             guard let text = string(node, "cron") else { return nil }

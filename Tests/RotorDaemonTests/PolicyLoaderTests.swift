@@ -56,7 +56,9 @@ import RotorRotators
         ("policies:\n  - name: a\n    match: [/prod/a/b/*]\n    rotator: manual\n    mode: manual\n", "2:5", "mode: manual needs 'max_age'"),
         ("policies:\n  - name: a\n    match: [/prod/a/b/*]\n    rotator: manual\n    mode: manual\n    max_age: 10d\n    remind_before: 20d\n", "7:20", "must be shorter than 'max_age'"),
         ("policies:\n  - name: a\n    match: [prod/a/b/*]\n    rotator: random-password\n    every: 90d\n", "3:13", "must start with '/'"),
-        ("policies:\n  - name: a\n    match: [/prod/a/b/*]\n    rotator: random-password\n    every: 30m\n", "5:12", "the shortest period is 1h"),
+        ("policies:\n  - name: a\n    match: [/prod/a/b/*]\n    rotator: random-password\n    every: 2m\n", "5:12", "the shortest period is 5m"),
+        ("policies:\n  - name: a\n    match: [/prod/a/b/*]\n    rotator: random-password\n    every: 50m\n    window: {start: \"02:00\", duration: 4h}\n", "6:13", "leave the window out"),
+        ("policies:\n  - name: a\n    match: [/prod/a/b/*]\n    rotator: random-password\n    every: 50m\n    max_age: 1h\n    jitter: 15m\n", "7:13", "reaches 'max_age' 1h"),
         ("policies:\n  - name: a\n    match: [/prod/a/b/*]\n    rotator: random-password\n    every: 90d\n    retry: {attempts_per_run: 0}\n", "6:31", "from 1 to 20"),
         ("policies:\n  - name: a\n    match: [/prod/a/b/*]\n    rotator: random-password\n    every: 90d\n    enabled: maybe\n", "6:14", "expected true or false"),
         ("policies:\n  - name: a\n    match: [/prod/a/b/c]\n    rotator: random-password\n    every: 90d\n  - name: b\n    match: [/prod/a/b/*]\n    rotator: random-password\n    every: 30d\n", "6:5", "is matched by policies 'a' and 'b'"),
@@ -79,6 +81,26 @@ import RotorRotators
             if !found { Issue.record("case \(index): expected \(position) '\(message)', got \(errors)") }
             return found
         }
+    }
+
+    /// The GitHub App token policy the shipped file and the runbook show (commented out): every 50
+    /// minutes, one hour's maximum age, no window, a short backoff.
+    @Test func theAppTokenPolicyOfTheRunbookIsValid() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("policies-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try """
+            policies:
+              - name: github-app-tokens
+                match: [/prod/github-integration/app-token/*]
+                rotator: github-app-token
+                options: {private-key-secret: /prod/github-integration/app-key/private-key, revoke-previous: "true"}
+                every: 50m
+                max_age: 1h
+                jitter: 2m
+                retry: {attempts_per_run: 3, initial_backoff: 1m, max_backoff: 5m, failed_runs_before_quarantine: 10}
+            """.write(to: directory.appendingPathComponent("app.yaml"), atomically: true, encoding: .utf8)
+        let policy = try #require(try PolicyLoader(rotators: .shipped).load(path: directory.path).policies.first)
+        #expect(policy.schedule == .every(PolicyDuration("50m")!) && policy.window == nil && policy.effectiveMaxAge == PolicyDuration("1h"))
     }
 
     @Test func theShippedSchedulesAreValid() throws {
