@@ -26,13 +26,15 @@ struct CognitoKit {
     let engine: RotationEngine
     let cognito: CognitoStandIn
 
+    let state = InMemoryStateStore()
+
     init(_ cognito: CognitoStandIn, environment: [String: String]? = nil, losingFirstPut: Bool = false) {
         self.cognito = cognito
         store = losingFirstPut ? LosingFirstPutStore(base: memory) : memory
         var registry = RotatorRegistry()
         RotatorRegistry.cognitoDescriptors(environment: environment ?? cognito.environment).forEach { registry.register($0) }
         engine = RotationEngine(
-            store: store, state: InMemoryStateStore(), rotators: registry,
+            store: store, state: state, rotators: registry,
             configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 3, initialBackoff: .milliseconds(1), maximumBackoff: .milliseconds(1))),
             logger: logs.logger)
     }
@@ -258,5 +260,22 @@ struct CognitoKit {
         let trace = kit.trace(report)
         #expect(report.outcome == .rolledBack && trace.contains("FAKE LOG LINE"))
         #expect(!trace.contains("\u{1b}") && !trace.contains("\r\nFAKE"))
+    }
+
+    /// Killed at each write of the rotation, the next run resumes with the same token and leaves the
+    /// client with the current and the previous secret, both working; a repeated run is clean.
+    @Test(arguments: [(1, false), (1, true), (2, false), (2, true)])
+    func aRotationKilledAtAnyWriteResumesToTwoWorkingSecrets(write: Int, afterWrite: Bool) async throws {
+        let (kit, cognito, originalID) = try await setUp()
+        defer { Task { await cognito.close() } }
+        let killing = KillingSecretStore(base: kit.memory, killAtWrite: write, afterWrite: afterWrite)
+        let killed = RotationEngine(store: killing, state: kit.state, rotators: kit.engine.rotators, configuration: kit.engine.configuration, logger: kit.logs.logger)
+        _ = try? await killed.rotate(id)
+        #expect(killing.killed)
+        let resumed = try await kit.engine.rotate(id)
+        #expect(resumed.outcome == .succeeded, "\(kit.trace(resumed))")
+        let value = try await kit.current(id)
+        #expect(cognito.secretIDs(clientID) == [originalID, value["clientSecretId"]!] && cognito.accepts(clientID, value["clientSecret"]!))
+        #expect(try await kit.engine.rotate(id).outcome == .succeeded, "a repeated run is clean")
     }
 }

@@ -9,6 +9,7 @@ import RotorTestSupport
 /// A rotation engine over in-memory stores that knows the GitHub rotators, with logs captured.
 struct GitHubKit {
     let store = InMemorySecretStore()
+    let state = InMemoryStateStore()
     let logs = CapturedLogs()
     let engine: RotationEngine
 
@@ -16,9 +17,14 @@ struct GitHubKit {
         var registry = builtIns ? RotatorRegistry.builtIn : RotatorRegistry()
         RotatorRegistry.gitHubDescriptors.forEach { registry.register($0) }
         engine = RotationEngine(
-            store: store, state: InMemoryStateStore(), rotators: registry.withProbes(),
+            store: store, state: state, rotators: registry.withProbes(),
             configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: attempts, initialBackoff: .milliseconds(1), maximumBackoff: .milliseconds(1))),
             logger: logs.logger)
+    }
+
+    /// The same engine over another store (a killing decorator of ``store``), sharing the journal.
+    func engine(over other: any SecretStore) -> RotationEngine {
+        RotationEngine(store: other, state: state, rotators: engine.rotators, configuration: engine.configuration, logger: logs.logger)
     }
 
     func current(_ id: SecretID) async throws -> [String: Any] {
@@ -167,5 +173,23 @@ struct GitHubKit {
         #expect(throws: RotorError.self) {
             try kit.engine.rotators.make("github-app-token", options: RotatorOptions(["private-key-secret": keyID.rawValue, "base-url": "http://github.example.com"]))
         }
+    }
+
+    /// Killed at each write of the rotation (before and after it reached the store), the next run
+    /// resumes with the same token and ends with one working token; the previous one revoked.
+    @Test(arguments: [(1, false), (1, true), (2, false), (2, true)])
+    func aRotationKilledAtAnyWriteResumesToOneWorkingToken(write: Int, afterWrite: Bool) async throws {
+        let (kit, github) = try await setUp(revokePrevious: true)
+        defer { Task { await github.close() } }
+        #expect(try await kit.engine.rotate(id).outcome == .succeeded)
+        let first = try #require(try await kit.current(id)["token"] as? String)
+        let killing = KillingSecretStore(base: kit.store, killAtWrite: write, afterWrite: afterWrite)
+        _ = try? await kit.engine(over: killing).rotate(id)
+        #expect(killing.killed)
+        let resumed = try await kit.engine.rotate(id)
+        #expect(resumed.outcome == .succeeded, "\(GitHubKit.trace(resumed))")
+        let token = try #require(try await kit.current(id)["token"] as? String)
+        #expect(token != first && github.isLive(token) && !github.isLive(first))
+        #expect(try await kit.engine.rotate(id).outcome == .succeeded, "a repeated run is clean")
     }
 }

@@ -82,4 +82,19 @@ import RotorTestSupport
         #expect(PersonalAccessToken.expiry("2023-04-26 20:23:26 +0200") == Date(timeIntervalSince1970: 1_682_533_406))
         #expect(PersonalAccessToken.expiry("soon") == nil)
     }
+
+    /// Killed at each write, the resumed run (the operator repeats the command) installs the token
+    /// they supplied and revokes the old one; a repeated run with the same token is clean.
+    @Test(arguments: [(1, false), (1, true), (2, false), (2, true)])
+    func aRotationKilledAtAnyWriteResumesAndRevokesTheOldToken(write: Int, afterWrite: Bool) async throws {
+        let (kit, github) = try await setUp()
+        defer { Task { await github.close() } }
+        github.addUserToken(newToken, login: "octo-bot", scopes: ["repo", "admin:repo_hook"], expiresAt: Date().addingTimeInterval(90 * 86_400))
+        let killing = KillingSecretStore(base: kit.store, killAtWrite: write, afterWrite: afterWrite)
+        _ = try? await kit.engine(over: killing).rotate(id, suppliedValue: SecretValue(string: newToken))
+        #expect(killing.killed)
+        let resumed = try await kit.engine.rotate(id, suppliedValue: SecretValue(string: newToken))
+        #expect(resumed.outcome == .succeeded, "\(GitHubKit.trace(resumed))")
+        #expect(try await kit.current(id)["token"] as? String == newToken && github.isLive(newToken) && !github.isLive(oldToken))
+    }
 }
