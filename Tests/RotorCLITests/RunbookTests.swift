@@ -107,6 +107,17 @@ import Testing
         await process.exited()
         let log = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 0, "\(name) failed:\n\(log)")
+
+        // Canary: no credential the stand-ins know reaches the output or the databases in the clear.
+        var credentials = github?.credentials ?? []
+        credentials += cognito?.state.withLock { $0.everHeld } ?? []
+        if anthropic != nil {
+            credentials += ["anthropic-key", "anthropic-new-key"].compactMap { try? String(contentsOf: cli.home.appendingPathComponent($0), encoding: .utf8) }
+        }
+        let dump = try cli.databaseDump()
+        for credential in credentials where credential.count >= 16 {
+            #expect(!log.contains(credential) && !dump.contains(credential), "\(name): a credential was printed or stored in the clear")
+        }
     }
 
     /// Two Anthropic keys the stand-in accepts, in files, and where it listens.
@@ -130,6 +141,11 @@ struct GitHubRunbookFixture {
     init() async throws {
         standIn = try await GitHubStandIn(publicKey: key.publicKey, issuers: ["12345"])
         standIn.state.withLock { $0.installations["42"] = .init(repositories: ["api", "web"], permissions: ["contents": "write", "metadata": "read"]) }
+    }
+
+    /// Every token GitHub issued or knows, and a line of the App's key.
+    var credentials: [String] {
+        standIn.state.withLock { Array($0.tokens.keys) } + [String(key.pemRepresentation.split(separator: "\n")[2])]
     }
 
     func environment(writingFilesIn home: URL) throws -> [String: String] {

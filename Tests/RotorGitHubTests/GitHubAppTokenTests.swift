@@ -37,9 +37,10 @@ struct GitHubKit {
         ([report.error?.description ?? ""] + report.steps.compactMap(\.note)).joined(separator: "\n")
     }
 
-    /// Nothing printable carries any of these values: not the log, not the error.
-    func expectNoneOf(_ values: [String], in report: RotationReport? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
-        let printed = logs.all.joined(separator: "\n") + (report.map { "\($0) \(String(describing: $0.error))" } ?? "")
+    /// Nothing printable carries any of these values: not the log, the audit log or the error.
+    func expectNoneOf(_ values: [String], in report: RotationReport? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation) async {
+        let audit = await state.auditEvents(of: nil, limit: 10_000).map { "\($0.operation) \($0.outcome) \($0.detail ?? "")" }
+        let printed = (logs.all + audit).joined(separator: "\n") + (report.map { "\($0) \(String(describing: $0.error))" } ?? "")
         for value in values where !value.isEmpty { #expect(!printed.contains(value), "a value was printed", sourceLocation: sourceLocation) }
     }
 }
@@ -76,7 +77,7 @@ struct GitHubKit {
         let expiry = try #require(try await kit.engine.state.managedSecret(id)?.credentialExpiresAt)
         #expect(expiry > Date().addingTimeInterval(55 * 60) && expiry < Date().addingTimeInterval(61 * 60))
         #expect(github.log.contains("POST \(prefix)/app/installations/42/access_tokens") && github.log.contains("GET \(prefix)/installation/repositories"))
-        kit.expectNoneOf([token, appKey.pemRepresentation], in: report)
+        await kit.expectNoneOf([token, appKey.pemRepresentation], in: report)
     }
 
     @Test func thePreviousTokenIsRevokedOnlyWhenAskedAndTheAbandonedOneOnRollback() async throws {
@@ -106,7 +107,7 @@ struct GitHubKit {
         #expect(report.outcome == .rolledBack && GitHubKit.trace(report).contains("createSecret failed: GitHub refused"))
         #expect(GitHubKit.trace(report).contains("HTTP 401") && GitHubKit.trace(report).contains(keyID.rawValue))
         #expect(try await kit.store.describeSecret(id).versions.count == before)
-        kit.expectNoneOf([other.pemRepresentation], in: report)
+        await kit.expectNoneOf([other.pemRepresentation], in: report)
     }
 
     @Test(arguments: ["not a key", "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----"])
@@ -116,7 +117,7 @@ struct GitHubKit {
         let report = try await kit.engine.rotate(id)
         #expect(report.outcome == .rolledBack && GitHubKit.trace(report).contains("\(keyID) does not hold a GitHub App private key"))
         #expect(!github.log.contains { $0.contains("access_tokens") })
-        kit.expectNoneOf([stored], in: report)
+        await kit.expectNoneOf([stored], in: report)
     }
 
     @Test func permissionsOutsideTheGrantAreRefused() async throws {

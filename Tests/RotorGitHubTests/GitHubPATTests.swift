@@ -42,7 +42,7 @@ import RotorTestSupport
         let revocation = try #require(audit.first { $0.operation == "github.revoke-previous" })
         #expect(revocation.outcome == "succeeded" && (revocation.detail ?? "").contains("answers 401") && !(revocation.detail ?? "").contains(oldToken))
         #expect(kit.logs.all.contains { $0.contains("proved it dead") })
-        kit.expectNoneOf([oldToken, newToken], in: report)
+        await kit.expectNoneOf([oldToken, newToken], in: report)
     }
 
     @Test func withoutASuppliedTokenTheOperatorIsToldWhatToDo() async throws {
@@ -74,7 +74,7 @@ import RotorTestSupport
         #expect(try await kit.current(id)["token"] as? String == oldToken)
         #expect(github.isLive(oldToken), "the current token must not be revoked")
         #expect(try await kit.store.describeSecret(id).versions.allSatisfy { !$0.stages.contains(.pending) })
-        kit.expectNoneOf([oldToken, newToken, supplied], in: report)
+        await kit.expectNoneOf([oldToken, newToken, supplied], in: report)
     }
 
     @Test func expiryHeadersInBothFormatsParse() {

@@ -36,7 +36,7 @@ import RotorTestSupport
         let report = try await kit.engine.rotate(id, suppliedValue: SecretValue(string: newKey))
         #expect(report.outcome == .succeeded, "\(String(describing: report.error))")
         #expect(try await kit.current(id)["apiKey"] as? String == newKey)
-        kit.expectNoneOf([oldKey, newKey], in: report)
+        await kit.expectNoneOf([oldKey, newKey], in: report)
     }
 
     @Test func aKeyTheServiceRefusesIsRolledBack() async throws {
@@ -45,7 +45,7 @@ import RotorTestSupport
         let report = try await kit.engine.rotate(id, suppliedValue: SecretValue(string: newKey))
         #expect(report.outcome == .rolledBack && GitHubKit.trace(report).contains("testSecret failed") && GitHubKit.trace(report).contains("HTTP 401"))
         #expect(try await kit.current(id)["apiKey"] as? String == oldKey)
-        kit.expectNoneOf([oldKey, newKey], in: report)
+        await kit.expectNoneOf([oldKey, newKey], in: report)
     }
 
     @Test(arguments: [429, 529, 503])
@@ -81,7 +81,7 @@ import RotorTestSupport
         anthropic.active.withLock { _ = $0.insert(newKey) }
         let report = try await kit.engine.rotate(id, suppliedValue: SecretValue(string: smuggled))
         #expect(report.outcome == .rolledBack && GitHubKit.trace(report).contains("control character"))
-        kit.expectNoneOf([newKey, oldKey], in: report)
+        await kit.expectNoneOf([newKey, oldKey], in: report)
     }
 
     @Test func aProbeThatCouldChangeSomethingIsRefused() {

@@ -30,6 +30,8 @@ public final class CognitoStandIn: Sendable {
         /// How many of the next AddUserPoolClientSecret requests to carry out and then answer by
         /// closing the connection (an answer lost on the way).
         public var loseAddAnswers = 0
+        /// Every secret value the client ever had, deleted ones too (for canary checks).
+        public var everHeld: [String] = []
         var lastCreated: TimeInterval = 0
     }
 
@@ -164,6 +166,7 @@ public final class CognitoStandIn: Sendable {
         var created = Date().timeIntervalSince1970
         while (created * 1000).rounded(.down) <= (state.lastCreated * 1000).rounded(.down) { created = Date().timeIntervalSince1970 }
         state.lastCreated = created
+        state.everHeld.append(value)
         return ClientSecret(id: "\(clientID)--\(Int64(created * 1000))", value: value, created: Date(timeIntervalSince1970: created))
     }
 
