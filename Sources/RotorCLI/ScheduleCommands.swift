@@ -53,12 +53,13 @@ extension Validate {
     static func valuesWithoutTheirSystem(_ ids: [SecretID], _ set: PolicySet, _ engine: RotationEngine) async throws -> [PolicyError] {
         var errors: [PolicyError] = []
         for id in ids {
-            guard let policy = set.policy(for: id), let rotator = try? engine.rotators.make(policy.rotator, options: policy.options),
-                  !rotator.hasTarget, !rotator.valueComesFromOperator else { continue }
+            guard let policy = set.policy(for: id) else { continue }
             do {
-                try engine.requireTarget(id, rotator: policy.rotator, options: policy.options, value: try await engine.store.getSecretValue(id, .current).value)
+                try await engine.requireTarget(id, rotator: policy.rotator, options: policy.options) { try await engine.store.getSecretValue(id, .current).value }
             } catch let error as RotorError where error.code == .invalidOption {
                 errors.append(PolicyError(policy.location, "policy '\(policy.name)' on secret \(id): \(error.summary). What to do: \(error.remedy ?? "")"))
+            } catch {
+                Output.error("warning: \(policy.location): could not check secret \(id) against policy '\(policy.name)': \(RotorError.wrapping(error, secret: id).summary)")
             }
         }
         return errors

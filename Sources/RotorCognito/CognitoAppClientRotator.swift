@@ -53,16 +53,18 @@ struct CognitoAppClientRotator: Rotator {
         return TestSecretResponse()
     }
 
-    /// After a failed rotation, deletes the secret it added at Cognito (no consumer was given it).
-    /// `rotor rollback` of a finished rotation keeps the secret it moves away from: consumers may hold
-    /// it, both stay valid, and the next rotation deletes it as the previous one. Never deletes the
-    /// secret `AWSCURRENT` or `AWSPREVIOUS` names.
+    /// Deletes at Cognito the secret being abandoned: after a failed rotation the one it added (no
+    /// consumer was given it); on `rotor rollback` the one rolled back from (it is why the operator
+    /// rolls back: bad or leaked). Never the secret restored, nor the one `AWSPREVIOUS` names while
+    /// another is restored.
     func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
         guard let discard = request.discard, let abandoned = try? CognitoClientSecret(discard, secret: context.secret), let id = abandoned.clientSecretID,
               id != (try? CognitoClientSecret(request.restore, secret: context.secret))?.clientSecretID else { return }
         let current = try CognitoClientSecret(try await context.store.getSecretValue(context.secret, .current).value, secret: context.secret)
-        guard current.clientSecretID != id, try await previousSecretID(context, current: current) != id else {
-            context.logger.notice("app client secret \(id) stays valid at Cognito until the next rotation deletes it")
+        let restoring = try CognitoClientSecret(request.restore, secret: context.secret).clientSecretID
+        let previous = try await previousSecretID(context, current: current)
+        guard previous != id || previous == restoring else {
+            context.logger.warning("app client secret \(id) is what AWSPREVIOUS names; rotor keeps it")
             return
         }
         try abandoned.requirePinned(options, secret: context.secret, step: .finishSecret)

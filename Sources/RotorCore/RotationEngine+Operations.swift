@@ -7,7 +7,7 @@ extension RotationEngine {
         description: String? = nil
     ) async throws -> ManagedSecret {
         let options = try rotators.descriptor(kind).recordingOptions(options, from: initialValue, secret: id)
-        try requireTarget(id, rotator: kind, options: options, value: initialValue)
+        try await requireTarget(id, rotator: kind, options: options) { initialValue }
         if try await state.managedSecret(id) != nil {
             throw RotorError(.secretExists, "secret is already managed by rotor", secret: id, remedy: "pick another id, or rotate it with 'rotor rotate \(id)'")
         }
@@ -31,7 +31,7 @@ extension RotationEngine {
         }
         let value = try await store.getSecretValue(id, .current).value
         let options = try descriptor.recordingOptions(options, from: value, secret: id)
-        try requireTarget(id, rotator: kind, options: options, value: value)
+        try await requireTarget(id, rotator: kind, options: options) { value }
         let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now(),
                                     credentialExpiresAt: try rotators.make(kind, options: options).credentialExpiry(of: value))
         try await state.register(managed, audit: audit(id, "secret.manage", "registered", "rotator \(kind), existing secret"))

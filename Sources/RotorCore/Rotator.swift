@@ -156,6 +156,9 @@ public protocol Rotator: Sendable {
     /// Whether createSecret uses the current value (to keep a JSON secret's other fields, or to reach
     /// the target). When false the executor skips that GetSecretValue. Default: true.
     var createReadsCurrent: Bool { get }
+    /// Whether the credential's own system learns each new value (a database, GitHub, Cognito, a
+    /// plug-in's target). Default: ``hasTarget``; a probe that only checks the previous value does not count.
+    var tellsTheCredentialsSystem: Bool { get }
     /// Whether createSecret's new value comes from an operator (the `manual` rotator), not from the
     /// rotator itself. Default: false.
     var valueComesFromOperator: Bool { get }
@@ -178,6 +181,7 @@ extension Rotator {
     public var hasTarget: Bool { false }
     public var createReadsCurrent: Bool { true }
     public var valueComesFromOperator: Bool { false }
+    public var tellsTheCredentialsSystem: Bool { hasTarget }
     public var credentialsExpire: Bool { false }
     public func credentialExpiry(of value: SecretValue) -> Date? { nil }
     public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse { .init() }

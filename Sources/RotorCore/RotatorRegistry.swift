@@ -71,10 +71,18 @@ public struct RotatorDescriptor: Sendable {
                 .invalidOption, "unknown option(s) \(unknown.joined(separator: ", ")) for rotator \(kind)",
                 remedy: known.isEmpty ? "\(kind) takes no options" : "valid options: \(known)")
         }
-        if let valueOnly = options[Self.valueOnly], valueOnly != "true", valueOnly != "false" {
+        guard let valueOnly = options[Self.valueOnly] else { return try build(options) }
+        guard valueOnly == "true" || valueOnly == "false" else {
             throw RotorError(.invalidOption, "option \(Self.valueOnly) of rotator \(kind) is not true or false")
         }
-        return try build(options)
+        var values = options.values
+        values.removeValue(forKey: Self.valueOnly)
+        let rotator = try build(RotatorOptions(values))
+        guard !rotator.tellsTheCredentialsSystem, !rotator.valueComesFromOperator else {
+            throw RotorError(.invalidOption, "option \(Self.valueOnly) is for rotators that make values without a target; \(kind) is not one",
+                             remedy: "remove \(Self.valueOnly)")
+        }
+        return rotator
     }
 
     /// The option every kind takes: `value-only=true` says only the stored value should change, for a
@@ -108,7 +116,10 @@ public struct RotatorDescriptor: Sendable {
     }
 
     /// What `options` weaken below the safe defaults; empty when nothing is.
-    public func securityWeaknesses(_ options: RotatorOptions) -> [String] { weaknesses(options) }
+    public func securityWeaknesses(_ options: RotatorOptions) -> [String] {
+        weaknesses(options) + (options[Self.valueOnly] == "true"
+            ? ["value-only=true: only the stored value changes; the credential's own system is not told (rotor's guard against fake rotations is off)"] : [])
+    }
 }
 
 /// The rotator kinds rotor knows.

@@ -143,10 +143,11 @@ public struct PolicyReconciler: Sendable {
             let options = Self.options(under: policy, recorded: secret.options, engine.rotators)
             if secret.rotator != policy.rotator || secret.options != options {
                 do {
-                    try engine.requireTarget(id, rotator: policy.rotator, options: options, value: try await engine.store.getSecretValue(id, .current).value)
-                } catch let error as RotorError where error.code == .invalidOption {
-                    logger.error("policy not applied: the secret keeps its rotator and is not scheduled", metadata: [
-                        "secret": "\(id)", "policy": "\(policy.name)", "error": "\(error)",
+                    try await engine.requireTarget(id, rotator: policy.rotator, options: options) { try await engine.store.getSecretValue(id, .current).value }
+                } catch {
+                    // One secret that cannot be checked (refused, or its value unreadable) must not stop the pass.
+                    logger.error("policy not applied: the secret keeps its rotator, options and schedule", metadata: [
+                        "secret": "\(id)", "policy": "\(policy.name)", "error": "\(RotorError.wrapping(error, secret: id))",
                     ])
                     return nil
                 }

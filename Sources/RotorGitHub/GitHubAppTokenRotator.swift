@@ -30,6 +30,10 @@ struct GitHubAppTokenRotator: Rotator {
                               secret: context.secret, step: .createSecret,
                               remedy: Self.remedy(response.status, secret: secret, keySecret: privateKeySecret))
         }
+        guard let expiry = try? Date(expiresAt, strategy: .iso8601), expiry > context.now.addingTimeInterval(SchedulePlanner.minimumGap) else {
+            throw RotorError(.stepFailed, "GitHub issued a token whose expires_at is unreadable or within 5 minutes", secret: context.secret,
+                             step: .createSecret, remedy: "check the GitHub server's clock; installation tokens live one hour")
+        }
         let granted = (object["permissions"] as? [String: String]) ?? [:]
         return CreateSecretResponse(newValue: secret.with(token: token, expiresAt: expiresAt, granted: granted))
     }

@@ -15,6 +15,7 @@ struct ProbingRotator: Rotator {
     var hasTarget: Bool { inner.hasTarget || probe.previousMustFail }
     var createReadsCurrent: Bool { inner.createReadsCurrent }
     var valueComesFromOperator: Bool { inner.valueComesFromOperator }
+    var tellsTheCredentialsSystem: Bool { inner.tellsTheCredentialsSystem }
     var credentialsExpire: Bool { inner.credentialsExpire }
     func credentialExpiry(of value: SecretValue) -> Date? { inner.credentialExpiry(of: value) }
 

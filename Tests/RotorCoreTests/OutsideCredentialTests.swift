@@ -13,6 +13,11 @@ import RotorRotators
         (#"{"token":"ghs_installationsecret000000000000000"}"#, "a GitHub App installation token"),
         ("  sk-ant-api03-secretpart-0000000000\n", "the value is an Anthropic API key"),
         (#"{"userPoolId":"eu-west-1_AbC123","clientId":"c1","clientSecret":"s-99"}"#, "Cognito user pool and app client"),
+        (#"{"service":{"github":{"token":"ghp_nestedsecretpart000000000000000"}}}"#, "field token is a GitHub personal access token"),
+        (#"[{"key":"sk-ant-api03-secretpart-in-a-list"}]"#, "field key is an Anthropic API key"),
+        (#""ghp_jsonstringsecretpart0000000000000""#, "the value is a GitHub personal access token"),
+        ("\u{FEFF}ghp_bomsecretpart000000000000000000000", "the value is a GitHub personal access token"),
+        (#"{"tok\nFAKE LOG":"ghp_secretpart0000000000000000000000000"}"#, "field (a field) is a GitHub"),
         (#"{"password":"p-4f2a","username":"app"}"#, nil),
         ("just-a-random-password", nil),
     ]
@@ -22,6 +27,18 @@ import RotorRotators
         let found = OutsideCredential.recognise(SecretValue(string: value))
         #expect(found?.contains(expected ?? "\u{0}") ?? (expected == nil), "\(String(describing: found))")
         for secretPart in ["secretpart", "p-4f2a", "s-99"] { #expect(found?.contains(secretPart) != true) }
+    }
+
+    @Test func aBinaryValueIsReadAsText() {
+        let value = SecretValue(bytes: Array("ghp_binarysecretpart000000000000000000".utf8))
+        #expect(OutsideCredential.recognise(value)?.contains("GitHub") == true)
+    }
+
+    @Test func valueOnlyIsRefusedWhereItMeansNothingAndShownAsAWeakening() throws {
+        let registry = RotatorRegistry.builtIn
+        #expect(throws: RotorError.self) { try registry.make("manual", options: RotatorOptions(["value-only": "true"])) }
+        _ = try registry.make("random-password", options: RotatorOptions(["value-only": "true"]))
+        #expect(registry.securityWeaknesses("random-password", options: RotatorOptions(["value-only": "true"])).contains { $0.contains("value-only") })
     }
 
     @Test func creatingOrManagingIsRefusedAndChangesNothingUnlessValueOnly() async throws {

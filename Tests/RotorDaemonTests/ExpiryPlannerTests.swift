@@ -72,3 +72,23 @@ import RotorCore
         #expect(plan.reasons.contains { $0.contains("expires at its system") })
     }
 }
+
+extension ExpiryPlannerTests {
+    /// An app token that expires before the period ends (40 minutes of 50) rotates before it expires;
+    /// an expiry recorded in the past never makes the daemon rotate again and again: not sooner than
+    /// the shortest gap (5 minutes) after the last rotation.
+    @Test(arguments: [40.0 * 60, 0, -3600])
+    func anEarlyOrPastExpiryIsFollowedButNeverInATightLoop(expiresAfter: TimeInterval) {
+        let last = Self.date("2027-01-01T10:00:00Z")
+        let expiry = last.addingTimeInterval(expiresAfter)
+        let facts = ScheduleFacts(secret: Self.secret, managedSince: last, lastRotatedAt: last, credentialExpiresAt: expiry)
+        let plan = SchedulePlanner.plan(Self.appTokens(jitter: "2m"), facts, now: last.addingTimeInterval(1))
+        let next = try! #require(plan.nextRotation)
+        #expect(next >= last.addingTimeInterval(SchedulePlanner.minimumGap))
+        if expiresAfter > SchedulePlanner.minimumGap + 120 {
+            #expect(next <= expiry && plan.alerts.isEmpty)
+        } else {
+            #expect(plan.alerts == [.maxAgeAtRisk(deadline: expiry)], "rotating after the expiry is alerted")
+        }
+    }
+}

@@ -119,4 +119,16 @@ import RotorTestSupport
             _ = try await rotator.testSecret(TestSecretRequest(pending: SecretValue(string: #"{"apiKey":"\#(newKey)"}"#)), context: context)
         }
     }
+
+    /// A probe that only checks the previous value tells the key's system nothing: the guard against
+    /// fake rotations still refuses a generated value over an Anthropic key.
+    @Test func aProbeDoesNotSwitchTheGuardOff() async throws {
+        let kit = GitHubKit(builtIns: true)
+        await #expect(throws: RotorError.self) {
+            try await kit.engine.createManagedSecret(id, rotator: "random-password", options: RotatorOptions([
+                "field": "apiKey", "probe-url": "https://api.anthropic.com/v1/models", "probe-header.x-api-key": "{field:apiKey}",
+                "probe-previous-must-fail": "true",
+            ]), initialValue: SecretValue(string: #"{"apiKey":"\#(oldKey)"}"#))
+        }
+    }
 }

@@ -104,14 +104,23 @@ public enum SchedulePlanner {
         }
         plan.explanation.append(.base(schedule, due))
         if let expiry = facts.credentialExpiresAt, expiry.addingTimeInterval(-policy.jitter.timeInterval) < due {
-            // Rotate before it stops working: the jitter placed after this must not pass the expiry.
-            due = max(anchor, expiry.addingTimeInterval(-policy.jitter.timeInterval))
+            // Rotate before it stops working (the jitter placed after this must not pass the expiry), but
+            // never sooner than the shortest period after the last rotation: an expiry recorded in the
+            // past must not make the daemon rotate again and again.
+            due = max(anchor.addingTimeInterval(minimumGap), expiry.addingTimeInterval(-policy.jitter.timeInterval))
             plan.explanation.append(.expires(expiry))
         }
         due = applyBackoff(policy, facts, anchor: anchor, due: due, plan: &plan)
-        plan.nextRotation = place(due, policy: policy, secret: facts.secret, now: now, plan: &plan)
+        let placed = place(due, policy: policy, secret: facts.secret, now: now, plan: &plan)
+        if let deadline = deadline(policy, facts, anchor: anchor), placed > deadline, !plan.alerts.contains(.maxAgeAtRisk(deadline: deadline)) {
+            plan.alerts.append(.maxAgeAtRisk(deadline: deadline))
+        }
+        plan.nextRotation = placed
         return plan
     }
+
+    /// The shortest time between two rotations of a secret (the shortest period a policy may have).
+    public static let minimumGap: TimeInterval = 300
 
     static func baseDue(_ schedule: RotationSchedule, anchor: Date) -> Date? {
         switch schedule {
