@@ -136,7 +136,7 @@ let package = Package(
             name: "bootstrap", dependencies: ["RotorCore", "RotorLambda", "RotorPostgres", "RotorPlugins", "RotorHTTP", "RotorGitHub", "RotorCognito"], swiftSettings: strict,
             // Export no symbols: nothing loads the function's binary as a library, and a dynamic symbol
             // table of every symbol (40k) is what the loader's look-ups and dladdr scan at each cold start.
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))]),
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic", "-Xlinker", "-no-pie"], .when(platforms: [.linux]))]),
         // Rotation policies from YAML files in schedules/.
         .target(
             name: "RotorPolicies",
