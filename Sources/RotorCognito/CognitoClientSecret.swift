@@ -60,16 +60,7 @@ struct CognitoClientSecret {
 
     /// Throws unless the value still names the pool and client rotor recorded.
     func requirePinned(_ options: RotatorOptions, secret: SecretID, step: RotationStep) throws(RotorError) {
-        for (key, value) in pinned.sorted(by: { $0.key < $1.key }) {
-            guard let recorded = options[key] else {
-                throw RotorError(.invalidOption, "rotator cognito-app-client has no recorded \(key) for this secret", secret: secret, step: step,
-                                 remedy: "manage the secret again (rotor secret manage) so rotor records its pool and client")
-            }
-            guard recorded == value else {
-                throw RotorError(.invalidInput, "the value's \(key) differs from the one rotor recorded when it started managing the secret",
-                                 secret: secret, step: step, remedy: "restore the value's original \(key), or manage the secret again if the change is intended")
-            }
-        }
+        try options.requireRecorded(pinned, kind: CognitoAppClientRotator.kind, secret: secret, step: step)
     }
 
     /// `[\w-]+_[0-9a-zA-Z]+`, at most 55 characters (Cognito's pattern).

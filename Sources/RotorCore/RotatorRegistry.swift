@@ -20,6 +20,21 @@ public struct RotatorOptions: Sendable, Hashable {
 
     public subscript(key: String) -> String? { values[key] }
     public var keys: [String] { values.keys.sorted() }
+
+    /// Throws unless the value still names what rotor recorded (`pinned`: option → the value's fact)
+    /// when it started managing the secret, so an edit of the value cannot retarget the rotator.
+    public func requireRecorded(_ pinned: [String: String], kind: RotatorKind, secret: SecretID, step: RotationStep) throws(RotorError) {
+        for (key, value) in pinned.sorted(by: { $0.key < $1.key }) {
+            guard let recorded = values[key] else {
+                throw RotorError(.invalidOption, "rotator \(kind) has no recorded \(key) for this secret", secret: secret, step: step,
+                                 remedy: "manage the secret again (rotor secret manage) so rotor records it from the value")
+            }
+            guard recorded == value else {
+                throw RotorError(.invalidInput, "the value's \(key) differs from the one rotor recorded when it started managing the secret",
+                                 secret: secret, step: step, remedy: "restore the value's original \(key), or manage the secret again if the change is intended")
+            }
+        }
+    }
 }
 
 /// Describes one rotator kind: its options and how to build it.

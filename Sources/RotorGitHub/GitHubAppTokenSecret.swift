@@ -62,16 +62,7 @@ struct GitHubAppTokenSecret {
 
     /// Throws unless the value still names what was pinned.
     func requirePinned(_ options: RotatorOptions, secret: SecretID, step: RotationStep) throws(RotorError) {
-        for (key, value) in pinned {
-            guard let recorded = options[key] else {
-                throw RotorError(.invalidOption, "rotator github-app-token has no recorded \(key) for this secret", secret: secret, step: step,
-                                 remedy: "manage the secret again (rotor secret manage) so rotor records where its tokens come from")
-            }
-            guard recorded == value else {
-                throw RotorError(.invalidInput, "the value's \(key) differs from the one rotor recorded when it started managing the secret",
-                                 secret: secret, step: step, remedy: "restore the value's original \(key), or manage the secret again if the change is intended")
-            }
-        }
+        try options.requireRecorded(pinned, kind: GitHubAppTokenRotator.kind, secret: secret, step: step)
     }
 
     /// Whether `granted` covers every permission asked for (read < write < admin).
