@@ -27,7 +27,7 @@ extension EmbeddedSecretStore {
             }
         }
         return VersionLedger(versions: rows.map { row in
-            VersionEntry(id: VersionID(row["version_id"] as String), createdAt: Date(epochSeconds: row["created_at"]), stages: decodeStages(row["stages"]))
+            VersionEntry(id: VersionID(row[0] as String), createdAt: Date(epochSeconds: row[2]), stages: decodeStages(row[3]))
         })
     }
 
@@ -37,12 +37,14 @@ extension EmbeddedSecretStore {
             remedy: "restore the embedded store from a backup; rotor will not serve or rotate this secret until then")
     }
 
+    /// Columns by position (`version_id, seq, created_at, stages, kind`): every read of a secret reads
+    /// all its versions, and GRDB's look-up by name lowercases the name each time.
     static func versionRows(_ id: SecretID, _ db: Database) throws -> [Row] {
         try db.fetchRows(cached: "SELECT version_id, seq, created_at, stages, kind FROM secret_version WHERE secret_id = ? ORDER BY seq", arguments: [id.rawValue])
     }
 
     static func macInput(_ row: Row) -> (id: String, seq: Int64, createdAt: Double, stages: String, kind: String) {
-        (row["version_id"], row["seq"], row["created_at"], row["stages"], row["kind"])
+        (row[0], row[1], row[2], row[3], row[4])
     }
 
     /// Recomputes a secret's labels MAC; every write that changes versions or labels ends with it.
