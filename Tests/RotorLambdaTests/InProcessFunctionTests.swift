@@ -71,4 +71,21 @@ import RotorRotators
     @Test func theColdStartWarmUpRotatesAMadeUpSecretInMemoryOnly() async {
         #expect(await LambdaWarmUp.run(.builtIn))
     }
+
+    /// A rotator chosen by the secret's tag that makes values without a target is refused for a
+    /// database login, and the value stays; the function's own ROTOR_ROTATOR is not second-guessed.
+    @Test func aTagCannotTurnADatabaseLoginIntoARandomString() async throws {
+        let store = InMemorySecretStore()
+        let login = try SecretID("/prod/shop/db-credentials/app")
+        let value = SecretValue(string: #"{"engine":"postgres","host":"db","username":"app","password":"canary-pw"}"#)
+        _ = try await store.createSecret(CreateSecretInput(id: login, tags: ["rotor:rotator": "random-password"], initialValue: value))
+        let token = VersionID(UUID().uuidString.lowercased())
+        try await store.putSecretValue(PutSecretValueInput(id: login, token: token, value: SecretValue(string: "placeholder"), stages: [.pending]))
+        let handler = StepHandler(store: store, rotators: .builtIn, settings: FunctionRotatorSettings())
+        let event = RotationEvent(step: .createSecret, secret: login, token: token, rotationToken: nil)
+        await #expect { _ = try await handler.handle(event, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) } throws: { error in
+            (error as? RotorError)?.code == .invalidOption && "\(error)".contains("database secret JSON") && !"\(error)".contains("canary-pw")
+        }
+        #expect(try await store.getSecretValue(login, .pending(token)).value == SecretValue(string: "placeholder"))
+    }
 }
