@@ -29,7 +29,7 @@ public struct StepHandler: Sendable {
         var stepLogger = logger
         stepLogger[metadataKey: "secret"] = "\(event.secret)"
         stepLogger[metadataKey: "step"] = "\(event.step)"
-        if event.step == .createSecret { try await requireTarget(rotator, secret: event.secret) }
+        try await requireTarget(rotator, secret: event.secret)
         let request = StepExecutor.Request(step: event.step, secret: event.secret, token: event.token, rotator: rotator, logger: stepLogger, now: clock.now())
         let (note, _, audit) = try await executor.runReporting(request, snapshot: snapshot)
         for entry in audit {
@@ -38,12 +38,14 @@ public struct StepHandler: Sendable {
         return note.map(Outcome.alreadyDone) ?? .performed
     }
 
-    /// A rotator chosen by the secret's tag (the function names none) that makes values without a
-    /// target is refused for a value of an outside system, as rotor's CLI and daemon refuse it: whoever
-    /// may tag the secret must not turn a database login or a GitHub token into a random string. Only
-    /// the function's own environment can say value-only.
+    /// A rotator chosen by the secret's tag (the function names none) that tells no outside system
+    /// about its values is refused, at every step, for a secret whose current value belongs to an
+    /// outside system, as rotor's CLI and daemon refuse it: whoever may tag the secret must not turn a
+    /// database login or a GitHub token into a value its system does not know, not even by changing
+    /// the tag between two steps. `manual` is not exempt here (no operator supplies values to a
+    /// function); only the function's own environment can say value-only.
     func requireTarget(_ rotator: any Rotator, secret: SecretID) async throws {
-        guard settings.kind == nil, OutsideCredential.guards(rotator, options: settings.options) else { return }
+        guard settings.kind == nil, !rotator.tellsTheCredentialsSystem, settings.options[RotatorDescriptor.valueOnly] != "true" else { return }
         if let refusal = OutsideCredential.refusal(secret, rotator: rotator.kind, value: try await store.getSecretValue(secret, .current).value) {
             throw refusal
         }

@@ -81,11 +81,34 @@ import RotorRotators
         _ = try await store.createSecret(CreateSecretInput(id: login, tags: ["rotor:rotator": "random-password"], initialValue: value))
         let token = VersionID(UUID().uuidString.lowercased())
         try await store.putSecretValue(PutSecretValueInput(id: login, token: token, value: SecretValue(string: "placeholder"), stages: [.pending]))
-        let handler = StepHandler(store: store, rotators: .builtIn, settings: FunctionRotatorSettings())
+        let retagging = RetaggingStore(base: store)
+        let handler = StepHandler(store: retagging, rotators: .builtIn, settings: FunctionRotatorSettings())
         let event = RotationEvent(step: .createSecret, secret: login, token: token, rotationToken: nil)
         await #expect { _ = try await handler.handle(event, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) } throws: { error in
             (error as? RotorError)?.code == .invalidOption && "\(error)".contains("database secret JSON") && !"\(error)".contains("canary-pw")
         }
         #expect(try await store.getSecretValue(login, .pending(token)).value == SecretValue(string: "placeholder"))
+
+        // The tag changed between two steps (after a rotator with a target made the new value): the
+        // later steps are refused too, so AWSCURRENT never moves to a value the database does not know.
+        retagging.tags.withLock { $0 = ["rotor:rotator": "manual"] }
+        for step in [RotationStep.setSecret, .testSecret, .finishSecret] {
+            let later = RotationEvent(step: step, secret: login, token: token, rotationToken: nil)
+            await #expect(throws: RotorError.self) { _ = try await handler.handle(later, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) }
+        }
+        #expect(try await store.getSecretValue(login, .current).value == value)
     }
 }
+
+/// A store whose DescribeSecret answers with other tags (someone re-tagged the secret between steps).
+final class RetaggingStore: ForwardingSecretStore, Sendable {
+    let base: any SecretStore
+    let tags = Mutex<[String: String]?>(nil)
+    init(base: any SecretStore) { self.base = base }
+    func describeSecret(_ id: SecretID) async throws -> SecretDescription {
+        var description = try await base.describeSecret(id)
+        if let tags = tags.withLock({ $0 }) { description.tags = tags }
+        return description
+    }
+}
+
