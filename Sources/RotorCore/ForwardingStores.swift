@@ -12,6 +12,9 @@ extension ForwardingStateStore {
     public func managedSecret(_ id: SecretID) async throws -> ManagedSecret? { try await base.managedSecret(id) }
     public func managedSecrets(in scope: EnvironmentScope) async throws -> [ManagedSecret] { try await base.managedSecrets(in: scope) }
     public func openRotation(for id: SecretID) async throws -> RotationRecord? { try await base.openRotation(for: id) }
+    public func managedSecretAndOpenRotation(_ id: SecretID) async throws -> (ManagedSecret?, RotationRecord?) {
+        try await base.managedSecretAndOpenRotation(id)
+    }
     public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
         try await base.beginStep(token: token, step: step, attempt: attempt, at: at, after: backlog, lockUntil: lockUntil)
     }

@@ -2,9 +2,10 @@ extension RotationEngine {
     /// Resumes the secret's open rotation, or starts a new one after Secrets Manager's mode (a) checks:
     /// a current version must exist, and a stuck `AWSPENDING` is resumed or refused. A new rotation
     /// is journaled by the run's first write.
-    func openOrStartRotation(_ managed: ManagedSecret, trigger: String) async throws -> RotationRun {
+    /// - Parameter open: the secret's open rotation, as read with `managed` under the lock.
+    func openOrStartRotation(_ managed: ManagedSecret, open: RotationRecord?, trigger: String) async throws -> RotationRun {
         let startedAt = clock.now()
-        if let open = try await state.openRotation(for: managed.id) {
+        if let open {
             logger.info("resuming interrupted rotation", metadata: ["secret": "\(managed.id)", "token": "\(open.token)"])
             return RotationRun(record: open, resumed: true, runStartedAt: startedAt)
         }

@@ -109,10 +109,11 @@ public struct RotationEngine: Sendable {
     }
 
     func rotateHoldingLock(_ id: SecretID, suppliedValue: SecretValue?, trigger: String) async throws -> RotationReport {
-        let managed = try await requireManaged(id)
+        let (found, open) = try await state.managedSecretAndOpenRotation(id)
+        guard let managed = found else { throw notManagedError(id) }
         guard managed.status != .quarantined else { throw quarantinedError(managed) }
         let rotator = try rotators.make(managed.rotator, options: managed.options)
-        var run = try await openOrStartRotation(managed, trigger: trigger)
+        var run = try await openOrStartRotation(managed, open: open, trigger: trigger)
         if run.record.outcome == .rollingBack {
             return try await rollBack(&run, rotator: rotator, managed: managed, cause: run.record.error ?? "an interrupted rollback")
         }
@@ -126,13 +127,14 @@ public struct RotationEngine: Sendable {
         return try await succeed(&run, managed: managed, rotator: rotator)
     }
 
+    func notManagedError(_ id: SecretID) -> RotorError {
+        RotorError(.notManaged, "secret is not managed by rotor", secret: id,
+                   remedy: "create it with 'rotor secret create \(id) --rotator KIND', or check the id with 'rotor secret list'")
+    }
+
     /// The managed secret, or ``RotorError/Code/notManaged``.
     public func requireManaged(_ id: SecretID) async throws -> ManagedSecret {
-        guard let managed = try await state.managedSecret(id) else {
-            throw RotorError(
-                .notManaged, "secret is not managed by rotor", secret: id,
-                remedy: "create it with 'rotor secret create \(id) --rotator KIND', or check the id with 'rotor secret list'")
-        }
+        guard let managed = try await state.managedSecret(id) else { throw notManagedError(id) }
         return managed
     }
 

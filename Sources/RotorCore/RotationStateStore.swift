@@ -11,6 +11,8 @@ public protocol RotationStateStore: Sendable {
 
     /// The open (in-progress or rolling-back) rotation of a secret, with its steps.
     func openRotation(for id: SecretID) async throws -> RotationRecord?
+    /// ``managedSecret(_:)`` and ``openRotation(for:)`` in one read (a rotation's first look under its lock).
+    func managedSecretAndOpenRotation(_ id: SecretID) async throws -> (ManagedSecret?, RotationRecord?)
     /// Writes the intent to run a step and returns the step record's id. In the same transaction it
     /// applies `backlog` first (the new rotation, the end of the step before, whole attempts of steps
     /// with no side effect: one commit instead of several, all durable before the next side effect)
@@ -100,5 +102,11 @@ public struct StepEnd: Sendable, Hashable {
         self.error = error
         self.at = at
         self.completes = completes
+    }
+}
+
+extension RotationStateStore {
+    public func managedSecretAndOpenRotation(_ id: SecretID) async throws -> (ManagedSecret?, RotationRecord?) {
+        (try await managedSecret(id), try await openRotation(for: id))
     }
 }

@@ -82,10 +82,18 @@ public final class SQLiteStateStore: RotationStateStore {
     }
 
     public func openRotation(for id: SecretID) async throws -> RotationRecord? {
+        try await pool.readNow { db in try Self.openRotation(id, db) }
+    }
+
+    public func managedSecretAndOpenRotation(_ id: SecretID) async throws -> (ManagedSecret?, RotationRecord?) {
         try await pool.readNow { db in
-            let row = try db.fetchRow(cached: "SELECT * FROM rotation WHERE secret_id = ? AND outcome IN ('in-progress', 'rolling-back')", arguments: [id.rawValue])
-            return try row.map { try Self.rotation($0, db) }
+            (try db.fetchRow(cached: "SELECT * FROM managed_secret WHERE id = ?", arguments: [id.rawValue]).map(self.managedSecret), try Self.openRotation(id, db))
         }
+    }
+
+    static func openRotation(_ id: SecretID, _ db: Database) throws -> RotationRecord? {
+        let row = try db.fetchRow(cached: "SELECT * FROM rotation WHERE secret_id = ? AND outcome IN ('in-progress', 'rolling-back')", arguments: [id.rawValue])
+        return try row.map { try rotation($0, db) }
     }
 
     public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
