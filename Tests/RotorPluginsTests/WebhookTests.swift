@@ -196,8 +196,9 @@ import RotorTestSupport
             configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 3, initialBackoff: .seconds(1), maximumBackoff: .seconds(2))),
             jitter: { 0.5 })
         try await engine.createManagedSecret(id, rotator: "webhook", options: RotatorOptions([
-            // The receiver that never answers meets the 1 s timeout; the 503 gets time to arrive on a loaded machine.
-            "url": server.url.absoluteString, "signing-key-secret": keyID.rawValue, "ca-file": cert, "timeout": failure == "503" ? "20" : "1",
+            // The receiver that never answers meets the timeout (4 s: long enough for the TLS handshake of every
+            // attempt to complete on a loaded machine, so each attempt arrives); the 503 gets time to arrive.
+            "url": server.url.absoluteString, "signing-key-secret": keyID.rawValue, "ca-file": cert, "timeout": failure == "503" ? "20" : "4",
         ]), initialValue: SecretValue(string: "first-password"))
         let report = try await engine.rotate(id)
         let create = report.steps.first { $0.step == .createSecret }
@@ -210,7 +211,7 @@ import RotorTestSupport
         let times = arrivals.withLock { $0 }
         #expect(times.count == 3, "each attempt reached the receiver once")
         if failure != "503" {
-            // Each attempt gave up at the webhook's 1 s timeout (plus the client's TLS close), far
+            // Each attempt gave up at the webhook's 4 s timeout (plus the client's TLS close), far
             // from the receiver's 300 s and from the engine's own step timeout (48 s).
             let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
             #expect(gaps.allSatisfy { $0 < .seconds(20) }, "\(gaps)")
