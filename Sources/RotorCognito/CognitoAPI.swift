@@ -53,8 +53,15 @@ struct CognitoAPI: Sendable {
     /// repeated by the client: an answer lost on the way may hide a secret that was added, which the
     /// step's next attempt finds by listing (see ``CognitoAppClientRotator/toDelete``).
     func add(_ value: String, secret: SecretID, step: RotationStep) async throws -> String {
-        let object = try await call("AddUserPoolClientSecret", ["UserPoolId": userPoolID, "ClientId": clientID, "ClientSecret": value],
+        let object: [String: Any]
+        do {
+            object = try await call("AddUserPoolClientSecret", ["UserPoolId": userPoolID, "ClientId": clientID, "ClientSecret": value],
                                     secret: secret, step: step, retries: false).object()
+        } catch var error as RotorError where error.summary.contains(value) {
+            // A validation message that quotes the secret it was sent must not carry it on.
+            error.summary = error.summary.replacingOccurrences(of: value, with: "<redacted>")
+            throw error
+        }
         guard let descriptor = object["ClientSecretDescriptor"] as? [String: Any], let id = descriptor["ClientSecretId"] as? String,
               CognitoClientSecret.isSecretID(id, of: clientID) else {
             throw RotorError(.remoteFailure, "Cognito AddUserPoolClientSecret answered without a ClientSecretId", secret: secret, step: step,

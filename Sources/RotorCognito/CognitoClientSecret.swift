@@ -50,8 +50,7 @@ struct CognitoClientSecret {
         object["clientSecretId"] = secretID
         object["clientSecret"] = secret
         object["previousClientSecretId"] = replacing
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return SecretValue(string: String(decoding: data, as: UTF8.self))
+        return SecretValue(jsonObject: object)
     }
 
     /// What rotor records when it starts managing the secret, so an edit of the value cannot point

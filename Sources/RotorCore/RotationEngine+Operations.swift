@@ -6,36 +6,43 @@ extension RotationEngine {
         _ id: SecretID, rotator kind: RotatorKind, options: RotatorOptions, initialValue: SecretValue,
         description: String? = nil
     ) async throws -> ManagedSecret {
-        let options = try rotators.descriptor(kind).recordingOptions(options, from: initialValue, secret: id)
-        try await requireTarget(id, rotator: kind, options: options) { initialValue }
+        let managed = try admitted(id, rotator: kind, options: options, value: initialValue)
         if try await state.managedSecret(id) != nil {
             throw RotorError(.secretExists, "secret is already managed by rotor", secret: id, remedy: "pick another id, or rotate it with 'rotor rotate \(id)'")
         }
         let tags = ["rotor:rotator": kind.rawValue]
         _ = try await store.createSecret(CreateSecretInput(id: id, description: description, tags: tags, initialValue: initialValue))
-        let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now(),
-                                    credentialExpiresAt: try rotators.make(kind, options: options).credentialExpiry(of: initialValue))
         try await state.register(managed, audit: audit(id, "secret.create", "created", "rotator \(kind)"))
         return managed
     }
 
     /// Registers a secret that already exists in the store (e.g. created in Secrets Manager by other
-    /// tools) as managed by rotor, without changing its value.
+    /// tools) as managed by rotor, without changing its value. The value is read only when the rotator
+    /// records facts from it, tracks its expiry or must be checked against it.
     @discardableResult
     public func manageExistingSecret(_ id: SecretID, rotator kind: RotatorKind, options: RotatorOptions) async throws -> ManagedSecret {
-        let descriptor = try rotators.descriptor(kind)
-        _ = try rotators.make(kind, options: options)
+        let rotator = try rotators.make(kind, options: options)
         let description = try await store.describeSecret(id)
         guard description.holder(of: .current) != nil else {
             throw RotorError(.invalidRequest, "secret has no AWSCURRENT version", secret: id, remedy: "put a value in it first")
         }
-        let value = try await store.getSecretValue(id, .current).value
-        let options = try descriptor.recordingOptions(options, from: value, secret: id)
-        try await requireTarget(id, rotator: kind, options: options) { value }
-        let managed = ManagedSecret(id: id, rotator: kind, options: options, createdAt: clock.now(),
-                                    credentialExpiresAt: try rotators.make(kind, options: options).credentialExpiry(of: value))
+        let needsValue = try !rotators.descriptor(kind).recordedKeys.isEmpty || rotator.credentialsExpire || OutsideCredential.guards(rotator, options: options)
+        let value = needsValue ? try await store.getSecretValue(id, .current).value : nil
+        let managed = try admitted(id, rotator: kind, options: options, value: value)
         try await state.register(managed, audit: audit(id, "secret.manage", "registered", "rotator \(kind), existing secret"))
         return managed
+    }
+
+    /// The managed row for a secret whose current value is `value`: the options with the facts
+    /// recorded from it, and the credential's expiry. Refused when the rotator would fake a rotation
+    /// of it (see ``requireTarget(_:rotator:options:value:)``).
+    private func admitted(_ id: SecretID, rotator kind: RotatorKind, options: RotatorOptions, value: SecretValue?) throws -> ManagedSecret {
+        let recorded = try value.map { try rotators.descriptor(kind).recordingOptions(options, from: $0, secret: id) } ?? options
+        let rotator = try rotators.make(kind, options: recorded)
+        if let value, OutsideCredential.guards(rotator, options: recorded), let refusal = OutsideCredential.refusal(id, rotator: kind, value: value) {
+            throw refusal
+        }
+        return ManagedSecret(id: id, rotator: kind, options: recorded, createdAt: clock.now(), credentialExpiresAt: value.flatMap(rotator.credentialExpiry(of:)))
     }
 
     /// Moves `AWSCURRENT` back to the `AWSPREVIOUS` version (which then takes `AWSPREVIOUS` itself),

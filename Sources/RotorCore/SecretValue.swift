@@ -1,3 +1,6 @@
+import struct Foundation.Data
+import class Foundation.JSONSerialization
+
 /// A secret value, text or binary. It redacts itself wherever it could be printed:
 /// `description`, `debugDescription`, string interpolation, `dump` and `Mirror`.
 /// Read the contents only through ``withString(_:)``, ``withBytes(_:)`` or ``exposedString``.
@@ -61,4 +64,13 @@ public struct SecretValue: Sendable, Hashable, CustomStringConvertible, CustomDe
     public var description: String { Self.redacted }
     public var debugDescription: String { "SecretValue(\(kind.rawValue), \(Self.redacted))" }
     public var customMirror: Mirror { Mirror(self, children: ["value": Self.redacted], displayStyle: .struct) }
+}
+
+extension SecretValue {
+    /// A JSON object as a secret's text value, keys sorted and slashes unescaped (the form every
+    /// rotator that keeps a JSON secret's other fields writes back).
+    public init(jsonObject object: [String: Any]) {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        self.init(string: String(decoding: data, as: UTF8.self))
+    }
 }

@@ -36,7 +36,7 @@ struct GitHubAPI: Sendable {
             }
             waited = true
             try? await Task.sleep(for: .seconds(wait))
-            try Task.checkCancellation(secret: secret, step: step)
+            if Task.isCancelled { throw RotorError(.transient, "cancelled while waiting for GitHub's rate limit", secret: secret, step: step, isTransient: true) }
         }
     }
 
@@ -78,12 +78,6 @@ struct GitHubAPI: Sendable {
         }
         return RotorError(code, "GitHub refused \(what) with HTTP \(response.status)\(message)", secret: secret, step: step, remedy: remedy,
                           isTransient: response.status >= 500)
-    }
-}
-
-extension Task where Success == Never, Failure == Never {
-    static func checkCancellation(secret: SecretID, step: RotationStep) throws(RotorError) {
-        if Task.isCancelled { throw RotorError(.transient, "cancelled while waiting for GitHub's rate limit", secret: secret, step: step, isTransient: true) }
     }
 }
 

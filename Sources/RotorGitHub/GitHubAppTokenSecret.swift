@@ -43,8 +43,7 @@ struct GitHubAppTokenSecret {
         object["token"] = token
         object["expiresAt"] = expiresAt
         object["grantedPermissions"] = granted
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return SecretValue(string: String(decoding: data, as: UTF8.self))
+        return SecretValue(jsonObject: object)
     }
 
     /// `POST /app/installations/{id}/access_tokens`'s body: the narrowing asked for, or nothing.

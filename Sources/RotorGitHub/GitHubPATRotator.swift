@@ -60,7 +60,7 @@ struct GitHubPATRotator: Rotator {
     /// Warns when the token a rollback restores no longer works (revoked by an earlier finishSecret, or
     /// expired): the operator must rotate forward with a new token.
     func rollback(_ request: RollbackRequest, context: RotationContext) async throws {
-        guard let token = try PATSecret(request.restore, secret: context.secret).token, (try? await user(token, context: context, step: .finishSecret, what: "")) == nil else { return }
+        guard let token = try PATSecret(request.restore, secret: context.secret).token, (try? await user(token, context: context, step: .finishSecret, what: "the restored token")) == nil else { return }
         context.logger.warning("the token this rollback restores no longer works at GitHub: rotate forward with a new token ('rotor rotate \(context.secret) --value-stdin')")
     }
 

@@ -31,8 +31,7 @@ struct PATSecret {
         if object["username"] == nil { object["login"] = login }
         object["expiresAt"] = expiresAt.map { $0.formatted(.iso8601) }
         if expiresAt == nil { object.removeValue(forKey: "expiresAt") }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return SecretValue(string: String(decoding: data, as: UTF8.self))
+        return SecretValue(jsonObject: object)
     }
 
     static func invalid(_ secret: SecretID, _ step: RotationStep?, _ what: String) -> RotorError {

@@ -68,8 +68,7 @@ public struct PostgresSecret: Sendable, CustomStringConvertible, CustomDebugStri
         var object = (try? JSONSerialization.jsonObject(with: Data(original.utf8))) as? [String: Any] ?? [:]
         object["username"] = username ?? self.username
         object["password"] = password.exposedString ?? ""
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return SecretValue(string: String(decoding: data, as: UTF8.self))
+        return SecretValue(jsonObject: object)
     }
 
     var passwordValue: SecretValue { SecretValue(string: password) }

@@ -109,21 +109,11 @@ import RotorTestSupport
         #expect(try await engine.rotate(id).outcome == .succeeded)
         let captured = try #require(receiver.state.withLock { $0.requests.first })
 
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(ca)
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
-        func send(_ body: [UInt8]) async throws -> Int {
-            var request = HTTPClientRequest(url: server.url.absoluteString)
-            request.method = .POST
-            for (name, value) in captured.head.headers where name.lowercased().hasPrefix("webhook-") { request.headers.add(name: name, value: value) }
-            request.body = .bytes(ByteBuffer(bytes: body))
-            return Int(try await client.execute(request, timeout: .seconds(10)).status.code)
-        }
-        let replayed = try await send(captured.body)
+        let headers = captured.head.headers.filter { $0.name.lowercased().hasPrefix("webhook-") }.map { ($0.name, $0.value) }
+        let replayed = try await Self.post(captured.body, headers: headers, to: server.url, ca: ca)
         var tampered = captured.body
         tampered[tampered.count / 2] ^= 0x01
-        let altered = try await send(tampered)
-        try await client.shutdown()
+        let altered = try await Self.post(tampered, headers: headers, to: server.url, ca: ca)
         #expect(replayed == 409 && altered == 401)
         #expect(receiver.state.withLock { $0.refused } == ["replayed message id", "bad signature"])
     }
@@ -229,29 +219,40 @@ import RotorTestSupport
         #expect(try await engine.rotate(id).outcome == .succeeded)
         let captured = try #require(receiver.state.withLock { $0.requests.first })
 
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(ca)
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
         let key = SymmetricKey(data: Data(base64Encoded: String(Self.signingKey.dropFirst(6)))!)
         /// The captured body under a new message id, signed (correctly) for `timestamp`.
         func send(at timestamp: Int) async throws -> Int {
             let messageID = "msg_" + UUID().uuidString.lowercased()
             let signature = HMAC<SHA256>.authenticationCode(for: Array("\(messageID).\(timestamp).".utf8) + captured.body, using: key)
-            var request = HTTPClientRequest(url: server.url.absoluteString)
-            request.method = .POST
-            request.headers.add(name: "webhook-id", value: messageID)
-            request.headers.add(name: "webhook-timestamp", value: "\(timestamp)")
-            request.headers.add(name: "webhook-signature", value: "v1," + Data(signature).base64EncodedString())
-            request.body = .bytes(ByteBuffer(bytes: captured.body))
-            return Int(try await client.execute(request, timeout: .seconds(10)).status.code)
+            return try await Self.post(captured.body, headers: [
+                ("webhook-id", messageID), ("webhook-timestamp", "\(timestamp)"), ("webhook-signature", "v1," + Data(signature).base64EncodedString()),
+            ], to: server.url, ca: ca)
         }
         let now = Int(Date().timeIntervalSince1970)
         let stale = try await send(at: now - 301)
         let future = try await send(at: now + 400)
         let fresh = try await send(at: now)
-        try await client.shutdown()
         #expect(stale == 401 && future == 401 && fresh == 200, "\(stale) \(future) \(fresh)")
         #expect(receiver.state.withLock { $0.refused } == ["timestamp outside tolerance", "timestamp outside tolerance"])
+    }
+
+    /// POSTs `body` with `headers` to the receiver over TLS that trusts `ca`; the answer's status.
+    static func post(_ body: [UInt8], headers: [(String, String)], to url: URL, ca: String) async throws -> Int {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(ca)
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let status = Int(try await client.execute(request, timeout: .seconds(10)).status.code)
+            try await client.shutdown()
+            return status
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     @Test func plainHTTPIsOnlyForLoopback() async throws {
