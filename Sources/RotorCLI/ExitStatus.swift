@@ -6,11 +6,15 @@ import RotorCore
 enum ExitStatus {
     static let success: Int32 = 0
     static let failure: Int32 = 1
+    /// A batch left secrets that a person must rotate.
+    static let needsPerson: Int32 = 2
     static let notFound: Int32 = 3
     static let rotationFailed: Int32 = 4
     static let quarantined: Int32 = 5
     static let storeError: Int32 = 6
     static let usage: Int32 = 64
+    /// A batch stopped by SIGINT/SIGTERM.
+    static let interrupted: Int32 = 130
 
     static func code(for error: RotorError) -> Int32 {
         switch error.code {
@@ -60,5 +64,7 @@ enum Output {
         return date.formatted(.iso8601)
     }
 
-    static func isoOrNull(_ date: Date?) -> Any { date.map { $0.formatted(.iso8601) } ?? NSNull() }
+    static func isoOrNull(_ date: Date?, fractional: Bool = false) -> Any {
+        date.map { fractional ? $0.formatted(.iso8601.time(includingFractionalSeconds: true).year().month().day().dateSeparator(.dash).timeZone(separator: .omitted)) : $0.formatted(.iso8601) } ?? NSNull()
+    }
 }

@@ -6,28 +6,36 @@ import RotorPolicies
 
 struct Rotate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rotate a secret now (or resume its interrupted rotation) and print the outcome.",
-        discussion: "Exit 0 when rotated, 4 when the rotation failed (rolled back, or kept pending to finish later), 5 when quarantined.")
+        abstract: "Rotate a secret now (or resume its interrupted rotation), or many at once by selection, and print the outcome.",
+        discussion: """
+            Many: --match, --policy, --service and --environment select managed secrets (all given must hold); dependencies rotate \
+            first (depends_on, a master secret, a signing key). Try --dry-run first. Ctrl-C stops starting rotations; running ones finish.
+            Exit 0 when rotated, 2 when some need a person, 4 when a rotation failed (rolled back, or kept pending to finish later) \
+            or was skipped or not started, 5 when quarantined, 130 when interrupted.
+            """)
 
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Secret id.") var id: String
+    @Argument(help: "Secret id (omit it to select many).") var id: String?
     @Flag(help: "Read the new value from standard input (manual rotator).") var valueStdin = false
     @Option(help: ArgumentHelp("When AWSPENDING is stuck on another version: refuse or resume.", valueName: "policy"))
     var stuckPending: String = StuckPendingPolicy.refuse.rawValue
-    @Flag(help: "Print JSON.") var json = false
-    @Option(help: "Policy directory or file, to re-plan the secret's next rotation after this one.") var policies: String = "schedules"
+    @Flag(help: "Print JSON (many: one line per secret as it finishes, then a summary line).") var json = false
+    @Option(help: "Policy directory or file (the policies' depends_on, --policy, and re-planning after each rotation).") var policies: String = "schedules"
+    @OptionGroup var batch: BatchOptions
 
     func validate() throws {
         guard StuckPendingPolicy(rawValue: stuckPending) != nil else { throw ValidationError("--stuck-pending must be refuse or resume") }
+        try batch.check(single: id, valueStdin: valueStdin, environment: global.environment)
     }
 
     func run() async throws {
         try await runReportingErrors {
             let runtime = try await Runtime.open(global, stuckPending: StuckPendingPolicy(rawValue: stuckPending) ?? .refuse)
-            let id = try await runtime.secretID(id)
-            let supplied = valueStdin ? try StdinValue.read(secret: id) : nil
-            let report = try await runtime.engine.rotate(id, suppliedValue: supplied, trigger: "cli")
-            if report.succeeded { try await replan(id, runtime: runtime) }
+            guard let id else { return try await rotateMany(runtime) }
+            let secret = try await runtime.secretID(id)
+            let supplied = valueStdin ? try StdinValue.read(secret: secret) : nil
+            let report = try await runtime.engine.rotate(secret, suppliedValue: supplied, trigger: "cli")
+            if report.succeeded { try await replan(secret, runtime: runtime, policies: try? loadPolicies(runtime)) }
             if json { Output.json(Render.reportJSON(report)) } else { Render.reportText(report).forEach(Output.line) }
             if let error = report.error {
                 Output.error("error: \(error)")
@@ -39,12 +47,13 @@ struct Rotate: AsyncParsableCommand {
 
 extension Rotate {
     /// Moves the secret's scheduled deadline on from this rotation (see ``PolicyReconciler/replanAfterRotation(_:policies:)``).
-    func replan(_ id: SecretID, runtime: Runtime) async throws {
+    func replan(_ id: SecretID, runtime: Runtime, policies set: PolicySet?) async throws {
         guard let schedule = runtime.state as? any SchedulingStore else { return }
-        let set = try? PolicyLoader(rotators: runtime.engine.rotators).load(path: policies)
         try await PolicyReconciler(engine: runtime.engine, schedule: schedule, clock: SystemClock(), logger: runtime.logger)
             .replanAfterRotation(id, policies: set)
     }
+
+    func loadPolicies(_ runtime: Runtime) throws -> PolicySet { try PolicyLoader(rotators: runtime.engine.rotators).load(path: policies) }
 }
 
 struct Rollback: AsyncParsableCommand {

@@ -32,7 +32,10 @@ struct Validate: AsyncParsableCommand {
                 let ids = try await runtime.state.managedSecrets(in: .all).map(\.id)
                 overlaps = set.overlaps(among: ids)
                 if overlaps.isEmpty { overlaps = try await Self.valuesWithoutTheirSystem(ids, set, runtime.engine) }
+                overlaps += await DependencyChecks.cycles(set, managed: try await runtime.state.managedSecrets(in: .all), engine: runtime.engine)
             }
+        } else {
+            overlaps = await DependencyChecks.cycles(set, managed: [], engine: nil)
         }
         guard overlaps.isEmpty else {
             overlaps.forEach { Output.error("\($0)") }
@@ -90,6 +93,7 @@ struct Plan: AsyncParsableCommand {
                     throw RotorError(.notManaged, "no policy covers this secret", secret: id, remedy: "check the match patterns in \(policies)")
                 }
                 row.explanation.forEach(Output.line)
+                try await DependencyChecks.explain(id, set, runtime: runtime).forEach(Output.line)
                 return
             }
             if json { Output.json(["at": now.formatted(.iso8601), "secrets": rows.map(\.json)]); return }

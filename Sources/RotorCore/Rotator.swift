@@ -168,6 +168,10 @@ public protocol Rotator: Sendable {
     /// When a value stops working at its system (a token's expiry written in the value), for the
     /// planner's reminders and maximum age; `nil` when it does not expire or the value does not say.
     func credentialExpiry(of value: SecretValue) -> Date?
+    /// Other secrets this rotator reads while it rotates (a master credential, a signing key), so a
+    /// batch rotates them before, never beside, this secret. `current` reads this secret's value, for
+    /// rotators that name them in it. Default: none.
+    func secretsUsed(of secret: SecretID, current: @Sendable () async throws -> SecretValue) async throws -> [SecretUse]
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse
     func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse
@@ -184,7 +188,20 @@ extension Rotator {
     public var tellsTheCredentialsSystem: Bool { hasTarget }
     public var credentialsExpire: Bool { false }
     public func credentialExpiry(of value: SecretValue) -> Date? { nil }
+    public func secretsUsed(of secret: SecretID, current: @Sendable () async throws -> SecretValue) async throws -> [SecretUse] { [] }
     public func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse { .init() }
     public func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse { .init() }
     public func rollback(_ request: RollbackRequest, context: RotationContext) async throws {}
+}
+
+/// A secret that a rotator reads while rotating another one, and why (for `rotor plan --explain`).
+public struct SecretUse: Sendable, Hashable {
+    /// The id or ARN as the option or value names it.
+    public let secret: String
+    public let why: String
+
+    public init(secret: String, why: String) {
+        self.secret = secret
+        self.why = why
+    }
 }

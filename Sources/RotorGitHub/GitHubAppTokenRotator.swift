@@ -16,6 +16,9 @@ struct GitHubAppTokenRotator: Rotator {
     let api: GitHubAPI
     var credentialsExpire: Bool { true }
     func credentialExpiry(of value: SecretValue) -> Date? { GitHubTokenExpiry.of(value) }
+    func secretsUsed(of secret: SecretID, current: @Sendable () async throws -> SecretValue) async throws -> [SecretUse] {
+        [SecretUse(secret: privateKeySecret.rawValue, why: "github-app-token signs with the App's private key (private-key-secret)")]
+    }
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         let secret = try GitHubAppTokenSecret(try request.current, secret: context.secret, step: .createSecret)

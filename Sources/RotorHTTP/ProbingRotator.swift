@@ -18,6 +18,7 @@ struct ProbingRotator: Rotator {
     var tellsTheCredentialsSystem: Bool { inner.tellsTheCredentialsSystem }
     var credentialsExpire: Bool { inner.credentialsExpire }
     func credentialExpiry(of value: SecretValue) -> Date? { inner.credentialExpiry(of: value) }
+    func secretsUsed(of secret: SecretID, current: @Sendable () async throws -> SecretValue) async throws -> [SecretUse] { try await inner.secretsUsed(of: secret, current: current) }
 
     func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         try await inner.createSecret(request, context: context)

@@ -23,6 +23,12 @@ struct StepCall: Sendable {
 /// How a step reaches a plug-in and its answer comes back (a process, an HTTPS request).
 protocol StepTransport: Sendable {
     func exchange(_ call: StepCall, _ context: RotationContext) async throws -> StepAnswer
+    /// Secrets the transport reads to reach the plug-in (a signing key).
+    var secretsUsed: [SecretUse] { get }
+}
+
+extension StepTransport {
+    var secretsUsed: [SecretUse] { [] }
 }
 
 /// A rotator whose steps are carried out by a plug-in speaking rotor.rotator/v1: the mapping of the
@@ -41,6 +47,8 @@ public struct ProtocolRotator: Rotator {
     }
 
     public var createReadsCurrent: Bool { true }
+
+    public func secretsUsed(of secret: SecretID, current: @Sendable () async throws -> SecretValue) async throws -> [SecretUse] { transport.secretsUsed }
 
     public func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         let answer = try await transport.exchange(StepCall(step: "createSecret", current: try request.current, supplied: request.suppliedValue), context)

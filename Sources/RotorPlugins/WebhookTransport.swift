@@ -14,6 +14,7 @@ struct WebhookTransport: StepTransport {
     let signingKeySecret: SecretID
     let caFile: String?
     let timeout: Duration
+    var secretsUsed: [SecretUse] { [SecretUse(secret: signingKeySecret.rawValue, why: "the webhook plug-in's requests are signed with it (signing-key-secret)")] }
 
     func exchange(_ call: StepCall, _ context: RotationContext) async throws -> StepAnswer {
         let body = try Array(JSONEncoder().encode(call.message(context, options: [:])))

@@ -12,6 +12,7 @@ extension ParseContext {
             return nil
         }
         let matchers = self.matchers(keys["match"], policy: node)
+        let dependsOn = keys["depends_on"].map { self.patterns($0, "depends_on") } ?? []
         let (rotator, options) = rotatorAndOptions(keys, policy: node)
         let mode = self.mode(keys, policy: node)
         let schedule = self.schedule(keys, policy: node, mode: mode)
@@ -24,7 +25,7 @@ extension ParseContext {
         guard errors.count == before, let rotator else { return nil }
         return RotationPolicy(
             name: name, matchers: matchers, rotator: rotator, options: options, schedule: schedule, window: window, jitter: jitter,
-            mode: mode, maxAge: maxAge, retry: retry, failureBackoff: backoff, enabled: enabled, location: location(node))
+            mode: mode, maxAge: maxAge, retry: retry, failureBackoff: backoff, enabled: enabled, dependsOn: dependsOn, location: location(node))
     }
 
     /// A period short enough that the credential's lifetime is near it (GitHub App tokens: every 50m,
@@ -42,13 +43,18 @@ extension ParseContext {
 
     mutating func matchers(_ node: Node?, policy: Node) -> [SecretMatcher] {
         guard let node else { fail(policy, "missing key 'match': expected a list of secret ids or globs"); return [] }
-        let items = node.sequence.map(Array.init) ?? [node]
-        var result: [SecretMatcher] = []
-        for item in items {
-            guard let text = string(item, "match") else { continue }
-            do { result.append(try SecretMatcher(text)) } catch { fail(item, error.summary) }
-        }
+        let result = patterns(node, "match")
         if result.isEmpty, errors.isEmpty { fail(node, "'match' is empty: expected at least one secret id or glob") }
+        return result
+    }
+
+    /// A list of secret ids or globs (or one).
+    mutating func patterns(_ node: Node, _ key: String) -> [SecretMatcher] {
+        var result: [SecretMatcher] = []
+        for item in node.sequence.map(Array.init) ?? [node] {
+            guard let text = string(item, key) else { continue }
+            do { result.append(try SecretMatcher(text)) } catch { fail(item, "'\(key)': \(error.summary)") }
+        }
         return result
     }
 

@@ -11,7 +11,7 @@ struct ParseContext {
     static let documentKeys = ["policies"]
     static let policyKeys = [
         "name", "description", "match", "rotator", "options", "every", "cron", "timezone", "window", "jitter",
-        "mode", "max_age", "remind_before", "retry", "enabled",
+        "mode", "max_age", "remind_before", "retry", "enabled", "depends_on",
     ]
     static let windowKeys = ["start", "duration", "timezone"]
     static let retryKeys = ["attempts_per_run", "initial_backoff", "max_backoff", "failed_runs_before_quarantine"]

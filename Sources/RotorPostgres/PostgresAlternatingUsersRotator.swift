@@ -15,6 +15,12 @@ public struct PostgresAlternatingUsersRotator: Rotator {
     let options: PostgresRotatorOptions
     static let suffix = "_clone"
 
+    /// The master secret named in the value's `masterarn`: setSecret logs in with it.
+    public func secretsUsed(of secret: SecretID, current: @Sendable () async throws -> SecretValue) async throws -> [SecretUse] {
+        guard let master = try PostgresSecret(try await current(), secret: secret, requireMaster: true).masterReference else { return [] }
+        return [SecretUse(secret: master, why: "postgres-alternating-users changes the password through the master credentials (masterarn)")]
+    }
+
     public func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
         let current = try PostgresSecret(request.current, secret: context.secret, requireMaster: true)
         try requireRecordedUser(current.username, context, step: .createSecret)

@@ -1,0 +1,81 @@
+import Foundation
+import RotorCore
+
+/// How `rotor rotate` shows a batch: the dry run, each secret's end, the summary.
+enum BatchRender {
+    static func dryRun(_ plan: BatchPlan, limits: BatchLimits, json: Bool) {
+        if json {
+            Output.json([
+                "dryRun": true, "selection": plan.selection.description, "maxConcurrent": limits.maxConcurrent,
+                "maxConcurrentPerRotator": limits.maxConcurrentPerRotator, "notes": plan.notes,
+                "secrets": plan.items.enumerated().map { index, item in
+                    [
+                        "order": index + 1, "id": item.id.rawValue, "rotator": item.rotator.rawValue, "policy": item.policy ?? NSNull(),
+                        "dependsOn": item.dependsOn.map { ["id": $0.dependency.rawValue, "why": $0.why] }, "needsPerson": item.needsPerson ?? NSNull(),
+                    ] as [String: Any]
+                },
+            ])
+            return
+        }
+        Output.line("would rotate \(plan.items.count) secret(s) selected by \(plan.selection), in this order (at most \(limits.maxConcurrent) at once, \(limits.maxConcurrentPerRotator) per rotator); nothing was changed:")
+        for (index, item) in plan.items.enumerated() {
+            let after = item.dependsOn.isEmpty ? "" : "  after \(item.dependsOn.map(\.dependency.rawValue).joined(separator: ", "))"
+            let person = item.needsPerson.map { "  NOT ROTATED: \($0)" } ?? ""
+            Output.line("\(String(format: "%4d", index + 1)). \(item.id)  \(item.rotator)\(after)\(person)")
+        }
+    }
+
+    /// One JSON line per secret as it finishes.
+    static func resultLine(_ result: BatchResult) -> String {
+        let object: [String: Any] = [
+            "id": result.id.rawValue, "rotator": result.rotator.rawValue, "outcome": result.outcome.rawValue,
+            "startedAt": Output.isoOrNull(result.startedAt, fractional: true), "endedAt": Output.isoOrNull(result.endedAt, fractional: true),
+            "durationSeconds": result.duration ?? NSNull(), "error": result.error ?? NSNull(),
+        ]
+        return String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data(), as: UTF8.self)
+    }
+
+    static func resultText(_ result: BatchResult) -> String {
+        "\(result.outcome.rawValue): \(result.id)\(result.error.map { ": \($0)" } ?? "")"
+    }
+
+    /// The table by rotator and outcome (on stderr when the lines on stdout are JSON, plus a JSON summary line).
+    static func summary(_ job: BatchJob, _ snapshot: BatchProgress.Snapshot, json: Bool) {
+        let outcomes = BatchOutcome.allCases.filter { snapshot.count($0) > 0 }
+        let rotators = Set(snapshot.results.map(\.rotator)).sorted()
+        let width = max(10, rotators.map(\.rawValue.count).max() ?? 0)
+        var table = ["\("rotator".padding(toLength: width, withPad: " ", startingAt: 0))  " + outcomes.map { $0.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined()]
+        for rotator in rotators + ["total"] {
+            let rows = rotator == "total" ? snapshot.results : snapshot.results.filter { $0.rotator == rotator }
+            table.append(rotator.rawValue.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                         + outcomes.map { outcome in "\(rows.count { $0.outcome == outcome })".padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
+        }
+        let elapsed = (snapshot.finishedAt ?? Date()).timeIntervalSince(snapshot.startedAt)
+        let heading = "batch \(job.id): \(snapshot.total) secret(s) in \(seconds(elapsed))\(snapshot.stopReason.map { "; \($0)" } ?? "")"
+        if json {
+            ([heading] + table).forEach(Output.error)
+            let counts = Dictionary(uniqueKeysWithValues: BatchOutcome.allCases.map { ($0.rawValue, snapshot.count($0)) })
+            Output.line(String(decoding: (try? JSONSerialization.data(withJSONObject: [
+                "summary": ["batch": job.id, "total": snapshot.total, "elapsedSeconds": elapsed, "outcomes": counts,
+                            "stopped": snapshot.stopReason ?? NSNull(), "worst": snapshot.worst.rawValue] as [String: Any],
+            ], options: [.sortedKeys])) ?? Data(), as: UTF8.self))
+        } else {
+            ([heading] + table).forEach(Output.line)
+        }
+    }
+
+    /// The worst outcome's exit status; 130 when interrupted.
+    static func exitStatus(_ snapshot: BatchProgress.Snapshot) -> Int32 {
+        if snapshot.stopReason?.hasPrefix("interrupted") == true { return ExitStatus.interrupted }
+        switch snapshot.worst {
+        case .rotated: return ExitStatus.success
+        case .needsPerson: return ExitStatus.needsPerson
+        case .notStarted, .skipped, .failed: return ExitStatus.rotationFailed
+        case .quarantined: return ExitStatus.quarantined
+        }
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value < 60 ? String(format: "%.1fs", value) : "\(Int(value) / 60)m\(String(format: "%02d", Int(value) % 60))s"
+    }
+}

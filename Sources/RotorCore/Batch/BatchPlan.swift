@@ -1,0 +1,122 @@
+import struct Foundation.Date
+
+/// Which managed secrets a batch rotates: every criterion given must hold (several `match` globs:
+/// any of them).
+public struct BatchSelection: Sendable, Hashable, CustomStringConvertible {
+    public var matchers: [SecretMatcher]
+    public var policy: String?
+    public var service: String?
+    public var environment: Environment?
+
+    public init(matchers: [SecretMatcher] = [], policy: String? = nil, service: String? = nil, environment: Environment? = nil) {
+        self.matchers = matchers
+        self.policy = policy
+        self.service = service
+        self.environment = environment
+    }
+
+    public var isEmpty: Bool { matchers.isEmpty && policy == nil && service == nil && environment == nil }
+
+    /// Whether `id`, covered by the policy named `policyName`, is selected.
+    public func includes(_ id: SecretID, policyName: String?) -> Bool {
+        (matchers.isEmpty || matchers.contains { $0.matches(id) })
+            && (policy == nil || policy == policyName)
+            && (service == nil || service == id.service)
+            && (environment == nil || environment == id.environment)
+    }
+
+    public var description: String {
+        var parts = matchers.map { "match=\($0.pattern)" }
+        if let policy { parts.append("policy=\(policy)") }
+        if let service { parts.append("service=\(service)") }
+        if let environment { parts.append("environment=\(environment)") }
+        return parts.joined(separator: " ")
+    }
+}
+
+/// One secret of a batch, with what it waits for.
+public struct BatchItem: Sendable {
+    public let id: SecretID
+    public let rotator: RotatorKind
+    public let policy: String?
+    /// The batch's secrets it uses while rotating (rotated before it).
+    public let dependsOn: [DependencyEdge]
+    /// Why a batch cannot rotate it (a person makes its value), or nil.
+    public let needsPerson: String?
+}
+
+/// What a batch will do, in order: every dependency before the secrets that use it.
+public struct BatchPlan: Sendable {
+    public let selection: BatchSelection
+    public let items: [BatchItem]
+    /// Dependencies that could not be found (a value that does not parse): those secrets rotate without waiting.
+    public let notes: [String]
+}
+
+extension RotationEngine {
+    /// Plans a batch over the managed secrets of `scope`. Throws when the selection is empty or
+    /// matches nothing, or when the selected secrets' dependencies form a cycle.
+    /// - Parameter policies: the policy covering a secret (for `--policy` and `depends_on`).
+    public func planBatch(
+        _ selection: BatchSelection, scope: EnvironmentScope, policies: (SecretID) -> RotationPolicy?
+    ) async throws -> BatchPlan {
+        guard !selection.isEmpty else {
+            throw RotorError(.invalidParameter, "a batch needs a selection", remedy: "give --match GLOB, --policy NAME, --service NAME or --environment ENV")
+        }
+        let selected = try await state.managedSecrets(in: scope).filter { selection.includes($0.id, policyName: policies($0.id)?.name) }
+        guard !selected.isEmpty else {
+            throw RotorError(.notManaged, "the selection \(selection) matches no managed secret\(scope == .all ? "" : " of environment \(scope)")",
+                             remedy: "check it with 'rotor status'; nothing was rotated")
+        }
+        let ids = selected.map(\.id)
+        var edges: [DependencyEdge] = []
+        var notes: [String] = []
+        for secret in selected {
+            let (found, note) = await dependencyEdges(of: secret, policy: policies(secret.id), among: ids)
+            edges += found
+            if let note { notes.append(note) }
+        }
+        let graph = DependencyGraph(nodes: ids, edges: edges)
+        let byID = Dictionary(uniqueKeysWithValues: selected.map { ($0.id, $0) })
+        let items = try graph.order().map { id in
+            let secret = byID[id]!
+            return BatchItem(id: id, rotator: secret.rotator, policy: policies(id)?.name, dependsOn: graph.dependencies[id] ?? [],
+                             needsPerson: needsPerson(secret))
+        }
+        return BatchPlan(selection: selection, items: items, notes: notes)
+    }
+
+    /// What `secret` uses among `candidates`: its policy's `depends_on`, and the secrets its rotator
+    /// reads (a master secret named in the value, a key named in the options). A value that cannot be
+    /// read or parsed gives a note instead of edges.
+    public func dependencyEdges(of secret: ManagedSecret, policy: RotationPolicy?, among candidates: [SecretID]) async -> ([DependencyEdge], note: String?) {
+        var edges = policy?.declaredDependencies(of: secret.id, among: candidates) ?? []
+        do {
+            let rotator = try rotators.make(secret.rotator, options: secret.options)
+            let (store, id) = (store, secret.id)
+            for use in try await rotator.secretsUsed(of: id, current: { try await store.getSecretValue(id, .current).value }) {
+                let used = try await store.resolve(nameOrARN: use.secret)
+                edges.append(DependencyEdge(dependent: id, dependency: used, why: use.why))
+            }
+        } catch {
+            return (edges, "could not find what \(secret.id) uses: \(RotorError.wrapping(error, secret: secret.id).summary)")
+        }
+        return (edges, nil)
+    }
+
+    func needsPerson(_ secret: ManagedSecret) -> String? {
+        guard let rotator = try? rotators.make(secret.rotator, options: secret.options), rotator.valueComesFromOperator else { return nil }
+        return "rotator \(secret.rotator) takes its new value from a person: rotor rotate \(secret.id) --value-stdin"
+    }
+}
+
+extension RotationPolicy {
+    /// What its `depends_on` makes `id` wait for among `candidates`.
+    public func declaredDependencies(of id: SecretID, among candidates: [SecretID]) -> [DependencyEdge] {
+        dependsOn.flatMap { matcher in
+            candidates.filter { $0 != id && matcher.matches($0) }.map {
+                DependencyEdge(dependent: id, dependency: $0, why: "policy '\(name)' depends_on \(matcher.pattern) at \(location)")
+            }
+        }
+    }
+}
