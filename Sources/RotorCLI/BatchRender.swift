@@ -1,20 +1,12 @@
 import Foundation
 import RotorCore
+import RotorDaemon
 
 /// How `rotor rotate` shows a batch: the dry run, each secret's end, the summary.
 enum BatchRender {
     static func dryRun(_ plan: BatchPlan, limits: BatchLimits, json: Bool) {
         if json {
-            Output.json([
-                "dryRun": true, "selection": plan.selection.description, "maxConcurrent": limits.maxConcurrent,
-                "maxConcurrentPerRotator": limits.maxConcurrentPerRotator, "notes": plan.notes,
-                "secrets": plan.items.enumerated().map { index, item in
-                    [
-                        "order": index + 1, "id": item.id.rawValue, "rotator": item.rotator.rawValue, "policy": item.policy ?? NSNull(),
-                        "dependsOn": item.dependsOn.map { ["id": $0.dependency.rawValue, "why": $0.why] }, "needsPerson": item.needsPerson ?? NSNull(),
-                    ] as [String: Any]
-                },
-            ])
+            Output.json(RecordJSON.batchPlan(plan, limits: limits))
             return
         }
         Output.line("would rotate \(plan.items.count) secret(s) selected by \(plan.selection), in this order (at most \(limits.maxConcurrent) at once, \(limits.maxConcurrentPerRotator) per rotator); nothing was changed:")
@@ -27,12 +19,7 @@ enum BatchRender {
 
     /// One JSON line per secret as it finishes.
     static func resultLine(_ result: BatchResult) -> String {
-        let object: [String: Any] = [
-            "id": result.id.rawValue, "rotator": result.rotator.rawValue, "outcome": result.outcome.rawValue,
-            "startedAt": Output.isoOrNull(result.startedAt, fractional: true), "endedAt": Output.isoOrNull(result.endedAt, fractional: true),
-            "durationSeconds": result.duration ?? NSNull(), "error": result.error ?? NSNull(),
-        ]
-        return String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data(), as: UTF8.self)
+        String(decoding: (try? JSONSerialization.data(withJSONObject: RecordJSON.batchResult(result), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data(), as: UTF8.self)
     }
 
     static func resultText(_ result: BatchResult) -> String {

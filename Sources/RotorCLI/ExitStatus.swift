@@ -64,7 +64,5 @@ enum Output {
         return date.formatted(.iso8601)
     }
 
-    static func isoOrNull(_ date: Date?, fractional: Bool = false) -> Any {
-        date.map { fractional ? $0.formatted(.iso8601.time(includingFractionalSeconds: true).year().month().day().dateSeparator(.dash).timeZone(separator: .omitted)) : $0.formatted(.iso8601) } ?? NSNull()
-    }
+    static func isoOrNull(_ date: Date?) -> Any { date.map { $0.formatted(.iso8601) } ?? NSNull() }
 }

@@ -65,16 +65,17 @@ public struct Daemon: Sendable {
             engine: engine, schedule: schedule, policies: { () throws -> PolicySet in try loader.load(path: path) }, clock: clock,
             alerts: alerts, metrics: metrics, configuration: options.scheduler, logger: logger, createMissing: options.createMissing)
         let dispatcher = AlertDispatcher(outbox: schedule, webhooks: options.webhooks, clock: clock, logger: logger)
-        let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token)
+        let batches = BatchCenter(scheduler: scheduler, logger: logger)
+        let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token, batches: batches)
         let (logger, portFile, host) = (self.logger, options.portFile, options.host)
         let app = Application(
             router: api.router(),
             configuration: ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "rotor"),
-            services: [scheduler, dispatcher],
+            services: [scheduler, dispatcher, batches],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.notice("rotor daemon API listening", metadata: ["url": "http://\(host):\(port)"])
-                print("rotor daemon: API on http://\(host):\(port) (/healthz, /metrics, /api/observability/secrets)")
+                print("rotor daemon: API on http://\(host):\(port) (/healthz, /metrics, /api/observability/secrets, /api/rotations)")
                 if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             },
             logger: logger)

@@ -2,19 +2,24 @@ import Foundation
 import Hummingbird
 import RotorCore
 
-/// The daemon's HTTP API: `/healthz`, `/metrics` (Prometheus text), and
+/// The daemon's HTTP API: `/healthz`, `/metrics` (Prometheus text),
 /// `/api/observability/secrets[/{id}]` (metadata, never values), all from rotor's own state (no
-/// secret-store call, no audit row per read) and only for the daemon's environments. With a token,
-/// every route but `/healthz` needs `Authorization: Bearer <token>`.
+/// secret-store call, no audit row per read) and only for the daemon's environments, and
+/// `/api/rotations` (batches; see ``addBatchRoutes(_:)``). With a token, every route but `/healthz`
+/// needs `Authorization: Bearer <token>`.
 public struct ObservabilityAPI: Sendable {
     let engine: RotationEngine
     let schedule: any SchedulingStore
     let metrics: RotorMetrics
     let scheduler: RotationScheduler
     let token: String?
+    let batches: BatchCenter
     var scope: EnvironmentScope { scheduler.configuration.scope }
 
-    public init(engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?) {
+    public init(
+        engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?, batches: BatchCenter? = nil
+    ) {
+        self.batches = batches ?? BatchCenter(scheduler: scheduler, logger: scheduler.logger)
         self.engine = engine
         self.schedule = schedule
         self.metrics = metrics
@@ -50,6 +55,7 @@ public struct ObservabilityAPI: Sendable {
             item["history"] = history.map(RecordJSON.rotation)
             return json(item)
         }
+        addBatchRoutes(router)
         return router
     }
 

@@ -26,40 +26,27 @@ extension RotationScheduler {
         return summary
     }
 
-    /// Runs rotations with a global cap and a cap per rotator kind.
+    /// Runs rotations within the daemon's caps (shared with its batches).
     /// - Parameter underLease: the tick started holding the lease; losing it stops further dispatch.
     func runConcurrently(_ entries: [ScheduleEntry], underLease: Bool = false) async -> [(SecretID, Bool)] {
-        var kinds: [SecretID: RotatorKind] = [:]
-        for entry in entries { kinds[entry.secret] = (try? await engine.state.managedSecret(entry.secret))?.rotator ?? "unknown" }
-        return await withTaskGroup(of: (SecretID, RotatorKind, Bool).self) { group in
-            var running: [RotatorKind: Int] = [:]
-            var total = 0
-            var waiting = entries
-            var results: [(SecretID, Bool)] = []
-            while !waiting.isEmpty || total > 0 {
-                if underLease, !state.isLeader {
-                    // The lease was lost mid-tick: start nothing more; the new holder has the schedule.
-                    waiting.removeAll()
-                    if total == 0 { break }
-                }
-                if let index = waiting.firstIndex(where: { (running[kinds[$0.secret]!] ?? 0) < configuration.maxConcurrentPerRotator }),
-                   total < configuration.maxConcurrent {
-                    let entry = waiting.remove(at: index)
-                    let kind = kinds[entry.secret]!
-                    running[kind, default: 0] += 1
-                    total += 1
-                    let policy = state.policies?.policies.first { $0.name == entry.policy }
-                    group.addTask { (entry.secret, kind, await self.rotate(entry.secret, policy: policy)) }
-                } else if let (id, kind, succeeded) = await group.next() {
-                    running[kind, default: 1] -= 1
-                    total -= 1
-                    results.append((id, succeeded))
-                } else {
-                    break
-                }
-            }
-            return results
+        var items: [BatchItem] = []
+        for entry in entries {
+            let kind = (try? await engine.state.managedSecret(entry.secret))?.rotator ?? "unknown"
+            items.append(BatchItem(id: entry.secret, rotator: kind, policy: entry.policy))
         }
+        let progress = BatchProgress(total: items.count, startedAt: clock.now())
+        let limits = BatchLimits(maxConcurrent: configuration.maxConcurrent, maxConcurrentPerRotator: configuration.maxConcurrentPerRotator)
+        let runner = BatchRunner(plan: BatchPlan(selection: BatchSelection(), items: items), limits: limits, clock: clock, slots: slots) { item in
+            if underLease, !self.state.isLeader {
+                // The lease was lost mid-tick: start nothing more; the new holder has the schedule.
+                progress.stop("lease lost")
+                return BatchResult(id: item.id, rotator: item.rotator, outcome: .notStarted)
+            }
+            let policy = self.state.policies?.policies.first { $0.name == item.policy }
+            let succeeded = await self.rotate(item.id, policy: policy)
+            return BatchResult(id: item.id, rotator: item.rotator, outcome: succeeded ? .rotated : .failed)
+        }
+        return await runner.run(progress).filter { $0.outcome != .notStarted }.map { ($0.id, $0.outcome == .rotated) }
     }
 
     /// Rotates one secret, then re-plans it; every outcome (even a refusal) moves its deadline on,

@@ -52,6 +52,8 @@ public final class RotationScheduler: Service, Sendable {
     let logger: Logger
     let createMissing: Bool
     let state = SchedulerState()
+    /// The caps every rotation this daemon starts shares: the schedule's and the batches'.
+    public let slots: RotationSlots
 
     public init(
         engine: RotationEngine, schedule: any SchedulingStore, policies: @escaping @Sendable () throws -> PolicySet, clock: any RotorClock,
@@ -66,6 +68,7 @@ public final class RotationScheduler: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.createMissing = createMissing
+        slots = RotationSlots(maxConcurrent: configuration.maxConcurrent, maxConcurrentPerRotator: configuration.maxConcurrentPerRotator)
     }
 
     /// Whether this scheduler holds the lease (for /healthz and tests).

@@ -24,14 +24,14 @@ public struct BatchJob: Sendable {
     /// Throws, having started nothing, when the request cannot be recorded in the audit log.
     @discardableResult
     public func run(
-        _ engine: RotationEngine, rotate: (@Sendable (BatchItem) async -> BatchResult)? = nil,
+        _ engine: RotationEngine, slots: RotationSlots? = nil, rotate: (@Sendable (BatchItem) async -> BatchResult)? = nil,
         onResult: @escaping @Sendable (BatchResult) -> Void = { _ in }
     ) async throws -> BatchProgress.Snapshot {
         let trigger = "batch:\(id)"
         let rotate = rotate ?? { item in await engine.rotateForBatch(item, trigger: trigger) }
         try await engine.state.appendAudit(event(engine, "batch-requested", outcome: "started",
                     "\(id) by \(requestedBy): \(plan.selection), \(plan.items.count) secret(s), at most \(limits.maxConcurrent) at once and \(limits.maxConcurrentPerRotator) per rotator, \(limits.stopOnError ? "stop" : "continue") on error"))
-        let runner = BatchRunner(plan: plan, limits: limits, clock: engine.clock, rotate: rotate)
+        let runner = BatchRunner(plan: plan, limits: limits, clock: engine.clock, slots: slots, rotate: rotate)
         await runner.run(progress, onResult: onResult)
         let snapshot = progress.snapshot
         await audit(engine, "batch-finished", outcome: snapshot.worst == .rotated ? "succeeded" : snapshot.worst.rawValue,

@@ -43,6 +43,14 @@ public struct BatchItem: Sendable {
     public let dependsOn: [DependencyEdge]
     /// Why a batch cannot rotate it (a person makes its value), or nil.
     public let needsPerson: String?
+
+    public init(id: SecretID, rotator: RotatorKind, policy: String?, dependsOn: [DependencyEdge] = [], needsPerson: String? = nil) {
+        self.id = id
+        self.rotator = rotator
+        self.policy = policy
+        self.dependsOn = dependsOn
+        self.needsPerson = needsPerson
+    }
 }
 
 /// What a batch will do, in order: every dependency before the secrets that use it.
@@ -51,6 +59,12 @@ public struct BatchPlan: Sendable {
     public let items: [BatchItem]
     /// Dependencies that could not be found (a value that does not parse): those secrets rotate without waiting.
     public let notes: [String]
+
+    public init(selection: BatchSelection, items: [BatchItem], notes: [String] = []) {
+        self.selection = selection
+        self.items = items
+        self.notes = notes
+    }
 }
 
 extension RotationEngine {

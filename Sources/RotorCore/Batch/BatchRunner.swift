@@ -96,13 +96,19 @@ public struct BatchRunner: Sendable {
     public let plan: BatchPlan
     public let limits: BatchLimits
     public let clock: any RotorClock
+    /// The process's shared caps (the daemon's), besides this run's own `limits`.
+    public let slots: RotationSlots?
     /// Rotates one secret (journal, lock, retries, rollback) and says how it ended.
     public let rotate: @Sendable (BatchItem) async -> BatchResult
 
-    public init(plan: BatchPlan, limits: BatchLimits, clock: any RotorClock, rotate: @escaping @Sendable (BatchItem) async -> BatchResult) {
+    public init(
+        plan: BatchPlan, limits: BatchLimits, clock: any RotorClock, slots: RotationSlots? = nil,
+        rotate: @escaping @Sendable (BatchItem) async -> BatchResult
+    ) {
         self.plan = plan
         self.limits = limits
         self.clock = clock
+        self.slots = slots
         self.rotate = rotate
     }
 
@@ -125,7 +131,10 @@ public struct BatchRunner: Sendable {
                 }
                 if let item = dispatch.nextStartable() {
                     progress.started()
-                    group.addTask { await rotate(item) }
+                    group.addTask { [slots, rotate] in
+                        guard let slots else { return await rotate(item) }
+                        return await slots.withSlot(item.rotator) { await rotate(item) }
+                    }
                     continue
                 }
                 guard let result = await group.next() else { break }

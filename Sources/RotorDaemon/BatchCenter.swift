@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import RotorCore
+import ServiceLifecycle
+import Synchronization
+
+/// The batches this daemon runs for `POST /api/rotations`: each in a task of its own (so it goes on
+/// when the caller disconnects), within the daemon's caps and only while it holds the lease. On
+/// graceful shutdown nothing more starts and running rotations finish.
+public final class BatchCenter: Service, Sendable {
+    let scheduler: RotationScheduler
+    let logger: Logger
+    private let jobs = Mutex<[(job: BatchJob, task: Task<Void, Never>)]>([])
+    /// Finished batches kept for `GET /api/rotations` (the audit log keeps every one).
+    static let kept = 50
+
+    public init(scheduler: RotationScheduler, logger: Logger) {
+        self.scheduler = scheduler
+        self.logger = logger
+    }
+
+    /// Plans a batch for the daemon's environments with its policies, refusing what the CLI refuses.
+    func plan(_ request: BatchRequest) async throws -> BatchPlan {
+        guard let policies = scheduler.state.policies else {
+            throw RotorError(.storeUnavailable, "the daemon has not loaded its policies yet", remedy: "try again in a few seconds")
+        }
+        let plan = try await scheduler.engine.planBatch(request.selection, scope: scheduler.configuration.scope) { policies.policy(for: $0) }
+        guard request.dryRun || plan.items.count <= request.maxSecrets || request.yes else {
+            throw RotorError(.invalidParameter, "the selection \(request.selection) has \(plan.items.count) secrets, more than maxSecrets \(request.maxSecrets)",
+                             remedy: "check it with \"dryRun\": true, then send \"yes\": true; nothing was rotated")
+        }
+        return plan
+    }
+
+    /// Starts a planned batch and returns it at once.
+    func start(_ plan: BatchPlan, _ request: BatchRequest) -> BatchJob {
+        let job = BatchJob(plan: plan, limits: request.limits, requestedBy: request.requestedBy, startedAt: scheduler.clock.now())
+        let task = Task.detached { [scheduler, logger] in
+            do {
+                try await job.run(scheduler.engine, slots: scheduler.slots) { item in await scheduler.rotateInBatch(item, job: job) }
+            } catch {
+                job.progress.stop("not started: \(RotorError.wrapping(error).summary)")
+                logger.error("batch could not start", metadata: ["batch": "\(job.id)", "error": "\(error)"])
+            }
+        }
+        jobs.withLock { jobs in
+            jobs.append((job, task))
+            while jobs.count > Self.kept, let index = jobs.firstIndex(where: { $0.job.progress.snapshot.finishedAt != nil }) { jobs.remove(at: index) }
+        }
+        logger.notice("batch started", metadata: ["batch": "\(job.id)", "secrets": "\(plan.items.count)", "requested-by": "\(request.requestedBy)"])
+        return job
+    }
+
+    func job(_ id: String) -> BatchJob? { jobs.withLock { $0.first { $0.job.id == id }?.job } }
+    var all: [BatchJob] { jobs.withLock { $0.map(\.job) } }
+
+    /// Waits for graceful shutdown, then stops every batch and waits for its running rotations.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        let running = jobs.withLock { $0.map { ($0.job, $0.task) } }
+        for (job, _) in running { job.progress.stop("the daemon is shutting down") }
+        for (_, task) in running { await task.value }
+    }
+}
+
+extension RotationScheduler {
+    /// One secret of an API batch: only while this daemon holds the lease; re-planned and alerted
+    /// on like a scheduled rotation.
+    func rotateInBatch(_ item: BatchItem, job: BatchJob) async -> BatchResult {
+        guard state.isLeader else {
+            job.progress.stop("this daemon lost its lease")
+            return BatchResult(id: item.id, rotator: item.rotator, outcome: .notStarted, error: "this daemon lost its lease")
+        }
+        let result = await engine.rotateForBatch(item, trigger: "batch:\(job.id)")
+        await replan(item.id, policy: state.policies?.policy(for: item.id), failure: result.outcome == .rotated ? nil : (result.error ?? result.outcome.rawValue))
+        return result
+    }
+}

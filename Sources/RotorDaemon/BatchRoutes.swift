@@ -1,0 +1,74 @@
+import Foundation
+import Hummingbird
+import RotorCore
+
+/// `POST /api/rotations` (start a batch, or plan it with `"dryRun": true`), `GET /api/rotations`,
+/// `GET /api/rotations/ID` (progress and each secret's end), `POST /api/rotations/ID/stop`.
+/// Starting or stopping rotations needs the API token even on loopback.
+extension ObservabilityAPI {
+    func addBatchRoutes(_ router: Router<BasicRequestContext>) {
+        router.post("/api/rotations") { request, _ in
+            if let refusal = refuseChange() { return refusal }
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            do {
+                let parsed = try BatchRequest.parse(Data(buffer: body), daemon: scheduler.configuration)
+                guard scheduler.isLeader else {
+                    return json(["error": "this daemon is standing by (another holds the lease): send the batch to the active daemon"], status: .serviceUnavailable)
+                }
+                let plan = try await batches.plan(parsed)
+                if parsed.dryRun { return json(RecordJSON.batchPlan(plan, limits: parsed.limits)) }
+                let job = batches.start(plan, parsed)
+                var response = json(Self.jobJSON(job, withResults: false), status: .accepted)
+                response.headers[.location] = "/api/rotations/\(job.id)"
+                return response
+            } catch let error as RotorError {
+                return json(["error": error.description], status: Self.status(error))
+            }
+        }
+        router.get("/api/rotations") { _, _ in
+            json(["batches": batches.all.reversed().map { Self.jobJSON($0, withResults: false) }])
+        }
+        router.get("/api/rotations/{id}") { _, context in
+            guard let job = batches.job(context.parameters.get("id") ?? "") else { return json(["error": "no such batch"], status: .notFound) }
+            return json(Self.jobJSON(job, withResults: true))
+        }
+        router.post("/api/rotations/{id}/stop") { _, context in
+            if let refusal = refuseChange() { return refusal }
+            guard let job = batches.job(context.parameters.get("id") ?? "") else { return json(["error": "no such batch"], status: .notFound) }
+            job.progress.stop("stopped through the API")
+            return json(Self.jobJSON(job, withResults: false), status: .accepted)
+        }
+    }
+
+    /// Without a token anyone on the host could start rotations: refuse.
+    func refuseChange() -> Response? {
+        guard token == nil else { return nil }
+        return json(["error": "starting or stopping rotations through the API needs a token: set ROTOR_API_TOKEN and send Authorization: Bearer TOKEN"],
+                    status: .forbidden)
+    }
+
+    static func status(_ error: RotorError) -> HTTPResponse.Status {
+        switch error.code {
+        case .notManaged: .notFound
+        case .environmentMismatch: .forbidden
+        case .storeUnavailable: .serviceUnavailable
+        default: .badRequest
+        }
+    }
+
+    static func jobJSON(_ job: BatchJob, withResults: Bool) -> [String: Any] {
+        let snapshot = job.progress.snapshot
+        var object: [String: Any] = [
+            "id": job.id, "requestedBy": job.requestedBy, "selection": job.plan.selection.description,
+            "state": snapshot.finishedAt != nil ? "finished" : (snapshot.stopReason != nil ? "stopping" : "running"),
+            "total": snapshot.total, "done": snapshot.done, "running": snapshot.running, "remaining": snapshot.remaining,
+            "outcomes": Dictionary(uniqueKeysWithValues: BatchOutcome.allCases.map { ($0.rawValue, snapshot.count($0)) }),
+            "maxConcurrent": job.limits.maxConcurrent, "maxConcurrentPerRotator": job.limits.maxConcurrentPerRotator, "stopOnError": job.limits.stopOnError,
+            "startedAt": RecordJSON.date(snapshot.startedAt), "finishedAt": RecordJSON.date(snapshot.finishedAt), "stopped": snapshot.stopReason ?? NSNull(),
+        ]
+        if withResults {
+            object["results"] = snapshot.results.map(RecordJSON.batchResult)
+        }
+        return object
+    }
+}
