@@ -35,7 +35,7 @@ public final class EmbeddedSecretStore: SecretStore {
         // may have unsealed rows sealed as they are; in any other store a missing MAC is tampering.
         sealsLegacyRows = (checked ?? nil) == .legacy
         pool = try SQLiteFile.openPool(at: url, applicationID: Self.applicationID, what: "embedded store", synchronous: synchronous)
-        try Self.migrator.migrate(pool)
+        try SQLiteFile.migrate(Self.migrator, pool)
         if keyCheck == nil {
             let record = try sealer.makeKeyCheck()
             try pool.write { db in

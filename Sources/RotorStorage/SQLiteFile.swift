@@ -19,13 +19,15 @@ enum SQLiteFile {
     static func openPool(
         at url: URL, applicationID: Int32, what: String, synchronous: SQLiteSynchronous, readonly: Bool = false
     ) throws -> DatabasePool {
-        let existed = FileManager.default.fileExists(atPath: url.path)
+        var existed = FileManager.default.fileExists(atPath: url.path)
+        if !existed {
+            guard !readonly else { throw RotorError(.storeUnavailable, "\(what) \(url.path) does not exist") }
+            // Another process may create it first: then it is checked like any existing file.
+            existed = try !createPrivateFile(url)
+        }
         if existed {
             let inspection = try inspect(url, what: what) { _ in () }
             try requireOwned((inspection.applicationID, inspection.objects), expected: applicationID, url: url, what: what)
-        } else {
-            guard !readonly else { throw RotorError(.storeUnavailable, "\(what) \(url.path) does not exist") }
-            try createPrivateFile(url)
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -98,21 +100,43 @@ enum SQLiteFile {
         try pool.write { db in try db.execute(sql: "PRAGMA application_id = \(expected)") }
     }
 
+    /// Runs the migrations not applied yet. Several processes opening a new file at once race: one
+    /// applies a migration while the others wait for its write lock and then fail on what it created;
+    /// they try again (each migration is one transaction), so every process ends on the full schema.
+    static func migrate(_ migrator: DatabaseMigrator, _ pool: DatabasePool) throws {
+        var attempt = 0
+        while true {
+            do {
+                try migrator.migrate(pool)
+                return
+            } catch {
+                if (try? pool.read(migrator.hasCompletedMigrations)) == true { return }
+                attempt += 1
+                guard attempt < 20 else { throw error }
+                usleep(UInt32(10_000 * attempt))
+            }
+        }
+    }
+
     static func corrupted(_ url: URL, what: String, detail: String) -> RotorError {
         RotorError(
             .storeCorrupted, "\(what) \(url.path) is unreadable: \(detail.prefix(200))",
             remedy: "restore it from a backup; rotor changed nothing")
     }
 
-    /// Creates an empty file readable and writable by its owner only (SQLite gives its -wal and -shm files the same mode).
-    static func createPrivateFile(_ url: URL) throws {
+    /// Creates an empty file readable and writable by its owner only (SQLite gives its -wal and -shm
+    /// files the same mode); `false` when the file exists already.
+    @discardableResult
+    static func createPrivateFile(_ url: URL) throws -> Bool {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let descriptor = open(url.path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+        if descriptor < 0, errno == EEXIST { return false }
         guard descriptor >= 0 else {
             throw RotorError(.storeUnavailable, "cannot create \(url.path): \(String(cString: strerror(errno)))")
         }
         fchmod(descriptor, 0o600)
         close(descriptor)
+        return true
     }
 }
 

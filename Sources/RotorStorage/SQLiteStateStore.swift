@@ -22,7 +22,7 @@ public final class SQLiteStateStore: RotationStateStore {
         configAuthenticator = authenticator
         pool = try SQLiteFile.openPool(at: url, applicationID: Self.applicationID, what: "state database", synchronous: synchronous)
         do {
-            try Self.migrator.migrate(pool)
+            try SQLiteFile.migrate(Self.migrator, pool)
             if sealingUnsealedRows, authenticator != nil { try sealUnsealedConfigs() }
         } catch {
             throw SQLiteFile.corrupted(url, what: "state database", detail: "migration failed: \(error)")
