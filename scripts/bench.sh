@@ -3,10 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The benchmarks are a package of their own (bench/Package.swift), so `make test` never builds them.
-swift build -c release --package-path bench --product rotor-bench
+swift build -c release --package-path bench --product rotor-bench --disable-build-manifest-caching
 bench=bench/.build/release/rotor-bench
 echo "== embedded store: durable rotations per second, commits per rotation, beside the raw commit rate =="
 "$bench" "${ROTOR_BENCH_ROTATIONS:-2000}"
+echo
+echo "== embedded store: one batch (rotor rotate --environment ENV) of many secrets, beside one at a time =="
+"$bench" batch "${ROTOR_BENCH_BATCH_SECRETS:-1000}"
 
 echo
 echo "== fleet: planning, one tick (10 due), a reconcile pass, /metrics and an API page at 1k, 100k and 1M secrets =="
@@ -40,6 +43,9 @@ echo " generic Python template's calls, including GetRandomPassword, which rotor
 echo "(rotor keeps PutSecretValue + UpdateSecretVersionStage under Secrets Manager's 50 TPS write quota;"
 echo " boto3 has no such limit and would be throttled by real AWS at that rate)"
 echo "(moto_server with request authentication on; both clients sign every request with SigV4)"
+echo
+echo "== Secrets Manager (moto_server): one batch of many secrets through one client and its 50 TPS write limit =="
+"$bench" batch-aws "${ROTOR_BENCH_BATCH_SECRETS:-1000}"
 
 echo
 echo "== Lambda cold start: process start to the first step's response, and peak memory (median of 9) =="

@@ -14,6 +14,11 @@ struct RotorBench {
             try await SchedulerBench.run(sizes: arguments.dropFirst().compactMap(Int.init).nilIfEmpty ?? [1_000, 100_000, 1_000_000])
             return
         }
+        if arguments.first == "batch" || arguments.first == "batch-aws" {
+            let count = arguments.dropFirst().first.flatMap(Int.init) ?? 1000
+            if arguments.first == "batch" { try await BatchBench.runEmbedded(count: count) } else { try await BatchBench.runAWS(count: count) }
+            return
+        }
         if arguments.first == "postgres" {
             try await PostgresBench.run(rotations: arguments.dropFirst().first.flatMap(Int.init) ?? 50)
             return

@@ -115,7 +115,7 @@ public struct BatchRunner: Sendable {
     /// Runs to the end; `onResult` sees each secret's result as it is known.
     @discardableResult
     public func run(_ progress: BatchProgress, onResult: @escaping @Sendable (BatchResult) -> Void = { _ in }) async -> [BatchResult] {
-        var dispatch = Dispatch(items: plan.items, limits: limits)
+        var dispatch = BatchDispatch(items: plan.items, limits: limits)
         func settle(_ result: BatchResult, wasRunning: Bool) {
             dispatch.record(result)
             progress.finished(result, wasRunning: wasRunning)
@@ -145,59 +145,6 @@ public struct BatchRunner: Sendable {
         }
         progress.ended(at: clock.now())
         return progress.snapshot.results
-    }
-}
-
-/// Which waiting secret may start now: the caps, and the outcomes of what each one uses.
-struct Dispatch {
-    var waiting: [BatchItem]
-    let limits: BatchLimits
-    var outcomes: [SecretID: BatchOutcome] = [:]
-    var running: [RotatorKind: Int] = [:]
-    var total = 0
-
-    init(items: [BatchItem], limits: BatchLimits) {
-        waiting = items
-        self.limits = limits
-    }
-
-    mutating func record(_ result: BatchResult) { outcomes[result.id] = result.outcome }
-
-    mutating func finish(_ result: BatchResult) {
-        running[result.rotator, default: 1] -= 1
-        total -= 1
-    }
-
-    /// Secrets a person must rotate, and secrets a dependency of which ended without rotating.
-    mutating func settleUnstartable() -> [(BatchItem, BatchOutcome, String)] {
-        var settled: [(BatchItem, BatchOutcome, String)] = []
-        waiting.removeAll { item in
-            if let reason = item.needsPerson {
-                settled.append((item, .needsPerson, reason))
-                return true
-            }
-            guard let blocked = item.dependsOn.first(where: { outcomes[$0.dependency].map { $0 != .rotated } ?? false }) else { return false }
-            settled.append((item, .skipped, "not started: \(blocked.dependency) which it uses \(outcomes[blocked.dependency]!.rawValue == "skipped" ? "was skipped" : "ended \(outcomes[blocked.dependency]!.rawValue)")"))
-            return true
-        }
-        return settled
-    }
-
-    /// The first waiting secret whose dependencies all rotated, within the caps (taken from the list).
-    mutating func nextStartable() -> BatchItem? {
-        guard total < limits.maxConcurrent else { return nil }
-        guard let index = waiting.firstIndex(where: { item in
-            (running[item.rotator] ?? 0) < limits.maxConcurrentPerRotator && item.dependsOn.allSatisfy { outcomes[$0.dependency] == .rotated }
-        }) else { return nil }
-        let item = waiting.remove(at: index)
-        running[item.rotator, default: 0] += 1
-        total += 1
-        return item
-    }
-
-    mutating func abandonWaiting() -> [BatchItem] {
-        defer { waiting.removeAll() }
-        return waiting
     }
 }
 
