@@ -205,6 +205,19 @@ import Testing
         #expect(again.status == 0 && after.count == 150 && after.values.reduce(0, +) == 150 + rotated)
     }
 
+    @Test func onATerminalALiveLineThenATable() async throws {
+        let cli = try CLI()
+        try await Self.create(cli, Self.randomSecrets(6) + [("/prod/web0/encryption-key/data", "encryption-key", nil)])
+        // script(1) gives rotor a terminal (a pseudo-terminal) for standard output.
+        let command = "'\(CLI.binary.path)' rotate --environment prod --max-concurrent 2 --home '\(cli.home.path)'"
+        let result = try await cli.runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
+        #expect(result.status == 0, "\(result.output)")
+        let text = result.stdout.replacingOccurrences(of: "\r", with: "")
+        #expect(text.contains("\u{1B}[Kdone 7/7  failed 0  running 0  remaining 0  elapsed"))
+        #expect(text.contains("rotator          rotated") && text.contains("random-password  6") && text.contains("total            7"))
+        #expect(!text.contains("{\"durationSeconds\""))
+    }
+
     @Test func aCycleIsRefusedByValidateAndByTheBatchAndChangesNothing() async throws {
         let cli = try CLI()
         try await Self.create(cli, [("/prod/a/api-key/one", "random-password", nil), ("/prod/b/api-key/two", "random-password", nil)])

@@ -30,9 +30,18 @@ struct CLI {
     /// Runs rotor and waits for it without holding a Swift concurrency thread.
     @discardableResult
     func run(_ arguments: [String], stdin: Data? = nil, extraEnvironment: [String: String] = [:]) async throws -> Result {
+        try await runProgram(Self.binary.path, arguments + ["--home", home.path], stdin: stdin, extraEnvironment: extraEnvironment,
+                             printsValue: arguments.starts(with: ["secret", "get"]))
+    }
+
+    /// Runs any program in the home directory with rotor's test environment (its output joins the transcript).
+    @discardableResult
+    func runProgram(
+        _ path: String, _ arguments: [String], stdin: Data? = nil, extraEnvironment: [String: String] = [:], printsValue: Bool = false
+    ) async throws -> Result {
         let process = ChildProcess()
-        process.executableURL = Self.binary
-        process.arguments = arguments + ["--home", home.path]
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
         process.currentDirectoryURL = home
         var env = ProcessInfo.processInfo.environment
         env["ROTOR_LOG_LEVEL"] = "trace"
@@ -55,7 +64,6 @@ struct CLI {
         let result = Result(
             status: process.terminationStatus, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
             stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
-        let printsValue = arguments.starts(with: ["secret", "get"])
         transcript.append((printsValue ? "" : result.stdout) + result.stderr)
         return result
     }
