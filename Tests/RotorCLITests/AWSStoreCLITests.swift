@@ -43,6 +43,21 @@ struct AWSStoreCLITests {
         }
     }
 
+    @Test func aBatchRotatesManySecretsInSecretsManager() async throws {
+        let cli = try await cli()
+        let environment = "b" + UUID().uuidString.lowercased().filter(\.isLetter).prefix(10)
+        for n in 0..<12 {
+            let id = n == 0 ? "/\(environment)/shop/encryption-key/data" : "/\(environment)/shop/api-key/k\(n)"
+            #expect(try await cli.run("secret", "create", id, "--rotator", n == 0 ? "encryption-key" : "random-password").status == 0)
+        }
+        let batch = try await cli.run("rotate", "--environment", environment, "--json")
+        #expect(batch.status == 0, "\(batch.stderr)")
+        let lines = batch.stdout.split(separator: "\n").filter { $0.contains("\"outcome\":\"rotated\"") }
+        #expect(lines.count == 12)
+        let describe = try await cli.run("secret", "describe", "/\(environment)/shop/api-key/k3", "--json")
+        #expect(describe.stdout.contains("AWSPREVIOUS") && !describe.stdout.contains("AWSPENDING"))
+    }
+
     @Test func existingSecretsAreManagedWithoutChangingThem() async throws {
         let cli = try await cli()
         let id = "/\(Self.environment)/orders/db-credentials/app"
