@@ -168,6 +168,14 @@ struct GitHubKit {
         #expect(github.log.count - before == 2, "\(github.log)")
     }
 
+    /// A batch rotates the App's key secret before the token secrets signed with it.
+    @Test func theTokenSecretUsesTheKeySecret() async throws {
+        let kit = GitHubKit()
+        let rotator = try kit.engine.rotators.make("github-app-token", options: RotatorOptions(["private-key-secret": keyID.rawValue]))
+        let used = try await rotator.secretsUsed(of: id) { throw RotorError(.invalidInput, "the value is not read") }
+        #expect(used.map(\.secret) == [keyID.rawValue] && used.first?.why.contains("private-key-secret") == true)
+    }
+
     @Test func optionsAreCheckedWhenTheRotatorIsBuilt() async throws {
         let kit = GitHubKit()
         #expect(throws: RotorError.self) { try kit.engine.rotators.make("github-app-token", options: RotatorOptions([:])) }

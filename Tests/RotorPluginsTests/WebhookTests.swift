@@ -118,6 +118,15 @@ import RotorTestSupport
         #expect(receiver.state.withLock { $0.refused } == ["replayed message id", "bad signature"])
     }
 
+    /// A batch rotates the signing key's secret before the secrets whose plug-in requests it signs.
+    @Test func theWebhookRotatorUsesItsSigningKeySecret() async throws {
+        var registry = RotatorRegistry.builtIn
+        try await PluginCatalog(directories: [], processEnvironment: [:]).register(into: &registry)
+        let rotator = try registry.make("webhook", options: RotatorOptions(["url": "https://hooks.example.com/rotate", "signing-key-secret": keyID.rawValue]))
+        let used = try await rotator.secretsUsed(of: try SecretID("/prod/vendor/api-key/partner")) { throw RotorError(.invalidInput, "the value is not read") }
+        #expect(used.map(\.secret) == [keyID.rawValue])
+    }
+
     /// `rotor plugin check webhook`: the signing key is seeded into each scratch store.
     @Test func theConformanceCheckPassesForAWebhookWithItsSigningKeySeeded() async throws {
         let receiver = Receiver(key: Self.signingKey)

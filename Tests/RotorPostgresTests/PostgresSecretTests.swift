@@ -26,6 +26,19 @@ import RotorPostgres
         }
     }
 
+    /// A batch rotates the master secret named in `masterarn` before the secret that changes its
+    /// password through it; a value that does not parse names the field, never the password.
+    @Test func alternatingUsersUseTheirMasterSecret() async throws {
+        let rotator = try RotatorRegistry.withPostgres.make("postgres-alternating-users", options: RotatorOptions([:]))
+        let value = SecretValue(string: #"{"engine":"postgres","host":"h","username":"u","password":"CANARY-pw","masterarn":"/prod/orders/db-credentials/master"}"#)
+        #expect(try await rotator.secretsUsed(of: Self.id) { value }.map(\.secret) == ["/prod/orders/db-credentials/master"])
+        let single = try RotatorRegistry.withPostgres.make("postgres-single-user", options: RotatorOptions([:]))
+        #expect(try await single.secretsUsed(of: Self.id) { value }.isEmpty)
+        await #expect { _ = try await rotator.secretsUsed(of: Self.id) { SecretValue(string: #"{"engine":"postgres","password":"CANARY-pw"}"#) } } throws: { error in
+            "\(error)".contains("field 'host' is missing") && !"\(error)".contains("CANARY")
+        }
+    }
+
     @Test func alternatingUsersNeedAMaster() {
         #expect { try PostgresSecret(SecretValue(string: #"{"engine":"postgres","host":"h","username":"u","password":"p"}"#), secret: Self.id, requireMaster: true) } throws: {
             "\($0)".contains("field 'masterarn' is missing")
