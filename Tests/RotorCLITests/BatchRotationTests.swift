@@ -246,18 +246,7 @@ import Testing
         let cli = try CLI()
         try await Self.create(cli, [("/prod/orders/encryption-key/data", "encryption-key", nil), ("/prod/orders/api-key/vendor", "random-password", nil),
                                     ("/staging/orders/api-key/vendor", "random-password", nil)])
-        let policies = try cli.policies("""
-            policies:
-              - name: keys
-                match: [/prod/*/api-key/*]
-                rotator: random-password
-                every: 30d
-                depends_on: [/prod/orders/encryption-key/*]
-              - name: data
-                match: [/prod/*/encryption-key/*]
-                rotator: encryption-key
-                every: 365d
-            """)
+        let policies = try cli.policies(DaemonBatchTests.policies)
         let before = try cli.databaseDump()
         let dry = try await cli.run("rotate", "--service", "orders", "--environment", "prod", "--policies", policies.path, "--dry-run")
         #expect(dry.status == 0)

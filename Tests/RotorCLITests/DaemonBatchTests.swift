@@ -7,6 +7,7 @@ import RotorTestSupport
 /// `POST /api/rotations` on a real daemon: the token is required even on loopback, the request is
 /// checked, the batch runs in the daemon after the caller has gone, and its progress and audit show.
 @Suite struct DaemonBatchTests {
+    /// API keys that wait for their service's encryption keys (shared with the CLI's batch tests).
     static let policies = """
         policies:
           - name: keys
