@@ -43,6 +43,9 @@ struct BatchOptions: ParsableArguments {
         guard many || environment != nil else {
             throw ValidationError("give a secret id, or select many with --match, --policy, --service or --environment (try --dry-run first)")
         }
+        guard many || yes || dryRun else {
+            throw ValidationError("--environment alone selects every secret of the environment: check it with --dry-run, then add --yes")
+        }
         guard !valueStdin else { throw ValidationError("--value-stdin rotates one secret: give its id") }
     }
 

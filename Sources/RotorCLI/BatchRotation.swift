@@ -15,7 +15,7 @@ extension Rotate {
             throw RotorError(.invalidParameter, "the selection \(selection) has \(plan.items.count) secrets, more than --max-secrets \(batch.maxSecrets)",
                              remedy: "check it with --dry-run, then pass --yes (or a larger --max-secrets); nothing was rotated")
         }
-        let job = BatchJob(plan: plan, limits: batch.limits, requestedBy: runtime.engine.configuration.actor, startedAt: Date())
+        let job = BatchJob(plan: plan, limits: batch.limits, actor: runtime.engine.configuration.actor, startedAt: Date())
         let interrupt = BatchInterrupt(job.progress)
         let terminal = !json && isatty(STDOUT_FILENO) == 1
         let line = terminal ? ProgressLine(job.progress) : nil

@@ -14,7 +14,7 @@ enum DependencyChecks {
         for id in nodes where !managedIDs.contains(id) { edges += set.policy(for: id)?.declaredDependencies(of: id, among: nodes) ?? [] }
         for secret in managed {
             if let engine {
-                edges += await engine.dependencyEdges(of: secret, policy: set.policy(for: secret.id), among: nodes).0
+                edges += (try? await engine.dependencyEdges(of: secret, policy: set.policy(for: secret.id), among: nodes).0) ?? []
             } else {
                 edges += set.policy(for: secret.id)?.declaredDependencies(of: secret.id, among: nodes) ?? []
             }
@@ -33,7 +33,7 @@ enum DependencyChecks {
         let ids = managed.map(\.id)
         var lines: [String] = []
         for secret in managed {
-            let (edges, note) = await runtime.engine.dependencyEdges(of: secret, policy: set.policy(for: secret.id), among: ids)
+            let (edges, note) = try await runtime.engine.dependencyEdges(of: secret, policy: set.policy(for: secret.id), among: ids)
             if secret.id == id {
                 lines += edges.map { "  > uses \($0.dependency): \($0.why) (a batch rotates it first)" }
                 if let note { lines.append("  ? \(note)") }

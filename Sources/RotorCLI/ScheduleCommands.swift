@@ -140,6 +140,8 @@ struct Daemon: AsyncParsableCommand {
     var perSecretMetrics = false
     @Flag(help: "Serve the API on a non-loopback address without ROTOR_API_TOKEN (anyone who can reach it reads secret metadata).")
     var insecureNoToken = false
+    @Flag(help: "Accept POST /api/rotations on a non-loopback address, where the token crosses the network in clear text (prefer a TLS proxy on this host).")
+    var allowBatchesOffLoopback = false
 
     func validate() throws {
         guard leaseTtl.isFinite, (1...3600).contains(leaseTtl) else {
@@ -182,9 +184,19 @@ struct Daemon: AsyncParsableCommand {
                 webhooks: webhooks,
                 scheduler: SchedulerConfiguration(
                     maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl, scope: runtime.scope),
-                createMissing: createMissing, portFile: portFile, perSecretMetrics: perSecretMetrics)
+                createMissing: createMissing, portFile: portFile, perSecretMetrics: perSecretMetrics, batchAPIRefusal: batchAPIRefusal(host: host))
             try await RotorDaemon.Daemon(engine: runtime.engine, schedule: schedule, options: options, logger: runtime.logger).run()
         }
+    }
+
+    /// Off loopback, batches through the API only when waived (the token would travel in clear text).
+    func batchAPIRefusal(host: String) -> String? {
+        guard !OutboundURL.isLoopback(host) else { return nil }
+        guard allowBatchesOffLoopback else {
+            return "POST /api/rotations is refused on \(host): the API is plain HTTP and the token would cross the network; listen on 127.0.0.1 behind a TLS proxy, or start the daemon with --allow-batches-off-loopback"
+        }
+        Output.error("warning: POST /api/rotations is accepted on \(host) (--allow-batches-off-loopback): the token that starts rotations crosses the network in clear text")
+        return nil
     }
 
     func parseListen() throws -> (String, Int) {

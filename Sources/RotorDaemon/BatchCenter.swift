@@ -32,23 +32,42 @@ public final class BatchCenter: Service, Sendable {
         return plan
     }
 
-    /// Starts a planned batch and returns it at once.
-    func start(_ plan: BatchPlan, _ request: BatchRequest) -> BatchJob {
-        let job = BatchJob(plan: plan, limits: request.limits, requestedBy: request.requestedBy, startedAt: scheduler.clock.now())
-        let task = Task.detached { [scheduler, logger] in
-            do {
-                try await job.run(scheduler.engine, slots: scheduler.slots) { item in await scheduler.rotateInBatch(item, job: job) }
-            } catch {
-                job.progress.stop("not started: \(RotorError.wrapping(error).summary)")
-                logger.error("batch could not start", metadata: ["batch": "\(job.id)", "error": "\(error)"])
+    /// Batches running at once; more are refused (429) until one ends.
+    static let maxRunning = 4
+
+    /// Starts a planned batch and returns it at once. Refuses a fifth running batch, and one that
+    /// selects a secret a running batch has not finished with (it would rotate it twice at once).
+    func start(_ plan: BatchPlan, _ request: BatchRequest) throws -> BatchJob {
+        let job = BatchJob(plan: plan, limits: request.limits, actor: BatchRequest.actor, requestedBy: request.requestedBy, startedAt: scheduler.clock.now())
+        try jobs.withLock { jobs in
+            // Checked and added under one lock: two requests at once cannot both pass.
+            try Self.admit(plan, running: jobs.map(\.job).filter { $0.progress.snapshot.finishedAt == nil })
+            let task = Task.detached { [scheduler, logger] in
+                do {
+                    try await job.run(scheduler.engine, slots: scheduler.slots) { item in await scheduler.rotateInBatch(item, job: job) }
+                } catch {
+                    logger.error("batch could not start", metadata: ["batch": "\(job.id)", "error": "\(error)"])
+                }
             }
-        }
-        jobs.withLock { jobs in
             jobs.append((job, task))
             while jobs.count > Self.kept, let index = jobs.firstIndex(where: { $0.job.progress.snapshot.finishedAt != nil }) { jobs.remove(at: index) }
         }
         logger.notice("batch started", metadata: ["batch": "\(job.id)", "secrets": "\(plan.items.count)", "requested-by": "\(request.requestedBy)"])
         return job
+    }
+
+    static func admit(_ plan: BatchPlan, running: [BatchJob]) throws {
+        guard running.count < maxRunning else {
+            throw RotorError(.transient, "\(running.count) batches are running already (at most \(maxRunning))", remedy: "wait for one to finish, or stop one")
+        }
+        let ids = Set(plan.items.map(\.id))
+        for other in running {
+            let finished = Set(other.progress.snapshot.results.map(\.id))
+            if let shared = other.plan.items.first(where: { ids.contains($0.id) && !finished.contains($0.id) }) {
+                throw RotorError(.locked, "batch \(other.id) has not finished with \(shared.id) (and perhaps others of this selection)",
+                                 remedy: "wait for it (GET /api/rotations/\(other.id)), stop it, or narrow this selection")
+            }
+        }
     }
 
     func job(_ id: String) -> BatchJob? { jobs.withLock { $0.first { $0.job.id == id }?.job } }

@@ -9,8 +9,10 @@ struct BatchRequest: Sendable {
     var dryRun = false
     var maxSecrets = 100
     var yes = false
-    /// Who asked, as the caller names itself (the bearer token authenticated it), for the audit log.
+    /// Who asked, as the caller names itself (recorded as said; the actor is the token).
     var requestedBy: String
+    /// The audit actor of every API batch: what authenticated it.
+    static let actor = "api-token"
 
     static let keys: Set<String> = [
         "match", "policy", "service", "environment", "maxConcurrent", "maxConcurrentPerRotator", "stopOnError", "dryRun", "maxSecrets", "yes", "requestedBy",
@@ -22,10 +24,12 @@ struct BatchRequest: Sendable {
             throw invalid("the body is not a JSON object")
         }
         if let unknown = object.keys.first(where: { !keys.contains($0) }) {
+            guard unknown.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }) else { throw invalid("an unknown key") }
             throw invalid("unknown key '\(unknown.prefix(40))'; expected \(keys.sorted().joined(separator: ", "))")
         }
         var selection = BatchSelection()
         let patterns: [Any] = (object["match"] as? [Any]) ?? (object["match"].map { [$0] } ?? [])
+        guard patterns.count <= 32 else { throw invalid("'match' has \(patterns.count) patterns; at most 32") }
         for pattern in patterns {
             guard let text = pattern as? String else { throw invalid("'match' must be a string or a list of strings") }
             do { selection.matchers.append(try SecretMatcher(text)) } catch { throw invalid("'match': \(error.summary)") }
@@ -47,7 +51,7 @@ struct BatchRequest: Sendable {
         guard requestedBy.count <= 64, requestedBy.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }) else {
             throw invalid("'requestedBy' must be at most 64 printable ASCII characters")
         }
-        var request = BatchRequest(selection: selection, limits: limits, requestedBy: "api:\(requestedBy)")
+        var request = BatchRequest(selection: selection, limits: limits, requestedBy: requestedBy)
         request.dryRun = try bool(object, "dryRun") ?? false
         request.yes = try bool(object, "yes") ?? false
         request.maxSecrets = try integer(object, "maxSecrets", 1...1_000_000) ?? 100

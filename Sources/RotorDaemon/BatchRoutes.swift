@@ -17,7 +17,7 @@ extension ObservabilityAPI {
                 }
                 let plan = try await batches.plan(parsed)
                 if parsed.dryRun { return json(RecordJSON.batchPlan(plan, limits: parsed.limits)) }
-                let job = batches.start(plan, parsed)
+                let job = try batches.start(plan, parsed)
                 var response = json(Self.jobJSON(job, withResults: false), status: .accepted)
                 response.headers[.location] = "/api/rotations/\(job.id)"
                 return response
@@ -40,17 +40,22 @@ extension ObservabilityAPI {
         }
     }
 
-    /// Without a token anyone on the host could start rotations: refuse.
+    /// Without a token anyone on the host could start rotations; off loopback the token would cross
+    /// the network in clear text (the API is plain HTTP): refuse both unless waived explicitly.
     func refuseChange() -> Response? {
-        guard token == nil else { return nil }
-        return json(["error": "starting or stopping rotations through the API needs a token: set ROTOR_API_TOKEN and send Authorization: Bearer TOKEN"],
-                    status: .forbidden)
+        if token == nil {
+            return json(["error": "starting or stopping rotations through the API needs a token: set ROTOR_API_TOKEN and send Authorization: Bearer TOKEN"],
+                        status: .forbidden)
+        }
+        return batchAPIRefusal.map { json(["error": $0], status: .forbidden) }
     }
 
     static func status(_ error: RotorError) -> HTTPResponse.Status {
         switch error.code {
         case .notManaged: .notFound
         case .environmentMismatch: .forbidden
+        case .locked: .conflict
+        case .transient: .tooManyRequests
         case .storeUnavailable: .serviceUnavailable
         default: .badRequest
         }

@@ -22,12 +22,16 @@ public struct Daemon: Sendable {
         public var portFile: String?
         /// `/metrics` also emits one series per secret (grows with the fleet).
         public var perSecretMetrics: Bool
+        /// Why `POST /api/rotations` is refused (the API is off loopback, where the token would travel
+        /// in clear text), or nil when batches may be started through the API.
+        public var batchAPIRefusal: String?
 
         public init(
             policiesPath: String, host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, webhooks: [URL] = [],
             scheduler: SchedulerConfiguration = SchedulerConfiguration(), createMissing: Bool = false, portFile: String? = nil,
-            perSecretMetrics: Bool = false
+            perSecretMetrics: Bool = false, batchAPIRefusal: String? = nil
         ) {
+            self.batchAPIRefusal = batchAPIRefusal
             self.perSecretMetrics = perSecretMetrics
             self.policiesPath = policiesPath
             self.host = host
@@ -66,7 +70,8 @@ public struct Daemon: Sendable {
             alerts: alerts, metrics: metrics, configuration: options.scheduler, logger: logger, createMissing: options.createMissing)
         let dispatcher = AlertDispatcher(outbox: schedule, webhooks: options.webhooks, clock: clock, logger: logger)
         let batches = BatchCenter(scheduler: scheduler, logger: logger)
-        let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token, batches: batches)
+        let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token, batches: batches,
+                                   batchAPIRefusal: options.batchAPIRefusal)
         let (logger, portFile, host) = (self.logger, options.portFile, options.host)
         let app = Application(
             router: api.router(),

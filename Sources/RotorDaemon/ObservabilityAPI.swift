@@ -5,7 +5,7 @@ import RotorCore
 /// The daemon's HTTP API: `/healthz`, `/metrics` (Prometheus text),
 /// `/api/observability/secrets[/{id}]` (metadata, never values), all from rotor's own state (no
 /// secret-store call, no audit row per read) and only for the daemon's environments, and
-/// `/api/rotations` (batches; see ``addBatchRoutes(_:)``). With a token, every route but `/healthz`
+/// `/api/rotations` (batches, which read and rotate secrets; see ``addBatchRoutes(_:)``). With a token, every route but `/healthz`
 /// needs `Authorization: Bearer <token>`.
 public struct ObservabilityAPI: Sendable {
     let engine: RotationEngine
@@ -14,11 +14,15 @@ public struct ObservabilityAPI: Sendable {
     let scheduler: RotationScheduler
     let token: String?
     let batches: BatchCenter
+    /// Why starting or stopping batches is refused even with the token (see ``Daemon/Options/batchAPIRefusal``).
+    let batchAPIRefusal: String?
     var scope: EnvironmentScope { scheduler.configuration.scope }
 
     public init(
-        engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?, batches: BatchCenter? = nil
+        engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?, batches: BatchCenter? = nil,
+        batchAPIRefusal: String? = nil
     ) {
+        self.batchAPIRefusal = batchAPIRefusal
         self.batches = batches ?? BatchCenter(scheduler: scheduler, logger: scheduler.logger)
         self.engine = engine
         self.schedule = schedule

@@ -58,7 +58,7 @@ public struct PostgresSecret: Sendable, CustomStringConvertible, CustomDebugStri
         let masterText = try string("masterarn", required: requireMaster)
         masterReference = masterText
         do { master = try masterText.map { text throws(RotorError) in try SecretID(nameOrARN: text) } } catch {
-            throw Self.invalid(secret, "field 'masterarn' is not a secret id or ARN: \(error.summary)")
+            throw Self.invalid(secret, "field 'masterarn' is not a secret id (/environment/service/type/name) or a Secrets Manager ARN")
         }
         original = text
     }

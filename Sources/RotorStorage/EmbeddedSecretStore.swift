@@ -38,8 +38,15 @@ public final class EmbeddedSecretStore: SecretStore {
         try SQLiteFile.migrate(Self.migrator, pool)
         if keyCheck == nil {
             let record = try sealer.makeKeyCheck()
-            try pool.write { db in
+            let stored = try pool.write { db in
                 try db.execute(cached: "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('key_check', ?)", arguments: [record])
+                return try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'key_check'")
+            }
+            // Another process created the store at the same moment with another key: its record won.
+            guard let stored, sealer.verifyKeyCheck(stored) != nil else {
+                throw RotorError(
+                    .wrongMasterKey, "the master key does not open the embedded store \(url.path) (another process created it with another key)",
+                    remedy: "use the key this store was created with (ROTOR_MASTER_KEY or the key file); rotor changed nothing")
             }
         }
         if sealsLegacyRows { try Self.sealUnsealedLabels(pool, sealer: sealer) }

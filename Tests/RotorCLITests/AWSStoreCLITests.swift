@@ -50,7 +50,7 @@ struct AWSStoreCLITests {
             let id = n == 0 ? "/\(environment)/shop/encryption-key/data" : "/\(environment)/shop/api-key/k\(n)"
             #expect(try await cli.run("secret", "create", id, "--rotator", n == 0 ? "encryption-key" : "random-password").status == 0)
         }
-        let batch = try await cli.run("rotate", "--environment", environment, "--json")
+        let batch = try await cli.run("rotate", "--environment", environment, "--yes", "--json")
         #expect(batch.status == 0, "\(batch.stderr)")
         let lines = batch.stdout.split(separator: "\n").filter { $0.contains("\"outcome\":\"rotated\"") }
         #expect(lines.count == 12)

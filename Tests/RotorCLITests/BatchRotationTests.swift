@@ -97,7 +97,9 @@ import Testing
         try await Self.create(cli, Self.randomSecrets(150) + keys)
 
         let arguments = ["rotate", "--environment", "prod", "--max-concurrent", "6", "--max-concurrent-per-rotator", "3", "--json"]
-        let refused = try await cli.run(arguments)
+        let unconfirmed = try await cli.run(arguments)
+        #expect(unconfirmed.status == 64 && unconfirmed.stderr.contains("--environment alone selects every secret of the environment"))
+        let refused = try await cli.run(["rotate", "--match", "/prod/**"])
         #expect(refused.status == 64 && refused.stderr.contains("200 secrets, more than --max-secrets 100"))
         #expect(try await Self.rotationsPerSecret(cli).isEmpty)
 
@@ -145,7 +147,7 @@ import Testing
         try await Self.create(cli, secrets, options: ["--option", "ca-file=\(pg.ca)"])
         try await Self.create(cli, Self.randomSecrets(5))
 
-        let stopped = try await cli.run(["rotate", "--environment", "prod", "--attempts-per-run", "1", "--max-concurrent", "1", "--stop-on-error", "--json"])
+        let stopped = try await cli.run(["rotate", "--environment", "prod", "--yes", "--attempts-per-run", "1", "--max-concurrent", "1", "--stop-on-error", "--json"])
         #expect(stopped.status == 4)
         let first = try Self.parse(stopped.stdout)
         // The failed master's dependents are skipped; everything else was never started.
@@ -155,7 +157,7 @@ import Testing
         #expect(first.lines.filter { !$0.id.hasPrefix("/prod/aaa/") }.allSatisfy { $0.outcome == "not-started" })
         #expect(first.lines.first?.id == "/prod/aaa/db-credentials/master" && (first.summary["stopped"] as? String)?.contains("--stop-on-error") == true)
 
-        let batch = try await cli.run(["rotate", "--environment", "prod", "--attempts-per-run", "1", "--json"])
+        let batch = try await cli.run(["rotate", "--environment", "prod", "--yes", "--attempts-per-run", "1", "--json"])
         #expect(batch.status == 4)
         let (lines, _) = try Self.parse(batch.stdout)
         let outcomes = Dictionary(uniqueKeysWithValues: lines.map { ($0.id, $0.outcome) })
@@ -209,7 +211,7 @@ import Testing
         let cli = try CLI()
         try await Self.create(cli, Self.randomSecrets(6) + [("/prod/web0/encryption-key/data", "encryption-key", nil)])
         // script(1) gives rotor a terminal (a pseudo-terminal) for standard output.
-        let command = "'\(CLI.binary.path)' rotate --environment prod --max-concurrent 2 --home '\(cli.home.path)'"
+        let command = "'\(CLI.binary.path)' rotate --environment prod --yes --max-concurrent 2 --home '\(cli.home.path)'"
         let result = try await cli.runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
         #expect(result.status == 0, "\(result.output)")
         let text = result.stdout.replacingOccurrences(of: "\r", with: "")

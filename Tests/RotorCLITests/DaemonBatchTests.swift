@@ -46,6 +46,13 @@ import RotorTestSupport
         _ = try await open.waitForExit()
 
         let token = "batch-api-token-\(UUID().uuidString)"
+        // Off loopback the API is plain HTTP: the token that starts rotations would cross the network.
+        let remote = try DaemonProcess(home: cli.home, policies: policies, token: token, listen: "0.0.0.0:0")
+        let offLoopback = try await Self.post(remote, "/api/rotations", #"{"match":"/prod/**","dryRun":true}"#, token: token)
+        #expect(offLoopback.status == 403 && (offLoopback.body["error"] as? String)?.contains("--allow-batches-off-loopback") == true)
+        remote.signal(SIGTERM)
+        _ = try await remote.waitForExit()
+
         let daemon = try DaemonProcess(home: cli.home, policies: policies, token: token)
         #expect(try await CLI.eventually { try await daemon.json("/healthz")["active"] as? Bool == true })
         #expect(try await Self.post(daemon, "/api/rotations", #"{"match":"/prod/**"}"#, token: "wrong").status == 401)
@@ -68,7 +75,7 @@ import RotorTestSupport
         let progress = try await daemon.json(location)
         let results = progress["results"] as? [[String: Any]] ?? []
         #expect(results.count == 13 && results.allSatisfy { $0["outcome"] as? String == "rotated" })
-        #expect(results.first?["id"] as? String == "/prod/orders/encryption-key/data" && progress["requestedBy"] as? String == "api:alice")
+        #expect(results.first?["id"] as? String == "/prod/orders/encryption-key/data" && progress["requestedBy"] as? String == "alice")
         let dates = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         let intervals = results.map { result in
             BatchRotationTests.Line(id: "", rotator: "", outcome: "", error: nil, start: try? dates.parse(result["startedAt"] as? String ?? ""),
@@ -84,8 +91,8 @@ import RotorTestSupport
         let audit = try await cli.run("audit", "--json")
         let events = (try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [String: Any])?["events"] as? [[String: Any]] ?? []
         let batch = events.filter { ($0["operation"] as? String)?.hasPrefix("batch-") == true }
-        #expect(batch.map { $0["operation"] as? String } == ["batch-requested", "batch-finished"] && batch.allSatisfy { $0["actor"] as? String == "api:alice" })
-        #expect((batch.last?["detail"] as? String)?.contains("rotated=13") == true)
+        #expect(batch.map { $0["operation"] as? String } == ["batch-requested", "batch-finished"] && batch.allSatisfy { $0["actor"] as? String == "api-token" })
+        #expect((batch.last?["detail"] as? String)?.contains("requested by alice") == true && (batch.last?["detail"] as? String)?.contains("rotated=13") == true)
         #expect(!daemon.output.contains(token))
     }
 

@@ -152,6 +152,33 @@ import RotorRotators
         #expect(progress.snapshot.worst == .failed)
     }
 
+    /// A secret a person must rotate keeps its value in the batch: what uses it goes on without it.
+    @Test func aSecretAPersonRotatesBlocksNothing() async {
+        let key = Self.id("/prod/gh/app-key/private-key")
+        let token = Self.id("/prod/gh/app-token/deploy")
+        let plan = BatchPlan(selection: BatchSelection(service: "gh"), items: [
+            BatchItem(id: key, rotator: "manual", policy: nil, needsPerson: "a person supplies it"),
+            BatchItem(id: token, rotator: "github-app-token", policy: nil, dependsOn: [DependencyEdge(dependent: token, dependency: key, why: "signs")]),
+        ])
+        let results = await BatchRunner(plan: plan, limits: BatchLimits(), clock: SystemClock(), rotate: Recorder().rotate).run(BatchProgress(total: 2, startedAt: Date()))
+        #expect(results.map(\.outcome) == [.needsPerson, .rotated])
+    }
+
+    /// A stop while rotations wait for the process's shared slots: the waiting ones never start.
+    @Test func aStopReachesRotationsWaitingForASharedSlot() async {
+        let slots = RotationSlots(maxConcurrent: 1, maxConcurrentPerRotator: 1)
+        let plan = Self.plan(masters: 0, dependentsEach: 0, others: 4)
+        let progress = BatchProgress(total: 4, startedAt: Date())
+        let started = Mutex(0)
+        let results = await BatchRunner(plan: plan, limits: BatchLimits(maxConcurrent: 4, maxConcurrentPerRotator: 4), clock: SystemClock(), slots: slots) { item in
+            started.withLock { $0 += 1 }
+            progress.stop("stopped through the API")
+            try? await Task.sleep(for: .milliseconds(5))
+            return BatchResult(id: item.id, rotator: item.rotator, outcome: .rotated)
+        }.run(progress)
+        #expect(started.withLock { $0 } == 1 && results.count { $0.outcome == .notStarted } == 3 && slots.running == 0)
+    }
+
     @Test func stopOnErrorStartsNothingAfterTheFirstFailure() async {
         let plan = Self.plan(masters: 0, dependentsEach: 0, others: 10)
         let recorder = Recorder(failing: [Self.id("/prod/web/api-key/k0")])
@@ -194,7 +221,7 @@ import RotorRotators
     @Test func anEngineBatchRotatesAndAuditsTheRequestAndTheCounts() async throws {
         let engine = try await engine()
         let plan = try await engine.planBatch(BatchSelection(environment: try Environment("prod")), scope: .all) { _ in nil }
-        let job = BatchJob(plan: plan, limits: BatchLimits(), requestedBy: "test:alice", startedAt: Date())
+        let job = BatchJob(plan: plan, limits: BatchLimits(), actor: "test:alice", startedAt: Date())
         let snapshot = try await job.run(engine)
         #expect(snapshot.count(.rotated) == 4 && snapshot.count(.needsPerson) == 1 && snapshot.worst == .needsPerson)
         let audit = try await engine.state.auditEvents(of: nil, limit: 100).filter { $0.operation.hasPrefix("batch-") }

@@ -1,5 +1,5 @@
 import Testing
-import RotorCore
+@testable import RotorCore
 
 @Suite struct PasswordPolicyTests {
     @Test(arguments: [
@@ -75,5 +75,44 @@ import RotorCore
         #expect(options["length"] == "40" && options["exclude-characters"] == "a=b")
         #expect { try RotatorOptions(arguments: ["novalue"]) } throws: { ($0 as? RotorError)?.code == .invalidOption }
         #expect { try RotatorOptions(arguments: ["a=1", "a=2"]) } throws: { ($0 as? RotorError)?.code == .invalidOption }
+    }
+}
+
+/// The glob matcher: the backtracking matcher and the automaton agree, a pattern built to backtrack
+/// is decided by the automaton, and glob characters are checked.
+@Suite struct GlobMatcherTests {
+    static let cases: [(String, String, Bool)] = [
+        ("/prod/*/api-key/*", "/prod/shop/api-key/k1", true),
+        ("/prod/*/api-key/*", "/prod/shop/x/api-key/k1", false),
+        ("/prod/**", "/prod/shop/api-key/k1", true),
+        ("/**/k1", "/prod/shop/api-key/k1", true),
+        ("/*/shop/**", "/staging/shop/api-key/k1", true),
+        ("/prod/s*p/*/*", "/prod/shop/api-key/k1", true),
+        ("/prod/s*p/*/*", "/prod/sho/api-key/k1", false),
+        ("/prod/**/k*", "/prod/shop/api-key/x1", false),
+        ("/prod/***", "/prod/a/b/c", true),
+        ("/prod/*", "/prod/", true),
+    ]
+
+    @Test(arguments: cases.indices)
+    func bothMatchersAgree(_ index: Int) throws {
+        let (pattern, id, expected) = Self.cases[index]
+        let matcher = try SecretMatcher(pattern)
+        #expect(matcher.matches(rawID: id) == expected)
+        var (bytes, text) = (pattern, id)
+        let automaton = bytes.withUTF8 { pattern in text.withUTF8 { SecretMatcher.automaton(pattern, $0) } }
+        #expect(automaton == expected)
+    }
+
+    @Test func aPatternBuiltToBacktrackIsDecidedByTheAutomaton() throws {
+        let matcher = try SecretMatcher("/" + String(repeating: "**a", count: 40) + "z")
+        #expect(!matcher.matches(rawID: "/" + String(repeating: "a", count: 400)))
+        #expect(try SecretMatcher("/" + String(repeating: "*a", count: 30)).matches(rawID: "/" + String(repeating: "a", count: 30)))
+    }
+
+    @Test func globCharactersAreChecked() {
+        #expect(throws: RotorError.self) { try SecretMatcher("/prod/\n/*") }
+        #expect(throws: RotorError.self) { try SecretMatcher("/prod/\u{1b}[31m/*") }
+        #expect(throws: RotorError.self) { try SecretMatcher("/" + String(repeating: "*", count: 600)) }
     }
 }

@@ -82,7 +82,7 @@ enum BatchBench {
         let start = ContinuousClock.now
         let plan = try await engine.planBatch(BatchSelection(environment: try Environment(environment)), scope: .all, policies: policy)
         print(String(format: "(planning %d secrets: %.3f s)", plan.items.count, (ContinuousClock.now - start).seconds))
-        let job = BatchJob(plan: plan, limits: BatchLimits(), requestedBy: "bench", startedAt: Date())
+        let job = BatchJob(plan: plan, limits: BatchLimits(), actor: "bench", startedAt: Date())
         let snapshot = try await job.run(engine)
         guard snapshot.count(.rotated) == plan.items.count else {
             throw RotorError(.stepFailed, "batch: \(BatchJob.counts(snapshot)); \(snapshot.results.first { $0.outcome != .rotated }?.error ?? "")")

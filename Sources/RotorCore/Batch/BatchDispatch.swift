@@ -1,6 +1,7 @@
 /// Which secret of a batch may start now: each waits until everything it uses has rotated (a count
 /// per secret, so a large batch costs nothing per start), then queues by rotator kind; the first in
-/// plan order whose kind is under its cap starts. A secret whose dependency ended otherwise is skipped.
+/// plan order whose kind is under its cap starts. A secret whose dependency ended otherwise is
+/// skipped; one a person must rotate is no one's dependency here (its value does not change).
 struct BatchDispatch {
     enum State { case waiting, ready, started, settled }
 
@@ -20,7 +21,9 @@ struct BatchDispatch {
         self.limits = limits
         state = Array(repeating: .waiting, count: items.count)
         unmet = Array(repeating: 0, count: items.count)
-        let known = Set(items.map(\.id))
+        // A secret a person must rotate keeps its value in this batch, like one outside the selection:
+        // what uses it does not wait for it.
+        let known = Set(items.filter { $0.needsPerson == nil }.map(\.id))
         for (index, item) in items.enumerated() {
             if let reason = item.needsPerson {
                 state[index] = .settled

@@ -6,15 +6,18 @@ public struct BatchJob: Sendable {
     public let id: String
     public let plan: BatchPlan
     public let limits: BatchLimits
-    /// Who asked (the CLI's user, the API caller as it named itself).
+    /// Who was authenticated (the CLI's user, the API's token): the audit events' actor.
+    public let actor: String
+    /// Who asked, as the request says (the API caller names itself; the CLI's user is the actor).
     public let requestedBy: String
     public let progress: BatchProgress
 
-    public init(id: String = BatchJob.newID(), plan: BatchPlan, limits: BatchLimits, requestedBy: String, startedAt: Date) {
+    public init(id: String = BatchJob.newID(), plan: BatchPlan, limits: BatchLimits, actor: String, requestedBy: String? = nil, startedAt: Date) {
         self.id = id
         self.plan = plan
         self.limits = limits
-        self.requestedBy = requestedBy
+        self.actor = actor
+        self.requestedBy = requestedBy ?? actor
         progress = BatchProgress(total: plan.items.count, startedAt: startedAt)
     }
 
@@ -29,13 +32,19 @@ public struct BatchJob: Sendable {
     ) async throws -> BatchProgress.Snapshot {
         let trigger = "batch:\(id)"
         let rotate = rotate ?? { item in await engine.rotateForBatch(item, trigger: trigger) }
-        try await engine.state.appendAudit(event(engine, "batch-requested", outcome: "started",
-                    "\(id) by \(requestedBy): \(plan.selection), \(plan.items.count) secret(s), at most \(limits.maxConcurrent) at once and \(limits.maxConcurrentPerRotator) per rotator, \(limits.stopOnError ? "stop" : "continue") on error"))
+        do {
+            try await engine.state.appendAudit(event(engine, "batch-requested", outcome: "started",
+                    "\(id) requested by \(requestedBy): \(plan.selection), \(plan.items.count) secret(s), at most \(limits.maxConcurrent) at once and \(limits.maxConcurrentPerRotator) per rotator, \(limits.stopOnError ? "stop" : "continue") on error"))
+        } catch {
+            progress.stop("not started: the request could not be recorded in the audit log")
+            progress.ended(at: engine.clock.now())
+            throw error
+        }
         let runner = BatchRunner(plan: plan, limits: limits, clock: engine.clock, slots: slots, rotate: rotate)
         await runner.run(progress, onResult: onResult)
         let snapshot = progress.snapshot
         await audit(engine, "batch-finished", outcome: snapshot.worst == .rotated ? "succeeded" : snapshot.worst.rawValue,
-                    "\(id) by \(requestedBy): \(plan.selection): \(Self.counts(snapshot))\(snapshot.stopReason.map { "; \($0)" } ?? "")")
+                    "\(id) requested by \(requestedBy): \(plan.selection): \(Self.counts(snapshot))\(snapshot.stopReason.map { "; \($0)" } ?? "")")
         return snapshot
     }
 
@@ -48,7 +57,7 @@ public struct BatchJob: Sendable {
     }
 
     func event(_ engine: RotationEngine, _ operation: String, outcome: String, _ detail: String) -> AuditEvent {
-        AuditEvent(at: engine.clock.now(), actor: requestedBy, secret: nil, operation: operation, outcome: outcome, detail: detail)
+        AuditEvent(at: engine.clock.now(), actor: actor, secret: nil, operation: operation, outcome: outcome, detail: detail)
     }
 
     func audit(_ engine: RotationEngine, _ operation: String, outcome: String, _ detail: String) async {

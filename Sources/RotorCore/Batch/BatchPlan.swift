@@ -86,7 +86,7 @@ extension RotationEngine {
         var edges: [DependencyEdge] = []
         var notes: [String] = []
         for secret in selected {
-            let (found, note) = await dependencyEdges(of: secret, policy: policies(secret.id), among: ids)
+            let (found, note) = try await dependencyEdges(of: secret, policy: policies(secret.id), among: ids)
             edges += found
             if let note { notes.append(note) }
         }
@@ -100,20 +100,26 @@ extension RotationEngine {
         return BatchPlan(selection: selection, items: items, notes: notes)
     }
 
-    /// What `secret` uses among `candidates`: its policy's `depends_on`, and the secrets its rotator
-    /// reads (a master secret named in the value, a key named in the options). A value that cannot be
-    /// read or parsed gives a note instead of edges.
-    public func dependencyEdges(of secret: ManagedSecret, policy: RotationPolicy?, among candidates: [SecretID]) async -> ([DependencyEdge], note: String?) {
+    /// What `secret` uses among `candidates`: its policy's `depends_on`, and the secrets of its
+    /// environment its rotator reads (a master secret named in the value, a key named in the
+    /// options). A value that cannot be parsed gives a note instead of edges; a transient store
+    /// error is thrown (planning stops rather than miss a dependency).
+    public func dependencyEdges(of secret: ManagedSecret, policy: RotationPolicy?, among candidates: [SecretID]) async throws -> ([DependencyEdge], note: String?) {
         var edges = policy?.declaredDependencies(of: secret.id, among: candidates) ?? []
         do {
             let rotator = try rotators.make(secret.rotator, options: secret.options)
             let (store, id) = (store, secret.id)
             for use in try await rotator.secretsUsed(of: id, current: { try await store.getSecretValue(id, .current).value }) {
                 let used = try await store.resolve(nameOrARN: use.secret)
+                // A rotation refuses a secret of another environment; it is no dependency.
+                guard used.environment == id.environment else { continue }
                 edges.append(DependencyEdge(dependent: id, dependency: used, why: use.why))
             }
         } catch {
-            return (edges, "could not find what \(secret.id) uses: \(RotorError.wrapping(error, secret: secret.id).summary)")
+            let wrapped = RotorError.wrapping(error, secret: secret.id)
+            // A dependency missed because the store was briefly unavailable could rotate beside its master.
+            if wrapped.isTransient { throw wrapped }
+            return (edges, "could not find what \(secret.id) uses: \(wrapped.summary)")
         }
         return (edges, nil)
     }

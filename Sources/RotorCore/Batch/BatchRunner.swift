@@ -133,7 +133,11 @@ public struct BatchRunner: Sendable {
                     progress.started()
                     group.addTask { [slots, rotate] in
                         guard let slots else { return await rotate(item) }
-                        return await slots.withSlot(item.rotator) { await rotate(item) }
+                        return await slots.withSlot(item.rotator) {
+                            // A stop while it waited for the process's slot: it never starts.
+                            if let reason = progress.stopReason { return BatchResult(id: item.id, rotator: item.rotator, outcome: .notStarted, error: reason) }
+                            return await rotate(item)
+                        }
                     }
                     continue
                 }

@@ -13,11 +13,24 @@ public struct SecretMatcher: Sendable, Hashable, CustomStringConvertible {
             return
         }
         guard pattern.hasPrefix("/") else {
-            throw RotorError(.invalidParameter, "match pattern '\(pattern.prefix(80))' must start with '/' like a secret id")
+            throw RotorError(.invalidParameter, "match pattern '\(Self.shown(pattern))' must start with '/' like a secret id")
         }
-        if !pattern.contains("*") { _ = try SecretID(pattern) }
+        if pattern.contains("*") {
+            guard pattern.utf8.count <= 512, pattern.unicodeScalars.allSatisfy(Self.allowed.contains) else {
+                throw RotorError(.invalidParameter, "match pattern '\(Self.shown(pattern))' may hold only letters, digits, - _ . + = @, '/' and '*' (at most 512 bytes)")
+            }
+        } else {
+            _ = try SecretID(pattern)
+        }
         self.pattern = pattern
         self.bytes = Array(pattern.utf8)
+    }
+
+    static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+=@/*".unicodeScalars)
+
+    /// The pattern for an error message: printable ASCII only, cut short.
+    static func shown(_ pattern: String) -> String {
+        String(String.UnicodeScalarView(pattern.unicodeScalars.prefix(80).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f ? $0 : "?" }))
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.pattern == rhs.pattern }
@@ -34,13 +47,22 @@ public struct SecretMatcher: Sendable, Hashable, CustomStringConvertible {
         return id.withUTF8(matches(utf8:))
     }
 
-    /// Whether the id whose UTF-8 is `text` matches.
+    /// Whether the id whose UTF-8 is `text` matches: the backtracking matcher, fast on the patterns
+    /// people write; one that backtracks too much (many stars against a long id) is decided by
+    /// ``automaton(_:_:)`` instead, whose cost is bounded by the pattern's length times the id's.
     public func matches(utf8 text: UnsafeBufferPointer<UInt8>) -> Bool {
-        bytes.withUnsafeBufferPointer { pattern in Self.glob(pattern[...], text[...]) }
+        bytes.withUnsafeBufferPointer { pattern in
+            var budget = Self.backtrackingBudget
+            return Self.glob(pattern[...], text[...], budget: &budget) ?? Self.automaton(pattern, text)
+        }
     }
 
-    /// Whether `text` matches `pattern`; `*` stops at `/`, `**` does not.
-    static func glob(_ pattern: Slice<UnsafeBufferPointer<UInt8>>, _ text: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+    static let backtrackingBudget = 4096
+
+    /// Whether `text` matches `pattern`; `*` stops at `/`, `**` does not. `nil` when `budget` calls ran out.
+    static func glob(_ pattern: Slice<UnsafeBufferPointer<UInt8>>, _ text: Slice<UnsafeBufferPointer<UInt8>>, budget: inout Int) -> Bool? {
+        budget -= 1
+        guard budget > 0 else { return nil }
         var (pattern, text) = (pattern, text)
         let slash = UInt8(ascii: "/"), star = UInt8(ascii: "*")
         // Literal bytes one by one, without recursion.
@@ -57,10 +79,55 @@ public struct SecretMatcher: Sendable, Hashable, CustomStringConvertible {
         var index = text.startIndex
         while true {
             if next == nil || (index < text.endIndex && text[index] == next) {
-                if glob(rest, text[index...]) { return true }
+                switch glob(rest, text[index...], budget: &budget) {
+                case true?: return true
+                case nil: return nil
+                case false?: break
+                }
             }
             guard index < text.endIndex, deep || text[index] != slash else { return false }
             index += 1
         }
+    }
+
+    /// The same match as a set of pattern positions advanced byte by byte (a Thompson automaton).
+    static func automaton(_ pattern: UnsafeBufferPointer<UInt8>, _ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let (slash, star) = (UInt8(ascii: "/"), UInt8(ascii: "*"))
+        // Tokens: a literal byte, `*` (any bytes but '/'), or `**` (any bytes).
+        enum Token { case byte(UInt8), star, deep }
+        var tokens: [Token] = []
+        var index = 0
+        while index < pattern.count {
+            if pattern[index] == star {
+                let deep = index + 1 < pattern.count && pattern[index + 1] == star
+                tokens.append(deep ? .deep : .star)
+                index += deep ? 2 : 1
+            } else {
+                tokens.append(.byte(pattern[index]))
+                index += 1
+            }
+        }
+        func close(_ states: inout [Bool]) {
+            for position in tokens.indices where states[position] {
+                if case .byte = tokens[position] { continue }
+                states[position + 1] = true
+            }
+        }
+        var states = [Bool](repeating: false, count: tokens.count + 1)
+        states[0] = true
+        close(&states)
+        for byte in text {
+            var next = [Bool](repeating: false, count: tokens.count + 1)
+            for position in tokens.indices where states[position] {
+                switch tokens[position] {
+                case .byte(let literal): if literal == byte { next[position + 1] = true }
+                case .star: if byte != slash { next[position] = true }
+                case .deep: next[position] = true
+                }
+            }
+            close(&next)
+            states = next
+        }
+        return states[tokens.count]
     }
 }
