@@ -124,7 +124,8 @@ struct Daemon: AsyncParsableCommand {
         abstract: "Run the scheduler and the HTTP API until SIGTERM/SIGINT.",
         discussion: """
             One daemon acts per state database (a lease); others stand by and take over when it lapses. \
-            API: /healthz, /metrics, /api/observability/secrets[/ID]. Set ROTOR_API_TOKEN to require a bearer token.
+            API: /healthz, /metrics, /api/observability/secrets[/ID], /api/rotations[/ID] (batches: POST needs ROTOR_API_TOKEN). \
+            Set ROTOR_API_TOKEN to require a bearer token.
             """)
 
     @OptionGroup var global: GlobalOptions
