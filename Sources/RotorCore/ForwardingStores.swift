@@ -36,6 +36,9 @@ extension ForwardingStateStore {
     public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock? {
         try await base.acquireSecretLock(id, owner: owner, ttl: ttl, now: now)
     }
+    public func lockAndRead(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> LockedSecret {
+        try await base.lockAndRead(id, owner: owner, ttl: ttl, now: now)
+    }
     public func releaseSecretLock(_ id: SecretID, owner: String) async throws { try await base.releaseSecretLock(id, owner: owner) }
     public func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord] { try await base.rotations(of: id, limit: limit) }
     public func auditEvents(of id: SecretID?, limit: Int) async throws -> [AuditEvent] { try await base.auditEvents(of: id, limit: limit) }

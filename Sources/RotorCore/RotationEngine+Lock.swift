@@ -5,12 +5,15 @@ import Synchronization
 extension RotationEngine {
     /// Runs `body` holding the secret's lock; every journal write inside is fenced by it. The lock is
     /// released afterwards unless `releasedWith` says the result's last journal write released it.
+    /// `body` gets the managed secret and its open rotation as read under the lock; an id that is not
+    /// managed throws ``RotorError/Code/notManaged`` and leaves no trace, not even a lock row.
     func withSecretLock<T: Sendable>(
-        _ id: SecretID, releasedWith: (T) -> Bool = { _ in false }, _ body: () async throws -> T
+        _ id: SecretID, releasedWith: (T) -> Bool = { _ in false }, _ body: (LockedSecret) async throws -> T
     ) async throws -> T {
-        let lock = try await takeLock(id)
+        let found = try await takeLock(id)
+        let lock = found.lock!
         do {
-            let result = try await JournalFence.$current.withValue(lock) { try await body() }
+            let result = try await JournalFence.$current.withValue(lock) { try await body(found) }
             if !releasedWith(result) { await release(id, lock) }
             return result
         } catch {
@@ -26,12 +29,16 @@ extension RotationEngine {
         await Task.detached { try? await state.releaseSecretLock(id, owner: lock.owner) }.value
     }
 
-    private func takeLock(_ id: SecretID) async throws -> SecretLock {
-        if let lock = try await acquire(id) { return lock }
+    private func takeLock(_ id: SecretID) async throws -> LockedSecret {
+        let found = try await lockAndRead(id)
+        guard found.managed != nil else { throw notManagedError(id) }
+        if found.lock != nil { return found }
         if let holder = try await state.secretLockHolder(id, now: clock.now()), configuration.holderIsDead(holder) {
             logger.notice("breaking the lock of a process that no longer exists", metadata: ["secret": "\(id)", "holder": "\(holder)"])
             try await state.breakSecretLock(id, heldBy: holder)
-            if let lock = try await acquire(id) { return lock }
+            let again = try await lockAndRead(id)
+            guard again.managed != nil else { throw notManagedError(id) }
+            if again.lock != nil { return again }
         }
         throw RotorError(
             .locked, "another rotor process is rotating this secret", secret: id,
@@ -40,6 +47,10 @@ extension RotationEngine {
 
     private func acquire(_ id: SecretID) async throws -> SecretLock? {
         try await state.acquireSecretLock(id, owner: configuration.lockOwner, ttl: configuration.lockTTL, now: clock.now())
+    }
+
+    private func lockAndRead(_ id: SecretID) async throws -> LockedSecret {
+        try await state.lockAndRead(id, owner: configuration.lockOwner, ttl: configuration.lockTTL, now: clock.now())
     }
 
     /// Extends the lock this task holds; a lock that changed hands in between (another fence) stops the run.

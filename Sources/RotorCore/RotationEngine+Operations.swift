@@ -49,8 +49,7 @@ extension RotationEngine {
     /// after the rotator re-applies the previous value to its target where it has one.
     /// Holds the secret's lock, like a rotation.
     public func rollbackToPrevious(_ id: SecretID) async throws -> (restored: VersionID, replaced: VersionID) {
-        _ = try await requireManaged(id)
-        return try await withSecretLock(id) {
+        try await withSecretLock(id) { _ in
             do { return try await rollbackHoldingLock(id) } catch let interrupted as RunInterrupted { throw interrupted.error }
         }
     }

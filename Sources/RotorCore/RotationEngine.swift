@@ -88,29 +88,30 @@ public struct RotationEngine: Sendable {
         _ id: SecretID, suppliedValue: SecretValue? = nil, trigger: String = "manual", retry: RetryPolicy? = nil,
         startIf: (@Sendable (ManagedSecret) -> Bool)? = nil
     ) async throws -> RotationReport {
-        _ = try await requireManaged(id) // an unknown id leaves no trace, not even a lock row
-        // A success's last journal write (``succeed(_:managed:)``) ends the lock in the same commit.
-        return try await withSecretLock(id, releasedWith: { $0.outcome == .succeeded }) {
+        // An unknown id leaves no trace, not even a lock row. A success's last journal write
+        // (``succeed(_:managed:)``) ends the lock in the same commit.
+        return try await withSecretLock(id, releasedWith: { $0.outcome == .succeeded }) { found in
             do {
-                if let startIf, try await state.openRotation(for: id) == nil, let managed = try await state.managedSecret(id), !startIf(managed) {
+                if let startIf, found.open == nil, let managed = found.managed, !startIf(managed) {
                     throw RotorError(.notDue, "not due any more: another process rotated it since the schedule was read", secret: id)
                 }
-                return try await rotateLocked(id, suppliedValue: suppliedValue, trigger: trigger, retry: retry)
+                return try await rotateLocked(found, suppliedValue: suppliedValue, trigger: trigger, retry: retry)
             } catch let interrupted as RunInterrupted {
                 throw interrupted.error
             }
         }
     }
 
-    func rotateLocked(_ id: SecretID, suppliedValue: SecretValue?, trigger: String, retry: RetryPolicy?) async throws -> RotationReport {
+    func rotateLocked(_ found: LockedSecret, suppliedValue: SecretValue?, trigger: String, retry: RetryPolicy?) async throws -> RotationReport {
         var engine = self
         if let retry { engine.configuration.retry = retry }
-        return try await engine.rotateHoldingLock(id, suppliedValue: suppliedValue, trigger: trigger)
+        return try await engine.rotateHoldingLock(found, suppliedValue: suppliedValue, trigger: trigger)
     }
 
-    func rotateHoldingLock(_ id: SecretID, suppliedValue: SecretValue?, trigger: String) async throws -> RotationReport {
-        let (found, open) = try await state.managedSecretAndOpenRotation(id)
-        guard let managed = found else { throw notManagedError(id) }
+    /// Runs the rotation of the secret `found` describes, read under its lock (``withSecretLock(_:releasedWith:_:)``).
+    func rotateHoldingLock(_ found: LockedSecret, suppliedValue: SecretValue?, trigger: String) async throws -> RotationReport {
+        let open = found.open
+        guard let managed = found.managed else { throw RotorError(.notManaged, "secret is not managed by rotor") }
         guard managed.status != .quarantined else { throw quarantinedError(managed) }
         let rotator = try rotators.make(managed.rotator, options: managed.options)
         var run = try await openOrStartRotation(managed, open: open, trigger: trigger)

@@ -46,6 +46,10 @@ public protocol RotationStateStore: Sendable {
     /// ``JournalFence/current`` is set must fail with ``JournalFence/lost(_:holder:)`` unless that lock,
     /// fence included, is still the secret's, checked in the same transaction.
     func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock?
+    /// Takes the secret's lock as ``acquireSecretLock(_:owner:ttl:now:)`` does and reads, under it, the
+    /// managed secret and its open rotation: one transaction where the store can. An id that is not
+    /// managed takes no lock (it leaves no trace).
+    func lockAndRead(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> LockedSecret
     func releaseSecretLock(_ id: SecretID, owner: String) async throws
     /// The owner of an unexpired lock on `id`, if any.
     func secretLockHolder(_ id: SecretID, now: Date) async throws -> String?
@@ -108,5 +112,26 @@ public struct StepEnd: Sendable, Hashable {
 extension RotationStateStore {
     public func managedSecretAndOpenRotation(_ id: SecretID) async throws -> (ManagedSecret?, RotationRecord?) {
         (try await managedSecret(id), try await openRotation(for: id))
+    }
+
+    public func lockAndRead(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> LockedSecret {
+        guard let found = try await managedSecret(id) else { return LockedSecret(lock: nil, managed: nil, open: nil) }
+        guard let lock = try await acquireSecretLock(id, owner: owner, ttl: ttl, now: now) else { return LockedSecret(lock: nil, managed: found, open: nil) }
+        let (managed, open) = try await managedSecretAndOpenRotation(id)
+        return LockedSecret(lock: lock, managed: managed, open: open)
+    }
+}
+
+/// What ``RotationStateStore/lockAndRead(_:owner:ttl:now:)`` found: the lock (nil when another
+/// holder has it), the managed secret (nil when not managed) and, under the lock, its open rotation.
+public struct LockedSecret: Sendable {
+    public var lock: SecretLock?
+    public var managed: ManagedSecret?
+    public var open: RotationRecord?
+
+    public init(lock: SecretLock?, managed: ManagedSecret?, open: RotationRecord?) {
+        self.lock = lock
+        self.managed = managed
+        self.open = open
     }
 }

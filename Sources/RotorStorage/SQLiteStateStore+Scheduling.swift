@@ -14,17 +14,32 @@ extension SQLiteStateStore: SchedulingStore {
     }
 
     public func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock? {
+        try await pool.writeNow { db in try Self.acquire(id, owner: owner, ttl: ttl, now: now, db) }
+    }
+
+    /// One commit: the managed row checked, the lock taken, the managed secret and its open rotation read.
+    public func lockAndRead(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> LockedSecret {
         try await pool.writeNow { db in
-            try db.execute(cached: """
-                INSERT INTO secret_lock (secret_id, owner, expires_at, fence) VALUES (?, ?, ?, 1)
-                ON CONFLICT(secret_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
-                    fence = CASE WHEN secret_lock.owner = excluded.owner THEN secret_lock.fence ELSE secret_lock.fence + 1 END
-                WHERE secret_lock.owner = excluded.owner OR secret_lock.expires_at <= ?
-                """, arguments: [id.rawValue, owner, now.addingTimeInterval(ttl).epochSeconds, now.epochSeconds])
-            guard db.changesCount > 0 else { return nil }
-            let fence = try db.fetchValue(Int64.self, cached: "SELECT fence FROM secret_lock WHERE secret_id = ?", arguments: [id.rawValue]) ?? 0
-            return SecretLock(secret: id, owner: owner, fence: fence)
+            guard let row = try db.fetchRow(cached: "SELECT * FROM managed_secret WHERE id = ?", arguments: [id.rawValue]) else {
+                return LockedSecret(lock: nil, managed: nil, open: nil)
+            }
+            let managed = try self.managedSecret(row)
+            guard let lock = try Self.acquire(id, owner: owner, ttl: ttl, now: now, db) else { return LockedSecret(lock: nil, managed: managed, open: nil) }
+            return LockedSecret(lock: lock, managed: managed, open: try Self.openRotation(id, db))
         }
+    }
+
+    /// Inside a write transaction: takes (or renews) `owner`'s lock; nil while another holder's has not lapsed.
+    static func acquire(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date, _ db: Database) throws -> SecretLock? {
+        try db.execute(cached: """
+            INSERT INTO secret_lock (secret_id, owner, expires_at, fence) VALUES (?, ?, ?, 1)
+            ON CONFLICT(secret_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
+                fence = CASE WHEN secret_lock.owner = excluded.owner THEN secret_lock.fence ELSE secret_lock.fence + 1 END
+            WHERE secret_lock.owner = excluded.owner OR secret_lock.expires_at <= ?
+            """, arguments: [id.rawValue, owner, now.addingTimeInterval(ttl).epochSeconds, now.epochSeconds])
+        guard db.changesCount > 0 else { return nil }
+        let fence = try db.fetchValue(Int64.self, cached: "SELECT fence FROM secret_lock WHERE secret_id = ?", arguments: [id.rawValue]) ?? 0
+        return SecretLock(secret: id, owner: owner, fence: fence)
     }
 
     /// Releasing keeps the row (owner emptied, expired) so the next holder's fence is higher.

@@ -15,7 +15,7 @@ import RotorCore
         #expect(report.outcome == .succeeded)
         // Lock; rotation + createSecret's intent; PutSecretValue; createSecret's end + setSecret and
         // testSecret whole + finishSecret's intent; both label moves; the run's end + the lock's release.
-        #expect(state.writes == ["acquireSecretLock", "beginStep", "beginStep", "finishRun"])
+        #expect(state.writes == ["lockAndRead", "beginStep", "beginStep", "finishRun"])
         #expect(store.writes == ["putSecretValue", "updateSecretVersionStages"])
         #expect(try await harness.state.secretLockHolder(harness.secret, now: harness.clock.now()) == nil)
 
@@ -34,7 +34,7 @@ import RotorCore
         let state = CountingStateStore(base: harness.state)
         let report = try await harness.engine(store: harness.store, state: state).rotate(harness.secret)
         #expect(report.outcome == .succeeded)
-        #expect(state.writes == ["acquireSecretLock", "beginStep", "beginStep", "beginStep", "beginStep", "finishRun"])
+        #expect(state.writes == ["lockAndRead", "beginStep", "beginStep", "beginStep", "beginStep", "finishRun"])
     }
 
     @Test(arguments: Backend.available)
@@ -63,7 +63,7 @@ import RotorCore
         #expect(harness.clock.sleeps == [.seconds(30)], "one backoff of 3/4 of 40 s")
         // The lock (60 s) was extended at createSecret's intent; 30 s later less than two heartbeat
         // intervals (2 × 20 s) were left, so the second attempt renewed it first; the first did not.
-        #expect(state.writes == ["acquireSecretLock", "beginStep", "journal", "acquireSecretLock", "beginStep", "finishRun"], "\(state.writes)")
+        #expect(state.writes == ["lockAndRead", "beginStep", "journal", "acquireSecretLock", "beginStep", "finishRun"], "\(state.writes)")
     }
 
     /// Every intent, the rollback's included, extends the lock for a full lifetime.
@@ -135,6 +135,11 @@ final class CountingStateStore: ForwardingStateStore, Sendable {
     func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock? {
         note("acquireSecretLock")
         return try await base.acquireSecretLock(id, owner: owner, ttl: ttl, now: now)
+    }
+    /// The lock taken with the managed secret and its open rotation read under it: one write.
+    func lockAndRead(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> LockedSecret {
+        note("lockAndRead")
+        return try await base.lockAndRead(id, owner: owner, ttl: ttl, now: now)
     }
     func releaseSecretLock(_ id: SecretID, owner: String) async throws {
         note("releaseSecretLock")
