@@ -13,10 +13,14 @@ enum DependencyChecks {
         let managedIDs = Set(managed.map(\.id))
         for id in nodes where !managedIDs.contains(id) { edges += set.policy(for: id)?.declaredDependencies(of: id, among: nodes) ?? [] }
         for secret in managed {
-            if let engine {
-                edges += (try? await engine.dependencyEdges(of: secret, policy: set.policy(for: secret.id), among: nodes).0) ?? []
-            } else {
-                edges += set.policy(for: secret.id)?.declaredDependencies(of: secret.id, among: nodes) ?? []
+            let declared = set.policy(for: secret.id)?.declaredDependencies(of: secret.id, among: nodes) ?? []
+            guard let engine else { edges += declared; continue }
+            do {
+                edges += try await engine.dependencyEdges(of: secret, policy: set.policy(for: secret.id), among: nodes).0
+            } catch {
+                // The declared ones still count; what the rotator reads could not be checked.
+                edges += declared
+                Output.error("warning: could not read what \(secret.id) uses (its depends_on is still checked): \(RotorError.wrapping(error, secret: secret.id).summary)")
             }
         }
         let graph = DependencyGraph(nodes: nodes, edges: edges)

@@ -7,7 +7,7 @@ public struct Environment: Hashable, Sendable, Comparable, CustomStringConvertib
         guard Self.isValid(name) else {
             throw RotorError(
                 .invalidSecretID,
-                "environment '\(name.prefix(64))' is invalid: expected 1-32 lowercase letters, digits or '-', starting with a letter",
+                "environment '\(name.printable(limit: 64))' is invalid: expected 1-32 lowercase letters, digits or '-', starting with a letter",
                 remedy: "use an environment such as 'prod' or 'staging'")
         }
         self.name = name
@@ -39,7 +39,7 @@ public struct SecretID: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     /// Parses and validates an id; the error names the part that is wrong.
     public init(_ raw: String) throws(RotorError) {
-        let shown = String(raw.prefix(128))
+        let shown = raw.printable(limit: 128)
         guard raw.utf8.count <= 512 else {
             throw Self.invalid(shown, "is longer than 512 bytes")
         }
@@ -53,12 +53,12 @@ public struct SecretID: Hashable, Sendable, Comparable, CustomStringConvertible 
         do {
             environment = try Environment(parts[0])
         } catch {
-            throw Self.invalid(shown, "has an invalid environment '\(parts[0].prefix(64))' (1-32 lowercase letters, digits or '-', starting with a letter)")
+            throw Self.invalid(shown, "has an invalid environment '\(parts[0].printable(limit: 64))' (1-32 lowercase letters, digits or '-', starting with a letter)")
         }
         for (index, label) in ["service", "secret-type", "secret-name"].enumerated() {
             let part = parts[index + 1]
             if let problem = Self.problem(withSegment: part) {
-                throw Self.invalid(shown, "has an invalid \(label) '\(part.prefix(64))': \(problem)")
+                throw Self.invalid(shown, "has an invalid \(label) '\(part.printable(limit: 64))': \(problem)")
             }
         }
         (service, secretType, secretName) = (parts[1], parts[2], parts[3])
@@ -74,7 +74,7 @@ public struct SecretID: Hashable, Sendable, Comparable, CustomStringConvertible 
         guard raw.hasPrefix("arn:") else { try self.init(raw); return }
         let parts = raw.split(separator: ":", maxSplits: 6, omittingEmptySubsequences: false)
         guard parts.count == 7, parts[2] == "secretsmanager", parts[5] == "secret" else {
-            throw Self.invalid(String(raw.prefix(128)), "is not a Secrets Manager secret ARN (arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+            throw Self.invalid(raw.printable(limit: 128), "is not a Secrets Manager secret ARN (arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME)")
         }
         var name = String(parts[6])
         if let dash = name.lastIndex(of: "-"), name.distance(from: dash, to: name.endIndex) == 7 { name = String(name[..<dash]) }
@@ -145,5 +145,13 @@ public enum EnvironmentScope: Sendable, Hashable, CustomStringConvertible {
         case .all: "all"
         case .only(let environment): environment.name
         }
+    }
+}
+
+extension String {
+    /// For an error message or a log line: printable ASCII only (anything else as `?`, so no
+    /// control sequence reaches a terminal or a log), at most `limit` characters.
+    public func printable(limit: Int) -> String {
+        String(String.UnicodeScalarView(unicodeScalars.prefix(limit).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f ? $0 : "?" }))
     }
 }

@@ -56,9 +56,32 @@ public final class BatchCenter: Service, Sendable {
         return job
     }
 
+    /// A request refused for capacity (HTTP 429): too many batches running, or being planned.
+    struct Busy: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Plans at once (each reads every selected managed row, and some values); more are refused.
+    static let maxPlanning = 2
+    private let plansRunning = Mutex(0)
+
+    /// Runs `body` (a plan) if fewer than ``maxPlanning`` run now.
+    func planning<T>(_ body: () async throws -> T) async throws -> T {
+        let admitted = plansRunning.withLock { count -> Bool in
+            guard count < Self.maxPlanning else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else {
+            throw Busy(description: "\(Self.maxPlanning) batches are being planned already: try again in a moment")
+        }
+        defer { plansRunning.withLock { $0 -= 1 } }
+        return try await body()
+    }
+
     static func admit(_ plan: BatchPlan, running: [BatchJob]) throws {
         guard running.count < maxRunning else {
-            throw RotorError(.transient, "\(running.count) batches are running already (at most \(maxRunning))", remedy: "wait for one to finish, or stop one")
+            throw Busy(description: "\(running.count) batches are running already (at most \(maxRunning)): wait for one to finish, or stop one")
         }
         let ids = Set(plan.items.map(\.id))
         for other in running {

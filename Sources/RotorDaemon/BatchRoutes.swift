@@ -15,7 +15,7 @@ extension ObservabilityAPI {
                 guard scheduler.isLeader else {
                     return json(["error": "this daemon is standing by (another holds the lease): send the batch to the active daemon"], status: .serviceUnavailable)
                 }
-                let plan = try await batches.plan(parsed)
+                let plan = try await batches.planning { try await batches.plan(parsed) }
                 if parsed.dryRun { return json(RecordJSON.batchPlan(plan, limits: parsed.limits)) }
                 let job = try batches.start(plan, parsed)
                 var response = json(Self.jobJSON(job, withResults: false), status: .accepted)
@@ -23,6 +23,8 @@ extension ObservabilityAPI {
                 return response
             } catch let error as RotorError {
                 return json(["error": error.description], status: Self.status(error))
+            } catch let busy as BatchCenter.Busy {
+                return json(["error": busy.description], status: .tooManyRequests)
             }
         }
         router.get("/api/rotations") { _, _ in
@@ -55,7 +57,7 @@ extension ObservabilityAPI {
         case .notManaged: .notFound
         case .environmentMismatch: .forbidden
         case .locked: .conflict
-        case .transient: .tooManyRequests
+        case .transient: .serviceUnavailable
         case .storeUnavailable: .serviceUnavailable
         default: .badRequest
         }
@@ -70,6 +72,7 @@ extension ObservabilityAPI {
             "outcomes": Dictionary(uniqueKeysWithValues: BatchOutcome.allCases.map { ($0.rawValue, snapshot.count($0)) }),
             "maxConcurrent": job.limits.maxConcurrent, "maxConcurrentPerRotator": job.limits.maxConcurrentPerRotator, "stopOnError": job.limits.stopOnError,
             "startedAt": RecordJSON.date(snapshot.startedAt), "finishedAt": RecordJSON.date(snapshot.finishedAt), "stopped": snapshot.stopReason ?? NSNull(),
+            "notes": job.plan.notes,
         ]
         if withResults {
             object["results"] = snapshot.results.map(RecordJSON.batchResult)

@@ -37,7 +37,7 @@ public struct PostgresSecret: Sendable, CustomStringConvertible, CustomDebugStri
         }
         let engine = try string("engine")!
         guard ["postgres", "aurora-postgresql"].contains(engine) else {
-            throw Self.invalid(secret, "field 'engine' is '\(engine.prefix(40))'; expected postgres or aurora-postgresql")
+            throw Self.invalid(secret, "field 'engine' is not postgres or aurora-postgresql")
         }
         host = try string("host")!
         username = try string("username")!

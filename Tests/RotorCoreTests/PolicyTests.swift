@@ -110,6 +110,13 @@ import Testing
         #expect(try SecretMatcher("/" + String(repeating: "*a", count: 30)).matches(rawID: "/" + String(repeating: "a", count: 30)))
     }
 
+    @Test func patternsWithManyStarsGoToTheAutomaton() throws {
+        #expect(SecretMatcher.starRuns(Array("/prod/*/api-key/*".utf8)) == 2)
+        #expect(SecretMatcher.starRuns(Array("/**/x/***/y*".utf8)) == 3)
+        #expect(try SecretMatcher("/*/*/api-key/*").matches(rawID: "/prod/shop/api-key/k1"))
+        #expect(try !SecretMatcher("/*/*/api-key/*").matches(rawID: "/prod/shop/x/api-key/k1"))
+    }
+
     @Test func globCharactersAreChecked() {
         #expect(throws: RotorError.self) { try SecretMatcher("/prod/\n/*") }
         #expect(throws: RotorError.self) { try SecretMatcher("/prod/\u{1b}[31m/*") }

@@ -16,8 +16,8 @@ import RotorCore
         let overlap = #expect(throws: RotorError.self) { try BatchCenter.admit(Self.job(["b", "c"]).plan, running: [running]) }
         #expect(overlap?.code == .locked && overlap?.summary.contains("/prod/shop/api-key/b") == true)
         try BatchCenter.admit(Self.job(["c"]).plan, running: [running])
-        let busy = #expect(throws: RotorError.self) { try BatchCenter.admit(Self.job(["z"]).plan, running: (0..<4).map { Self.job(["r\($0)"]) }) }
-        #expect(busy?.code == .transient)
+        let busy = #expect(throws: BatchCenter.Busy.self) { try BatchCenter.admit(Self.job(["z"]).plan, running: (0..<4).map { Self.job(["r\($0)"]) }) }
+        #expect(busy?.description.contains("at most 4") == true)
     }
 
     static let daemon = SchedulerConfiguration(maxConcurrent: 8, maxConcurrentPerRotator: 4, scope: .only(try! Environment("prod")))

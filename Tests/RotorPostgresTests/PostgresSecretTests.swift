@@ -10,7 +10,7 @@ import RotorPostgres
     @Test(arguments: [
         ("not json", "not a JSON object"),
         (#"{"host":"h","username":"u","password":"p"}"#, "field 'engine' is missing"),
-        (#"{"engine":"mysql","host":"h","username":"u","password":"p"}"#, "field 'engine' is 'mysql'"),
+        (#"{"engine":"mysql","host":"h","username":"u","password":"p"}"#, "field 'engine' is not postgres or aurora-postgresql"),
         (#"{"engine":"postgres","username":"u","password":"p"}"#, "field 'host' is missing"),
         (#"{"engine":"postgres","host":"h","password":"p"}"#, "field 'username' is missing"),
         (#"{"engine":"postgres","host":"h","username":"u"}"#, "field 'password' is missing"),

@@ -34,7 +34,7 @@ public struct BatchJob: Sendable {
         let rotate = rotate ?? { item in await engine.rotateForBatch(item, trigger: trigger) }
         do {
             try await engine.state.appendAudit(event(engine, "batch-requested", outcome: "started",
-                    "\(id) requested by \(requestedBy): \(plan.selection), \(plan.items.count) secret(s), at most \(limits.maxConcurrent) at once and \(limits.maxConcurrentPerRotator) per rotator, \(limits.stopOnError ? "stop" : "continue") on error"))
+                    "\(id) requested by \(requestedBy): \(plan.selection), \(plan.items.count) secret(s), at most \(limits.maxConcurrent) at once and \(limits.maxConcurrentPerRotator) per rotator, \(limits.stopOnError ? "stop" : "continue") on error\(plan.notes.isEmpty ? "" : "; \(plan.notes.count) secret(s) whose dependencies could not be read")"))
         } catch {
             progress.stop("not started: the request could not be recorded in the audit log")
             progress.ended(at: engine.clock.now())

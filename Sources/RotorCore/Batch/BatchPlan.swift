@@ -102,8 +102,8 @@ extension RotationEngine {
 
     /// What `secret` uses among `candidates`: its policy's `depends_on`, and the secrets of its
     /// environment its rotator reads (a master secret named in the value, a key named in the
-    /// options). A value that cannot be parsed gives a note instead of edges; a transient store
-    /// error is thrown (planning stops rather than miss a dependency).
+    /// options). A value that cannot be parsed gives a note instead of edges; any other error is
+    /// thrown (planning stops rather than miss a dependency).
     public func dependencyEdges(of secret: ManagedSecret, policy: RotationPolicy?, among candidates: [SecretID]) async throws -> ([DependencyEdge], note: String?) {
         var edges = policy?.declaredDependencies(of: secret.id, among: candidates) ?? []
         do {
@@ -117,8 +117,10 @@ extension RotationEngine {
             }
         } catch {
             let wrapped = RotorError.wrapping(error, secret: secret.id)
-            // A dependency missed because the store was briefly unavailable could rotate beside its master.
-            if wrapped.isTransient { throw wrapped }
+            // Only a value that does not say (it does not parse) is noted; any other failure (the store
+            // unavailable, access denied, a locked file) stops planning: a dependency missed that way
+            // could rotate beside its master.
+            guard wrapped.code == .invalidInput else { throw wrapped }
             return (edges, "could not find what \(secret.id) uses: \(wrapped.summary)")
         }
         return (edges, nil)

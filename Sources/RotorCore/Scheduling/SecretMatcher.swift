@@ -4,12 +4,16 @@ public struct SecretMatcher: Sendable, Hashable, CustomStringConvertible {
     public let pattern: String
     /// The pattern's UTF-8, kept so matching a large fleet allocates nothing per id.
     private let bytes: [UInt8]
+    /// More than two runs of stars: the backtracking matcher's worst case grows as the id's length
+    /// to that power, so such patterns always go to the automaton.
+    private let manyStars: Bool
 
     /// - Parameter pattern: an id, a glob, or a Secrets Manager ARN (matched by its name).
     public init(_ pattern: String) throws(RotorError) {
         if pattern.hasPrefix("arn:") {
             self.pattern = try SecretID(nameOrARN: pattern).rawValue
             self.bytes = Array(self.pattern.utf8)
+            manyStars = false
             return
         }
         guard pattern.hasPrefix("/") else {
@@ -24,13 +28,17 @@ public struct SecretMatcher: Sendable, Hashable, CustomStringConvertible {
         }
         self.pattern = pattern
         self.bytes = Array(pattern.utf8)
+        manyStars = Self.starRuns(bytes) > 2
     }
 
     static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+=@/*".unicodeScalars)
 
-    /// The pattern for an error message: printable ASCII only, cut short.
-    static func shown(_ pattern: String) -> String {
-        String(String.UnicodeScalarView(pattern.unicodeScalars.prefix(80).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f ? $0 : "?" }))
+    static func shown(_ pattern: String) -> String { pattern.printable(limit: 80) }
+
+    /// How many runs of consecutive stars the pattern holds.
+    static func starRuns(_ bytes: [UInt8]) -> Int {
+        let star = UInt8(ascii: "*")
+        return bytes.indices.count { bytes[$0] == star && ($0 == 0 || bytes[$0 - 1] != star) }
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.pattern == rhs.pattern }
@@ -48,10 +56,11 @@ public struct SecretMatcher: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether the id whose UTF-8 is `text` matches: the backtracking matcher, fast on the patterns
-    /// people write; one that backtracks too much (many stars against a long id) is decided by
-    /// ``automaton(_:_:)`` instead, whose cost is bounded by the pattern's length times the id's.
+    /// people write; a pattern with many stars, or one that backtracks too much against a long id,
+    /// is decided by ``automaton(_:_:)``, whose cost is bounded by the pattern's length times the id's.
     public func matches(utf8 text: UnsafeBufferPointer<UInt8>) -> Bool {
         bytes.withUnsafeBufferPointer { pattern in
+            if manyStars { return Self.automaton(pattern, text) }
             var budget = Self.backtrackingBudget
             return Self.glob(pattern[...], text[...], budget: &budget) ?? Self.automaton(pattern, text)
         }
