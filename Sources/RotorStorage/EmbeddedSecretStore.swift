@@ -66,15 +66,18 @@ public final class EmbeddedSecretStore: SecretStore {
 
     /// The key-check record of an existing store, read without writing; `nil` for an empty file.
     private static func readKeyCheck(_ url: URL) throws -> Data? {
-        let inspection = try SQLiteFile.inspect(url, what: "embedded store") { db -> Data? in
-            guard try db.tableExists("store_meta") else { return nil }
-            return try db.fetchValue(Data.self, cached: "SELECT value FROM store_meta WHERE key = 'key_check'")
+        let inspection = try SQLiteFile.inspect(url, what: "embedded store") { db -> (keyCheck: Data?, holdsSecrets: Bool) in
+            let keyCheck = try db.tableExists("store_meta") ? try db.fetchValue(Data.self, cached: "SELECT value FROM store_meta WHERE key = 'key_check'") : nil
+            let holdsSecrets = try db.tableExists("secret") && (try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM secret)") ?? false)
+            return (keyCheck, holdsSecrets)
         }
         try SQLiteFile.requireOwned((inspection.applicationID, inspection.objects), expected: applicationID, url: url, what: "embedded store")
-        guard inspection.value != nil || inspection.objects == 0 else {
+        // Without secrets the store is new, perhaps being created by another process at this moment
+        // (its key check follows its schema): opened as new, the key check written or read back below.
+        guard inspection.value.keyCheck != nil || !inspection.value.holdsSecrets else {
             throw SQLiteFile.corrupted(url, what: "embedded store", detail: "its key-check record is missing")
         }
-        return inspection.value
+        return inspection.value.keyCheck
     }
 
     /// Closes the file; later calls fail.
