@@ -141,7 +141,11 @@ public struct BatchRunner: Sendable {
                     }
                     continue
                 }
-                guard let result = await group.next() else { break }
+                guard let result = await group.next() else {
+                    // Nothing runs and nothing can start: whatever still waits is reported, never lost.
+                    for item in dispatch.abandonWaiting() { settle(BatchResult(id: item.id, rotator: item.rotator, outcome: .notStarted, error: "not started"), wasRunning: false) }
+                    break
+                }
                 dispatch.finish(result)
                 settle(result, wasRunning: true)
                 if limits.stopOnError, result.outcome >= .skipped { progress.stop("stopped after \(result.id) \(result.outcome.rawValue) (--stop-on-error)") }
