@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "RotorHTTP", targets: ["RotorHTTP"]),
         .library(name: "RotorGitHub", targets: ["RotorGitHub"]),
         .library(name: "RotorCognito", targets: ["RotorCognito"]),
+        // The consumer side: a cache of secret values for services (and rotor's agent).
+        .library(name: "RotorSecrets", targets: ["RotorSecrets"]),
         .library(name: "RotorPostgres", targets: ["RotorPostgres"]),
         .executable(name: "bootstrap", targets: ["bootstrap"]),
     ],
@@ -96,6 +98,8 @@ let package = Package(
         ),
         // Cognito app-client secrets (two valid at once) through RotorAWS's JSON client.
         .target(name: "RotorCognito", dependencies: ["RotorCore", "RotorAWS", "RotorHTTP", .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: strict),
+        // How services read secrets: a cache with AWS's agent's semantics, single flight, maximum staleness.
+        .target(name: "RotorSecrets", dependencies: ["RotorCore"], swiftSettings: strict),
         // AWS Secrets Manager: SigV4, credentials, the JSON API client and the SecretStore over it.
         .target(
             name: "RotorAWS",
@@ -198,6 +202,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "RotorSecretsTests", dependencies: ["RotorCore", "RotorSecrets", "RotorTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "RotorCognitoTests",
             dependencies: [

@@ -187,29 +187,6 @@ import RotorStorage
     }
 }
 
-/// Blocks its waiters, cancellation or not, until opened (a stuck system call, a paused process).
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        waiters.forEach { $0.resume() }
-    }
-}
-
 final class CallLog: Sendable {
     private let calls = Mutex<[String]>([])
     func append(_ call: String) { calls.withLock { $0.append(call) } }

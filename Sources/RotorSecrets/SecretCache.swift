@@ -1,0 +1,174 @@
+import Foundation
+import RotorCore
+
+/// A read-through cache of secret values with the semantics of AWS's Secrets Manager Agent, and
+/// more: a hit younger than the TTL is served from memory; an expired entry is revalidated with
+/// DescribeSecret (re-stamped when its version still holds the requested label, else fetched
+/// again); `refreshNow` always fetches and never falls back; transient upstream errors serve the
+/// cached value (re-stamped) when allowed, but never past `maxStaleness` since it was last
+/// confirmed; concurrent misses of one key make one upstream call; past `capacity` the entry
+/// written longest ago is evicted. Values stay in memory only, in ``SecretValue`` (which redacts).
+public actor SecretCache {
+    /// What a read names, exactly as sent: the agent keys name, ARN and explicit stage apart.
+    public struct Key: Hashable, Sendable {
+        public let secretID: String
+        public let versionID: VersionID?
+        public let stage: StagingLabel?
+
+        public init(secretID: String, versionID: VersionID? = nil, stage: StagingLabel? = nil) {
+            self.secretID = secretID
+            self.versionID = versionID
+            self.stage = stage
+        }
+
+        var selector: VersionSelector { VersionSelector(versionID: versionID, stage: stage) }
+    }
+
+    public struct Configuration: Sendable {
+        /// 0 revalidates on every read (one DescribeSecret each), as AWS's agent does.
+        public var ttl: TimeInterval
+        public var capacity: Int
+        /// Serve the cached value when the upstream fails transiently (timeouts, 5xx).
+        public var ignoreTransientErrors: Bool
+        /// The longest a value is served after it was last confirmed upstream; past it a transient
+        /// error is returned (``SecretCacheError/stale(_:confirmedAt:)``) instead of the stale value.
+        public var maxStaleness: TimeInterval
+
+        public init(ttl: TimeInterval = 300, capacity: Int = 1000, ignoreTransientErrors: Bool = true, maxStaleness: TimeInterval = 3600) {
+            self.ttl = ttl
+            self.capacity = max(1, capacity)
+            self.ignoreTransientErrors = ignoreTransientErrors
+            self.maxStaleness = maxStaleness
+        }
+    }
+
+    struct Entry {
+        var value: SecretVersionValue
+        /// When the TTL started (a fetch, a revalidation, or a stale serve).
+        var stampedAt: Date
+        /// When the upstream last confirmed the value.
+        var confirmedAt: Date
+        /// The write order, for least-recently-written eviction.
+        var written: UInt64
+    }
+
+    let store: any SecretStore
+    let clock: any RotorClock
+    public let configuration: Configuration
+    private var entries: [Key: Entry] = [:]
+    private var writes: UInt64 = 0
+    private var inflight: [Key: Task<SecretVersionValue, any Error>] = [:]
+    /// Upstream calls by API, for tests and the agent's metrics.
+    public private(set) var upstreamCalls: [String: Int] = [:]
+
+    public init(store: any SecretStore, clock: any RotorClock = SystemClock(), configuration: Configuration = Configuration()) {
+        self.store = store
+        self.clock = clock
+        self.configuration = configuration
+    }
+
+    /// The value `key` names, through the cache.
+    public func value(_ key: Key, refreshNow: Bool = false) async throws -> SecretVersionValue {
+        if refreshNow { return try await fetch(key) }
+        guard let entry = entries[key] else { return try await fetch(key) }
+        let now = clock.now()
+        if configuration.ttl > 0, now.timeIntervalSince(entry.stampedAt) <= configuration.ttl { return entry.value }
+        return try await revalidate(key, entry, now: now)
+    }
+
+    /// How many entries the cache holds.
+    public var count: Int { entries.count }
+
+    /// Forgets `secretID`'s entries (every version and stage), so the next read goes upstream.
+    public func invalidate(secretID: String) {
+        entries = entries.filter { $0.key.secretID != secretID }
+    }
+
+    private func revalidate(_ key: Key, _ entry: Entry, now: Date) async throws -> SecretVersionValue {
+        let stillCurrent: Bool
+        do {
+            stillCurrent = try await describeSaysCurrent(key, entry)
+        } catch let error where isTransient(error) {
+            return try serveStale(key, entry, now: now, because: error)
+        }
+        guard stillCurrent else {
+            do { return try await fetch(key) } catch let error where isTransient(error) {
+                return try serveStale(key, entry, now: now, because: error)
+            }
+        }
+        restamp(key, confirmed: true)
+        return entry.value
+    }
+
+    /// Whether the cached version still answers the read: for a version id alone, that it exists;
+    /// otherwise that it (or the requested one) holds the requested label (AWSCURRENT by default).
+    private func describeSaysCurrent(_ key: Key, _ entry: Entry) async throws -> Bool {
+        count("DescribeSecret")
+        let description = try await store.describeSecret(entry.value.secret)
+        let stages = description.versionIDsToStages
+        if key.versionID != nil, key.stage == nil { return stages[key.versionID!] != nil }
+        let version = key.versionID ?? entry.value.versionID
+        return stages[version]?.contains(key.stage ?? .current) == true
+    }
+
+    private func serveStale(_ key: Key, _ entry: Entry, now: Date, because error: any Error) throws -> SecretVersionValue {
+        guard configuration.ignoreTransientErrors else { throw error }
+        guard now.timeIntervalSince(entry.confirmedAt) <= configuration.maxStaleness else {
+            throw SecretCacheError.stale(key.secretID, confirmedAt: entry.confirmedAt)
+        }
+        restamp(key, confirmed: false)
+        return entry.value
+    }
+
+    /// One upstream GetSecretValue per key at a time: concurrent callers share it.
+    private func fetch(_ key: Key) async throws -> SecretVersionValue {
+        if let running = inflight[key] { return try await running.value }
+        let (store, clockNow) = (store, clock)
+        count("GetSecretValue")
+        let task = Task { () throws -> SecretVersionValue in
+            let id = try await store.resolve(nameOrARN: key.secretID)
+            return try await store.getSecretValue(id, key.selector)
+        }
+        inflight[key] = task
+        defer { inflight[key] = nil }
+        let value = try await task.value
+        let now = clockNow.now()
+        writes += 1
+        entries[key] = Entry(value: value, stampedAt: now, confirmedAt: now, written: writes)
+        evictIfNeeded()
+        return value
+    }
+
+    private func restamp(_ key: Key, confirmed: Bool) {
+        guard var entry = entries[key] else { return }
+        let now = clock.now()
+        entry.stampedAt = now
+        if confirmed { entry.confirmedAt = now }
+        writes += 1
+        entry.written = writes
+        entries[key] = entry
+    }
+
+    private func evictIfNeeded() {
+        while entries.count > configuration.capacity, let oldest = entries.min(by: { $0.value.written < $1.value.written })?.key {
+            entries[oldest] = nil
+        }
+    }
+
+    private func count(_ api: String) { upstreamCalls[api, default: 0] += 1 }
+
+    private func isTransient(_ error: any Error) -> Bool { RotorError.wrapping(error).isTransient }
+}
+
+/// Why the cache could not answer.
+public enum SecretCacheError: Error, CustomStringConvertible, Sendable {
+    /// The upstream is failing and the cached value was last confirmed too long ago to serve.
+    case stale(String, confirmedAt: Date)
+
+    public var description: String {
+        switch self {
+        case .stale(let id, let confirmedAt):
+            "the upstream is unavailable and the cached value of \(id.printable(limit: 128)) was last confirmed at \(confirmedAt.formatted(.iso8601)), longer ago than the maximum staleness"
+        }
+    }
+}
