@@ -40,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
     ],
     targets: [
         // Domain types, protocols and the rotation engine. No I/O.
@@ -100,6 +101,15 @@ let package = Package(
         .target(name: "RotorCognito", dependencies: ["RotorCore", "RotorAWS", "RotorHTTP", .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: strict),
         // How services read secrets: a cache with AWS's agent's semantics, single flight, maximum staleness.
         .target(name: "RotorSecrets", dependencies: ["RotorCore"], swiftSettings: strict),
+        // `rotor agent`: AWS's Secrets Manager Agent's HTTP API and TOML configuration over RotorSecrets' cache.
+        .target(
+            name: "RotorAgent",
+            dependencies: [
+                "RotorCore", "RotorSecrets", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // AWS Secrets Manager: SigV4, credentials, the JSON API client and the SecretStore over it.
         .target(
             name: "RotorAWS",
@@ -171,6 +181,7 @@ let package = Package(
             dependencies: [
                 "RotorPlugins", "RotorHTTP", "RotorGitHub", "RotorCognito",
                 "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres",
+                "RotorSecrets", "RotorAgent", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -203,6 +214,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RotorSecretsTests", dependencies: ["RotorCore", "RotorSecrets", "RotorTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "RotorAgentTests",
+            dependencies: [
+                "RotorCore", "RotorSecrets", "RotorAgent", "RotorTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "RotorCognitoTests",
             dependencies: [

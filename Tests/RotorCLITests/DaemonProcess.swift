@@ -12,13 +12,18 @@ final class DaemonProcess: @unchecked Sendable {
     let log: URL
     let token: String?
 
-    init(home: URL, policies: URL, token: String? = nil, listen: String = "127.0.0.1:0", extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+    convenience init(home: URL, policies: URL, token: String? = nil, listen: String = "127.0.0.1:0", extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+        try self.init(home: home, command: ["daemon", "--policies", policies.path, "--listen", listen] + extraArguments, token: token, environment: environment)
+    }
+
+    /// Any long-running rotor command that writes its port to `--port-file` (the daemon, the agent).
+    init(home: URL, command: [String], token: String? = nil, environment: [String: String] = [:]) throws {
         self.home = home
         self.token = token
         portFile = home.appendingPathComponent("port-\(UUID().uuidString.prefix(6))")
         log = home.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log")
         process.executableURL = CLI.binary
-        process.arguments = ["daemon", "--home", home.path, "--policies", policies.path, "--listen", listen, "--port-file", portFile.path] + extraArguments
+        process.arguments = command + ["--home", home.path, "--port-file", portFile.path]
         var env = ProcessInfo.processInfo.environment
         env["ROTOR_LOG_LEVEL"] = "info"
         env.removeValue(forKey: "ROTOR_MASTER_KEY")

@@ -1,0 +1,133 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import RotorCore
+import RotorSecrets
+import Synchronization
+
+/// AWS's Secrets Manager Agent's HTTP API, so that code written for it (or for the Lambda
+/// extension's `/secretsmanager/get`) works unchanged: `GET /ping`, `GET /secretsmanager/get?secretId=…`,
+/// `GET {path_prefix}{id}`, each with `versionId`, `versionStage` and `refreshNow`. Checks in AWS's
+/// order: connection limit (429), `X-Forwarded-For` (400), the SSRF token except on `/ping` (403),
+/// GET only (405), then the route (404 otherwise).
+public struct AgentRoutes: Sendable {
+    let cache: SecretCache
+    let token: SSRFToken
+    let configuration: AgentConfiguration
+
+    public init(cache: SecretCache, token: SSRFToken, configuration: AgentConfiguration) {
+        self.cache = cache
+        self.token = token
+        self.configuration = configuration
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.middlewares.add(AgentGuard(token: token, headers: configuration.ssrfHeaders, maxConnections: configuration.maxConnections))
+        router.get("/ping") { _, _ in Self.text("healthy", .ok) }
+        router.get("/secretsmanager/get") { request, _ in
+            await read(request, id: request.uri.queryParameters.get("secretId"), allowed: ["secretId"], missing: "missing parameter secretId")
+        }
+        let prefix = configuration.pathPrefix.hasSuffix("/") ? configuration.pathPrefix : configuration.pathPrefix + "/"
+        router.get(RouterPath(prefix)) { _, _ in Self.text("missing secret ID", .badRequest) }
+        router.get("\(prefix)**") { request, _ in
+            let id = String(request.uri.path.dropFirst(prefix.count)).removingPercentEncoding ?? ""
+            // rotor's ids start with '/': `/v1/prod/shop/api-key/k` names `/prod/shop/api-key/k` (so does `/v1//prod/…`).
+            return await read(request, id: id.isEmpty || id.hasPrefix("/") || id.hasPrefix("arn:") ? id : "/" + id, allowed: [], missing: "missing secret ID")
+        }
+        return router
+    }
+
+    static let parameters: Set<String> = ["versionId", "versionStage", "refreshNow"]
+
+    func read(_ request: Request, id: String?, allowed: Set<String>, missing: String) async -> Response {
+        let query = request.uri.queryParameters
+        for (name, _) in query where !Self.parameters.contains(String(name)) && !allowed.contains(String(name)) {
+            return Self.text("unknown parameter: \(String(name).printable(limit: 64))", .badRequest)
+        }
+        guard let id, !id.isEmpty else { return Self.text(missing, .badRequest) }
+        var refreshNow = false
+        if let raw = query.get("refreshNow") {
+            switch raw.lowercased() {
+            case "true", "1": refreshNow = true
+            case "false", "0": refreshNow = false
+            default: return Self.text("invalid refreshNow value", .badRequest)
+            }
+        }
+        do {
+            let stage = try query.get("versionStage").map { label throws(RotorError) in try StagingLabel(label) }
+            let key = SecretCache.Key(secretID: id, versionID: query.get("versionId").map { VersionID($0) }, stage: stage)
+            return Self.json(AgentResponse.body(try await cache.value(key, refreshNow: refreshNow)), .ok)
+        } catch {
+            let (status, type, message) = AgentResponse.failure(error)
+            return Self.json(["__type": type, "message": message], status)
+        }
+    }
+
+    static func text(_ body: String, _ status: HTTPResponse.Status) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func json(_ object: [String: Any], _ status: HTTPResponse.Status) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Connection limit, `X-Forwarded-For`, the SSRF token and the method, before any route runs.
+struct AgentGuard: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let token: SSRFToken
+    let headers: [String]
+    let maxConnections: Int
+    let inFlight = InFlight()
+
+    final class InFlight: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let ping = request.uri.path == "/ping"
+        // `/ping` gets two slots beyond the limit, so a health check answers under load.
+        let running = inFlight.count.wrappingAdd(1, ordering: .relaxed).newValue
+        defer { inFlight.count.wrappingSubtract(1, ordering: .relaxed) }
+        guard running <= maxConnections + (ping ? 2 : 0) else { return AgentRoutes.text("Connection limit exceeded", .tooManyRequests) }
+        if request.headers[HTTPField.Name("X-Forwarded-For")!] != nil { return AgentRoutes.text("Forwarded", .badRequest) }
+        if !ping {
+            let presented = headers.lazy.compactMap { HTTPField.Name($0).flatMap { request.headers[$0] } }.first
+            guard let presented, token.accepts(presented) else { return AgentRoutes.text("Bad Token", .forbidden) }
+        }
+        guard request.method == .get else { return AgentRoutes.text("Not allowed", .methodNotAllowed) }
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return AgentRoutes.text("Not found", .notFound)
+        }
+    }
+}
+
+/// GetSecretValue's JSON as AWS's agent writes it, and its error bodies.
+enum AgentResponse {
+    static func body(_ value: SecretVersionValue) -> [String: Any] {
+        var body: [String: Any] = [
+            "ARN": NSNull(), "Name": value.secret.rawValue, "VersionId": value.versionID.rawValue,
+            "VersionStages": value.stages.map(\.rawValue),
+            // A string of epoch seconds with a fraction, as the agent sends it (the API sends a number).
+            "CreatedDate": String(format: "%.3f", value.createdAt.timeIntervalSince1970),
+        ]
+        if let text = value.value.exposedString { body["SecretString"] = text } else { body["SecretBinary"] = Data(value.value.exposedBytes).base64EncodedString() }
+        return body
+    }
+
+    /// The status, `__type` and message of a failure (never a value: rotor's errors carry none).
+    static func failure(_ error: any Error) -> (HTTPResponse.Status, String, String) {
+        if let stale = error as? SecretCacheError { return (.serviceUnavailable, "StaleValue", stale.description) }
+        let wrapped = RotorError.wrapping(error)
+        switch wrapped.code {
+        case .secretNotFound, .notManaged, .versionNotFound: return (.badRequest, "ResourceNotFoundException", wrapped.summary)
+        case .accessDenied, .authenticationFailed: return (.badRequest, "AccessDeniedException", wrapped.summary)
+        case .invalidSecretID, .invalidParameter: return (.badRequest, "InvalidParameterException", wrapped.summary)
+        default: return wrapped.isTransient ? (.serviceUnavailable, "ServiceUnavailable", wrapped.summary) : (.internalServerError, "InternalFailure", wrapped.summary)
+        }
+    }
+}

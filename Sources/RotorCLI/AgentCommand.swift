@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import RotorAgent
+import RotorCore
+import RotorSecrets
+
+struct Agent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve secrets to local applications: AWS's Secrets Manager Agent's API on 127.0.0.1, with a cache.",
+        discussion: """
+            GET /secretsmanager/get?secretId=ID and GET /v1/ID (versionId, versionStage, refreshNow), GET /ping. Every request but \
+            /ping carries the SSRF token (X-Aws-Parameters-Secrets-Token) from AWS_TOKEN, AWS_SESSION_TOKEN or \
+            AWS_CONTAINER_AUTHORIZATION_TOKEN (file://PATH reads a file); without one the agent does not start. \
+            --config takes AWS's agent's TOML keys. The secrets come from --store (embedded or aws).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: ArgumentHelp("A TOML file with AWS's agent's keys (http_port, ttl_seconds, cache_size, …).", valueName: "file")) var config: String?
+    @Option(help: "Write the port to this file once listening (with http_port = 0).") var portFile: String?
+
+    func run() async throws {
+        try await runReportingErrors {
+            var settings = AgentConfiguration()
+            if let config {
+                guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                    throw RotorError(.invalidInput, "cannot read the agent configuration \(config.printable(limit: 200))")
+                }
+                settings = try AgentConfiguration.parse(text, file: config)
+            }
+            let token = try SSRFToken.resolve(variables: settings.ssrfEnvironmentVariables, environment: global.env)
+            let runtime = try await Runtime.open(global, actor: "agent")
+            let cache = SecretCache(store: runtime.store, configuration: SecretCache.Configuration(
+                ttl: TimeInterval(settings.ttlSeconds), capacity: settings.cacheSize, ignoreTransientErrors: settings.ignoreTransientErrors,
+                maxStaleness: TimeInterval(settings.maxStalenessSeconds)))
+            let routes = AgentRoutes(cache: cache, token: token, configuration: settings)
+            let (logger, portFile) = (runtime.logger, portFile)
+            let app = Application(
+                router: routes.router(),
+                configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: settings.httpPort), serverName: "rotor-agent"),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? 0
+                    logger.notice("rotor agent listening", metadata: ["url": "http://127.0.0.1:\(port)"])
+                    if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+                },
+                logger: logger)
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        }
+    }
+}
