@@ -7,7 +7,8 @@ import RotorCore
 /// again); `refreshNow` always fetches and never falls back; transient upstream errors serve the
 /// cached value (re-stamped) when allowed, but never past `maxStaleness` since it was last
 /// confirmed; concurrent misses of one key make one upstream call; past `capacity` the entry
-/// written longest ago is evicted. Values stay in memory only, in ``SecretValue`` (which redacts).
+/// written longest ago is evicted; `AWSPENDING` is never cached. Values stay in memory only, in
+/// ``SecretValue`` (which redacts).
 public actor SecretCache {
     /// What a read names, exactly as sent: the agent keys name, ARN and explicit stage apart.
     public struct Key: Hashable, Sendable {
@@ -69,6 +70,8 @@ public actor SecretCache {
 
     /// The value `key` names, through the cache.
     public func value(_ key: Key, refreshNow: Bool = false) async throws -> SecretVersionValue {
+        // A consumer's own test during a rotation's testSecret must see the pending value itself.
+        if key.stage == .pending { return try await upstreamValue(key) }
         if refreshNow { return try await fetch(key) }
         guard let entry = entries[key] else { return try await fetch(key) }
         let now = clock.now()
@@ -123,12 +126,8 @@ public actor SecretCache {
     /// One upstream GetSecretValue per key at a time: concurrent callers share it.
     private func fetch(_ key: Key) async throws -> SecretVersionValue {
         if let running = inflight[key] { return try await running.value }
-        let (store, clockNow) = (store, clock)
-        count("GetSecretValue")
-        let task = Task { () throws -> SecretVersionValue in
-            let id = try await store.resolve(nameOrARN: key.secretID)
-            return try await store.getSecretValue(id, key.selector)
-        }
+        let clockNow = clock
+        let task = Task { () throws -> SecretVersionValue in try await self.upstreamValue(key) }
         inflight[key] = task
         defer { inflight[key] = nil }
         let value = try await task.value
@@ -137,6 +136,13 @@ public actor SecretCache {
         entries[key] = Entry(value: value, stampedAt: now, confirmedAt: now, written: writes)
         evictIfNeeded()
         return value
+    }
+
+    /// GetSecretValue for `key`, uncached.
+    private func upstreamValue(_ key: Key) async throws -> SecretVersionValue {
+        count("GetSecretValue")
+        let id = try await store.resolve(nameOrARN: key.secretID)
+        return try await store.getSecretValue(id, key.selector)
     }
 
     private func restamp(_ key: Key, confirmed: Bool) {

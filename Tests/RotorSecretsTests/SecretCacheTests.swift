@@ -198,4 +198,15 @@ import RotorTestSupport
         #expect(try await fixture.read(pinned) == "value-1")
         #expect(fixture.upstream.calls["GetSecretValue"] == 2 && fixture.upstream.calls["DescribeSecret"] == 1)
     }
+
+    @Test func pendingReadsAreNeverCached() async throws {
+        let fixture = try await Fixture()
+        try await fixture.upstream.base.putSecretValue(PutSecretValueInput(id: Self.id, token: "pending-version-token-0000000000000000",
+                                                                            value: SecretValue(string: "value-pending"), stages: [.pending]))
+        let pending = SecretCache.Key(secretID: Self.id.rawValue, stage: .pending)
+        #expect(try await fixture.read(pending) == "value-pending")
+        #expect(try await fixture.read(pending) == "value-pending")
+        let entries = await fixture.cache.count
+        #expect(fixture.upstream.calls["GetSecretValue"] == 2 && entries == 0)
+    }
 }
