@@ -55,6 +55,13 @@ public struct AgentConfiguration: Sendable, Equatable {
         configuration.cacheSize = try reader.int("cache_size", 1...1000) ?? 1000
         configuration.maxConnections = try reader.int("max_conn", 1...1000) ?? 800
         configuration.ssrfHeaders = try reader.strings("ssrf_headers") ?? configuration.ssrfHeaders
+        for header in configuration.ssrfHeaders {
+            let lower = header.lowercased()
+            guard header.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_".unicodeScalars.contains($0)) }),
+                  !["authorization", "cookie", "host", "proxy-authorization", "x-forwarded-for", "forwarded"].contains(lower) else {
+                throw invalid(file, "'ssrf_headers' holds '\(header.printable(limit: 60))': a token header must be a header name that clients never send on their own")
+            }
+        }
         configuration.ssrfEnvironmentVariables = try reader.strings("ssrf_env_variables") ?? configuration.ssrfEnvironmentVariables
         configuration.pathPrefix = try reader.string("path_prefix") ?? "/v1/"
         guard configuration.pathPrefix.hasPrefix("/") else { throw invalid(file, "'path_prefix' must start with '/'") }

@@ -14,38 +14,53 @@ public struct AgentRoutes: Sendable {
     let cache: SecretCache
     let token: SSRFToken
     let configuration: AgentConfiguration
+    /// The environments this agent serves (`rotor agent --environment`); others are not found.
+    let scope: EnvironmentScope
 
-    public init(cache: SecretCache, token: SSRFToken, configuration: AgentConfiguration) {
+    public init(cache: SecretCache, token: SSRFToken, configuration: AgentConfiguration, scope: EnvironmentScope = .all) {
         self.cache = cache
         self.token = token
         self.configuration = configuration
+        self.scope = scope
     }
+
+    /// AWS's limit on a SecretId (a name or an ARN).
+    static let maximumIDLength = 2048
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(AgentGuard(token: token, headers: configuration.ssrfHeaders, maxConnections: configuration.maxConnections))
         router.get("/ping") { _, _ in Self.text("healthy", .ok) }
         router.get("/secretsmanager/get") { request, _ in
-            await read(request, id: request.uri.queryParameters.get("secretId"), allowed: ["secretId"], missing: "missing parameter secretId")
+            await read(request, id: request.uri.queryParameters.get("secretId").map(Self.rotorID), allowed: ["secretId"], missing: "missing parameter secretId")
         }
         let prefix = configuration.pathPrefix.hasSuffix("/") ? configuration.pathPrefix : configuration.pathPrefix + "/"
         router.get(RouterPath(prefix)) { _, _ in Self.text("missing secret ID", .badRequest) }
         router.get("\(prefix)**") { request, _ in
             let id = String(request.uri.path.dropFirst(prefix.count)).removingPercentEncoding ?? ""
-            // rotor's ids start with '/': `/v1/prod/shop/api-key/k` names `/prod/shop/api-key/k` (so does `/v1//prod/…`).
-            return await read(request, id: id.isEmpty || id.hasPrefix("/") || id.hasPrefix("arn:") ? id : "/" + id, allowed: [], missing: "missing secret ID")
+            return await read(request, id: Self.rotorID(id), allowed: [], missing: "missing secret ID")
         }
         return router
     }
 
     static let parameters: Set<String> = ["versionId", "versionStage", "refreshNow"]
 
+    /// rotor's ids start with '/': `prod/shop/api-key/k` (as `/v1/prod/…` gives it) names `/prod/shop/api-key/k`.
+    static func rotorID(_ id: String) -> String { id.isEmpty || id.hasPrefix("/") || id.hasPrefix("arn:") ? id : "/" + id }
+
     func read(_ request: Request, id: String?, allowed: Set<String>, missing: String) async -> Response {
         let query = request.uri.queryParameters
-        for (name, _) in query where !Self.parameters.contains(String(name)) && !allowed.contains(String(name)) {
-            return Self.text("unknown parameter: \(String(name).printable(limit: 64))", .badRequest)
+        var seen: Set<String> = []
+        for (name, _) in query {
+            guard Self.parameters.contains(String(name)) || allowed.contains(String(name)) else {
+                return Self.text("unknown parameter: \(String(name).printable(limit: 64))", .badRequest)
+            }
+            guard seen.insert(String(name)).inserted else { return Self.text("repeated parameter: \(name)", .badRequest) }
         }
         guard let id, !id.isEmpty else { return Self.text(missing, .badRequest) }
+        guard id.utf8.count <= Self.maximumIDLength else { return Self.text("secret ID longer than \(Self.maximumIDLength) bytes", .badRequest) }
+        // Outside the agent's environments: answered as not found, without asking the store.
+        if let parsed = try? SecretID(nameOrARN: id), !scope.contains(parsed) { return Self.notFound(id) }
         var refreshNow = false
         if let raw = query.get("refreshNow") {
             switch raw.lowercased() {
@@ -57,11 +72,17 @@ public struct AgentRoutes: Sendable {
         do {
             let stage = try query.get("versionStage").map { label throws(RotorError) in try StagingLabel(label) }
             let key = SecretCache.Key(secretID: id, versionID: query.get("versionId").map { VersionID($0) }, stage: stage)
-            return Self.json(AgentResponse.body(try await cache.value(key, refreshNow: refreshNow)), .ok)
+            let value = try await cache.value(key, refreshNow: refreshNow)
+            guard scope.contains(value.secret) else { return Self.notFound(id) }
+            return Self.json(AgentResponse.body(value), .ok)
         } catch {
             let (status, type, message) = AgentResponse.failure(error)
             return Self.json(["__type": type, "message": message], status)
         }
+    }
+
+    static func notFound(_ id: String) -> Response {
+        json(["__type": "ResourceNotFoundException", "message": "Secrets Manager can't find the specified secret \(id.printable(limit: 200))"], .badRequest)
     }
 
     static func text(_ body: String, _ status: HTTPResponse.Status) -> Response {
@@ -86,16 +107,26 @@ struct AgentGuard: RouterMiddleware {
         let count = Atomic<Int>(0)
     }
 
+    /// `localhost`, `127.0.0.1` or `[::1]`, with any port (or no Host at all, as HTTP/1.0 allows).
+    static func isLoopbackHost(_ authority: String?) -> Bool {
+        guard let authority, !authority.isEmpty else { return true }
+        var host = Substring(authority)
+        if host.hasPrefix("[") { host = host.dropFirst().prefix { $0 != "]" } } else if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        return ["localhost", "127.0.0.1", "::1"].contains(host.lowercased())
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let ping = request.uri.path == "/ping"
         // `/ping` gets two slots beyond the limit, so a health check answers under load.
         let running = inFlight.count.wrappingAdd(1, ordering: .relaxed).newValue
         defer { inFlight.count.wrappingSubtract(1, ordering: .relaxed) }
         guard running <= maxConnections + (ping ? 2 : 0) else { return AgentRoutes.text("Connection limit exceeded", .tooManyRequests) }
-        if request.headers[HTTPField.Name("X-Forwarded-For")!] != nil { return AgentRoutes.text("Forwarded", .badRequest) }
         if !ping {
-            let presented = headers.lazy.compactMap { HTTPField.Name($0).flatMap { request.headers[$0] } }.first
-            guard let presented, token.accepts(presented) else { return AgentRoutes.text("Bad Token", .forbidden) }
+            if request.headers[HTTPField.Name("X-Forwarded-For")!] != nil { return AgentRoutes.text("Forwarded", .badRequest) }
+            // A page that rebinds a DNS name to 127.0.0.1 sends its own Host: only loopback names are answered.
+            guard Self.isLoopbackHost(request.head.authority) else { return AgentRoutes.text("Bad Host", .badRequest) }
+            let presented = headers.compactMap { HTTPField.Name($0).flatMap { request.headers[$0] } }
+            guard presented.contains(where: token.accepts) else { return AgentRoutes.text("Bad Token", .forbidden) }
         }
         guard request.method == .get else { return AgentRoutes.text("Not allowed", .methodNotAllowed) }
         do {

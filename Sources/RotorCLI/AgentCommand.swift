@@ -29,14 +29,20 @@ struct Agent: AsyncParsableCommand {
                 settings = try AgentConfiguration.parse(text, file: config)
             }
             let token = try SSRFToken.resolve(variables: settings.ssrfEnvironmentVariables, environment: global.env)
-            let runtime = try await Runtime.open(global, actor: "agent")
+            var options = global
+            // The file's region and log level apply unless the command line names its own.
+            options.region = options.region ?? settings.region
+            options.logLevel = options.logLevel ?? Self.logLevel(settings.logLevel)
+            let runtime = try await Runtime.open(options, actor: "agent")
             let cache = SecretCache(store: runtime.store, configuration: SecretCache.Configuration(
                 ttl: TimeInterval(settings.ttlSeconds), capacity: settings.cacheSize, ignoreTransientErrors: settings.ignoreTransientErrors,
                 maxStaleness: TimeInterval(settings.maxStalenessSeconds)))
-            let routes = AgentRoutes(cache: cache, token: token, configuration: settings)
+            let routes = AgentRoutes(cache: cache, token: token, configuration: settings, scope: runtime.scope)
             let (logger, portFile) = (runtime.logger, portFile)
             let app = Application(
                 router: routes.router(),
+                // AWS's agent closes a connection after 61 s: a client that never finishes its request cannot hold a slot.
+                server: .http1(configuration: .init(idleTimeout: .seconds(61))),
                 configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: settings.httpPort), serverName: "rotor-agent"),
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? 0
@@ -45,6 +51,16 @@ struct Agent: AsyncParsableCommand {
                 },
                 logger: logger)
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        }
+    }
+
+    static func logLevel(_ level: AgentConfiguration.LogLevel) -> String {
+        switch level {
+        case .debug: "debug"
+        case .info: "info"
+        case .warn: "warning"
+        case .error: "error"
+        case .none: "critical"
         }
     }
 }

@@ -72,10 +72,13 @@ public actor SecretCache {
     public func value(_ key: Key, refreshNow: Bool = false) async throws -> SecretVersionValue {
         // A consumer's own test during a rotation's testSecret must see the pending value itself.
         if key.stage == .pending { return try await upstreamValue(key) }
-        if refreshNow { return try await fetch(key) }
+        // Never joined to a fetch already running: it may have started before a rotation.
+        if refreshNow { return store(key, try await upstreamValue(key)) }
         guard let entry = entries[key] else { return try await fetch(key) }
         let now = clock.now()
-        if configuration.ttl > 0, now.timeIntervalSince(entry.stampedAt) <= configuration.ttl { return entry.value }
+        let fresh = configuration.ttl > 0 && now.timeIntervalSince(entry.stampedAt) <= configuration.ttl
+        // A value served stale stops being served once the maximum staleness has passed, hit or not.
+        if fresh, now.timeIntervalSince(entry.confirmedAt) <= configuration.maxStaleness { return entry.value }
         return try await revalidate(key, entry, now: now)
     }
 
@@ -130,8 +133,12 @@ public actor SecretCache {
         let task = Task { () throws -> SecretVersionValue in try await self.upstreamValue(key) }
         inflight[key] = task
         defer { inflight[key] = nil }
-        let value = try await task.value
-        let now = clockNow.now()
+        return store(key, try await task.value, at: clockNow.now())
+    }
+
+    /// Keeps a value just fetched (confirmed now).
+    private func store(_ key: Key, _ value: SecretVersionValue, at now: Date? = nil) -> SecretVersionValue {
+        let now = now ?? clock.now()
         writes += 1
         entries[key] = Entry(value: value, stampedAt: now, confirmedAt: now, written: writes)
         evictIfNeeded()

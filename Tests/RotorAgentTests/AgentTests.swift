@@ -51,6 +51,8 @@ import RotorTestSupport
         ("log_to_file = true", "'log_to_file = true' is not supported"),
         ("validate_credentials = true", "not supported yet"),
         ("ttl_seconds = = 3", "line 1"),
+        ("ssrf_headers = [\"Authorization\"]", "clients never send on their own"),
+        ("ssrf_headers = [\"X Token\"]", "clients never send on their own"),
     ])
     func badFilesNameTheKey(text: String, message: String) {
         let error = #expect(throws: RotorError.self) { try AgentConfiguration.parse(text, file: "agent.toml") }
@@ -71,11 +73,11 @@ import RotorTestSupport
     static let id = try! SecretID("/prod/shop/api-key/vendor")
     static let token = "agent-test-token"
 
-    func withAgent(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    func withAgent(scope: EnvironmentScope = .all, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let store = InMemorySecretStore()
         _ = try await store.createSecret(CreateSecretInput(id: Self.id, initialValue: SecretValue(string: "vendor-key-1")))
         let token = try SSRFToken.resolve(variables: ["AWS_TOKEN"], environment: ["AWS_TOKEN": Self.token])
-        let routes = AgentRoutes(cache: SecretCache(store: store), token: token, configuration: AgentConfiguration())
+        let routes = AgentRoutes(cache: SecretCache(store: store), token: token, configuration: AgentConfiguration(), scope: scope)
         try await Application(router: routes.router()).test(.router, body)
     }
 
@@ -128,6 +130,30 @@ import RotorTestSupport
             try await client.execute(uri: "/v1/prod/shop/api-key/missing", method: .get, headers: Self.headers()) { response in
                 #expect(response.status == .badRequest && String(buffer: response.body).contains("\"__type\":\"ResourceNotFoundException\""))
             }
+        }
+    }
+
+    @Test func anAgentOfOneEnvironmentAnswersNoOtherOnesSecrets() async throws {
+        try await withAgent(scope: .only(try Environment("staging"))) { client in
+            for uri in ["/v1/prod/shop/api-key/vendor", "/secretsmanager/get?secretId=arn:aws:secretsmanager:us-east-1:123456789012:secret:/prod/shop/api-key/vendor-AbCdEf"] {
+                try await client.execute(uri: uri, method: .get, headers: Self.headers()) { response in
+                    #expect(response.status == .badRequest && String(buffer: response.body).contains("ResourceNotFoundException"), "\(uri)")
+                    #expect(!String(buffer: response.body).contains("vendor-key-1"))
+                }
+            }
+        }
+    }
+
+    @Test func anyConfiguredTokenHeaderMayCarryIt() async throws {
+        try await withAgent { client in
+            var both = Self.headers(token: "wrong")
+            both[HTTPField.Name("X-Vault-Token")!] = Self.token
+            try await client.execute(uri: "/v1/prod/shop/api-key/vendor", method: .get, headers: both) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/ping", method: .get, headers: Self.headers(token: nil, [("X-Forwarded-For", "10.0.0.1")])) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/prod/shop/api-key/vendor?versionStage=AWSCURRENT&versionStage=AWSPREVIOUS", method: .get, headers: Self.headers()) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/v1/" + String(repeating: "a", count: 2100), method: .get, headers: Self.headers()) { #expect($0.status == .badRequest) }
         }
     }
 }

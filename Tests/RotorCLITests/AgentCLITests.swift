@@ -26,6 +26,13 @@ import Testing
         #expect(response.status.code == 200 && body.contains("\"SecretString\":\"CANARY-agent-value-1\""))
         let denied = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1\(id)"), timeout: .seconds(10))
         #expect(denied.status.code == 403)
+        // A page that rebound its DNS name to 127.0.0.1 sends its own Host.
+        var rebound = request
+        rebound.headers.replaceOrAdd(name: "Host", value: "attacker.example:\(port)")
+        let refusedHost = try await HTTPClient.shared.execute(rebound, timeout: .seconds(10))
+        let hostBody = String(buffer: try await refusedHost.body.collect(upTo: 1024))
+        #expect(refusedHost.status.code == 400 && hostBody == "Bad Host")
+
         agent.signal(SIGTERM)
         #expect(try await agent.waitForExit() == 0)
         #expect(!agent.output.contains("CANARY") && !agent.output.contains(token))

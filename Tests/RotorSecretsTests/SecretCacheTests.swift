@@ -123,7 +123,8 @@ import RotorTestSupport
         let calls = fixture.upstream.calls
         fixture.clock.advance(by: 100)
         #expect(try await fixture.read() == "value-1" && fixture.upstream.calls == calls)
-        fixture.clock.advance(by: 700)
+        fixture.clock.advance(by: 600)
+        // Within the TTL of the last stale serve, but past the maximum staleness: not served.
         await #expect(throws: SecretCacheError.self) { _ = try await fixture.read() }
         fixture.upstream.fail(.none)
         #expect(try await fixture.read() == "value-1")
