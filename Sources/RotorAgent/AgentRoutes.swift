@@ -152,7 +152,12 @@ enum AgentResponse {
 
     /// The status, `__type` and message of a failure (never a value: rotor's errors carry none).
     static func failure(_ error: any Error) -> (HTTPResponse.Status, String, String) {
-        if let stale = error as? SecretCacheError { return (.serviceUnavailable, "StaleValue", stale.description) }
+        if let cache = error as? SecretCacheError {
+            switch cache {
+            case .stale: return (.serviceUnavailable, "StaleValue", cache.description)
+            case .circuitOpen: return (.serviceUnavailable, "CircuitOpen", cache.description)
+            }
+        }
         let wrapped = RotorError.wrapping(error)
         switch wrapped.code {
         case .secretNotFound, .notManaged, .versionNotFound: return (.badRequest, "ResourceNotFoundException", wrapped.summary)

@@ -34,8 +34,14 @@ public actor SecretCache {
         /// The longest a value is served after it was last confirmed upstream; past it a transient
         /// error is returned (``SecretCacheError/stale(_:confirmedAt:)``) instead of the stale value.
         public var maxStaleness: TimeInterval
+        /// The upstream's circuit breaker (consecutive transient failures before it opens, and its cool-down).
+        public var breaker: CircuitBreaker
 
-        public init(ttl: TimeInterval = 300, capacity: Int = 1000, ignoreTransientErrors: Bool = true, maxStaleness: TimeInterval = 3600) {
+        public init(
+            ttl: TimeInterval = 300, capacity: Int = 1000, ignoreTransientErrors: Bool = true, maxStaleness: TimeInterval = 3600,
+            breaker: CircuitBreaker = CircuitBreaker()
+        ) {
+            self.breaker = breaker
             self.ttl = ttl
             self.capacity = max(1, capacity)
             self.ignoreTransientErrors = ignoreTransientErrors
@@ -59,6 +65,7 @@ public actor SecretCache {
     private var entries: [Key: Entry] = [:]
     private var writes: UInt64 = 0
     private var inflight: [Key: Task<SecretVersionValue, any Error>] = [:]
+    private var breaker: CircuitBreaker
     /// Upstream calls by API, for tests and the agent's metrics.
     public private(set) var upstreamCalls: [String: Int] = [:]
 
@@ -66,6 +73,25 @@ public actor SecretCache {
         self.store = store
         self.clock = clock
         self.configuration = configuration
+        breaker = configuration.breaker
+    }
+
+    /// The upstream's breaker as it stands (for the agent's metrics and health).
+    public var breakerState: CircuitBreaker.State { breaker.state }
+
+    /// Runs one upstream call through the breaker: refused while it is open (as a transient error,
+    /// so a cached value is served), its outcome recorded.
+    private func upstream<T: Sendable>(_ api: String, _ call: () async throws -> T) async throws -> T {
+        if case .rejected(let until) = breaker.admit(now: clock.now()) { throw SecretCacheError.circuitOpen(until: until) }
+        count(api)
+        do {
+            let result = try await call()
+            breaker.record(transientFailure: false, now: clock.now(), unit: 0)
+            return result
+        } catch {
+            breaker.record(transientFailure: isTransient(error), now: clock.now(), unit: Double.random(in: 0..<1))
+            throw error
+        }
     }
 
     /// The value `key` names, through the cache.
@@ -109,8 +135,8 @@ public actor SecretCache {
     /// Whether the cached version still answers the read: for a version id alone, that it exists;
     /// otherwise that it (or the requested one) holds the requested label (AWSCURRENT by default).
     private func describeSaysCurrent(_ key: Key, _ entry: Entry) async throws -> Bool {
-        count("DescribeSecret")
-        let description = try await store.describeSecret(entry.value.secret)
+        let (store, secret) = (store, entry.value.secret)
+        let description = try await upstream("DescribeSecret") { try await store.describeSecret(secret) }
         let stages = description.versionIDsToStages
         if key.versionID != nil, key.stage == nil { return stages[key.versionID!] != nil }
         let version = key.versionID ?? entry.value.versionID
@@ -147,9 +173,11 @@ public actor SecretCache {
 
     /// GetSecretValue for `key`, uncached.
     private func upstreamValue(_ key: Key) async throws -> SecretVersionValue {
-        count("GetSecretValue")
-        let id = try await store.resolve(nameOrARN: key.secretID)
-        return try await store.getSecretValue(id, key.selector)
+        let store = store
+        return try await upstream("GetSecretValue") {
+            let id = try await store.resolve(nameOrARN: key.secretID)
+            return try await store.getSecretValue(id, key.selector)
+        }
     }
 
     private func restamp(_ key: Key, confirmed: Bool) {
@@ -170,16 +198,23 @@ public actor SecretCache {
 
     private func count(_ api: String) { upstreamCalls[api, default: 0] += 1 }
 
-    private func isTransient(_ error: any Error) -> Bool { RotorError.wrapping(error).isTransient }
+    private func isTransient(_ error: any Error) -> Bool {
+        if error is SecretCacheError { return true }
+        return RotorError.wrapping(error).isTransient
+    }
 }
 
 /// Why the cache could not answer.
 public enum SecretCacheError: Error, CustomStringConvertible, Sendable {
     /// The upstream is failing and the cached value was last confirmed too long ago to serve.
     case stale(String, confirmedAt: Date)
+    /// The upstream failed repeatedly; no call goes to it before `until`.
+    case circuitOpen(until: Date)
 
     public var description: String {
         switch self {
+        case .circuitOpen(let until):
+            "the upstream failed repeatedly; its circuit breaker is open until \(until.formatted(.iso8601)) (a cached value is served meanwhile when there is one)"
         case .stale(let id, let confirmedAt):
             "the upstream is unavailable and the cached value of \(id.printable(limit: 128)) was last confirmed at \(confirmedAt.formatted(.iso8601)), longer ago than the maximum staleness"
         }
