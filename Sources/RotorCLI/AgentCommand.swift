@@ -33,12 +33,12 @@ struct Agent: AsyncParsableCommand {
             // The file's region and log level apply unless the command line names its own.
             options.region = options.region ?? settings.region
             options.logLevel = options.logLevel ?? Self.logLevel(settings.logLevel)
-            let runtime = try await Runtime.open(options, actor: "agent")
-            let cache = SecretCache(store: runtime.store, configuration: SecretCache.Configuration(
+            let (store, _, logger) = try Runtime.openStores(options)
+            let cache = SecretCache(store: store, configuration: SecretCache.Configuration(
                 ttl: TimeInterval(settings.ttlSeconds), capacity: settings.cacheSize, ignoreTransientErrors: settings.ignoreTransientErrors,
                 maxStaleness: TimeInterval(settings.maxStalenessSeconds)))
-            let routes = AgentRoutes(cache: cache, token: token, configuration: settings, scope: runtime.scope)
-            let (logger, portFile) = (runtime.logger, portFile)
+            let routes = AgentRoutes(cache: cache, token: token, configuration: settings, scope: try options.scope())
+            let portFile = portFile
             let app = Application(
                 router: routes.router(),
                 // AWS's agent closes a connection after 61 s: a client that never finishes its request cannot hold a slot.

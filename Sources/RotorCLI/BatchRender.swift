@@ -18,8 +18,11 @@ enum BatchRender {
     }
 
     /// One JSON line per secret as it finishes.
-    static func resultLine(_ result: BatchResult) -> String {
-        String(decoding: (try? JSONSerialization.data(withJSONObject: RecordJSON.batchResult(result), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data(), as: UTF8.self)
+    static func resultLine(_ result: BatchResult) -> String { jsonLine(RecordJSON.batchResult(result)) }
+
+    /// An object as one line of JSON, keys sorted.
+    static func jsonLine(_ object: [String: Any]) -> String {
+        String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data(), as: UTF8.self)
     }
 
     static func resultText(_ result: BatchResult) -> String {
@@ -41,19 +44,18 @@ enum BatchRender {
         let heading = "batch \(job.id): \(snapshot.total) secret(s) in \(seconds(elapsed))\(snapshot.stopReason.map { "; \($0)" } ?? "")"
         if json {
             ([heading] + table).forEach(Output.error)
-            let counts = Dictionary(uniqueKeysWithValues: BatchOutcome.allCases.map { ($0.rawValue, snapshot.count($0)) })
-            Output.line(String(decoding: (try? JSONSerialization.data(withJSONObject: [
-                "summary": ["batch": job.id, "total": snapshot.total, "elapsedSeconds": elapsed, "outcomes": counts,
+            Output.line(jsonLine([
+                "summary": ["batch": job.id, "total": snapshot.total, "elapsedSeconds": elapsed, "outcomes": snapshot.outcomeCounts,
                             "stopped": snapshot.stopReason ?? NSNull(), "worst": snapshot.worst.rawValue] as [String: Any],
-            ], options: [.sortedKeys])) ?? Data(), as: UTF8.self))
+            ]))
         } else {
             ([heading] + table).forEach(Output.line)
         }
     }
 
     /// The worst outcome's exit status; 130 when interrupted.
-    static func exitStatus(_ snapshot: BatchProgress.Snapshot) -> Int32 {
-        if snapshot.stopReason?.hasPrefix("interrupted") == true { return ExitStatus.interrupted }
+    static func exitStatus(_ snapshot: BatchProgress.Snapshot, interrupted: Bool) -> Int32 {
+        if interrupted { return ExitStatus.interrupted }
         switch snapshot.worst {
         case .rotated: return ExitStatus.success
         case .needsPerson: return ExitStatus.needsPerson

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RotorCore
 import RotorPolicies
+import Synchronization
 
 extension Rotate {
     /// `rotor rotate --match … [--dry-run]`: plans the batch, then runs it with the caps, printing progress.
@@ -29,7 +30,7 @@ extension Rotate {
         line?.stop()
         interrupt.cancel()
         BatchRender.summary(job, snapshot, json: !terminal)
-        let status = BatchRender.exitStatus(snapshot)
+        let status = BatchRender.exitStatus(snapshot, interrupted: interrupt.fired)
         if status != ExitStatus.success { throw ExitCode(status) }
     }
 
@@ -47,12 +48,20 @@ extension Rotate {
 /// Ctrl-C (SIGINT) or SIGTERM during a batch: start nothing more, let running rotations finish.
 final class BatchInterrupt {
     let sources: [any DispatchSourceSignal]
+    private let received = Received()
+
+    final class Received: Sendable { let flag = Atomic(false) }
+
+    /// Whether a signal stopped the batch (its exit status is then 130).
+    var fired: Bool { received.flag.load(ordering: .relaxed) }
 
     init(_ progress: BatchProgress) {
+        let received = received
         sources = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
+                received.flag.store(true, ordering: .relaxed)
                 progress.stop("interrupted (\(number == SIGINT ? "SIGINT" : "SIGTERM"))")
                 Output.error("\ninterrupted: starting nothing more; \(progress.snapshot.running) running rotation(s) finish or roll back")
             }

@@ -14,18 +14,24 @@ struct Runtime {
     let scope: EnvironmentScope
     let logger: Logger
 
-    static func open(
-        _ options: GlobalOptions, stuckPending: StuckPendingPolicy = .refuse, actor: String? = nil, lockTTL: TimeInterval = 60
-    ) async throws -> Runtime {
+    /// Logging and the stores only: for commands that read secrets and rotate nothing (`rotor agent`),
+    /// with no engine and no plug-in discovery at start.
+    static func openStores(_ options: GlobalOptions) throws -> (store: any SecretStore, state: SQLiteStateStore, logger: Logger) {
         let level = try options.level()
         LoggingBootstrap.once(level: level)
         var logger = Logger(label: "rotor")
         logger.logLevel = level
         let home = options.homeURL
-        let synchronous = try options.synchronousMode()
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let (store, state) = try openStores(options, home: home, clock: SystemClock(), synchronous: try options.synchronousMode(), logger: logger)
+        return (store, state, logger)
+    }
+
+    static func open(
+        _ options: GlobalOptions, stuckPending: StuckPendingPolicy = .refuse, actor: String? = nil, lockTTL: TimeInterval = 60
+    ) async throws -> Runtime {
         let clock = SystemClock()
-        let (openedStore, sqliteState) = try openStores(options, home: home, clock: clock, synchronous: synchronous, logger: logger)
+        let (openedStore, sqliteState, logger) = try openStores(options)
         var store = openedStore
         var state: any RotationStateStore = sqliteState
         #if ROTOR_FAULT_INJECTION

@@ -109,12 +109,17 @@ extension RotationScheduler {
     /// One secret of an API batch: only while this daemon holds the lease; re-planned and alerted
     /// on like a scheduled rotation.
     func rotateInBatch(_ item: BatchItem, job: BatchJob) async -> BatchResult {
-        guard state.isLeader else {
-            job.progress.stop("this daemon lost its lease")
-            return BatchResult(id: item.id, rotator: item.rotator, outcome: .notStarted, error: "this daemon lost its lease")
-        }
+        if let refused = refusedWithoutLease(item, job.progress) { return refused }
         let result = await engine.rotateForBatch(item, trigger: "batch:\(job.id)")
         await replan(item.id, policy: state.policies?.policy(for: item.id), failure: result.outcome == .rotated ? nil : (result.error ?? result.outcome.rawValue))
         return result
+    }
+
+    /// Nil while this daemon holds the lease; otherwise the run starts nothing more (the lease's new
+    /// holder has the schedule) and `item` is not started.
+    func refusedWithoutLease(_ item: BatchItem, _ progress: BatchProgress) -> BatchResult? {
+        guard !state.isLeader else { return nil }
+        progress.stop("this daemon lost its lease")
+        return item.result(.notStarted, error: "this daemon lost its lease")
     }
 }

@@ -69,7 +69,7 @@ extension ObservabilityAPI {
             "id": job.id, "requestedBy": job.requestedBy, "selection": job.plan.selection.description,
             "state": snapshot.finishedAt != nil ? "finished" : (snapshot.stopReason != nil ? "stopping" : "running"),
             "total": snapshot.total, "done": snapshot.done, "running": snapshot.running, "remaining": snapshot.remaining,
-            "outcomes": Dictionary(uniqueKeysWithValues: BatchOutcome.allCases.map { ($0.rawValue, snapshot.count($0)) }),
+            "outcomes": snapshot.outcomeCounts,
             "maxConcurrent": job.limits.maxConcurrent, "maxConcurrentPerRotator": job.limits.maxConcurrentPerRotator, "stopOnError": job.limits.stopOnError,
             "startedAt": RecordJSON.date(snapshot.startedAt), "finishedAt": RecordJSON.date(snapshot.finishedAt), "stopped": snapshot.stopReason ?? NSNull(),
             "notes": job.plan.notes,

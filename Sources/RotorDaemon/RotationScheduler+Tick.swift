@@ -37,14 +37,9 @@ extension RotationScheduler {
         let progress = BatchProgress(total: items.count, startedAt: clock.now())
         let limits = BatchLimits(maxConcurrent: configuration.maxConcurrent, maxConcurrentPerRotator: configuration.maxConcurrentPerRotator)
         let runner = BatchRunner(plan: BatchPlan(selection: BatchSelection(), items: items), limits: limits, clock: clock, slots: slots) { item in
-            if underLease, !self.state.isLeader {
-                // The lease was lost mid-tick: start nothing more; the new holder has the schedule.
-                progress.stop("lease lost")
-                return BatchResult(id: item.id, rotator: item.rotator, outcome: .notStarted)
-            }
+            if underLease, let refused = self.refusedWithoutLease(item, progress) { return refused }
             let policy = self.state.policies?.policies.first { $0.name == item.policy }
-            let succeeded = await self.rotate(item.id, policy: policy)
-            return BatchResult(id: item.id, rotator: item.rotator, outcome: succeeded ? .rotated : .failed)
+            return item.result(await self.rotate(item.id, policy: policy) ? .rotated : .failed)
         }
         return await runner.run(progress).filter { $0.outcome != .notStarted }.map { ($0.id, $0.outcome == .rotated) }
     }

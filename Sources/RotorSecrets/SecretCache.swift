@@ -83,7 +83,7 @@ public actor SecretCache {
     /// so a cached value is served), its outcome recorded.
     private func upstream<T: Sendable>(_ api: String, _ call: () async throws -> T) async throws -> T {
         if case .rejected(let until) = breaker.admit(now: clock.now()) { throw SecretCacheError.circuitOpen(until: until) }
-        count(api)
+        tally(api)
         do {
             let result = try await call()
             breaker.record(transientFailure: false, now: clock.now(), unit: 0)
@@ -99,7 +99,7 @@ public actor SecretCache {
         // A consumer's own test during a rotation's testSecret must see the pending value itself.
         if key.stage == .pending { return try await upstreamValue(key) }
         // Never joined to a fetch already running: it may have started before a rotation.
-        if refreshNow { return store(key, try await upstreamValue(key)) }
+        if refreshNow { return keep(key, try await upstreamValue(key)) }
         guard let entry = entries[key] else { return try await fetch(key) }
         let now = clock.now()
         let fresh = configuration.ttl > 0 && now.timeIntervalSince(entry.stampedAt) <= configuration.ttl
@@ -110,11 +110,6 @@ public actor SecretCache {
 
     /// How many entries the cache holds.
     public var count: Int { entries.count }
-
-    /// Forgets `secretID`'s entries (every version and stage), so the next read goes upstream.
-    public func invalidate(secretID: String) {
-        entries = entries.filter { $0.key.secretID != secretID }
-    }
 
     private func revalidate(_ key: Key, _ entry: Entry, now: Date) async throws -> SecretVersionValue {
         let stillCurrent: Bool
@@ -155,16 +150,15 @@ public actor SecretCache {
     /// One upstream GetSecretValue per key at a time: concurrent callers share it.
     private func fetch(_ key: Key) async throws -> SecretVersionValue {
         if let running = inflight[key] { return try await running.value }
-        let clockNow = clock
         let task = Task { () throws -> SecretVersionValue in try await self.upstreamValue(key) }
         inflight[key] = task
         defer { inflight[key] = nil }
-        return store(key, try await task.value, at: clockNow.now())
+        return keep(key, try await task.value)
     }
 
     /// Keeps a value just fetched (confirmed now).
-    private func store(_ key: Key, _ value: SecretVersionValue, at now: Date? = nil) -> SecretVersionValue {
-        let now = now ?? clock.now()
+    private func keep(_ key: Key, _ value: SecretVersionValue) -> SecretVersionValue {
+        let now = clock.now()
         writes += 1
         entries[key] = Entry(value: value, stampedAt: now, confirmedAt: now, written: writes)
         evictIfNeeded()
@@ -196,7 +190,7 @@ public actor SecretCache {
         }
     }
 
-    private func count(_ api: String) { upstreamCalls[api, default: 0] += 1 }
+    private func tally(_ api: String) { upstreamCalls[api, default: 0] += 1 }
 
     private func isTransient(_ error: any Error) -> Bool {
         if error is SecretCacheError { return true }

@@ -51,6 +51,10 @@ public struct BatchItem: Sendable {
         self.dependsOn = dependsOn
         self.needsPerson = needsPerson
     }
+    /// This secret's end in a batch, when it did not run (or ran elsewhere and said how it went).
+    public func result(_ outcome: BatchOutcome, error: String? = nil) -> BatchResult {
+        BatchResult(id: id, rotator: rotator, outcome: outcome, error: error)
+    }
 }
 
 /// What a batch will do, in order: every dependency before the secrets that use it.

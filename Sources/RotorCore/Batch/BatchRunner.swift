@@ -69,6 +69,8 @@ public final class BatchProgress: Sendable {
         public var remaining: Int { total - results.count - running }
         public func count(_ outcome: BatchOutcome) -> Int { results.count { $0.outcome == outcome } }
         public var worst: BatchOutcome { results.map(\.outcome).max() ?? .rotated }
+        /// How many ended each way, every outcome named (for JSON).
+        public var outcomeCounts: [String: Int] { Dictionary(uniqueKeysWithValues: BatchOutcome.allCases.map { ($0.rawValue, count($0)) }) }
     }
 
     private let state: Mutex<Snapshot>
@@ -121,21 +123,20 @@ public struct BatchRunner: Sendable {
             progress.finished(result, wasRunning: wasRunning)
             onResult(result)
         }
+        func abandonWaiting(_ reason: String) {
+            for item in dispatch.abandonWaiting() { settle(item.result(.notStarted, error: reason), wasRunning: false) }
+        }
         await withTaskGroup(of: BatchResult.self) { group in
             while true {
-                if let reason = progress.stopReason {
-                    for item in dispatch.abandonWaiting() { settle(BatchResult(id: item.id, rotator: item.rotator, outcome: .notStarted, error: reason), wasRunning: false) }
-                }
-                for (item, outcome, reason) in dispatch.settleUnstartable() {
-                    settle(BatchResult(id: item.id, rotator: item.rotator, outcome: outcome, error: reason), wasRunning: false)
-                }
+                if let reason = progress.stopReason { abandonWaiting(reason) }
+                for (item, outcome, reason) in dispatch.settleUnstartable() { settle(item.result(outcome, error: reason), wasRunning: false) }
                 if let item = dispatch.nextStartable() {
                     progress.started()
                     group.addTask { [slots, rotate] in
                         guard let slots else { return await rotate(item) }
                         return await slots.withSlot(item.rotator) {
                             // A stop while it waited for the process's slot: it never starts.
-                            if let reason = progress.stopReason { return BatchResult(id: item.id, rotator: item.rotator, outcome: .notStarted, error: reason) }
+                            if let reason = progress.stopReason { return item.result(.notStarted, error: reason) }
                             return await rotate(item)
                         }
                     }
@@ -143,7 +144,7 @@ public struct BatchRunner: Sendable {
                 }
                 guard let result = await group.next() else {
                     // Nothing runs and nothing can start: whatever still waits is reported, never lost.
-                    for item in dispatch.abandonWaiting() { settle(BatchResult(id: item.id, rotator: item.rotator, outcome: .notStarted, error: "not started"), wasRunning: false) }
+                    abandonWaiting("not started")
                     break
                 }
                 dispatch.finish(result)
