@@ -100,13 +100,16 @@ let package = Package(
         // Cognito app-client secrets (two valid at once) through RotorAWS's JSON client.
         .target(name: "RotorCognito", dependencies: ["RotorCore", "RotorAWS", "RotorHTTP", .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: strict),
         // How services read secrets: a cache with AWS's agent's semantics, single flight, maximum staleness.
-        .target(name: "RotorSecrets", dependencies: ["RotorCore"], swiftSettings: strict),
+        .target(name: "RotorSecrets", dependencies: ["RotorCore", .product(name: "CoreMetrics", package: "swift-metrics")], swiftSettings: strict),
         // `rotor agent`: AWS's Secrets Manager Agent's HTTP API and TOML configuration over RotorSecrets' cache.
         .target(
             name: "RotorAgent",
             dependencies: [
                 "RotorCore", "RotorSecrets", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -182,6 +185,7 @@ let package = Package(
                 "RotorPlugins", "RotorHTTP", "RotorGitHub", "RotorCognito",
                 "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres",
                 "RotorSecrets", "RotorAgent", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -213,12 +217,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "RotorSecretsTests", dependencies: ["RotorCore", "RotorSecrets", "RotorTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "RotorSecretsTests",
+            dependencies: [
+                "RotorCore", "RotorSecrets", "RotorTestSupport",
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "RotorAgentTests",
             dependencies: [
                 "RotorCore", "RotorSecrets", "RotorAgent", "RotorTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Prometheus
 import RotorCore
 import RotorSecrets
 import Synchronization
@@ -9,19 +10,29 @@ import Synchronization
 /// extension's `/secretsmanager/get`) works unchanged: `GET /ping`, `GET /secretsmanager/get?secretId=…`,
 /// `GET {path_prefix}{id}`, each with `versionId`, `versionStage` and `refreshNow`. Checks in AWS's
 /// order: connection limit (429), `X-Forwarded-For` (400), the SSRF token except on `/ping` (403),
-/// GET only (405), then the route (404 otherwise).
+/// GET only (405), then the route (404 otherwise). rotor's own: `GET /metrics` (Prometheus, with the
+/// token like every read) and `POST /rotor/v1/rotated` (a signed ``RotationNotice``: no token, the
+/// signature stands for it).
 public struct AgentRoutes: Sendable {
     let cache: SecretCache
     let token: SSRFToken
     let configuration: AgentConfiguration
     /// The environments this agent serves (`rotor agent --environment`); others are not found.
     let scope: EnvironmentScope
+    /// Checks rotation notices; `nil` turns them off (the route answers 404).
+    let notices: NoticeSigner?
+    let metrics: PrometheusCollectorRegistry?
 
-    public init(cache: SecretCache, token: SSRFToken, configuration: AgentConfiguration, scope: EnvironmentScope = .all) {
+    public init(
+        cache: SecretCache, token: SSRFToken, configuration: AgentConfiguration, scope: EnvironmentScope = .all,
+        notices: NoticeSigner? = nil, metrics: PrometheusCollectorRegistry? = nil
+    ) {
         self.cache = cache
         self.token = token
         self.configuration = configuration
         self.scope = scope
+        self.notices = notices
+        self.metrics = metrics
     }
 
     /// AWS's limit on a SecretId (a name or an ARN).
@@ -31,6 +42,14 @@ public struct AgentRoutes: Sendable {
         let router = Router()
         router.middlewares.add(AgentGuard(token: token, headers: configuration.ssrfHeaders, maxConnections: configuration.maxConnections))
         router.get("/ping") { _, _ in Self.text("healthy", .ok) }
+        if let metrics {
+            router.get("/metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.emitToString())))
+            }
+        }
+        if let notices {
+            router.post(RouterPath(RotationNotice.path)) { request, _ in await rotated(request, signer: notices) }
+        }
         router.get("/secretsmanager/get") { request, _ in
             await read(request, id: request.uri.queryParameters.get("secretId").map(Self.rotorID), allowed: ["secretId"], missing: "missing parameter secretId")
         }
@@ -81,6 +100,18 @@ public struct AgentRoutes: Sendable {
         }
     }
 
+    /// A signed rotation notice: the secret's entries are dropped (204); a bad or old signature is 403.
+    func rotated(_ request: Request, signer: NoticeSigner) async -> Response {
+        guard let buffer = try? await request.body.collect(upTo: RotationNotice.maximumBodySize) else { return Self.text("Body too large", .contentTooLarge) }
+        let body = [UInt8](buffer: buffer)
+        guard signer.verify(request.headers[HTTPField.Name(NoticeSigner.header)!], body: body, now: Date()) else { return Self.text("Bad Signature", .forbidden) }
+        guard let notice = try? JSONDecoder().decode(RotationNotice.self, from: Data(body)), let secret = try? SecretID(nameOrARN: notice.secretId) else {
+            return Self.text("Bad Notice", .badRequest)
+        }
+        await cache.invalidate(secret: secret)
+        return Response(status: .noContent)
+    }
+
     static func notFound(_ id: String) -> Response {
         json(["__type": "ResourceNotFoundException", "message": "Secrets Manager can't find the specified secret \(id.printable(limit: 200))"], .badRequest)
     }
@@ -117,6 +148,8 @@ struct AgentGuard: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let ping = request.uri.path == "/ping"
+        // A rotation notice carries its own signature instead of the token (rotor does not hold the agent's token).
+        let notice = request.uri.path == RotationNotice.path && request.method == .post
         // `/ping` gets two slots beyond the limit, so a health check answers under load.
         let running = inFlight.count.wrappingAdd(1, ordering: .relaxed).newValue
         defer { inFlight.count.wrappingSubtract(1, ordering: .relaxed) }
@@ -126,9 +159,9 @@ struct AgentGuard: RouterMiddleware {
             // A page that rebinds a DNS name to 127.0.0.1 sends its own Host: only loopback names are answered.
             guard Self.isLoopbackHost(request.head.authority) else { return AgentRoutes.text("Bad Host", .badRequest) }
             let presented = headers.compactMap { HTTPField.Name($0).flatMap { request.headers[$0] } }
-            guard presented.contains(where: token.accepts) else { return AgentRoutes.text("Bad Token", .forbidden) }
+            guard notice || presented.contains(where: token.accepts) else { return AgentRoutes.text("Bad Token", .forbidden) }
         }
-        guard request.method == .get else { return AgentRoutes.text("Not allowed", .methodNotAllowed) }
+        guard request.method == .get || notice else { return AgentRoutes.text("Not allowed", .methodNotAllowed) }
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import Prometheus
 import RotorAgent
 import RotorCore
 import RotorSecrets
+import Synchronization
 
 struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,6 +20,8 @@ struct Agent: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: ArgumentHelp("A TOML file with AWS's agent's keys (http_port, ttl_seconds, cache_size, …).", valueName: "file")) var config: String?
     @Option(help: "Write the port to this file once listening (with http_port = 0).") var portFile: String?
+    @Flag(help: "Do not register for rotation notices (the TTL alone then bounds how long an old value is served).")
+    var noRotationNotices = false
 
     func run() async throws {
         try await runReportingErrors {
@@ -34,11 +38,15 @@ struct Agent: AsyncParsableCommand {
             options.region = options.region ?? settings.region
             options.logLevel = options.logLevel ?? Self.logLevel(settings.logLevel)
             let (store, _, logger) = try Runtime.openStores(options)
+            let registry = PrometheusCollectorRegistry()
             let cache = SecretCache(store: store, configuration: SecretCache.Configuration(
                 ttl: TimeInterval(settings.ttlSeconds), capacity: settings.cacheSize, ignoreTransientErrors: settings.ignoreTransientErrors,
-                maxStaleness: TimeInterval(settings.maxStalenessSeconds)))
-            let routes = AgentRoutes(cache: cache, token: token, configuration: settings, scope: try options.scope())
+                maxStaleness: TimeInterval(settings.maxStalenessSeconds)), metrics: PrometheusMetricsFactory(registry: registry))
+            let signer = noRotationNotices ? nil : NoticeSigner.random()
+            let routes = AgentRoutes(cache: cache, token: token, configuration: settings, scope: try options.scope(), notices: signer, metrics: registry)
             let portFile = portFile
+            let directory = AgentDirectory.resolve(environment: options.env, home: options.homeURL)
+            let registration = Registration()
             let app = Application(
                 router: routes.router(),
                 // AWS's agent closes a connection after 61 s: a client that never finishes its request cannot hold a slot.
@@ -47,11 +55,24 @@ struct Agent: AsyncParsableCommand {
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? 0
                     logger.notice("rotor agent listening", metadata: ["url": "http://127.0.0.1:\(port)"])
+                    if let signer {
+                        do { try registration.set(directory.register(port: port, signer: signer)) } catch {
+                            logger.warning("not registered for rotation notices; the TTL bounds how long an old value is served", metadata: ["error": "\(error)"])
+                        }
+                    }
                     if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
                 },
                 logger: logger)
+            defer { registration.remove() }
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         }
+    }
+
+    /// This agent's registration file, removed at exit.
+    final class Registration: Sendable {
+        let file = Mutex<URL?>(nil)
+        func set(_ url: URL) { file.withLock { $0 = url } }
+        func remove() { file.withLock { if let url = $0 { try? FileManager.default.removeItem(at: url) } } }
     }
 
     static func logLevel(_ level: AgentConfiguration.LogLevel) -> String {

@@ -5,6 +5,7 @@ import RotorRotators
 import RotorPostgres
 import RotorStorage
 import RotorAWS
+import RotorAgent
 
 /// Wires the adapters together for one command: the embedded store, the state database and the engine.
 struct Runtime {
@@ -43,9 +44,12 @@ struct Runtime {
         }
         #endif
         let actor = actor ?? Self.actor(options.env)
-        let configuration = EngineConfiguration(
+        var configuration = EngineConfiguration(
             retry: try options.retryPolicy(), stuckPending: stuckPending, actor: actor, lockTTL: try options.lockTimeToLive(default: lockTTL),
             lockOwner: LocalLockOwner.make(actor: actor), holderIsDead: LocalLockOwner.isDead)
+        // The agents of this host drop a rotated secret's old value at once (rotation-aware refresh).
+        let notifier = AgentNotifier(directory: AgentDirectory.resolve(environment: options.env, home: options.homeURL), logger: logger)
+        configuration.rotationFinished = { secret, version in await notifier.notify(secret, version: version) }
         var engineLogger = logger
         engineLogger[metadataKey: "component"] = "engine"
         let engine = RotationEngine(store: store, state: state, rotators: try await options.rotators(), clock: clock, configuration: configuration, logger: engineLogger)

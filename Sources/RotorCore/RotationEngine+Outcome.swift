@@ -16,6 +16,7 @@ extension RotationEngine {
         }
         run.backlog = .none
         logger.info("rotation succeeded", metadata: ["secret": "\(run.secret)", "token": "\(run.token)"])
+        await configuration.rotationFinished?(run.secret, token)
         return run.report(outcome: .succeeded, error: nil, endedAt: now)
     }
 

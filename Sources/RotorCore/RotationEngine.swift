@@ -24,6 +24,9 @@ public struct EngineConfiguration: Sendable {
     /// Whether a lock owner is known to be dead (a process of this host that no longer exists): its
     /// lock is then broken at once instead of waiting for it to lapse.
     public var holderIsDead: @Sendable (String) -> Bool
+    /// Called after a rotation's success is committed (the new version is `AWSCURRENT`), e.g. to tell
+    /// the local agents to drop the old value. Best effort: it cannot fail the rotation.
+    public var rotationFinished: (@Sendable (SecretID, VersionID) async -> Void)?
 
     public init(
         retry: RetryPolicy = RetryPolicy(), stuckPending: StuckPendingPolicy = .refuse, actor: String = "rotor",

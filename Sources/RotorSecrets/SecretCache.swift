@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import RotorCore
 
@@ -7,8 +8,9 @@ import RotorCore
 /// again); `refreshNow` always fetches and never falls back; transient upstream errors serve the
 /// cached value (re-stamped) when allowed, but never past `maxStaleness` since it was last
 /// confirmed; concurrent misses of one key make one upstream call; past `capacity` the entry
-/// written longest ago is evicted; `AWSPENDING` is never cached. Values stay in memory only, in
-/// ``SecretValue`` (which redacts).
+/// written longest ago is evicted; `AWSPENDING` is never cached; ``invalidate(secret:)`` (a rotation
+/// rotor finished) drops a secret's entries at once. Values stay in memory only, in ``SecretValue``
+/// (which redacts).
 public actor SecretCache {
     /// What a read names, exactly as sent: the agent keys name, ARN and explicit stage apart.
     public struct Key: Hashable, Sendable {
@@ -66,14 +68,36 @@ public actor SecretCache {
     private var writes: UInt64 = 0
     private var inflight: [Key: Task<SecretVersionValue, any Error>] = [:]
     private var breaker: CircuitBreaker
+    /// The write count at each secret's last invalidation: a fetch that started before it is not kept.
+    private var invalidated: [SecretID: UInt64] = [:]
+    private let metrics: SecretCacheMetrics?
     /// Upstream calls by API, for tests and the agent's metrics.
     public private(set) var upstreamCalls: [String: Int] = [:]
 
-    public init(store: any SecretStore, clock: any RotorClock = SystemClock(), configuration: Configuration = Configuration()) {
+    /// - Parameter metrics: where reads and upstream calls are counted (swift-metrics); `nil` counts nothing.
+    public init(
+        store: any SecretStore, clock: any RotorClock = SystemClock(), configuration: Configuration = Configuration(),
+        metrics: (any MetricsFactory)? = nil
+    ) {
         self.store = store
         self.clock = clock
         self.configuration = configuration
         breaker = configuration.breaker
+        self.metrics = metrics.map(SecretCacheMetrics.init)
+    }
+
+    /// Drops every entry of `secret` (under any name it was read by), because rotor finished rotating
+    /// it; fetches already running are not kept and later reads do not join them. Returns how many
+    /// entries went.
+    @discardableResult
+    public func invalidate(secret: SecretID) -> Int {
+        let before = entries.count
+        entries = entries.filter { $0.value.value.secret != secret }
+        writes += 1
+        invalidated[secret] = writes
+        inflight.removeAll()
+        metrics?.invalidated()
+        return before - entries.count
     }
 
     /// The upstream's breaker as it stands (for the agent's metrics and health).
@@ -82,49 +106,65 @@ public actor SecretCache {
     /// Runs one upstream call through the breaker: refused while it is open (as a transient error,
     /// so a cached value is served), its outcome recorded.
     private func upstream<T: Sendable>(_ api: String, _ call: () async throws -> T) async throws -> T {
-        if case .rejected(let until) = breaker.admit(now: clock.now()) { throw SecretCacheError.circuitOpen(until: until) }
+        if case .rejected(let until) = breaker.admit(now: clock.now()) {
+            metrics?.upstream(api, outcome: "CircuitOpen")
+            throw SecretCacheError.circuitOpen(until: until)
+        }
         tally(api)
         do {
             let result = try await call()
             breaker.record(transientFailure: false, now: clock.now(), unit: 0)
+            metrics?.upstream(api, outcome: "ok")
             return result
         } catch {
             breaker.record(transientFailure: isTransient(error), now: clock.now(), unit: Double.random(in: 0..<1))
+            metrics?.upstream(api, failure: RotorError.wrapping(error).code)
             throw error
         }
     }
 
     /// The value `key` names, through the cache.
     public func value(_ key: Key, refreshNow: Bool = false) async throws -> SecretVersionValue {
+        do {
+            let (value, read) = try await lookUp(key, refreshNow: refreshNow)
+            metrics?.read(read, secret: value.secret)
+            return value
+        } catch {
+            metrics?.read(.failed, secret: nil)
+            throw error
+        }
+    }
+
+    private func lookUp(_ key: Key, refreshNow: Bool) async throws -> (SecretVersionValue, SecretCacheMetrics.Read) {
         // A consumer's own test during a rotation's testSecret must see the pending value itself.
-        if key.stage == .pending { return try await upstreamValue(key) }
+        if key.stage == .pending { return (try await upstreamValue(key), .uncached) }
         // Never joined to a fetch already running: it may have started before a rotation.
-        if refreshNow { return keep(key, try await upstreamValue(key)) }
-        guard let entry = entries[key] else { return try await fetch(key) }
+        if refreshNow { return (try await fetch(key, join: false), .refreshed) }
+        guard let entry = entries[key] else { return (try await fetch(key), .miss) }
         let now = clock.now()
         let fresh = configuration.ttl > 0 && now.timeIntervalSince(entry.stampedAt) <= configuration.ttl
         // A value served stale stops being served once the maximum staleness has passed, hit or not.
-        if fresh, now.timeIntervalSince(entry.confirmedAt) <= configuration.maxStaleness { return entry.value }
+        if fresh, now.timeIntervalSince(entry.confirmedAt) <= configuration.maxStaleness { return (entry.value, .hit) }
         return try await revalidate(key, entry, now: now)
     }
 
     /// How many entries the cache holds.
     public var count: Int { entries.count }
 
-    private func revalidate(_ key: Key, _ entry: Entry, now: Date) async throws -> SecretVersionValue {
+    private func revalidate(_ key: Key, _ entry: Entry, now: Date) async throws -> (SecretVersionValue, SecretCacheMetrics.Read) {
         let stillCurrent: Bool
         do {
             stillCurrent = try await describeSaysCurrent(key, entry)
         } catch let error where isTransient(error) {
-            return try serveStale(key, entry, now: now, because: error)
+            return (try serveStale(key, entry, now: now, because: error), .stale)
         }
         guard stillCurrent else {
-            do { return try await fetch(key) } catch let error where isTransient(error) {
-                return try serveStale(key, entry, now: now, because: error)
+            do { return (try await fetch(key), .refetched) } catch let error where isTransient(error) {
+                return (try serveStale(key, entry, now: now, because: error), .stale)
             }
         }
         restamp(key, confirmed: true)
-        return entry.value
+        return (entry.value, .revalidated)
     }
 
     /// Whether the cached version still answers the read: for a version id alone, that it exists;
@@ -147,13 +187,17 @@ public actor SecretCache {
         return entry.value
     }
 
-    /// One upstream GetSecretValue per key at a time: concurrent callers share it.
-    private func fetch(_ key: Key) async throws -> SecretVersionValue {
-        if let running = inflight[key] { return try await running.value }
+    /// One upstream GetSecretValue per key at a time: concurrent callers share it (unless `join` is
+    /// false). A value whose secret was invalidated while it was being fetched is returned, not kept.
+    private func fetch(_ key: Key, join: Bool = true) async throws -> SecretVersionValue {
+        if join, let running = inflight[key] { return try await running.value }
+        let started = writes
         let task = Task { () throws -> SecretVersionValue in try await self.upstreamValue(key) }
-        inflight[key] = task
-        defer { inflight[key] = nil }
-        return keep(key, try await task.value)
+        if join { inflight[key] = task }
+        defer { if join, inflight[key] == task { inflight[key] = nil } }
+        let value = try await task.value
+        if let at = invalidated[value.secret], at > started { return value }
+        return keep(key, value)
     }
 
     /// Keeps a value just fetched (confirmed now).

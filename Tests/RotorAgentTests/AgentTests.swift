@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Prometheus
 import Testing
 import RotorAgent
 import RotorCore
@@ -73,11 +74,14 @@ import RotorTestSupport
     static let id = try! SecretID("/prod/shop/api-key/vendor")
     static let token = "agent-test-token"
 
-    func withAgent(scope: EnvironmentScope = .all, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let store = InMemorySecretStore()
+    func withAgent(
+        scope: EnvironmentScope = .all, store: InMemorySecretStore = InMemorySecretStore(), notices: NoticeSigner? = nil,
+        metrics: PrometheusCollectorRegistry? = nil, _ body: @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
         _ = try await store.createSecret(CreateSecretInput(id: Self.id, initialValue: SecretValue(string: "vendor-key-1")))
         let token = try SSRFToken.resolve(variables: ["AWS_TOKEN"], environment: ["AWS_TOKEN": Self.token])
-        let routes = AgentRoutes(cache: SecretCache(store: store), token: token, configuration: AgentConfiguration(), scope: scope)
+        let cache = SecretCache(store: store, metrics: metrics.map { PrometheusMetricsFactory(registry: $0) })
+        let routes = AgentRoutes(cache: cache, token: token, configuration: AgentConfiguration(), scope: scope, notices: notices, metrics: metrics)
         try await Application(router: routes.router()).test(.router, body)
     }
 

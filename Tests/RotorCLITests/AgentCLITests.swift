@@ -37,4 +37,38 @@ import Testing
         #expect(try await agent.waitForExit() == 0)
         #expect(!agent.output.contains("CANARY") && !agent.output.contains(token))
     }
+
+    /// Rotation-aware refresh: `rotor rotate` tells the registered agent, which serves the new value
+    /// at once although its TTL is five minutes; at exit the agent's registration goes.
+    @Test func aRotationByTheCLIIsServedBeforeTheTTL() async throws {
+        let cli = try CLI()
+        let id = "/prod/shop/db-password/app"
+        #expect(try await cli.run(["secret", "create", id, "--rotator", "random-password"]).status == 0)
+        let config = cli.home.appendingPathComponent("agent.toml")
+        try "http_port = 0\nttl_seconds = 300\n".write(to: config, atomically: true, encoding: .utf8)
+        let token = "agent-token-\(UUID().uuidString)"
+        let agent = try DaemonProcess(home: cli.home, command: ["agent", "--config", config.path], environment: ["AWS_TOKEN": token])
+        defer { agent.signal(SIGTERM) }
+        let port = try await agent.port()
+        let read = { () async throws -> String in
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/secretsmanager/get?secretId=\(id)")
+            request.headers.add(name: "X-Aws-Parameters-Secrets-Token", value: token)
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            let json = try JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8)) as? [String: Any]
+            return json?["VersionId"] as? String ?? ""
+        }
+        let before = try await read()
+        let agents = cli.home.appendingPathComponent("agents")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: agents.path).count == 1)
+        let rotated = try await cli.run(["rotate", id])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        let after = try await read()
+        #expect(!after.isEmpty && after != before)
+
+        agent.signal(SIGTERM)
+        #expect(try await agent.waitForExit() == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: agents.path).isEmpty)
+        #expect(!agent.output.contains(token))
+    }
 }

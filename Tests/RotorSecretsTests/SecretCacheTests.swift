@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Synchronization
 import Testing
@@ -51,11 +52,11 @@ import RotorTestSupport
         let upstream: Upstream
         let cache: SecretCache
 
-        init(_ configuration: SecretCache.Configuration = SecretCache.Configuration()) async throws {
+        init(_ configuration: SecretCache.Configuration = SecretCache.Configuration(), metrics: (any MetricsFactory)? = nil) async throws {
             let store = InMemorySecretStore(clock: clock)
             _ = try await store.createSecret(CreateSecretInput(id: SecretCacheTests.id, initialValue: SecretValue(string: "value-1")))
             upstream = Upstream(store)
-            cache = SecretCache(store: upstream, clock: clock, configuration: configuration)
+            cache = SecretCache(store: upstream, clock: clock, configuration: configuration, metrics: metrics)
         }
 
         func read(_ key: SecretCache.Key = SecretCache.Key(secretID: SecretCacheTests.id.rawValue), refreshNow: Bool = false) async throws -> String {

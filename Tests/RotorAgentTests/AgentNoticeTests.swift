@@ -1,0 +1,93 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Prometheus
+import Testing
+import RotorAgent
+import RotorCore
+import RotorSecrets
+
+/// Rotation notices (signed POSTs that drop a secret's cached value), the agent's `/metrics`, and
+/// the registration directory rotor reads to find the agents.
+@Suite struct AgentNoticeTests {
+    let id = AgentRoutesTests.id
+    let read = "/v1/prod/shop/api-key/vendor"
+
+    func notice(_ signer: NoticeSigner, at date: Date = Date(), body: String? = nil) -> (HTTPFields, ByteBuffer) {
+        let text = body ?? #"{"secretId":"/prod/shop/api-key/vendor","versionId":"v2"}"#
+        var headers = HTTPFields()
+        headers[HTTPField.Name(NoticeSigner.header)!] = signer.signature(body: Array(text.utf8), at: date)
+        return (headers, ByteBuffer(string: text))
+    }
+
+    @Test func aSignedNoticeMakesTheNextReadSeeTheRotationBeforeTheTTL() async throws {
+        let store = InMemorySecretStore()
+        let signer = NoticeSigner.random()
+        try await AgentRoutesTests().withAgent(store: store, notices: signer) { client in
+            let value = { (response: TestResponse) in String(buffer: response.body).contains("vendor-key-2") }
+            try await client.execute(uri: read, method: .get, headers: AgentRoutesTests.headers()) { #expect($0.status == .ok) }
+            try await store.putSecretValue(PutSecretValueInput(id: id, token: VersionID("v2"), value: SecretValue(string: "vendor-key-2"), stages: nil))
+            try await client.execute(uri: read, method: .get, headers: AgentRoutesTests.headers()) { #expect(!value($0)) }
+            let (headers, body) = notice(signer)
+            try await client.execute(uri: RotationNotice.path, method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
+            try await client.execute(uri: read, method: .get, headers: AgentRoutesTests.headers()) { #expect(value($0)) }
+        }
+    }
+
+    @Test func aNoticeWithABadOrOldSignatureIsRefusedAndDropsNothing() async throws {
+        let signer = NoticeSigner.random()
+        try await AgentRoutesTests().withAgent(notices: signer) { client in
+            for (headers, body) in [
+                notice(NoticeSigner.random()), notice(signer, at: Date().addingTimeInterval(-400)), (HTTPFields(), ByteBuffer(string: "{}")),
+            ] {
+                try await client.execute(uri: RotationNotice.path, method: .post, headers: headers, body: body) {
+                    #expect($0.status == .forbidden && String(buffer: $0.body) == "Bad Signature")
+                }
+            }
+            var (headers, _) = notice(signer)
+            headers[HTTPField.Name("X-Forwarded-For")!] = "10.0.0.1"
+            try await client.execute(uri: RotationNotice.path, method: .post, headers: headers, body: ByteBuffer(string: "{}")) { #expect($0.status == .badRequest) }
+            let (signed, junk) = notice(signer, body: "not json")
+            try await client.execute(uri: RotationNotice.path, method: .post, headers: signed, body: junk) { #expect($0.status == .badRequest) }
+        }
+    }
+
+    @Test func withoutNoticesTheRouteIsNotThere() async throws {
+        try await AgentRoutesTests().withAgent { client in
+            let (headers, body) = notice(NoticeSigner.random())
+            try await client.execute(uri: RotationNotice.path, method: .post, headers: headers, body: body) { #expect($0.status == .notFound) }
+        }
+    }
+
+    @Test func metricsNeedTheTokenAndCountReadsBySecretWithoutValuesOrTokens() async throws {
+        let registry = PrometheusCollectorRegistry()
+        try await AgentRoutesTests().withAgent(metrics: registry) { client in
+            for _ in 0..<3 { try await client.execute(uri: read, method: .get, headers: AgentRoutesTests.headers()) { #expect($0.status == .ok) } }
+            try await client.execute(uri: "/metrics", method: .get) { #expect($0.status == .forbidden) }
+            try await client.execute(uri: "/metrics", method: .get, headers: AgentRoutesTests.headers()) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"rotor_secrets_reads_total{result="hit"} 2"#))
+                #expect(text.contains(#"rotor_secrets_reads_total{result="miss"} 1"#))
+                #expect(text.contains(#"rotor_secrets_retrievals_total{secret="/prod/shop/api-key/vendor"} 3"#))
+                #expect(text.contains(#"rotor_secrets_upstream_calls_total{api="GetSecretValue",outcome="ok"} 1"#))
+                #expect(!text.contains("vendor-key-1") && !text.contains(AgentRoutesTests.token))
+            }
+        }
+    }
+
+    @Test func registrationsArePrivateAndNameOnlyAPort() throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("agents-\(UUID().uuidString)")
+        let directory = AgentDirectory(url: home)
+        let file = try directory.register(port: 4321, signer: .random())
+        let mode = { (path: String) in (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue }
+        #expect(try mode(home.path) == 0o700 && mode(file.path) == 0o600)
+        #expect(directory.registrations().map(\.registration.port) == [4321])
+        // A directory others can write to is not trusted at all: nothing in it is read.
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: home.path)
+        #expect(directory.registrations().isEmpty)
+        #expect(throws: RotorError.self) { try directory.register(port: 4321, signer: .random()) }
+        try FileManager.default.removeItem(at: home)
+    }
+}
