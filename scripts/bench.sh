@@ -49,7 +49,7 @@ echo "== Secrets Manager (moto_server): one batch of many secrets through one cl
 
 echo
 echo "== Lambda cold start: process start to the first step's response, and peak memory (median of 9) =="
-scripts/lambda.sh >/dev/null
+ROTOR_LAMBDA_PARTS=function scripts/lambda.sh >/dev/null
 printf '%-34s %16s %16s\n' function "cold start (ms)" "peak RSS (MiB)"
 for run in rotor python; do
     case "$run" in

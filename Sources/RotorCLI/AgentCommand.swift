@@ -1,20 +1,25 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import Logging
 import Prometheus
 import RotorAgent
 import RotorCore
 import RotorSecrets
+import ServiceLifecycle
 import Synchronization
 
 struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve secrets to local applications: AWS's Secrets Manager Agent's API on 127.0.0.1, with a cache.",
         discussion: """
-            GET /secretsmanager/get?secretId=ID and GET /v1/ID (versionId, versionStage, refreshNow), GET /ping. Every request but \
-            /ping carries the SSRF token (X-Aws-Parameters-Secrets-Token) from AWS_TOKEN, AWS_SESSION_TOKEN or \
+            GET /secretsmanager/get?secretId=ID and GET /v1/ID (versionId, versionStage, refreshNow), GET /ping, GET /metrics. \
+            Every request but /ping carries the SSRF token (X-Aws-Parameters-Secrets-Token) from AWS_TOKEN, AWS_SESSION_TOKEN or \
             AWS_CONTAINER_AUTHORIZATION_TOKEN (file://PATH reads a file); without one the agent does not start. \
-            --config takes AWS's agent's TOML keys. The secrets come from --store (embedded or aws).
+            --config takes AWS's agent's TOML keys. The secrets come from --store (embedded or aws). The agent registers in \
+            $ROTOR_HOME/agents (or ROTOR_AGENTS_DIR) so that rotor's rotations on this host drop the old value at once. \
+            With --lambda-extension it is a Lambda extension instead: settings from the Parameters and Secrets extension's \
+            variables, AWS_SESSION_TOKEN as the token, registered with the Extensions API until SHUTDOWN.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -22,16 +27,13 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Write the port to this file once listening (with http_port = 0).") var portFile: String?
     @Flag(help: "Do not register for rotation notices (the TTL alone then bounds how long an old value is served).")
     var noRotationNotices = false
+    @Flag(help: "Run as a Lambda extension (AWS_LAMBDA_RUNTIME_API; PARAMETERS_SECRETS_EXTENSION_* and SECRETS_MANAGER_TTL).")
+    var lambdaExtension = false
+    @Option(help: "The extension's name: its file name under /opt/extensions.") var extensionName = "rotor-agent"
 
     func run() async throws {
         try await runReportingErrors {
-            var settings = AgentConfiguration()
-            if let config {
-                guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
-                    throw RotorError(.invalidInput, "cannot read the agent configuration \(config.printable(limit: 200))")
-                }
-                settings = try AgentConfiguration.parse(text, file: config)
-            }
+            let (settings, runtimeAPI, upstreamTimeout) = try loadSettings()
             let token = try SSRFToken.resolve(variables: settings.ssrfEnvironmentVariables, environment: global.env)
             var options = global
             // The file's region and log level apply unless the command line names its own.
@@ -41,12 +43,14 @@ struct Agent: AsyncParsableCommand {
             let registry = PrometheusCollectorRegistry()
             let cache = SecretCache(store: store, configuration: SecretCache.Configuration(
                 ttl: TimeInterval(settings.ttlSeconds), capacity: settings.cacheSize, ignoreTransientErrors: settings.ignoreTransientErrors,
-                maxStaleness: TimeInterval(settings.maxStalenessSeconds)), metrics: PrometheusMetricsFactory(registry: registry))
-            let signer = noRotationNotices ? nil : NoticeSigner.random()
+                maxStaleness: TimeInterval(settings.maxStalenessSeconds), upstreamTimeout: upstreamTimeout), metrics: PrometheusMetricsFactory(registry: registry))
+            // Inside Lambda no rotor process shares the host: no rotation notices.
+            let signer = noRotationNotices || lambdaExtension ? nil : NoticeSigner.random()
             let routes = AgentRoutes(cache: cache, token: token, configuration: settings, scope: try options.scope(), notices: signer, metrics: registry)
-            let portFile = portFile
             let directory = AgentDirectory.resolve(environment: options.env, home: options.homeURL)
+            let (listening, announce) = AsyncStream.makeStream(of: Int.self)
             let registration = Registration()
+            let portFile = portFile
             let app = Application(
                 router: routes.router(),
                 // AWS's agent closes a connection after 61 s: a client that never finishes its request cannot hold a slot.
@@ -55,24 +59,38 @@ struct Agent: AsyncParsableCommand {
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? 0
                     logger.notice("rotor agent listening", metadata: ["url": "http://127.0.0.1:\(port)"])
-                    if let signer {
-                        do { try registration.set(directory.register(port: port, signer: signer)) } catch {
-                            logger.warning("not registered for rotation notices; the TTL bounds how long an old value is served", metadata: ["error": "\(error)"])
-                        }
-                    }
+                    if let signer { registration.register(in: directory, port: port, signer: signer, logger: logger) }
                     if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+                    announce.yield(port)
                 },
                 logger: logger)
             defer { registration.remove() }
-            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            guard let runtimeAPI else { return try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint]) }
+            let loop = ExtensionLoop(client: ExtensionsAPIClient(runtimeAPI: runtimeAPI), name: extensionName, listening: listening, logger: logger)
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: [.init(service: app), .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
         }
     }
 
-    /// This agent's registration file, removed at exit.
-    final class Registration: Sendable {
-        let file = Mutex<URL?>(nil)
-        func set(_ url: URL) { file.withLock { $0 = url } }
-        func remove() { file.withLock { if let url = $0 { try? FileManager.default.removeItem(at: url) } } }
+    /// The TOML file's settings, or, as a Lambda extension, the extension's variables (with the Runtime
+    /// API's address and the upstream timeout).
+    func loadSettings() throws -> (AgentConfiguration, runtimeAPI: String?, upstreamTimeout: Duration?) {
+        guard lambdaExtension else {
+            guard let config else { return (AgentConfiguration(), nil, nil) }
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw RotorError(.invalidInput, "cannot read the agent configuration \(config.printable(limit: 200))")
+            }
+            return (try AgentConfiguration.parse(text, file: config), nil, nil)
+        }
+        guard config == nil else { throw RotorError(.invalidInput, "--config does not apply to --lambda-extension (it reads the extension's variables)") }
+        guard let runtimeAPI = global.env["AWS_LAMBDA_RUNTIME_API"], !runtimeAPI.isEmpty else {
+            throw RotorError(.invalidInput, "AWS_LAMBDA_RUNTIME_API is not set", remedy: "--lambda-extension runs inside Lambda (or its emulator) only")
+        }
+        let settings = try LambdaExtensionSettings.fromEnvironment(global.env)
+        if settings.ttlClamped { FileHandle.standardError.write(Data("SECRETS_MANAGER_TTL exceeds the maximum of 300 s; using 300 s\n".utf8)) }
+        return (settings.agent, runtimeAPI, settings.upstreamTimeout)
     }
 
     static func logLevel(_ level: AgentConfiguration.LogLevel) -> String {
@@ -83,5 +101,21 @@ struct Agent: AsyncParsableCommand {
         case .error: "error"
         case .none: "critical"
         }
+    }
+
+    /// This agent's registration file for rotation notices, removed at exit.
+    final class Registration: Sendable {
+        let file = Mutex<URL?>(nil)
+
+        func register(in directory: AgentDirectory, port: Int, signer: NoticeSigner, logger: Logger) {
+            do {
+                let url = try directory.register(port: port, signer: signer)
+                file.withLock { $0 = url }
+            } catch {
+                logger.warning("not registered for rotation notices; the TTL bounds how long an old value is served", metadata: ["error": "\(error)"])
+            }
+        }
+
+        func remove() { file.withLock { if let url = $0 { try? FileManager.default.removeItem(at: url) } } }
     }
 }

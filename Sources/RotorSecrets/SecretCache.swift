@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import RotorCore
+import Synchronization
 
 /// A read-through cache of secret values with the semantics of AWS's Secrets Manager Agent, and
 /// more: a hit younger than the TTL is served from memory; an expired entry is revalidated with
@@ -30,6 +31,7 @@ public actor SecretCache {
     public struct Configuration: Sendable {
         /// 0 revalidates on every read (one DescribeSecret each), as AWS's agent does.
         public var ttl: TimeInterval
+        /// 0 turns the cache off: every read goes upstream.
         public var capacity: Int
         /// Serve the cached value when the upstream fails transiently (timeouts, 5xx).
         public var ignoreTransientErrors: Bool
@@ -38,14 +40,17 @@ public actor SecretCache {
         public var maxStaleness: TimeInterval
         /// The upstream's circuit breaker (consecutive transient failures before it opens, and its cool-down).
         public var breaker: CircuitBreaker
+        /// One upstream call may take this long before it counts as a transient failure; `nil`, no limit.
+        public var upstreamTimeout: Duration?
 
         public init(
             ttl: TimeInterval = 300, capacity: Int = 1000, ignoreTransientErrors: Bool = true, maxStaleness: TimeInterval = 3600,
-            breaker: CircuitBreaker = CircuitBreaker()
+            breaker: CircuitBreaker = CircuitBreaker(), upstreamTimeout: Duration? = nil
         ) {
             self.breaker = breaker
+            self.upstreamTimeout = upstreamTimeout
             self.ttl = ttl
-            self.capacity = max(1, capacity)
+            self.capacity = max(0, capacity)
             self.ignoreTransientErrors = ignoreTransientErrors
             self.maxStaleness = maxStaleness
         }
@@ -105,14 +110,14 @@ public actor SecretCache {
 
     /// Runs one upstream call through the breaker: refused while it is open (as a transient error,
     /// so a cached value is served), its outcome recorded.
-    private func upstream<T: Sendable>(_ api: String, _ call: () async throws -> T) async throws -> T {
+    private func upstream<T: Sendable>(_ api: String, _ call: @escaping @Sendable () async throws -> T) async throws -> T {
         if case .rejected(let until) = breaker.admit(now: clock.now()) {
             metrics?.upstream(api, outcome: "CircuitOpen")
             throw SecretCacheError.circuitOpen(until: until)
         }
         tally(api)
         do {
-            let result = try await call()
+            let result = try await Self.bounded(configuration.upstreamTimeout, api, call)
             breaker.record(transientFailure: false, now: clock.now(), unit: 0)
             metrics?.upstream(api, outcome: "ok")
             return result
@@ -121,6 +126,36 @@ public actor SecretCache {
             metrics?.upstream(api, failure: RotorError.wrapping(error).code)
             throw error
         }
+    }
+
+    /// Runs `call`; once `timeout` has passed it is cancelled and the caller gets a transient error
+    /// at once, whether or not the call notices the cancellation.
+    static func bounded<T: Sendable>(_ timeout: Duration?, _ api: String, _ call: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let timeout else { return try await call() }
+        let race = Race()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let answer: @Sendable (Result<T, any Error>) -> Bool = { result in
+                guard race.answered.withLock({ done in defer { done = true }; return !done }) else { return false }
+                continuation.resume(with: result)
+                return true
+            }
+            let timer = Task {
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                let error = RotorError(.transient, "\(api) took longer than \(timeout)", remedy: "the upstream is slow; a cached value is served if there is one", isTransient: true)
+                if answer(.failure(error)) { race.work.withLock { $0?.cancel() } }
+            }
+            race.work.withLock { $0 = Task {
+                let result: Result<T, any Error>
+                do { result = .success(try await call()) } catch { result = .failure(error) }
+                if answer(result) { timer.cancel() }
+            } }
+        }
+    }
+
+    /// Who answered first in ``bounded(_:_:_:)``, and the call to cancel when the timer did.
+    final class Race: Sendable {
+        let answered = Mutex(false)
+        let work = Mutex<Task<Void, Never>?>(nil)
     }
 
     /// The value `key` names, through the cache.
@@ -137,7 +172,7 @@ public actor SecretCache {
 
     private func lookUp(_ key: Key, refreshNow: Bool) async throws -> (SecretVersionValue, SecretCacheMetrics.Read) {
         // A consumer's own test during a rotation's testSecret must see the pending value itself.
-        if key.stage == .pending { return (try await upstreamValue(key), .uncached) }
+        if key.stage == .pending || configuration.capacity == 0 { return (try await upstreamValue(key), .uncached) }
         // Never joined to a fetch already running: it may have started before a rotation.
         if refreshNow { return (try await fetch(key, join: false), .refreshed) }
         guard let entry = entries[key] else { return (try await fetch(key), .miss) }

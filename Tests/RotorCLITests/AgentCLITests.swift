@@ -71,4 +71,61 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: agents.path).isEmpty)
         #expect(!agent.output.contains(token))
     }
+
+    /// The layer's `extensions/rotor-agent` (beside `bin/rotor`, as `make lambda` lays it out) against
+    /// an Extensions API emulator: it listens before it registers under its file name, serves with
+    /// AWS_SESSION_TOKEN as the token, keeps waiting through INVOKEs and exits cleanly on SHUTDOWN;
+    /// SECRETS_MANAGER_TTL above 300 is clamped as AWS's extension does.
+    @Test func asALambdaExtensionItRegistersServesAndShutsDown() async throws {
+        let cli = try CLI()
+        let id = "/prod/shop/api-key/vendor"
+        #expect(try await cli.run(["secret", "create", id, "--rotator", "manual", "--value-stdin"], stdin: Data("CANARY-extension-value".utf8)).status == 0)
+        let emulator = try await ExtensionsEmulator()
+        let session = "session-token-\(UUID().uuidString)"
+        let layer = try Self.layer(in: cli.home)
+        let agent = try DaemonProcess(home: cli.home, command: [], environment: [
+            "AWS_LAMBDA_RUNTIME_API": emulator.address, "AWS_SESSION_TOKEN": session, "AWS_TOKEN": "", "ROTOR_STORE": "embedded",
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "0", "SECRETS_MANAGER_TTL": "900",
+        ], executable: layer.appendingPathComponent("extensions/rotor-agent"))
+        defer { agent.signal(SIGKILL) }
+        let port = try await agent.port()
+        #expect(try await CLI.eventually { emulator.nextCalls == 1 })
+        #expect(emulator.registered == ["rotor-agent"])
+        emulator.send(ExtensionsEmulator.invoke("request-1"))
+        #expect(try await CLI.eventually { emulator.nextCalls == 2 })
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/secretsmanager/get?secretId=\(id)")
+        request.headers.add(name: "X-Aws-Parameters-Secrets-Token", value: session)
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        #expect(response.status.code == 200 && body.contains("CANARY-extension-value"))
+
+        emulator.send(ExtensionsEmulator.shutdown)
+        #expect(try await agent.waitForExit(timeout: 2) == 0) // Lambda's shutdown budget with an external extension
+        #expect(emulator.refusals.isEmpty)
+        #expect(agent.output.contains("SECRETS_MANAGER_TTL exceeds the maximum of 300 s"))
+        #expect(!agent.output.contains("CANARY") && !agent.output.contains(session))
+        try await emulator.close()
+    }
+
+    /// `make lambda`'s layer layout, with the debug binary as bin/rotor.
+    static func layer(in home: URL) throws -> URL {
+        let layer = home.appendingPathComponent("layer")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: layer.appendingPathComponent("bin"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: layer.appendingPathComponent("extensions"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: layer.appendingPathComponent("bin/rotor"), withDestinationURL: CLI.binary)
+        try FileManager.default.copyItem(at: root.appendingPathComponent("examples/lambda-extension/extensions/rotor-agent"),
+                                        to: layer.appendingPathComponent("extensions/rotor-agent"))
+        return layer
+    }
+
+    @Test func outsideLambdaTheExtensionModeRefusesToStart() async throws {
+        let cli = try CLI()
+        let result = try await cli.run(["agent", "--lambda-extension"], extraEnvironment: ["AWS_LAMBDA_RUNTIME_API": "", "AWS_SESSION_TOKEN": "t"])
+        #expect(result.status == 64 && result.stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"))
+        let bad = try await cli.run(["agent", "--lambda-extension"], extraEnvironment: [
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "AWS_SESSION_TOKEN": "t", "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE": "5000",
+        ])
+        #expect(bad.status == 64 && bad.stderr.contains("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE must be a whole number from 0 to 1000"))
+    }
 }

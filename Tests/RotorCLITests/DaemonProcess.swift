@@ -17,12 +17,12 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Any long-running rotor command that writes its port to `--port-file` (the daemon, the agent).
-    init(home: URL, command: [String], token: String? = nil, environment: [String: String] = [:]) throws {
+    init(home: URL, command: [String], token: String? = nil, environment: [String: String] = [:], executable: URL = CLI.binary) throws {
         self.home = home
         self.token = token
         portFile = home.appendingPathComponent("port-\(UUID().uuidString.prefix(6))")
         log = home.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log")
-        process.executableURL = CLI.binary
+        process.executableURL = executable
         process.arguments = command + ["--home", home.path, "--port-file", portFile.path]
         var env = ProcessInfo.processInfo.environment
         env["ROTOR_LOG_LEVEL"] = "info"

@@ -65,3 +65,17 @@ import RotorSecrets
         #expect(metrics.counterTotal(label: "rotor_secrets_access_denied_total", dimensions: [("api", "GetSecretValue")]) == 1)
     }
 }
+
+@Suite struct SecretCacheTimeoutTests {
+    @Test func aSlowUpstreamCountsAsTransientAndTheCachedValueIsServed() async throws {
+        let fixture = try await SecretCacheTests.Fixture(SecretCache.Configuration(ttl: 1, upstreamTimeout: .milliseconds(50)))
+        #expect(try await fixture.read() == "value-1")
+        fixture.clock.advance(by: 2)
+        fixture.upstream.hold()
+        #expect(try await fixture.read(refreshNow: false) == "value-1") // DescribeSecret is not held: revalidated
+        fixture.clock.advance(by: 2)
+        let error = await #expect(throws: RotorError.self) { try await fixture.read(refreshNow: true) }
+        #expect(error?.isTransient == true && error?.summary.contains("GetSecretValue took longer than") == true)
+        fixture.upstream.gate.open()
+    }
+}
