@@ -74,8 +74,8 @@ import RotorSecrets
         fixture.upstream.hold()
         #expect(try await fixture.read(refreshNow: false) == "value-1") // DescribeSecret is not held: revalidated
         fixture.clock.advance(by: 2)
-        let error = await #expect(throws: RotorError.self) { try await fixture.read(refreshNow: true) }
-        #expect(error?.isTransient == true && error?.summary.contains("GetSecretValue took longer than") == true)
+        let error = await #expect(throws: SecretCacheError.self) { try await fixture.read(refreshNow: true) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("GetSecretValue took longer than"))
         fixture.upstream.gate.open()
     }
 }

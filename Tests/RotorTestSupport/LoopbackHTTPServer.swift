@@ -111,9 +111,16 @@ public final class FaultInjectingProxy: Sendable {
         private let faults = Mutex<[String: [Fault]]>([:])
         private let log = Mutex<[String]>([])
 
+        private let outage = Mutex<Fault?>(nil)
+
         func add(_ operation: String, _ list: [Fault]) { faults.withLock { $0[operation, default: []] += list } }
+        func setOutage(_ fault: Fault?) { outage.withLock { $0 = fault } }
 
         func next(_ operation: String) -> Fault? {
+            if let down = outage.withLock({ $0 }) {
+                log.withLock { $0.append("\(operation) <- outage \(down)") }
+                return down
+            }
             let fault = faults.withLock { faults -> Fault? in
                 guard var list = faults[operation], !list.isEmpty else { return nil }
                 let first = list.removeFirst()
@@ -150,6 +157,9 @@ public final class FaultInjectingProxy: Sendable {
 
     /// Queues faults for the next calls of `operation` (e.g. "PutSecretValue").
     public func inject(_ operation: String, _ list: Fault...) { plan.add(operation, list) }
+
+    /// Every call fails with `fault` until the outage is set back to `nil` (moto is "down").
+    public func outage(_ fault: Fault?) { plan.setOutage(fault) }
 
     static func handle(_ request: LoopbackHTTPServer.Request, plan: Plan, upstream: URL) async -> LoopbackHTTPServer.Reply {
         let operation = request.target?.replacingOccurrences(of: "secretsmanager.", with: "") ?? "?"
