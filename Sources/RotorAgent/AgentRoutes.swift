@@ -189,6 +189,8 @@ enum AgentResponse {
             switch cache {
             case .stale: return (.serviceUnavailable, "StaleValue", cache.description)
             case .circuitOpen: return (.serviceUnavailable, "CircuitOpen", cache.description)
+            // As AWS's agent answers its SDK's timeout.
+            case .timeout: return (.gatewayTimeout, "TimeoutError", "Timeout")
             }
         }
         let wrapped = RotorError.wrapping(error)

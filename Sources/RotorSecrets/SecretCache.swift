@@ -141,8 +141,7 @@ public actor SecretCache {
             }
             let timer = Task {
                 guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                let error = RotorError(.transient, "\(api) took longer than \(timeout)", remedy: "the upstream is slow; a cached value is served if there is one", isTransient: true)
-                if answer(.failure(error)) { race.work.withLock { $0?.cancel() } }
+                if answer(.failure(SecretCacheError.timeout(api, after: timeout))) { race.work.withLock { $0?.cancel() } }
             }
             race.work.withLock { $0 = Task {
                 let result: Result<T, any Error>
@@ -283,11 +282,15 @@ public enum SecretCacheError: Error, CustomStringConvertible, Sendable {
     case stale(String, confirmedAt: Date)
     /// The upstream failed repeatedly; no call goes to it before `until`.
     case circuitOpen(until: Date)
+    /// One upstream call took longer than the configured timeout (a transient failure).
+    case timeout(String, after: Duration)
 
     public var description: String {
         switch self {
         case .circuitOpen(let until):
             "the upstream failed repeatedly; its circuit breaker is open until \(until.formatted(.iso8601)) (a cached value is served meanwhile when there is one)"
+        case .timeout(let api, let after):
+            "\(api) took longer than \(after); the upstream is slow (a cached value is served meanwhile when there is one)"
         case .stale(let id, let confirmedAt):
             "the upstream is unavailable and the cached value of \(id.printable(limit: 128)) was last confirmed at \(confirmedAt.formatted(.iso8601)), longer ago than the maximum staleness"
         }
