@@ -100,7 +100,13 @@ let package = Package(
         // Cognito app-client secrets (two valid at once) through RotorAWS's JSON client.
         .target(name: "RotorCognito", dependencies: ["RotorCore", "RotorAWS", "RotorHTTP", .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: strict),
         // How services read secrets: a cache with AWS's agent's semantics, single flight, maximum staleness.
-        .target(name: "RotorSecrets", dependencies: ["RotorCore", .product(name: "CoreMetrics", package: "swift-metrics")], swiftSettings: strict),
+        .target(
+            name: "RotorSecrets",
+            dependencies: [
+                "RotorCore", .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         // `rotor agent`: AWS's Secrets Manager Agent's HTTP API and TOML configuration over RotorSecrets' cache.
         .target(
             name: "RotorAgent",

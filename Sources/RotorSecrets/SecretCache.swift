@@ -25,7 +25,7 @@ public actor SecretCache {
             self.stage = stage
         }
 
-        var selector: VersionSelector { VersionSelector(versionID: versionID, stage: stage) }
+        public var selector: VersionSelector { VersionSelector(versionID: versionID, stage: stage) }
     }
 
     public struct Configuration: Sendable {
@@ -66,7 +66,7 @@ public actor SecretCache {
         var written: UInt64
     }
 
-    let store: any SecretStore
+    let source: any SecretUpstream
     let clock: any RotorClock
     public let configuration: Configuration
     private var entries: [Key: Entry] = [:]
@@ -84,7 +84,15 @@ public actor SecretCache {
         store: any SecretStore, clock: any RotorClock = SystemClock(), configuration: Configuration = Configuration(),
         metrics: (any MetricsFactory)? = nil
     ) {
-        self.store = store
+        self.init(upstream: StoreUpstream(store), clock: clock, configuration: configuration, metrics: metrics)
+    }
+
+    /// A cache over any upstream (a store, or a local agent for ``SecretsClient``).
+    public init(
+        upstream: any SecretUpstream, clock: any RotorClock = SystemClock(), configuration: Configuration = Configuration(),
+        metrics: (any MetricsFactory)? = nil
+    ) {
+        source = upstream
         self.clock = clock
         self.configuration = configuration
         breaker = configuration.breaker
@@ -201,15 +209,11 @@ public actor SecretCache {
         return (entry.value, .revalidated)
     }
 
-    /// Whether the cached version still answers the read: for a version id alone, that it exists;
-    /// otherwise that it (or the requested one) holds the requested label (AWSCURRENT by default).
+    /// Whether the cached version still answers the read (`false` when the upstream cannot tell).
     private func describeSaysCurrent(_ key: Key, _ entry: Entry) async throws -> Bool {
-        let (store, secret) = (store, entry.value.secret)
-        let description = try await upstream("DescribeSecret") { try await store.describeSecret(secret) }
-        let stages = description.versionIDsToStages
-        if key.versionID != nil, key.stage == nil { return stages[key.versionID!] != nil }
-        let version = key.versionID ?? entry.value.versionID
-        return stages[version]?.contains(key.stage ?? .current) == true
+        guard let api = source.checkAPI else { return false }
+        let (source, cached) = (source, entry.value)
+        return try await upstream(api) { try await source.stillAnswers(key, cached: cached) }
     }
 
     private func serveStale(_ key: Key, _ entry: Entry, now: Date, because error: any Error) throws -> SecretVersionValue {
@@ -243,13 +247,10 @@ public actor SecretCache {
         return value
     }
 
-    /// GetSecretValue for `key`, uncached.
+    /// The upstream's value for `key`, uncached.
     private func upstreamValue(_ key: Key) async throws -> SecretVersionValue {
-        let store = store
-        return try await upstream("GetSecretValue") {
-            let id = try await store.resolve(nameOrARN: key.secretID)
-            return try await store.getSecretValue(id, key.selector)
-        }
+        let source = source
+        return try await upstream(source.fetchAPI) { try await source.fetch(key) }
     }
 
     private func restamp(_ key: Key, confirmed: Bool) {

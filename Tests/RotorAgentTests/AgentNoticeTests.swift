@@ -91,3 +91,26 @@ import RotorSecrets
         try FileManager.default.removeItem(at: home)
     }
 }
+
+/// ``SecretsClient`` in front of a live agent over loopback HTTP.
+@Suite struct SecretsClientThroughAgentTests {
+    @Test func theClientReadsThroughTheAgentWithItsToken() async throws {
+        let store = InMemorySecretStore()
+        _ = try await store.createSecret(CreateSecretInput(id: AgentRoutesTests.id, initialValue: SecretValue(string: #"{"apiKey":"sk-CANARY","model":"m"}"#)))
+        let token = try SSRFToken.resolve(variables: ["AWS_TOKEN"], environment: ["AWS_TOKEN": AgentRoutesTests.token])
+        let routes = AgentRoutes(cache: SecretCache(store: store), token: token, configuration: AgentConfiguration())
+        let app = Application(router: routes.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let url = URL(string: "http://127.0.0.1:\(port)")!
+            let client = SecretsClient(agent: try AgentUpstream(url: url, token: SecretValue(string: AgentRoutesTests.token)))
+            let key = try await client.decode(ServiceAPIKey.self, AgentRoutesTests.id.rawValue)
+            #expect(key.apiKey.exposedString == "sk-CANARY" && key.model == "m")
+            let missing = await #expect(throws: RotorError.self) { try await client.value("/prod/shop/api-key/missing") }
+            #expect(missing?.code == .secretNotFound)
+            let wrongToken = SecretsClient(agent: try AgentUpstream(url: url, token: SecretValue(string: "wrong")))
+            let denied = await #expect(throws: RotorError.self) { try await wrongToken.value(AgentRoutesTests.id.rawValue) }
+            #expect(denied?.code == .accessDenied)
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import CoreMetrics
+import Foundation
+import RotorCore
+import Synchronization
+
+/// Secrets for a Swift service, in process: reads through ``SecretCache`` (single flight,
+/// revalidation by DescribeSecret, stale-on-error within a maximum staleness, circuit breaker) from
+/// Secrets Manager or the embedded store directly, or from a local agent; values decoded into a
+/// ``SecretShape`` are kept decoded, so a hit within the TTL takes a lock and a dictionary look-up:
+/// no I/O, no await on an actor, no allocation.
+///
+/// Rotation-aware: through an agent, the agent hears of rotations and this client's short TTL (5 s
+/// by default) bounds the lag; directly, call ``invalidate(secret:)`` when told of a rotation.
+public final class SecretsClient: Sendable {
+    public struct Configuration: Sendable {
+        /// How long a decoded value is served before the cache is asked again.
+        public var ttl: TimeInterval
+        public var capacity: Int
+        public var ignoreTransientErrors: Bool
+        public var maxStaleness: TimeInterval
+        public var breaker: CircuitBreaker
+        public var upstreamTimeout: Duration?
+
+        public init(
+            ttl: TimeInterval = 300, capacity: Int = 1000, ignoreTransientErrors: Bool = true, maxStaleness: TimeInterval = 3600,
+            breaker: CircuitBreaker = CircuitBreaker(), upstreamTimeout: Duration? = .seconds(10)
+        ) {
+            self.ttl = ttl
+            self.capacity = max(1, capacity)
+            self.ignoreTransientErrors = ignoreTransientErrors
+            self.maxStaleness = maxStaleness
+            self.breaker = breaker
+            self.upstreamTimeout = upstreamTimeout
+        }
+
+        /// In front of a local agent: a short TTL, since the agent caches and hears of rotations.
+        public static let behindAgent = Configuration(ttl: 5)
+    }
+
+    struct DecodedKey: Hashable {
+        let secretID: String
+        let stage: StagingLabel?
+        let shape: ObjectIdentifier
+    }
+
+    struct Decoded {
+        let value: any Sendable
+        let secret: SecretID
+        let version: VersionID
+        var validUntil: Date
+    }
+
+    let cache: SecretCache
+    let clock: any RotorClock
+    public let configuration: Configuration
+    private let decoded = Mutex<[DecodedKey: Decoded]>([:])
+    private let hits: Counter?
+
+    /// A client reading `store` directly (Secrets Manager through RotorAWS, or the embedded store).
+    public convenience init(store: any SecretStore, configuration: Configuration = Configuration(), clock: any RotorClock = SystemClock(),
+                            metrics: (any MetricsFactory)? = nil) {
+        self.init(upstream: StoreUpstream(store), configuration: configuration, clock: clock, metrics: metrics)
+    }
+
+    /// A client reading a local agent (rotor's or AWS's) with its SSRF token.
+    public convenience init(agent: AgentUpstream, configuration: Configuration = .behindAgent, clock: any RotorClock = SystemClock(),
+                            metrics: (any MetricsFactory)? = nil) {
+        self.init(upstream: agent, configuration: configuration, clock: clock, metrics: metrics)
+    }
+
+    public init(upstream: any SecretUpstream, configuration: Configuration, clock: any RotorClock, metrics: (any MetricsFactory)?) {
+        self.configuration = configuration
+        self.clock = clock
+        // The cache underneath revalidates on every call (TTL 0): this client's own TTL is the TTL.
+        cache = SecretCache(upstream: upstream, clock: clock, configuration: SecretCache.Configuration(
+            ttl: 0, capacity: configuration.capacity, ignoreTransientErrors: configuration.ignoreTransientErrors,
+            maxStaleness: configuration.maxStaleness, breaker: configuration.breaker, upstreamTimeout: configuration.upstreamTimeout), metrics: metrics)
+        hits = metrics.map { Counter(label: "rotor_secrets_client_hits_total", factory: $0) }
+    }
+
+    /// The secret's value (AWSCURRENT unless `stage` says otherwise), as a ``SecretShape``.
+    public func decode<Shape: SecretShape>(_ shape: Shape.Type = Shape.self, _ id: String, stage: StagingLabel? = nil) async throws -> Shape {
+        let key = DecodedKey(secretID: id, stage: stage, shape: ObjectIdentifier(shape))
+        if let hit = hit(key, as: shape) { return hit }
+        let value = try await cache.value(SecretCache.Key(secretID: id, stage: stage))
+        return try keep(key, value, as: shape)
+    }
+
+    /// The raw value (redacting), through the same cache; `AWSPENDING` is never cached.
+    public func value(_ id: String, stage: StagingLabel? = nil, refreshNow: Bool = false) async throws -> SecretValue {
+        let key = DecodedKey(secretID: id, stage: stage, shape: ObjectIdentifier(SecretValue.self))
+        if !refreshNow, let hit = hit(key, as: SecretValue.self) { return hit }
+        let value = try await cache.value(SecretCache.Key(secretID: id, stage: stage), refreshNow: refreshNow)
+        return try keep(key, value, as: SecretValue.self)
+    }
+
+    /// The current and previous encryption keys of `id`, to seal with the current one and open data
+    /// sealed before the last rotation.
+    public func keyRing(_ id: String) async throws -> KeyRing {
+        let current = try await decode(EncryptionKey.self, id)
+        do {
+            let previous = try await decode(EncryptionKey.self, id, stage: .previous)
+            return KeyRing(current: current, previous: previous.version == current.version ? nil : previous)
+        } catch let error as RotorError where error.code == .versionNotFound || error.code == .secretNotFound {
+            return KeyRing(current: current, previous: nil)
+        }
+    }
+
+    /// Drops everything cached for `secret` (a rotation finished): the next read fetches.
+    public func invalidate(secret: SecretID) async {
+        decoded.withLock { entries in entries = entries.filter { $0.value.secret != secret } }
+        await cache.invalidate(secret: secret)
+    }
+
+    private func hit<Shape>(_ key: DecodedKey, as shape: Shape.Type) -> Shape? {
+        let now = clock.now()
+        let found = decoded.withLock { entries -> Shape? in
+            guard let entry = entries[key], entry.validUntil > now else { return nil }
+            return entry.value as? Shape
+        }
+        if found != nil { hits?.increment() }
+        return found
+    }
+
+    /// Decodes `value` unless the version is the one already decoded (then only re-stamps it).
+    private func keep<Shape: Sendable>(_ key: DecodedKey, _ value: SecretVersionValue, as shape: Shape.Type) throws -> Shape {
+        let validUntil = clock.now().addingTimeInterval(configuration.ttl)
+        if key.stage == .pending { return try Self.make(shape, value) }
+        if let same = decoded.withLock({ entries -> Shape? in
+            guard var entry = entries[key], entry.version == value.versionID, let typed = entry.value as? Shape else { return nil }
+            entry.validUntil = validUntil
+            entries[key] = entry
+            return typed
+        }) { return same }
+        let typed = try Self.make(shape, value)
+        decoded.withLock { entries in
+            if entries.count >= configuration.capacity, entries[key] == nil, let oldest = entries.min(by: { $0.value.validUntil < $1.value.validUntil })?.key {
+                entries[oldest] = nil
+            }
+            entries[key] = Decoded(value: typed, secret: value.secret, version: value.versionID, validUntil: validUntil)
+        }
+        return typed
+    }
+
+    private static func make<Shape>(_ shape: Shape.Type, _ value: SecretVersionValue) throws -> Shape {
+        if let raw = value.value as? Shape { return raw }
+        guard let decodable = shape as? any SecretShape.Type, let typed = try decodable.decode(value) as? Shape else {
+            preconditionFailure("SecretsClient decodes SecretShape types and SecretValue only")
+        }
+        return typed
+    }
+}
