@@ -6,14 +6,19 @@ import RotorCore
 
 /// Tells every agent registered on this host that a rotation finished, so each drops the old
 /// value within a second instead of waiting out its TTL. One signed POST per agent, all at once,
-/// each bounded to one second; a failure is logged and the rotation's outcome stands (the agent's
-/// TTL remains the backstop). The registration of an agent whose process is gone is removed.
+/// each bounded to one second, never following a redirect; a failure is logged and the rotation's
+/// outcome stands (the agent's TTL remains the backstop).
 public struct AgentNotifier: Sendable {
     let directory: AgentDirectory
     let http: HTTPClient
     let logger: Logger
 
-    public init(directory: AgentDirectory, http: HTTPClient = .shared, logger: Logger) {
+    /// No redirects (a notice goes to 127.0.0.1:port and nowhere else), a short connect timeout.
+    public static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .milliseconds(500), read: .seconds(1))))
+
+    public init(directory: AgentDirectory, http: HTTPClient = AgentNotifier.client, logger: Logger) {
         self.directory = directory
         self.http = http
         self.logger = logger
@@ -25,18 +30,14 @@ public struct AgentNotifier: Sendable {
         let agents = directory.registrations()
         guard !agents.isEmpty, let body = try? JSONEncoder().encode(RotationNotice(secretId: secret.rawValue, versionId: version.rawValue)) else { return 0 }
         return await withTaskGroup(of: Bool.self) { group in
-            for (file, agent) in agents {
-                group.addTask { await send([UInt8](body), to: agent, file: file, secret: secret) }
+            for agent in agents {
+                group.addTask { await send([UInt8](body), to: agent, secret: secret) }
             }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
     }
 
-    func send(_ body: [UInt8], to agent: AgentDirectory.Registration, file: URL, secret: SecretID) async -> Bool {
-        guard AgentDirectory.isAlive(agent.pid) else {
-            try? FileManager.default.removeItem(at: file)
-            return false
-        }
+    func send(_ body: [UInt8], to agent: AgentDirectory.Registration, secret: SecretID) async -> Bool {
         guard let keyBytes = Data(base64Encoded: agent.key), keyBytes.count == 32 else { return false }
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(agent.port)\(RotationNotice.path)")
         request.method = .POST

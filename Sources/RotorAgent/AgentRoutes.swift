@@ -100,16 +100,37 @@ public struct AgentRoutes: Sendable {
         }
     }
 
-    /// A signed rotation notice: the secret's entries are dropped (204); a bad or old signature is 403.
+    /// A signed rotation notice: the secret's entries are dropped (204); a bad or old signature is
+    /// 403. Its signature header and length are checked before the body is read, and the body must
+    /// arrive within two seconds: a client without rotor's key cannot hold a connection open.
     func rotated(_ request: Request, signer: NoticeSigner) async -> Response {
-        guard let buffer = try? await request.body.collect(upTo: RotationNotice.maximumBodySize) else { return Self.text("Body too large", .contentTooLarge) }
+        let header = request.headers[HTTPField.Name(NoticeSigner.header)!]
+        guard signer.isTimely(header, now: Date()) else { return Self.text("Bad Signature", .forbidden) }
+        guard let length = request.headers[.contentLength].flatMap(Int.init), length <= RotationNotice.maximumBodySize else {
+            return Self.text("Body too large", .contentTooLarge)
+        }
+        guard let buffer = try? await Self.collect(request, upTo: length, within: .seconds(2)) else { return Self.text("Body too slow", .requestTimeout) }
         let body = [UInt8](buffer: buffer)
-        guard signer.verify(request.headers[HTTPField.Name(NoticeSigner.header)!], body: body, now: Date()) else { return Self.text("Bad Signature", .forbidden) }
+        guard signer.verify(header, body: body, now: Date()) else { return Self.text("Bad Signature", .forbidden) }
         guard let notice = try? JSONDecoder().decode(RotationNotice.self, from: Data(body)), let secret = try? SecretID(nameOrARN: notice.secretId) else {
             return Self.text("Bad Notice", .badRequest)
         }
         await cache.invalidate(secret: secret)
         return Response(status: .noContent)
+    }
+
+    /// The request's body, or an error once `deadline` has passed.
+    static func collect(_ request: Request, upTo limit: Int, within deadline: Duration) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await request.body.collect(upTo: limit) }
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let body = first else { throw HTTPError(.requestTimeout) }
+            return body
+        }
     }
 
     static func notFound(_ id: String) -> Response {
@@ -133,9 +154,12 @@ struct AgentGuard: RouterMiddleware {
     let headers: [String]
     let maxConnections: Int
     let inFlight = InFlight()
+    /// Notices have a small budget of their own: they can never starve reads.
+    static let noticeSlots = 4
 
     final class InFlight: Sendable {
         let count = Atomic<Int>(0)
+        let notices = Atomic<Int>(0)
     }
 
     /// `localhost`, `127.0.0.1` or `[::1]`, with any port (or no Host at all, as HTTP/1.0 allows).
@@ -150,10 +174,10 @@ struct AgentGuard: RouterMiddleware {
         let ping = request.uri.path == "/ping"
         // A rotation notice carries its own signature instead of the token (rotor does not hold the agent's token).
         let notice = request.uri.path == RotationNotice.path && request.method == .post
-        // `/ping` gets two slots beyond the limit, so a health check answers under load.
-        let running = inFlight.count.wrappingAdd(1, ordering: .relaxed).newValue
-        defer { inFlight.count.wrappingSubtract(1, ordering: .relaxed) }
-        guard running <= maxConnections + (ping ? 2 : 0) else { return AgentRoutes.text("Connection limit exceeded", .tooManyRequests) }
+        // `/ping` gets two slots beyond the limit, so a health check answers under load; notices count apart.
+        let running = notice ? inFlight.notices.wrappingAdd(1, ordering: .relaxed).newValue : inFlight.count.wrappingAdd(1, ordering: .relaxed).newValue
+        defer { if notice { inFlight.notices.wrappingSubtract(1, ordering: .relaxed) } else { inFlight.count.wrappingSubtract(1, ordering: .relaxed) } }
+        guard running <= (notice ? Self.noticeSlots : maxConnections + (ping ? 2 : 0)) else { return AgentRoutes.text("Connection limit exceeded", .tooManyRequests) }
         if !ping {
             if request.headers[HTTPField.Name("X-Forwarded-For")!] != nil { return AgentRoutes.text("Forwarded", .badRequest) }
             // A page that rebinds a DNS name to 127.0.0.1 sends its own Host: only loopback names are answered.

@@ -74,7 +74,13 @@ public struct ExtensionsAPIClient: Sendable {
     let base: String
     let http: HTTPClient
 
-    public init(runtimeAPI: String, http: HTTPClient = .shared) {
+    /// No read timeout (`event/next` blocks for as long as the function is idle or frozen, and AWS
+    /// asks for none), no redirects.
+    public static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: nil)))
+
+    public init(runtimeAPI: String, http: HTTPClient = ExtensionsAPIClient.client) {
         base = "http://\(runtimeAPI)/2020-01-01/extension"
         self.http = http
     }
@@ -146,12 +152,24 @@ public struct ExtensionLoop: Service {
         guard await ports.next() != nil else { return }
         let identifier = try await client.register(name: name)
         logger.info("registered as a Lambda extension", metadata: ["name": "\(name)"])
+        var failures = 0
         while !Task.isShuttingDownGracefully {
             let event: ExtensionsAPIClient.Event
             do {
                 event = try await cancelWhenGracefulShutdown { try await client.next(identifier: identifier) }
+                failures = 0
             } catch where Task.isShuttingDownGracefully || Task.isCancelled {
                 return
+            } catch {
+                // A dropped connection (a thaw, a hiccup) is retried; one that keeps failing is reported.
+                failures += 1
+                guard failures < 5 else {
+                    await client.reportError("exit", identifier: identifier, type: "Extension.NextFailed", message: "\(error)")
+                    throw error
+                }
+                logger.notice("the Extensions API's next event failed; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .milliseconds(100 * failures))
+                continue
             }
             if case .shutdown(let reason) = event {
                 logger.info("Lambda is shutting the environment down", metadata: ["reason": "\(reason)"])

@@ -40,16 +40,24 @@ public struct NoticeSigner: Sendable {
 
     /// Whether `header` is a valid signature of `body`, made within the tolerance of `now`.
     public func verify(_ header: String?, body: [UInt8], now: Date) -> Bool {
-        guard let header else { return false }
+        guard let (time, presented) = Self.parse(header, now: now) else { return false }
+        // Constant-time comparison, through swift-crypto's MAC type.
+        return HMAC<SHA256>.isValidAuthenticationCode(presented, authenticating: Self.signed(body, time: time), using: key)
+    }
+
+    /// Whether `header` is well formed and recent: checked before the body is read.
+    public func isTimely(_ header: String?, now: Date) -> Bool { Self.parse(header, now: now) != nil }
+
+    static func parse(_ header: String?, now: Date) -> (time: Int, mac: [UInt8])? {
+        guard let header, header.utf8.count <= 200 else { return nil }
         var time: Int?
         var presented: [UInt8]?
         for part in header.split(separator: ",") {
             if part.hasPrefix("t=") { time = Int(part.dropFirst(2)) }
             if part.hasPrefix("v1=") { presented = [UInt8](hex: part.dropFirst(3)) }
         }
-        guard let time, let presented, abs(now.timeIntervalSince1970 - TimeInterval(time)) <= Self.tolerance else { return false }
-        // Constant-time comparison, through swift-crypto's MAC type.
-        return HMAC<SHA256>.isValidAuthenticationCode(presented, authenticating: Self.signed(body, time: time), using: key)
+        guard let time, let presented, presented.count == 32, abs(now.timeIntervalSince1970 - TimeInterval(time)) <= tolerance else { return nil }
+        return (time, presented)
     }
 
     func mac(_ body: [UInt8], time: Int) -> [UInt8] {

@@ -67,9 +67,13 @@ struct Agent: AsyncParsableCommand {
             defer { registration.remove() }
             guard let runtimeAPI else { return try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint]) }
             let loop = ExtensionLoop(client: ExtensionsAPIClient(runtimeAPI: runtimeAPI), name: extensionName, listening: listening, logger: logger)
-            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            var configuration = ServiceGroupConfiguration(
                 services: [.init(service: app), .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // Lambda gives external extensions 2 s after SHUTDOWN before SIGKILL: reads still running after 1.5 s are cut.
+            configuration.maximumGracefulShutdownDuration = .milliseconds(1500)
+            configuration.maximumCancellationDuration = .milliseconds(300)
+            let group = ServiceGroup(configuration: configuration)
             try await group.run()
         }
     }
@@ -103,19 +107,19 @@ struct Agent: AsyncParsableCommand {
         }
     }
 
-    /// This agent's registration file for rotation notices, removed at exit.
+    /// This agent's registration for rotation notices, released at exit.
     final class Registration: Sendable {
-        let file = Mutex<URL?>(nil)
+        let hold = Mutex<AgentDirectory.Hold?>(nil)
 
         func register(in directory: AgentDirectory, port: Int, signer: NoticeSigner, logger: Logger) {
             do {
-                let url = try directory.register(port: port, signer: signer)
-                file.withLock { $0 = url }
+                let registered = try directory.register(port: port, signer: signer)
+                hold.withLock { $0 = registered }
             } catch {
                 logger.warning("not registered for rotation notices; the TTL bounds how long an old value is served", metadata: ["error": "\(error)"])
             }
         }
 
-        func remove() { file.withLock { if let url = $0 { try? FileManager.default.removeItem(at: url) } } }
+        func remove() { hold.withLock { $0?.release(); $0 = nil } }
     }
 }

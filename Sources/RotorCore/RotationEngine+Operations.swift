@@ -49,9 +49,12 @@ extension RotationEngine {
     /// after the rotator re-applies the previous value to its target where it has one.
     /// Holds the secret's lock, like a rotation.
     public func rollbackToPrevious(_ id: SecretID) async throws -> (restored: VersionID, replaced: VersionID) {
-        try await withSecretLock(id) { _ in
+        let result = try await withSecretLock(id) { _ in
             do { return try await rollbackHoldingLock(id) } catch let interrupted as RunInterrupted { throw interrupted.error }
         }
+        // The consumers' caches must drop the bad value at once, as after a rotation.
+        await configuration.rotationFinished?(id, result.restored)
+        return result
     }
 
     private func rollbackHoldingLock(_ id: SecretID) async throws -> (restored: VersionID, replaced: VersionID) {

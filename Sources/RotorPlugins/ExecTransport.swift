@@ -14,7 +14,7 @@ struct ExecTransport: StepTransport {
     /// Runs one step's process and reads its answer; failures are typed (transient or not).
     func exchange(_ call: StepCall, _ context: RotationContext) async throws -> StepAnswer {
         let input = try Array(JSONEncoder().encode(call.message(context, options: settings.pluginOptions)))
-        let process = PluginProcess(executable: executable, argument: "step", environment: settings.environment, timeout: settings.timeout)
+        let process = PluginProcess(executable: executable, arguments: ["step"], environment: settings.environment, timeout: settings.timeout)
         let outcome: PluginProcess.Outcome
         do {
             outcome = try await process.run(input: input)

@@ -104,7 +104,7 @@ public struct PluginCatalog: Sendable {
     static func describe(kind: RotatorKind, path: String, environment: [String: String]) async throws -> PluginDescription {
         let modified = try trustedFile(path)
         if let cached = cache.withLock({ $0[path] }), cached.modified == modified { return cached.description }
-        let process = PluginProcess(executable: path, argument: "describe", environment: environment, timeout: .seconds(10))
+        let process = PluginProcess(executable: path, arguments: ["describe"], environment: environment, timeout: .seconds(10))
         let outcome: PluginProcess.Outcome
         do { outcome = try await process.run(input: []) } catch let error as PluginSpawnError {
             throw RotorError(.invalidOption, "plug-in \(path) could not be started: \(error.message)")

@@ -4,7 +4,7 @@ import Synchronization
 import Glibc
 #endif
 
-/// One run of a plug-in executable: argv `[path, argument]`, `input` on standard input, the given
+/// One run of an executable (a plug-in, a reload hook): argv `[path] + arguments`, `input` on standard input, the given
 /// environment only, in a process group of its own. Standard output is kept up to `outputLimit`
 /// bytes (more marks the run as over the limit), standard error up to `errorLimit`. At the deadline,
 /// or when the calling task is cancelled, the whole group is killed. The blocking work runs on a
@@ -22,7 +22,7 @@ struct PluginProcess: Sendable {
     }
 
     var executable: String
-    var argument: String
+    var arguments: [String]
     var environment: [String: String]
     var timeout: Duration
     var outputLimit = 1 << 20
@@ -72,8 +72,7 @@ struct PluginProcess: Sendable {
         posix_spawnattr_setsigmask(&attributes, &noSignals)
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
 
-        let arguments: [String] = [executable, argument]
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0

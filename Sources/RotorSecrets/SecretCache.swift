@@ -108,7 +108,8 @@ public actor SecretCache {
         entries = entries.filter { $0.value.value.secret != secret }
         writes += 1
         invalidated[secret] = writes
-        inflight.removeAll()
+        // Later reads of this secret must not join a fetch that started before the rotation.
+        inflight = inflight.filter { key, _ in !((try? SecretID.candidates(nameOrARN: key.secretID)) ?? []).contains(secret) }
         metrics?.invalidated()
         return before - entries.count
     }
@@ -131,38 +132,59 @@ public actor SecretCache {
             return result
         } catch {
             breaker.record(transientFailure: isTransient(error), now: clock.now(), unit: Double.random(in: 0..<1))
-            metrics?.upstream(api, failure: RotorError.wrapping(error).code)
+            if let cacheError = error as? SecretCacheError { metrics?.upstream(api, outcome: cacheError.outcome) } else {
+                metrics?.upstream(api, failure: RotorError.wrapping(error).code)
+            }
             throw error
         }
     }
 
     /// Runs `call`; once `timeout` has passed it is cancelled and the caller gets a transient error
-    /// at once, whether or not the call notices the cancellation.
+    /// at once, whether or not the call notices the cancellation. Cancelling the caller cancels both.
     static func bounded<T: Sendable>(_ timeout: Duration?, _ api: String, _ call: @escaping @Sendable () async throws -> T) async throws -> T {
         guard let timeout else { return try await call() }
         let race = Race()
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let answer: @Sendable (Result<T, any Error>) -> Bool = { result in
-                guard race.answered.withLock({ done in defer { done = true }; return !done }) else { return false }
-                continuation.resume(with: result)
-                return true
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let answer: @Sendable (Result<T, any Error>) -> Void = { result in
+                    guard race.answered.withLock({ done in defer { done = true }; return !done }) else { return }
+                    continuation.resume(with: result)
+                    race.cancelAll()
+                }
+                race.start(
+                    work: Task {
+                        do { answer(.success(try await call())) } catch { answer(.failure(error)) }
+                    },
+                    timer: Task {
+                        guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                        answer(.failure(SecretCacheError.timeout(api, after: timeout)))
+                    })
             }
-            let timer = Task {
-                guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                if answer(.failure(SecretCacheError.timeout(api, after: timeout))) { race.work.withLock { $0?.cancel() } }
-            }
-            race.work.withLock { $0 = Task {
-                let result: Result<T, any Error>
-                do { result = .success(try await call()) } catch { result = .failure(error) }
-                if answer(result) { timer.cancel() }
-            } }
+        } onCancel: {
+            race.cancelAll()
         }
     }
 
     /// Who answered first in ``bounded(_:_:_:)``, and the call to cancel when the timer did.
     final class Race: Sendable {
         let answered = Mutex(false)
-        let work = Mutex<Task<Void, Never>?>(nil)
+        private let tasks = Mutex<(cancelled: Bool, running: [Task<Void, Never>])>((false, []))
+
+        func start(work: Task<Void, Never>, timer: Task<Void, Never>) {
+            let cancelled = tasks.withLock { state in
+                state.running = [work, timer]
+                return state.cancelled
+            }
+            if cancelled { work.cancel(); timer.cancel() }
+        }
+
+        func cancelAll() {
+            let running = tasks.withLock { state in
+                state.cancelled = true
+                return state.running
+            }
+            for task in running { task.cancel() }
+        }
     }
 
     /// The value `key` names, through the cache.
@@ -285,6 +307,15 @@ public enum SecretCacheError: Error, CustomStringConvertible, Sendable {
     case circuitOpen(until: Date)
     /// One upstream call took longer than the configured timeout (a transient failure).
     case timeout(String, after: Duration)
+
+    /// Its name in metrics.
+    var outcome: String {
+        switch self {
+        case .stale: "Stale"
+        case .circuitOpen: "CircuitOpen"
+        case .timeout: "Timeout"
+        }
+    }
 
     public var description: String {
         switch self {

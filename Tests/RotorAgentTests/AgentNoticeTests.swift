@@ -77,15 +77,26 @@ import RotorSecrets
         }
     }
 
-    @Test func registrationsArePrivateAndNameOnlyAPort() throws {
+    @Test func registrationsArePrivateLockedAndGoWithTheirAgent() throws {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("agents-\(UUID().uuidString)")
         let directory = AgentDirectory(url: home)
-        let file = try directory.register(port: 4321, signer: .random())
+        let hold = try directory.register(port: 4321, signer: .random())
         let mode = { (path: String) in (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue }
-        #expect(try mode(home.path) == 0o700 && mode(file.path) == 0o600)
-        #expect(directory.registrations().map(\.registration.port) == [4321])
-        // A directory others can write to is not trusted at all: nothing in it is read.
-        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: home.path)
+        #expect(try mode(home.path) == 0o700 && mode(hold.url.path) == 0o600)
+        #expect(directory.registrations().map(\.port) == [4321])
+        // A file nobody holds is an agent that is gone (killed): it is skipped and removed.
+        let orphan = home.appendingPathComponent("agent-orphan.json")
+        try FileManager.default.copyItem(at: hold.url, to: orphan)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: orphan.path)
+        #expect(directory.registrations().count == 1 && !FileManager.default.fileExists(atPath: orphan.path))
+        // Symbolic links and files others can read are not trusted.
+        try FileManager.default.createSymbolicLink(at: home.appendingPathComponent("agent-link.json"), withDestinationURL: hold.url)
+        #expect(directory.registrations().count == 1)
+        hold.release()
+        #expect(directory.registrations().isEmpty && !FileManager.default.fileExists(atPath: hold.url.path))
+        // A directory others can read or write is not trusted at all.
+        _ = try directory.register(port: 4322, signer: .random())
+        try FileManager.default.setAttributes([.posixPermissions: 0o750], ofItemAtPath: home.path)
         #expect(directory.registrations().isEmpty)
         #expect(throws: RotorError.self) { try directory.register(port: 4321, signer: .random()) }
         try FileManager.default.removeItem(at: home)

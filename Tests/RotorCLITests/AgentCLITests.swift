@@ -65,6 +65,10 @@ import Testing
         #expect(rotated.status == 0, "\(rotated.stderr)")
         let after = try await read()
         #expect(!after.isEmpty && after != before)
+        // An emergency rollback reaches the agent the same way.
+        let rolledBack = try await cli.run(["rollback", id])
+        #expect(rolledBack.status == 0, "\(rolledBack.stderr)")
+        #expect(try await read() == before)
 
         agent.signal(SIGTERM)
         #expect(try await agent.waitForExit() == 0)

@@ -51,6 +51,8 @@ public struct RotationPolicy: Sendable, Hashable {
     public var enabled: Bool
     /// Secrets (ids or globs) this policy's secrets use while rotating: a batch rotates those first.
     public var dependsOn: [SecretMatcher]
+    /// What tells consumers of this policy's secrets to pick up a new value after finishSecret.
+    public var reload: [ReloadHook]
     public var location: SourceLocation
 
     public init(
@@ -58,9 +60,11 @@ public struct RotationPolicy: Sendable, Hashable {
         schedule: RotationSchedule?, window: RotationWindow? = nil, jitter: PolicyDuration = PolicyDuration(seconds: 0),
         mode: RotationMode = .automatic, maxAge: PolicyDuration? = nil, retry: RetryPolicy = RetryPolicy(),
         failureBackoff: (initial: PolicyDuration, maximum: PolicyDuration) = (PolicyDuration(seconds: 3600), PolicyDuration(seconds: 86_400)),
-        enabled: Bool = true, dependsOn: [SecretMatcher] = [], location: SourceLocation = SourceLocation(file: "<memory>", line: 1, column: 1)
+        enabled: Bool = true, dependsOn: [SecretMatcher] = [], reload: [ReloadHook] = [],
+        location: SourceLocation = SourceLocation(file: "<memory>", line: 1, column: 1)
     ) {
         self.dependsOn = dependsOn
+        self.reload = reload
         self.name = name
         self.matchers = matchers
         self.rotator = rotator
@@ -98,7 +102,7 @@ public struct RotationPolicy: Sendable, Hashable {
         return String(StableHash.fnv1a(parts.joined(separator: "|")), radix: 16)
     }
 
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.fingerprint == rhs.fingerprint && lhs.matchers == rhs.matchers && lhs.options == rhs.options && lhs.dependsOn == rhs.dependsOn }
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.fingerprint == rhs.fingerprint && lhs.matchers == rhs.matchers && lhs.options == rhs.options && lhs.dependsOn == rhs.dependsOn && lhs.reload == rhs.reload }
     public func hash(into hasher: inout Hasher) { hasher.combine(fingerprint) }
 }
 
