@@ -166,14 +166,14 @@ let package = Package(
         // Rotation policies from YAML files in schedules/.
         .target(
             name: "RotorPolicies",
-            dependencies: ["RotorCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["RotorCore", "RotorHTTP", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         // The daemon: scheduler, lease, alert outbox, HTTP observability API and metrics.
         .target(
             name: "RotorDaemon",
             dependencies: [
-                "RotorCore", "RotorPolicies", "RotorStorage",
+                "RotorCore", "RotorPolicies", "RotorStorage", "RotorPlugins",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -291,7 +291,7 @@ let package = Package(
             name: "RotorDaemonTests",
             dependencies: [
                 "RotorCore", "RotorPolicies", "RotorDaemon", "RotorStorage", "RotorRotators", "RotorTestSupport",
-                "RotorPostgres", "RotorGitHub", "RotorCognito", "RotorHTTP",
+                "RotorPostgres", "RotorGitHub", "RotorCognito", "RotorHTTP", "RotorPlugins",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -29,6 +29,7 @@ extension Rotate {
         })
         line?.stop()
         interrupt.cancel()
+        await runReloadHooks(runtime, policies: set)
         BatchRender.summary(job, snapshot, json: !terminal)
         let status = BatchRender.exitStatus(snapshot, interrupted: interrupt.fired)
         if status != ExitStatus.success { throw ExitCode(status) }

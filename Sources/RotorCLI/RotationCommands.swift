@@ -35,8 +35,10 @@ struct Rotate: AsyncParsableCommand {
             let secret = try await runtime.secretID(id)
             let supplied = valueStdin ? try StdinValue.read(secret: secret) : nil
             let report = try await runtime.engine.rotate(secret, suppliedValue: supplied, trigger: "cli")
-            if report.succeeded { try await replan(secret, runtime: runtime, policies: try? loadPolicies(runtime)) }
+            let set = try? loadPolicies(runtime)
+            if report.succeeded { try await replan(secret, runtime: runtime, policies: set) }
             if json { Output.json(Render.reportJSON(report)) } else { Render.reportText(report).forEach(Output.line) }
+            if report.succeeded { await runReloadHooks(runtime, policies: set) }
             if let error = report.error {
                 Output.error("error: \(error)")
                 throw ExitCode(ExitStatus.rotationFailed)
@@ -54,6 +56,12 @@ extension Rotate {
     }
 
     func loadPolicies(_ runtime: Runtime) throws -> PolicySet { try PolicyLoader(rotators: runtime.engine.rotators).load(path: policies) }
+
+    /// One pass of the reload hooks right after the rotations (a daemon, or `rotor reload-hooks run`, retries failures).
+    func runReloadHooks(_ runtime: Runtime, policies set: PolicySet?) async {
+        guard let set, let dispatcher = ReloadHooksCommand.dispatcher(runtime, policies: set) else { return }
+        do { try await dispatcher.pass() } catch { Output.error("warning: reload hooks: \(error)") }
+    }
 }
 
 struct Rollback: AsyncParsableCommand {

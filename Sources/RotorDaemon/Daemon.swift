@@ -69,6 +69,8 @@ public struct Daemon: Sendable {
             engine: engine, schedule: schedule, policies: { () throws -> PolicySet in try loader.load(path: path) }, clock: clock,
             alerts: alerts, metrics: metrics, configuration: options.scheduler, logger: logger, createMissing: options.createMissing)
         let dispatcher = AlertDispatcher(outbox: schedule, webhooks: options.webhooks, clock: clock, logger: logger)
+        let reloads = ReloadHookDispatcher(
+            outbox: schedule, state: engine.state, store: engine.store, policies: { try loader.load(path: path).policies }, clock: clock, logger: logger)
         let batches = BatchCenter(scheduler: scheduler, logger: logger)
         let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token, batches: batches,
                                    batchAPIRefusal: options.batchAPIRefusal)
@@ -76,7 +78,7 @@ public struct Daemon: Sendable {
         let app = Application(
             router: api.router(),
             configuration: ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "rotor"),
-            services: [scheduler, dispatcher, batches],
+            services: [scheduler, dispatcher, reloads, batches],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.notice("rotor daemon API listening", metadata: ["url": "http://\(host):\(port)"])

@@ -13,6 +13,7 @@ extension ParseContext {
         }
         let matchers = self.matchers(keys["match"], policy: node)
         let dependsOn = keys["depends_on"].map { self.patterns($0, "depends_on") } ?? []
+        let reload = keys["reload"].map { self.reloadHooks($0) } ?? []
         let (rotator, options) = rotatorAndOptions(keys, policy: node)
         let mode = self.mode(keys, policy: node)
         let schedule = self.schedule(keys, policy: node, mode: mode)
@@ -25,7 +26,7 @@ extension ParseContext {
         guard errors.count == before, let rotator else { return nil }
         return RotationPolicy(
             name: name, matchers: matchers, rotator: rotator, options: options, schedule: schedule, window: window, jitter: jitter,
-            mode: mode, maxAge: maxAge, retry: retry, failureBackoff: backoff, enabled: enabled, dependsOn: dependsOn, location: location(node))
+            mode: mode, maxAge: maxAge, retry: retry, failureBackoff: backoff, enabled: enabled, dependsOn: dependsOn, reload: reload, location: location(node))
     }
 
     /// A period short enough that the credential's lifetime is near it (GitHub App tokens: every 50m,

@@ -11,8 +11,9 @@ struct ParseContext {
     static let documentKeys = ["policies"]
     static let policyKeys = [
         "name", "description", "match", "rotator", "options", "every", "cron", "timezone", "window", "jitter",
-        "mode", "max_age", "remind_before", "retry", "enabled", "depends_on",
+        "mode", "max_age", "remind_before", "retry", "enabled", "depends_on", "reload",
     ]
+    static let reloadKeys = ["command", "signal", "pid_file", "webhook", "signing_key_secret"]
     static let windowKeys = ["start", "duration", "timezone"]
     static let retryKeys = ["attempts_per_run", "initial_backoff", "max_backoff", "failed_runs_before_quarantine"]
 

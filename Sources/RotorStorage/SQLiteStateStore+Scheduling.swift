@@ -323,7 +323,7 @@ extension SQLiteStateStore: SchedulingStore {
 
     public func dueAlerts(at now: Date, limit: Int) async throws -> [AlertRecord] {
         try await pool.readNow { db in
-            try db.fetchRows(cached: "SELECT * FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            try db.fetchRows(cached: "SELECT * FROM alert_outbox WHERE channel = 'alert' AND delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
                              arguments: [now.epochSeconds, limit]).map { row in
                 AlertRecord(id: row["id"], createdAt: Date(epochSeconds: row["created_at"]), kind: row["kind"],
                             secret: try (row["secret_id"] as String?).map { try SecretID($0) }, payload: row["payload"], attempts: row["attempts"])
@@ -345,7 +345,49 @@ extension SQLiteStateStore: SchedulingStore {
     }
 
     public func pendingAlertCount() async throws -> Int {
-        try await pool.readNow { db in try db.fetchValue(Int.self, cached: "SELECT count(*) FROM alert_outbox WHERE delivered_at IS NULL") ?? 0 }
+        try await pool.readNow { db in try db.fetchValue(Int.self, cached: "SELECT count(*) FROM alert_outbox WHERE channel = 'alert' AND delivered_at IS NULL") ?? 0 }
+    }
+
+    public func currentVersionChanges(after cursor: String, limit: Int) async throws -> [CurrentVersionChange] {
+        try await pool.readNow { db in
+            let position = try Int64.fetchOne(db, sql: "SELECT position FROM outbox_cursor WHERE name = ?", arguments: [cursor]) ?? 0
+            return try db.fetchRows(cached: """
+                SELECT id, secret_id, at, operation FROM audit_event
+                WHERE id > ? AND outcome = 'succeeded' AND operation IN ('rotation.finish', 'secret.rollback') AND secret_id IS NOT NULL
+                ORDER BY id LIMIT ?
+                """, arguments: [position, limit]).map { row in
+                CurrentVersionChange(position: row["id"], secret: try SecretID(row["secret_id"]), at: Date(epochSeconds: row["at"]), operation: row["operation"])
+            }
+        }
+    }
+
+    public func enqueueOutbox(_ records: [AlertRecord], channel: String, cursor: String, position: Int64) async throws {
+        try await pool.writeNow { db in
+            for record in records {
+                try db.execute(cached: "INSERT INTO alert_outbox (created_at, kind, secret_id, payload, next_attempt_at, channel) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [record.createdAt.epochSeconds, record.kind, record.secret?.rawValue, record.payload, record.createdAt.epochSeconds, channel])
+            }
+            try db.execute(cached: "INSERT INTO outbox_cursor (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+                           arguments: [cursor, position])
+        }
+    }
+
+    public func dueOutbox(channel: String, at now: Date, limit: Int) async throws -> [AlertRecord] {
+        try await pool.readNow { db in
+            try db.fetchRows(cached: "SELECT * FROM alert_outbox WHERE channel = ? AND delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                             arguments: [channel, now.epochSeconds, limit]).map(Self.outboxRecord)
+        }
+    }
+
+    public func pendingOutbox(channel: String, secret: SecretID) async throws -> [(record: AlertRecord, lastError: String?)] {
+        try await pool.readNow { db in
+            try db.fetchRows(cached: "SELECT * FROM alert_outbox WHERE channel = ? AND secret_id = ? AND delivered_at IS NULL ORDER BY id",
+                             arguments: [channel, secret.rawValue]).map { row in (try Self.outboxRecord(row), row["last_error"]) }
+        }
+    }
+
+    static func outboxRecord(_ row: Row) throws -> AlertRecord {
+        AlertRecord(id: row["id"], createdAt: Date(epochSeconds: row["created_at"]), kind: row["kind"],
+                    secret: try (row["secret_id"] as String?).map { try SecretID($0) }, payload: row["payload"], attempts: row["attempts"])
     }
 }
-

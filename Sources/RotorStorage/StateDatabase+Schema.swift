@@ -69,6 +69,7 @@ extension SQLiteStateStore {
         migrator.registerMigration("v7-credential-expiry") { db in
             try db.execute(sql: "ALTER TABLE managed_secret ADD COLUMN credential_expires_at REAL")
         }
+        registerReloadOutboxMigration(&migrator)
         return migrator
     }
 }

@@ -59,4 +59,19 @@ extension SQLiteStateStore {
             try db.execute(sql: "ALTER TABLE managed_secret ADD COLUMN config_mac BLOB")
         }
     }
+
+    /// Outbox channels (alerts, reload hooks) and the cursors that feed them from the audit log.
+    static func registerReloadOutboxMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v8-outbox-channels-cursors") { db in
+            try db.execute(sql: """
+                ALTER TABLE alert_outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'alert';
+                CREATE INDEX alert_outbox_by_channel ON alert_outbox(channel, next_attempt_at) WHERE delivered_at IS NULL;
+                CREATE TABLE outbox_cursor (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    position INTEGER NOT NULL
+                );
+                INSERT INTO outbox_cursor (name, position) SELECT 'reload-hooks', coalesce(max(id), 0) FROM audit_event;
+                """)
+        }
+    }
 }

@@ -85,6 +85,32 @@ public protocol SchedulingStore: Sendable {
     func markAlertDelivered(_ id: Int64, at: Date) async throws
     func markAlertFailed(_ id: Int64, error: String, nextAttemptAt: Date) async throws
     func pendingAlertCount() async throws -> Int
+
+    /// Audit events after the named cursor that changed which version is `AWSCURRENT` (a rotation's
+    /// success, a rollback), oldest first: what feeds the reload hooks' outbox.
+    func currentVersionChanges(after cursor: String, limit: Int) async throws -> [CurrentVersionChange]
+    /// Queues `records` on `channel` and moves the cursor to `position`, in one transaction (so a
+    /// change is queued exactly once even if the process dies between passes).
+    func enqueueOutbox(_ records: [AlertRecord], channel: String, cursor: String, position: Int64) async throws
+    func dueOutbox(channel: String, at now: Date, limit: Int) async throws -> [AlertRecord]
+    /// Undelivered records of `channel` for one secret, with their last error.
+    func pendingOutbox(channel: String, secret: SecretID) async throws -> [(record: AlertRecord, lastError: String?)]
+}
+
+/// An audit event that moved `AWSCURRENT`.
+public struct CurrentVersionChange: Sendable, Equatable {
+    public var position: Int64
+    public var secret: SecretID
+    public var at: Date
+    /// `rotation.finish` or `secret.rollback`.
+    public var operation: String
+
+    public init(position: Int64, secret: SecretID, at: Date, operation: String) {
+        self.position = position
+        self.secret = secret
+        self.at = at
+        self.operation = operation
+    }
 }
 
 /// What a full reconcile pass expects of each managed secret: its one policy's rotator, options,

@@ -1,0 +1,82 @@
+import Foundation
+import RotorCore
+import RotorHTTP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one reload hook for one notice (``ReloadHook``): a command (the notice as a JSON line on
+/// standard input, an environment of `PATH` only, 30 s), a signal to the process in a pid file, or a
+/// signed POST. Never a value: the notice names the secret and its new version. Returns `nil` on
+/// success, else what went wrong (for the audit log and the retry).
+public struct ReloadHookRunner: Sendable {
+    let store: any SecretStore
+    let timeout: Duration
+
+    public init(store: any SecretStore, timeout: Duration = .seconds(30)) {
+        self.store = store
+        self.timeout = timeout
+    }
+
+    public func run(_ hook: ReloadHook, _ notice: ReloadNotice) async -> String? {
+        do {
+            switch hook {
+            case .command(let argv): return try await command(argv, notice)
+            case .signal(let name, let pidFile): return signal(name, pidFile: pidFile)
+            case .webhook(let url, let key): return try await webhook(url, key: key, notice)
+            }
+        } catch let error as RotorError {
+            return error.summary
+        } catch {
+            return "\(type(of: error))"
+        }
+    }
+
+    /// What the hook is sent: the notice without the outbox's bookkeeping.
+    static func message(_ notice: ReloadNotice) -> [UInt8] {
+        let object: [String: Any] = ["type": notice.type, "secretId": notice.secretId, "versionId": notice.versionId, "finishedAt": notice.finishedAt]
+        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
+    }
+
+    func command(_ argv: [String], _ notice: ReloadNotice) async throws -> String? {
+        let process = PluginProcess(executable: argv[0], arguments: Array(argv.dropFirst()), environment: ["PATH": "/usr/local/bin:/usr/bin:/bin"],
+                                    timeout: timeout, outputLimit: 64 << 10, errorLimit: 16 << 10)
+        let outcome = try await process.run(input: Self.message(notice) + [0x0A])
+        if outcome.timedOut { return "\(argv[0]) did not finish within \(timeout)" }
+        guard let status = outcome.status else { return "\(argv[0]) was killed by a signal" }
+        // Its output is not kept: a hook may print what it reloaded.
+        return status == 0 ? nil : "\(argv[0]) exited with status \(status)"
+    }
+
+    func signal(_ name: String, pidFile: String) -> String? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8) else { return "cannot read the pid file \(pidFile)" }
+        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else { return "the pid file \(pidFile) holds no process id" }
+        let number: Int32 = switch name {
+        case "HUP": SIGHUP
+        case "USR1": SIGUSR1
+        case "USR2": SIGUSR2
+        case "INT": SIGINT
+        default: SIGTERM
+        }
+        guard kill(pid, number) == 0 else { return "cannot signal process \(pid) from \(pidFile): \(String(cString: strerror(errno)))" }
+        return nil
+    }
+
+    func webhook(_ text: String, key: SecretID, _ notice: ReloadNotice) async throws -> String? {
+        let url = try OutboundURL(text, option: "webhook", kind: "reload")
+        let body = Self.message(notice)
+        let signingKey = try await store.getSecretValue(key, .current).value
+        let id = "msg_" + UUID().uuidString.lowercased()
+        let timestamp = Int(Date().timeIntervalSince1970)
+        let headers = [
+            ("Content-Type", "application/json"), ("webhook-id", id), ("webhook-timestamp", "\(timestamp)"),
+            ("webhook-signature", WebhookSignature(secret: signingKey.exposedBytes).sign(id: id, timestamp: timestamp, body: body)),
+        ]
+        do {
+            let response = try await OutboundHTTP(timeout: timeout, maxResponseBytes: 64 << 10).send(.POST, url.url, headers: headers, body: body)
+            return (200..<300).contains(response.status) ? nil : "\(url.host) answered HTTP \(response.status)"
+        } catch let failure as OutboundFailure {
+            return "\(url.host) did not answer: \(failure)"
+        }
+    }
+}
