@@ -39,7 +39,10 @@ struct ImportLambdaTests {
             return Int(UInt16(bigEndian: address.sin_port))
         }
 
-        deinit { kill(process.processIdentifier, SIGTERM) }
+        func stop() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitPolling()
+        }
     }
 
     func aws(_ arguments: [String], endpoint: String) async throws -> Int32 { try await Self.run(["aws"] + arguments, endpoint: endpoint) }
@@ -64,6 +67,7 @@ struct ImportLambdaTests {
         let env = ProcessInfo.processInfo.environment
         let endpoint = try #require(env["ROTOR_TEST_MOTO_ENDPOINT"])
         let lambda = try await LambdaMoto()
+        defer { lambda.stop() }
         let lambdaURL = "http://127.0.0.1:\(lambda.port)"
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-import-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
