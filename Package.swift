@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "RotorCognito", targets: ["RotorCognito"]),
         // The consumer side: a cache of secret values for services (and rotor's agent).
         .library(name: "RotorSecrets", targets: ["RotorSecrets"]),
+        .library(name: "RotorAgent", targets: ["RotorAgent"]),
         .library(name: "RotorPostgres", targets: ["RotorPostgres"]),
         .executable(name: "bootstrap", targets: ["bootstrap"]),
     ],

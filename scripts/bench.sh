@@ -16,6 +16,37 @@ echo "== fleet: planning, one tick (10 due), a reconcile pass, /metrics and an A
 "$bench" scheduler ${ROTOR_BENCH_SCHEDULER_SIZES:-1000 100000 1000000}
 
 echo
+echo "== Consumers: an in-process cache hit, the agent under wrk (2 cores), and a rotation's way to readers =="
+python3 -c "import aws_secretsmanager_caching" 2>/dev/null || python3 -m pip install --quiet aws-secretsmanager-caching
+if ! command -v wrk >/dev/null; then
+    as_root=(); [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq wrk >/dev/null
+fi
+printf '%-36s %14s %22s\n' "cache hit, one core" "ns per read" "floor (ns, Mutex+Dict)"
+read -r name ns floor _ <<<"$("$bench" consumers client 5000000)"
+printf '%-36s %14s %22s\n' "$name" "$ns" "$floor"
+read -r name ns _ <<<"$(python3 bench/consumers/python_cache_hit.py 300000)"
+printf '%-36s %14s %22s\n' "$name" "$ns" "-"
+agent_out="$(mktemp)"
+"$bench" consumers serve >"$agent_out" &
+agent_pid=$!
+for _ in $(seq 1 100); do [ -s "$agent_out" ] && break; sleep 0.1; done
+read -r port token secret <"$agent_out"
+wrk_run() { wrk -t2 -c64 -d10s --latency -H "X-Aws-Parameters-Secrets-Token: $token" "$1" | awk '
+    /Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 } END { printf "%s %s %s", rps, p50, p99 }'; }
+printf '%-36s %14s %10s %10s\n' "agent over loopback HTTP (wrk -t2 -c64)" "requests/s" "p50" "p99"
+read -r rps p50 p99 <<<"$(wrk_run "http://127.0.0.1:$port/secretsmanager/get?secretId=$secret")"
+printf '%-36s %14s %10s %10s\n' "rotor agent, cache hits" "$rps" "$p50" "$p99"
+read -r rps p50 p99 <<<"$(wrk_run "http://127.0.0.1:$port/ping")"
+printf '%-36s %14s %10s %10s\n' "same server's /ping (machine floor)" "$rps" "$p50" "$p99"
+kill "$agent_pid"; rm -f "$agent_out"
+echo "(wrk and the agent share this machine's cores; /ping is the HTTP stack with no cache and no token check)"
+"$bench" consumers upstream
+printf '%-36s %10s %10s %10s\n' "rotation finished -> agent serves it" "p50 (ms)" "p99 (ms)" rotations
+read -r name p50 p99 count <<<"$("$bench" consumers notice 50)"
+printf '%-36s %10s %10s %10s\n' "$name (signed POST)" "$p50" "$p99" "$count"
+printf '%-36s %10s %10s %10s\n' "TTL only (AWS's agent)" "up to 300000" "-" "-"
+echo
 echo "== Secrets Manager (moto_server on loopback): rotor vs boto3 (AWS's Python template logic) =="
 services="$(mktemp -d /tmp/rotor-bench-services.XXXXXX)"
 chmod 755 "$services"

@@ -2,6 +2,9 @@ import CoreMetrics
 import Foundation
 import RotorCore
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Secrets for a Swift service, in process: reads through ``SecretCache`` (single flight,
 /// revalidation by DescribeSecret, stale-on-error within a maximum staleness, circuit breaker) from
@@ -37,24 +40,55 @@ public final class SecretsClient: Sendable {
         public static let behindAgent = Configuration(ttl: 5)
     }
 
-    struct DecodedKey: Hashable {
-        let secretID: String
-        let stage: StagingLabel?
-        let shape: ObjectIdentifier
+    @usableFromInline
+    struct DecodedKey: Hashable, Sendable {
+        @usableFromInline let secretID: String
+        @usableFromInline let stage: StagingLabel?
+        @usableFromInline let shape: ObjectIdentifier
+
+        @usableFromInline
+        init(secretID: String, stage: StagingLabel?, shape: ObjectIdentifier) {
+            self.secretID = secretID
+            self.stage = stage
+            self.shape = shape
+        }
     }
 
-    struct Decoded {
-        let value: any Sendable
+    /// A decoded value in a box of its own type: the key names the type, so a hit takes it out with
+    /// no dynamic cast.
+    @usableFromInline
+    final class Box<Shape>: @unchecked Sendable {
+        @usableFromInline let value: Shape
+        init(_ value: Shape) { self.value = value }
+    }
+
+    /// Immutable: a re-stamp replaces it, so a hit reads one reference under the lock.
+    @usableFromInline
+    final class Decoded: @unchecked Sendable {
+        @usableFromInline let box: AnyObject
         let secret: SecretID
         let version: VersionID
-        var validUntil: Date
+        let validUntil: Date
+        /// `validUntil` in seconds since 1970, compared on every hit.
+        @usableFromInline let deadline: Double
+
+        init(box: AnyObject, secret: SecretID, version: VersionID, validUntil: Date) {
+            self.box = box
+            self.secret = secret
+            self.version = version
+            self.validUntil = validUntil
+            deadline = validUntil.timeIntervalSince1970
+        }
     }
 
     let cache: SecretCache
     let clock: any RotorClock
+    /// With the system clock, a hit reads the coarse real-time clock (a few ms of resolution, a
+    /// fraction of a TTL's second, at a quarter of the cost).
+    @usableFromInline let coarseTime: Bool
     public let configuration: Configuration
-    private let decoded = Mutex<[DecodedKey: Decoded]>([:])
-    private let hits: Counter?
+    @usableFromInline let decoded = Mutex<[DecodedKey: Decoded]>([:])
+    @usableFromInline let hits: Counter?
 
     /// A client reading `store` directly (Secrets Manager through RotorAWS, or the embedded store).
     public convenience init(store: any SecretStore, configuration: Configuration = Configuration(), clock: any RotorClock = SystemClock(),
@@ -71,6 +105,7 @@ public final class SecretsClient: Sendable {
     public init(upstream: any SecretUpstream, configuration: Configuration, clock: any RotorClock, metrics: (any MetricsFactory)?) {
         self.configuration = configuration
         self.clock = clock
+        coarseTime = clock is SystemClock
         // The cache underneath revalidates on every call (TTL 0): this client's own TTL is the TTL.
         cache = SecretCache(upstream: upstream, clock: clock, configuration: SecretCache.Configuration(
             ttl: 0, capacity: configuration.capacity, ignoreTransientErrors: configuration.ignoreTransientErrors,
@@ -79,10 +114,16 @@ public final class SecretsClient: Sendable {
     }
 
     /// The secret's value (AWSCURRENT unless `stage` says otherwise), as a ``SecretShape``.
+    @inlinable
     public func decode<Shape: SecretShape>(_ shape: Shape.Type = Shape.self, _ id: String, stage: StagingLabel? = nil) async throws -> Shape {
         let key = DecodedKey(secretID: id, stage: stage, shape: ObjectIdentifier(shape))
         if let hit = hit(key, as: shape) { return hit }
-        let value = try await cache.value(SecretCache.Key(secretID: id, stage: stage))
+        return try await miss(key, shape)
+    }
+
+    @usableFromInline
+    func miss<Shape: SecretShape>(_ key: DecodedKey, _ shape: Shape.Type) async throws -> Shape {
+        let value = try await cache.value(SecretCache.Key(secretID: key.secretID, stage: key.stage))
         return try keep(key, value, as: shape)
     }
 
@@ -112,14 +153,21 @@ public final class SecretsClient: Sendable {
         await cache.invalidate(secret: secret)
     }
 
-    private func hit<Shape>(_ key: DecodedKey, as shape: Shape.Type) -> Shape? {
-        let now = clock.now()
-        let found = decoded.withLock { entries -> Shape? in
-            guard let entry = entries[key], entry.validUntil > now else { return nil }
-            return entry.value as? Shape
-        }
-        if found != nil { hits?.increment() }
-        return found
+    @inlinable
+    func hit<Shape>(_ key: DecodedKey, as shape: Shape.Type) -> Shape? {
+        let now = currentTime()
+        guard let entry = decoded.withLock({ $0[key] }), entry.deadline > now else { return nil }
+        hits?.increment()
+        return unsafeDowncast(entry.box, to: Box<Shape>.self).value
+    }
+
+    /// Seconds since 1970, from the injected clock (or the coarse system clock; see ``coarseTime``).
+    @usableFromInline
+    func currentTime() -> Double {
+        guard coarseTime else { return clock.now().timeIntervalSince1970 }
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
     }
 
     /// Decodes `value` unless the version is the one already decoded (then only re-stamps it).
@@ -127,17 +175,16 @@ public final class SecretsClient: Sendable {
         let validUntil = clock.now().addingTimeInterval(configuration.ttl)
         if key.stage == .pending { return try Self.make(shape, value) }
         if let same = decoded.withLock({ entries -> Shape? in
-            guard var entry = entries[key], entry.version == value.versionID, let typed = entry.value as? Shape else { return nil }
-            entry.validUntil = validUntil
-            entries[key] = entry
-            return typed
+            guard let entry = entries[key], entry.version == value.versionID else { return nil }
+            entries[key] = Decoded(box: entry.box, secret: entry.secret, version: entry.version, validUntil: validUntil)
+            return unsafeDowncast(entry.box, to: Box<Shape>.self).value
         }) { return same }
         let typed = try Self.make(shape, value)
         decoded.withLock { entries in
             if entries.count >= configuration.capacity, entries[key] == nil, let oldest = entries.min(by: { $0.value.validUntil < $1.value.validUntil })?.key {
                 entries[oldest] = nil
             }
-            entries[key] = Decoded(value: typed, secret: value.secret, version: value.versionID, validUntil: validUntil)
+            entries[key] = Decoded(box: Box(typed), secret: value.secret, version: value.versionID, validUntil: validUntil)
         }
         return typed
     }

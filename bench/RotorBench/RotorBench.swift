@@ -19,6 +19,10 @@ struct RotorBench {
             if arguments.first == "batch" { try await BatchBench.runEmbedded(count: count) } else { try await BatchBench.runAWS(count: count) }
             return
         }
+        if arguments.first == "consumers" {
+            try await ConsumerBench.run(arguments: Array(arguments.dropFirst()))
+            return
+        }
         if arguments.first == "postgres" {
             try await PostgresBench.run(rotations: arguments.dropFirst().first.flatMap(Int.init) ?? 50)
             return
