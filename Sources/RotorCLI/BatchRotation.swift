@@ -29,7 +29,7 @@ extension Rotate {
         })
         line?.stop()
         interrupt.cancel()
-        await runReloadHooks(runtime, policies: set)
+        await runReloadHooks(runtime, policies: set, for: Set(snapshot.results.filter { $0.outcome == .rotated }.map(\.id)))
         BatchRender.summary(job, snapshot, json: !terminal)
         let status = BatchRender.exitStatus(snapshot, interrupted: interrupt.fired)
         if status != ExitStatus.success { throw ExitCode(status) }

@@ -38,7 +38,7 @@ struct Rotate: AsyncParsableCommand {
             let set = try? loadPolicies(runtime)
             if report.succeeded { try await replan(secret, runtime: runtime, policies: set) }
             if json { Output.json(Render.reportJSON(report)) } else { Render.reportText(report).forEach(Output.line) }
-            if report.succeeded { await runReloadHooks(runtime, policies: set) }
+            if report.succeeded { await runReloadHooks(runtime, policies: set, for: [secret]) }
             if let error = report.error {
                 Output.error("error: \(error)")
                 throw ExitCode(ExitStatus.rotationFailed)
@@ -57,10 +57,11 @@ extension Rotate {
 
     func loadPolicies(_ runtime: Runtime) throws -> PolicySet { try PolicyLoader(rotators: runtime.engine.rotators).load(path: policies) }
 
-    /// One pass of the reload hooks right after the rotations (a daemon, or `rotor reload-hooks run`, retries failures).
-    func runReloadHooks(_ runtime: Runtime, policies set: PolicySet?) async {
-        guard let set, let dispatcher = ReloadHooksCommand.dispatcher(runtime, policies: set) else { return }
-        do { try await dispatcher.pass() } catch { Output.error("warning: reload hooks: \(error)") }
+    /// The reload hooks of the secrets just rotated, at once (the daemon, or `rotor reload-hooks run`,
+    /// retries failures and covers everything else).
+    func runReloadHooks(_ runtime: Runtime, policies set: PolicySet?, for secrets: Set<SecretID>) async {
+        guard let set, !secrets.isEmpty, let dispatcher = ReloadHooksCommand.dispatcher(runtime, policies: set) else { return }
+        do { try await dispatcher.pass(only: secrets) } catch { Output.error("warning: reload hooks: \(error)") }
     }
 }
 

@@ -46,68 +46,97 @@ public struct ReloadHookDispatcher: Service {
         }
     }
 
-    /// Feeds the outbox, then delivers what is due; returns how many hooks succeeded.
+    /// Feeds the outbox, then delivers what is due (even when feeding failed); returns how many hooks succeeded.
+    /// - Parameter only: feed just these secrets' changes and leave the shared cursor alone (what
+    ///   `rotor rotate` does for its own rotations, with its own policies); `nil` feeds every change
+    ///   past the cursor and moves it (the daemon, `rotor reload-hooks run`).
     @discardableResult
-    public func pass() async throws -> Int {
-        try await feed()
-        return try await deliverDue()
+    public func pass(only secrets: Set<SecretID>? = nil) async throws -> Int {
+        var feedError: (any Error)?
+        do { try await feed(only: secrets) } catch { feedError = error }
+        let delivered = try await deliverDue(only: secrets)
+        if let feedError { throw feedError }
+        return delivered
     }
 
-    /// Queues one record per hook of each change's policy (none when the policy has no hooks).
-    func feed() async throws {
-        while true {
-            let changes = try await outbox.currentVersionChanges(after: Self.cursor, limit: 100)
-            guard let last = changes.last else { return }
+    /// Queues one record per hook of each change's policy, deduplicated by change and hook, so
+    /// processes that feed the same change queue it once. The shared cursor moves only past changes
+    /// queued, with a compare-and-set (two feeders never move it back); a change whose secret cannot
+    /// be read for a transient reason stops the feed there until the next pass.
+    func feed(only secrets: Set<SecretID>?) async throws {
+        if let secrets {
+            let changes = try await outbox.currentVersionChanges(after: try await outbox.outboxCursor(Self.cursor), limit: 1000)
             let set = try policies()
-            var records: [AlertRecord] = []
+            var records: [(record: AlertRecord, key: String)] = []
+            for change in changes where secrets.contains(change.secret) { records += try await queued(change, set) }
+            _ = try await outbox.enqueueOutbox(records, channel: Self.channel, cursor: nil)
+            return
+        }
+        for _ in 0..<100 {
+            let from = try await outbox.outboxCursor(Self.cursor)
+            let changes = try await outbox.currentVersionChanges(after: from, limit: 100)
+            guard !changes.isEmpty else { return }
+            let set = try policies()
+            var records: [(record: AlertRecord, key: String)] = []
+            var reached = from
+            var failure: (any Error)?
             for change in changes {
-                guard let policy = set.first(where: { $0.matches(change.secret) }), !policy.reload.isEmpty,
-                      let version = try await currentVersion(change.secret) else { continue }
-                for index in policy.reload.indices {
-                    let notice = ReloadNotice(secretId: change.secret.rawValue, versionId: version.rawValue, finishedAt: change.at.timeIntervalSince1970,
-                                              policy: policy.name, hook: index)
-                    let payload = String(decoding: try JSONEncoder().encode(notice), as: UTF8.self)
-                    records.append(AlertRecord(createdAt: clock.now(), kind: "reload.\(policy.reload[index].kind)", secret: change.secret, payload: payload))
+                do { records += try await queued(change, set) } catch {
+                    failure = error
+                    break
                 }
+                reached = change.position
             }
-            try await outbox.enqueueOutbox(records, channel: Self.channel, cursor: Self.cursor, position: last.position)
+            if reached > from { _ = try await outbox.enqueueOutbox(records, channel: Self.channel, cursor: (Self.cursor, from, reached)) }
+            if let failure { throw failure }
         }
     }
 
-    /// The version now `AWSCURRENT`; `nil` for a secret deleted since (a transient error throws: the pass is retried).
+    /// The records for one change: one per hook of the secret's policy (none without a policy or hooks).
+    func queued(_ change: CurrentVersionChange, _ set: [RotationPolicy]) async throws -> [(record: AlertRecord, key: String)] {
+        guard let policy = set.first(where: { $0.matches(change.secret) }), !policy.reload.isEmpty,
+              let version = try await currentVersion(change.secret) else { return [] }
+        return try policy.reload.map { hook in
+            let notice = ReloadNotice(secretId: change.secret.rawValue, versionId: version.rawValue, finishedAt: change.at.timeIntervalSince1970,
+                                      policy: policy.name, hook: hook, position: change.position)
+            let payload = String(decoding: try JSONEncoder().encode(notice), as: UTF8.self)
+            return (AlertRecord(createdAt: clock.now(), kind: "reload.\(hook.kind)", secret: change.secret, payload: payload), notice.deduplicationKey)
+        }
+    }
+
+    /// The version now `AWSCURRENT`; `nil` for a secret deleted since; "unknown" when the store
+    /// refuses for good (the hook still runs); a transient error throws (the feed stops there).
     func currentVersion(_ secret: SecretID) async throws -> VersionID? {
         do {
             return try await store.describeSecret(secret).holder(of: .current)
         } catch let error as RotorError where error.code == .secretNotFound {
             return nil
+        } catch let error as RotorError where !error.isTransient {
+            logger.warning("reload hooks: cannot read the current version; the hooks run without it", metadata: ["secret": "\(secret)", "error": "\(error)"])
+            return VersionID("unknown")
         }
     }
 
-    func deliverDue() async throws -> Int {
+    func deliverDue(only secrets: Set<SecretID>?) async throws -> Int {
         var delivered = 0
-        let due = try await outbox.dueOutbox(channel: Self.channel, at: clock.now(), limit: 100)
-        guard !due.isEmpty else { return 0 }
-        let set = try policies()
-        for record in due {
-            if try await deliver(record, set) { delivered += 1 }
+        for record in try await outbox.dueOutbox(channel: Self.channel, at: clock.now(), limit: 100)
+        where secrets.map({ set in record.secret.map(set.contains) ?? false }) ?? true {
+            // Claimed first: a daemon and a CLI pass never run the same hook at once.
+            guard try await outbox.claimOutbox(record.id, at: clock.now(), until: clock.now().addingTimeInterval(runner.timeout.seconds + 60)) else { continue }
+            if try await deliver(record) { delivered += 1 }
         }
         return delivered
     }
 
     /// Runs the record's hook; the outcome goes to the outbox and the audit log.
-    func deliver(_ record: AlertRecord, _ set: [RotationPolicy]) async throws -> Bool {
+    func deliver(_ record: AlertRecord) async throws -> Bool {
         guard let notice = try? JSONDecoder().decode(ReloadNotice.self, from: Data(record.payload.utf8)) else {
             try await outbox.markAlertDelivered(record.id, at: clock.now())
+            try await audit(record, "dropped", "the queued record does not parse (written by another version of rotor?)")
             return false
         }
         let attempt = record.attempts + 1
-        // The policy may have changed since: a hook it no longer has is not run.
-        guard let policy = set.first(where: { $0.name == notice.policy }), notice.hook < policy.reload.count else {
-            try await audit(record, "dropped", "the policy '\(notice.policy)' no longer has this hook")
-            try await outbox.markAlertDelivered(record.id, at: clock.now())
-            return false
-        }
-        let hook = policy.reload[notice.hook]
+        let hook = notice.hook
         guard let failure = await runner.run(hook, notice) else {
             try await outbox.markAlertDelivered(record.id, at: clock.now())
             try await audit(record, "delivered", "\(hook) for version \(notice.versionId) (attempt \(attempt))")

@@ -14,8 +14,13 @@ public struct AgentUpstream: SecretUpstream {
     /// - Parameters:
     ///   - url: the agent, `http://127.0.0.1:2773` by default.
     ///   - token: the SSRF token (as the agent reads it: `AWS_TOKEN`, or a file).
-    public init(url: URL = URL(string: "http://127.0.0.1:2773")!, token: SecretValue, http: HTTPClient = .shared) throws(RotorError) {
-        guard url.scheme == "http", let host = url.host, ["127.0.0.1", "localhost", "::1"].contains(host) else {
+    /// No redirects: a 3xx from whatever answers on the port must not carry the token elsewhere.
+    public static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(1), read: .seconds(10))))
+
+    public init(url: URL = URL(string: "http://127.0.0.1:2773")!, token: SecretValue, http: HTTPClient = AgentUpstream.client) throws(RotorError) {
+        guard url.scheme == "http", url.user == nil, url.password == nil, let host = url.host, ["127.0.0.1", "localhost", "::1"].contains(host) else {
             throw RotorError(.invalidParameter, "the agent URL must be http on loopback (127.0.0.1, localhost or ::1)",
                              remedy: "run the agent on this host; its token must not cross a network")
         }

@@ -88,6 +88,8 @@ public final class SecretsClient: Sendable {
     @usableFromInline let coarseTime: Bool
     public let configuration: Configuration
     @usableFromInline let decoded = Mutex<[DecodedKey: Decoded]>([:])
+    /// Invalidations so far, per secret id as read: a read that started before one is not kept.
+    private let invalidations = Mutex<(count: UInt64, bySecret: [SecretID: UInt64])>((0, [:]))
     @usableFromInline let hits: Counter?
 
     /// A client reading `store` directly (Secrets Manager through RotorAWS, or the embedded store).
@@ -123,16 +125,18 @@ public final class SecretsClient: Sendable {
 
     @usableFromInline
     func miss<Shape: SecretShape>(_ key: DecodedKey, _ shape: Shape.Type) async throws -> Shape {
+        let started = invalidations.withLock { $0.count }
         let value = try await cache.value(SecretCache.Key(secretID: key.secretID, stage: key.stage))
-        return try keep(key, value, as: shape)
+        return try keep(key, value, as: shape, startedAt: started)
     }
 
     /// The raw value (redacting), through the same cache; `AWSPENDING` is never cached.
     public func value(_ id: String, stage: StagingLabel? = nil, refreshNow: Bool = false) async throws -> SecretValue {
         let key = DecodedKey(secretID: id, stage: stage, shape: ObjectIdentifier(SecretValue.self))
         if !refreshNow, let hit = hit(key, as: SecretValue.self) { return hit }
+        let started = invalidations.withLock { $0.count }
         let value = try await cache.value(SecretCache.Key(secretID: id, stage: stage), refreshNow: refreshNow)
-        return try keep(key, value, as: SecretValue.self)
+        return try keep(key, value, as: SecretValue.self, startedAt: started)
     }
 
     /// The current and previous encryption keys of `id`, to seal with the current one and open data
@@ -149,6 +153,10 @@ public final class SecretsClient: Sendable {
 
     /// Drops everything cached for `secret` (a rotation finished): the next read fetches.
     public func invalidate(secret: SecretID) async {
+        invalidations.withLock { state in
+            state.count += 1
+            state.bySecret[secret] = state.count
+        }
         decoded.withLock { entries in entries = entries.filter { $0.value.secret != secret } }
         await cache.invalidate(secret: secret)
     }
@@ -171,9 +179,11 @@ public final class SecretsClient: Sendable {
     }
 
     /// Decodes `value` unless the version is the one already decoded (then only re-stamps it).
-    private func keep<Shape: Sendable>(_ key: DecodedKey, _ value: SecretVersionValue, as shape: Shape.Type) throws -> Shape {
+    private func keep<Shape: Sendable>(_ key: DecodedKey, _ value: SecretVersionValue, as shape: Shape.Type, startedAt: UInt64) throws -> Shape {
         let validUntil = clock.now().addingTimeInterval(configuration.ttl)
-        if key.stage == .pending { return try Self.make(shape, value) }
+        // Pending values are never kept; nor is a read that started before its secret was invalidated.
+        let invalidatedSince = invalidations.withLock { ($0.bySecret[value.secret] ?? 0) > startedAt }
+        if key.stage == .pending || invalidatedSince { return try Self.make(shape, value) }
         if let same = decoded.withLock({ entries -> Shape? in
             guard let entry = entries[key], entry.version == value.versionID else { return nil }
             entries[key] = Decoded(box: entry.box, secret: entry.secret, version: entry.version, validUntil: validUntil)

@@ -348,10 +348,9 @@ extension SQLiteStateStore: SchedulingStore {
         try await pool.readNow { db in try db.fetchValue(Int.self, cached: "SELECT count(*) FROM alert_outbox WHERE channel = 'alert' AND delivered_at IS NULL") ?? 0 }
     }
 
-    public func currentVersionChanges(after cursor: String, limit: Int) async throws -> [CurrentVersionChange] {
+    public func currentVersionChanges(after position: Int64, limit: Int) async throws -> [CurrentVersionChange] {
         try await pool.readNow { db in
-            let position = try Int64.fetchOne(db, sql: "SELECT position FROM outbox_cursor WHERE name = ?", arguments: [cursor]) ?? 0
-            return try db.fetchRows(cached: """
+            try db.fetchRows(cached: """
                 SELECT id, secret_id, at, operation FROM audit_event
                 WHERE id > ? AND outcome = 'succeeded' AND operation IN ('rotation.finish', 'secret.rollback') AND secret_id IS NOT NULL
                 ORDER BY id LIMIT ?
@@ -361,14 +360,31 @@ extension SQLiteStateStore: SchedulingStore {
         }
     }
 
-    public func enqueueOutbox(_ records: [AlertRecord], channel: String, cursor: String, position: Int64) async throws {
+    public func outboxCursor(_ name: String) async throws -> Int64 {
+        try await pool.readNow { db in try Int64.fetchOne(db, sql: "SELECT position FROM outbox_cursor WHERE name = ?", arguments: [name]) ?? 0 }
+    }
+
+    public func enqueueOutbox(_ records: [(record: AlertRecord, key: String)], channel: String, cursor: (name: String, from: Int64, to: Int64)?) async throws -> Bool {
         try await pool.writeNow { db in
-            for record in records {
-                try db.execute(cached: "INSERT INTO alert_outbox (created_at, kind, secret_id, payload, next_attempt_at, channel) VALUES (?, ?, ?, ?, ?, ?)",
-                               arguments: [record.createdAt.epochSeconds, record.kind, record.secret?.rawValue, record.payload, record.createdAt.epochSeconds, channel])
+            if let cursor {
+                try db.execute(cached: "INSERT OR IGNORE INTO outbox_cursor (name, position) VALUES (?, 0)", arguments: [cursor.name])
+                try db.execute(cached: "UPDATE outbox_cursor SET position = ? WHERE name = ? AND position = ?", arguments: [cursor.to, cursor.name, cursor.from])
+                guard db.changesCount == 1 else { return false }
             }
-            try db.execute(cached: "INSERT INTO outbox_cursor (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-                           arguments: [cursor, position])
+            for (record, key) in records {
+                try db.execute(cached: """
+                    INSERT OR IGNORE INTO alert_outbox (created_at, kind, secret_id, payload, next_attempt_at, channel, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [record.createdAt.epochSeconds, record.kind, record.secret?.rawValue, record.payload, record.createdAt.epochSeconds, channel, key])
+            }
+            return true
+        }
+    }
+
+    public func claimOutbox(_ id: Int64, at now: Date, until: Date) async throws -> Bool {
+        try await pool.writeNow { db in
+            try db.execute(cached: "UPDATE alert_outbox SET next_attempt_at = ? WHERE id = ? AND delivered_at IS NULL AND next_attempt_at <= ?",
+                           arguments: [until.epochSeconds, id, now.epochSeconds])
+            return db.changesCount == 1
         }
     }
 

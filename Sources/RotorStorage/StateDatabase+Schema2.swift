@@ -65,7 +65,9 @@ extension SQLiteStateStore {
         migrator.registerMigration("v8-outbox-channels-cursors") { db in
             try db.execute(sql: """
                 ALTER TABLE alert_outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'alert';
+                ALTER TABLE alert_outbox ADD COLUMN dedup_key TEXT;
                 CREATE INDEX alert_outbox_by_channel ON alert_outbox(channel, next_attempt_at) WHERE delivered_at IS NULL;
+                CREATE UNIQUE INDEX alert_outbox_dedup ON alert_outbox(channel, dedup_key) WHERE dedup_key IS NOT NULL;
                 CREATE TABLE outbox_cursor (
                     name TEXT PRIMARY KEY NOT NULL,
                     position INTEGER NOT NULL

@@ -17,20 +17,29 @@ import RotorCore
             ["GITHUB_TOKEN": SecretValue(string: "ghp_x"), "LOG_LEVEL": SecretValue(string: "info")], environment: try Environment("prod"), service: "orders")
         #expect(proposals.map(\.secret) == [try SecretID("/prod/orders/api-token/github-token"), nil])
         #expect(throws: RotorError.self) { try EnvironmentImport.propose([:], environment: try Environment("prod"), service: "Bad Service") }
+        let clash = #expect(throws: RotorError.self) {
+            try EnvironmentImport.propose(["DB_PASSWORD": SecretValue(string: "a"), "db_password": SecretValue(string: "b")],
+                                          environment: try Environment("prod"), service: "orders")
+        }
+        #expect(clash?.summary.contains("DB_PASSWORD and db_password would both become") == true)
     }
 
     @Test func dotenvFilesParse() throws {
         let variables = try EnvironmentImport.parseDotenv("""
             # comment
             export API_KEY=plain-value # trailing comment
-            DB_PASSWORD="with \\"quotes\\" and\\nnewline"
-            SINGLE='it''s'
+            DB_PASSWORD="with \\"quotes\\" and\\nnewline \\q"
+            SINGLE='it # is' # comment
+            HASH=a#b
 
             EMPTY=
             """, file: ".env")
         #expect(variables["API_KEY"]?.exposedString == "plain-value")
-        #expect(variables["DB_PASSWORD"]?.exposedString == "with \"quotes\" and\nnewline")
-        #expect(variables["SINGLE"]?.exposedString == "it")
+        #expect(variables["DB_PASSWORD"]?.exposedString == "with \"quotes\" and\nnewline \\q")
+        #expect(variables["SINGLE"]?.exposedString == "it # is")
+        #expect(variables["HASH"]?.exposedString == "a#b")
+        let crlf = try EnvironmentImport.parseDotenv("A=1\r\nB=2\r\n", file: ".env")
+        #expect(crlf["A"]?.exposedString == "1" && crlf["B"]?.exposedString == "2")
         #expect(variables["EMPTY"]?.exposedString == "")
     }
 
@@ -39,6 +48,7 @@ import RotorCore
         ("1BAD=CANARY-SECRET", ".env:1: the name must be"),
         ("A=\"CANARY-SECRET", ".env:1: the quoted value is not closed"),
         ("A=1\nA=CANARY-SECRET", ".env:2: A is set twice"),
+        ("A='CANARY-SECRET'x", ".env:1: text after the closing quote"),
     ])
     func badLinesAreNamedWithoutTheirText(text: String, message: String) {
         let error = #expect(throws: RotorError.self) { try EnvironmentImport.parseDotenv(text, file: ".env") }

@@ -176,7 +176,39 @@ import RotorTestSupport
         let dispatcher = harness.dispatcher([])
         _ = try await harness.engine.rotate(Self.id)
         #expect(try await dispatcher.pass() == 0)
-        #expect(try await harness.state.currentVersionChanges(after: "reload-hooks", limit: 10).isEmpty)
+        #expect(try await harness.state.currentVersionChanges(after: try await harness.state.outboxCursor("reload-hooks"), limit: 10).isEmpty)
+    }
+}
+
+extension ReloadHookTests {
+    /// A daemon and a CLI pass (or two daemons) feeding and delivering the same change: one record,
+    /// one run; a record keeps the hook it was queued with when the policy changes afterwards.
+    @Test func twoFeedersQueueAChangeOnceAndAClaimedRecordRunsOnce() async throws {
+        let harness = try await Harness()
+        let out = harness.directory.appendingPathComponent("runs").path
+        let hook = try harness.script("count", "cat >/dev/null; echo run >> \(out)")
+        let daemon = harness.dispatcher([.command([hook])])
+        let cli = harness.dispatcher([.command([hook])])
+        _ = try await harness.engine.rotate(Self.id)
+        try await cli.feed(only: [Self.id])
+        try await daemon.feed(only: nil)
+        try await daemon.feed(only: nil)
+        #expect(try await harness.state.pendingOutbox(channel: "reload", secret: Self.id).count == 1)
+        async let first = daemon.deliverDue(only: nil)
+        async let second = cli.deliverDue(only: [Self.id])
+        #expect(try await first + second == 1)
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "run\n")
+    }
+
+    @Test func aQueuedRecordRunsTheHookItWasQueuedWith() async throws {
+        let harness = try await Harness()
+        let out = harness.directory.appendingPathComponent("which").path
+        let before = try harness.script("before", "cat >/dev/null; echo before >> \(out)")
+        let after = try harness.script("after", "cat >/dev/null; echo after >> \(out)")
+        _ = try await harness.engine.rotate(Self.id)
+        try await harness.dispatcher([.command([before])]).feed(only: nil)
+        #expect(try await harness.dispatcher([.command([after])]).pass() == 1)
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "before\n")
     }
 }
 

@@ -37,6 +37,7 @@ public enum EnvironmentImport {
     public static func propose(_ variables: [String: SecretValue], environment: Environment, service: String) throws(RotorError) -> [Proposal] {
         try checkSegment(service, "--service")
         var proposals: [Proposal] = []
+        var claimed: [SecretID: String] = [:]
         for (variable, value) in variables.sorted(by: { $0.key < $1.key }) {
             guard let type = type(of: variable) else {
                 proposals.append(Proposal(variable: variable, secret: nil, type: nil, value: value))
@@ -44,6 +45,9 @@ public enum EnvironmentImport {
             }
             let name = variable.lowercased().replacingOccurrences(of: "_", with: "-")
             let id = try SecretID("/\(environment.name)/\(service)/\(type)/\(name)")
+            if let other = claimed.updateValue(variable, forKey: id) {
+                throw RotorError(.invalidInput, "\(other) and \(variable) would both become \(id)", remedy: "rename one of them; nothing was imported")
+            }
             proposals.append(Proposal(variable: variable, secret: id, type: type, value: value))
         }
         return proposals
@@ -59,9 +63,10 @@ public enum EnvironmentImport {
     /// take `\n`, `\"` and `\\`), `#` comments, blank lines. A problem names its line, never its text.
     public static func parseDotenv(_ text: String, file: String) throws(RotorError) -> [String: SecretValue] {
         var result: [String: SecretValue] = [:]
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split on any line break (a CRLF file's "\r\n" is one Character, never equal to "\n").
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             var line = Substring(raw).trimmingPrefix(while: { $0 == " " || $0 == "\t" })
-            if line.hasSuffix("\r") { line = line.dropLast() }
+            if text.hasPrefix("\u{FEFF}"), index == 0 { line = line.drop(while: { $0 == "\u{FEFF}" }) }
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("export ") { line = line.dropFirst(7) }
             guard let equals = line.firstIndex(of: "=") else { throw bad(file, index, "expected NAME=value") }
@@ -79,19 +84,36 @@ public enum EnvironmentImport {
     static func value(_ raw: Substring, _ file: String, _ index: Int) throws(RotorError) -> String {
         let text = raw.trimmingPrefix(while: { $0 == " " || $0 == "\t" })
         guard let quote = text.first, quote == "\"" || quote == "'" else {
-            // Unquoted: up to a ` #` comment, trimmed.
-            let cut = text.range(of: " #").map { text[..<$0.lowerBound] } ?? text
-            return String(cut).trimmingCharacters(in: " \t")
+            // Unquoted: up to a comment (`#` after a space or a tab), trimmed.
+            var cut = text.endIndex
+            var previous: Character = " "
+            for position in text.indices {
+                if text[position] == "#", previous == " " || previous == "\t", position != text.startIndex { cut = position; break }
+                previous = text[position]
+            }
+            return String(text[..<cut]).trimmingCharacters(in: " \t")
         }
         var out = ""
         var escaped = false
-        for character in text.dropFirst() {
+        var position = text.index(after: text.startIndex)
+        while position < text.endIndex {
+            let character = text[position]
+            position = text.index(after: position)
             if escaped {
-                out.append(character == "n" ? "\n" : character)
+                switch character {
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                case "r": out.append("\r")
+                case "\"", "\\", "$": out.append(character)
+                default: out.append("\\"); out.append(character) // unknown escapes stay as written
+                }
                 escaped = false
             } else if character == "\\" && quote == "\"" {
                 escaped = true
             } else if character == quote {
+                // After the closing quote: only blanks and a comment.
+                let rest = text[position...].trimmingPrefix(while: { $0 == " " || $0 == "\t" })
+                guard rest.isEmpty || rest.hasPrefix("#") else { throw bad(file, index, "text after the closing quote") }
                 return out
             } else {
                 out.append(character)

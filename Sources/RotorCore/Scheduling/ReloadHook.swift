@@ -1,3 +1,5 @@
+import Foundation
+
 /// What tells a consumer to pick up a secret's new value once its rotation finished, configured per
 /// policy (`reload:`). Run through the outbox, at least once, with each outcome in the audit log.
 /// None of them ever gets the value: the secret's id and new version only.
@@ -31,21 +33,65 @@ public enum ReloadHook: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// What a reload hook is told: which secret, which version is now `AWSCURRENT`, and when.
+extension ReloadHook: Codable {
+    enum CodingKeys: String, CodingKey { case kind, argv, signal, pidFile, url, signingKeySecret }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .kind) {
+        case "command": self = .command(try container.decode([String].self, forKey: .argv))
+        case "signal": self = .signal(try container.decode(String.self, forKey: .signal), pidFile: try container.decode(String.self, forKey: .pidFile))
+        case "webhook":
+            self = .webhook(url: try container.decode(String.self, forKey: .url),
+                            signingKeySecret: try SecretID(try container.decode(String.self, forKey: .signingKeySecret)))
+        default: throw DecodingError.dataCorruptedError(forKey: .kind, in: container, debugDescription: "unknown reload hook kind")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        switch self {
+        case .command(let argv): try container.encode(argv, forKey: .argv)
+        case .signal(let signal, let pidFile):
+            try container.encode(signal, forKey: .signal)
+            try container.encode(pidFile, forKey: .pidFile)
+        case .webhook(let url, let key):
+            try container.encode(url, forKey: .url)
+            try container.encode(key.rawValue, forKey: .signingKeySecret)
+        }
+    }
+}
+
+/// What a reload hook is told: which secret, which version is now `AWSCURRENT`, and when. The
+/// outbox keeps the hook itself beside it (as configured when the change was queued), so a later
+/// edit of the policy, or a pass that loaded other policies, never runs a different hook.
 public struct ReloadNotice: Codable, Sendable, Equatable {
     public var type = "rotation.finished"
     public let secretId: String
     public let versionId: String
     public let finishedAt: Double
-    /// The hook's place in its policy's `reload` list (for the outbox; not sent).
+    /// The policy and the hook to run (outbox only; not sent).
     public let policy: String
-    public let hook: Int
+    public let hook: ReloadHook
+    /// The audit event that moved `AWSCURRENT` (outbox only): with the hook, what makes a record unique.
+    public let position: Int64
 
-    public init(secretId: String, versionId: String, finishedAt: Double, policy: String, hook: Int) {
+    public init(secretId: String, versionId: String, finishedAt: Double, policy: String, hook: ReloadHook, position: Int64) {
         self.secretId = secretId
         self.versionId = versionId
         self.finishedAt = finishedAt
         self.policy = policy
         self.hook = hook
+        self.position = position
+    }
+
+    /// One record per change and hook, however many processes queue it.
+    public var deduplicationKey: String {
+        // Sorted keys: the same hook must give the same text in every process.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let hookJSON = (try? encoder.encode(hook)).map { String(decoding: $0, as: UTF8.self) } ?? "\(hook)"
+        return "\(position):\(StableHash.fnv1a(hookJSON))"
     }
 }

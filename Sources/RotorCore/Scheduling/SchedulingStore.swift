@@ -88,10 +88,16 @@ public protocol SchedulingStore: Sendable {
 
     /// Audit events after the named cursor that changed which version is `AWSCURRENT` (a rotation's
     /// success, a rollback), oldest first: what feeds the reload hooks' outbox.
-    func currentVersionChanges(after cursor: String, limit: Int) async throws -> [CurrentVersionChange]
-    /// Queues `records` on `channel` and moves the cursor to `position`, in one transaction (so a
-    /// change is queued exactly once even if the process dies between passes).
-    func enqueueOutbox(_ records: [AlertRecord], channel: String, cursor: String, position: Int64) async throws
+    func currentVersionChanges(after position: Int64, limit: Int) async throws -> [CurrentVersionChange]
+    /// Queues `records` on `channel` (a record whose deduplication key is already queued is skipped)
+    /// and, when `cursor` is given, moves it from `from` to `to`, in one transaction: `false` (nothing
+    /// written) when another process moved the cursor first.
+    func enqueueOutbox(_ records: [(record: AlertRecord, key: String)], channel: String, cursor: (name: String, from: Int64, to: Int64)?) async throws -> Bool
+    /// Takes a due record for one delivery attempt (its next attempt moves to `until`): `false` when
+    /// another process took it first.
+    func claimOutbox(_ id: Int64, at now: Date, until: Date) async throws -> Bool
+    /// The named cursor's position (0 when it has none).
+    func outboxCursor(_ name: String) async throws -> Int64
     func dueOutbox(channel: String, at now: Date, limit: Int) async throws -> [AlertRecord]
     /// Undelivered records of `channel` for one secret, with their last error.
     func pendingOutbox(channel: String, secret: SecretID) async throws -> [(record: AlertRecord, lastError: String?)]
