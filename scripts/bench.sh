@@ -23,8 +23,9 @@ if ! command -v wrk >/dev/null; then
     DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq wrk >/dev/null
 fi
 printf '%-36s %14s %22s\n' "cache hit, one core" "ns per read" "floor (ns, Mutex+Dict)"
-read -r name ns floor _ <<<"$("$bench" consumers client 5000000)"
-printf '%-36s %14s %22s\n' "$name" "$ns" "$floor"
+while read -r name ns floor _; do
+    printf '%-36s %14s %22s\n' "$name" "$ns" "$floor"
+done <<<"$("$bench" consumers client 5000000)"
 read -r name ns _ <<<"$(python3 bench/consumers/python_cache_hit.py 300000)"
 printf '%-36s %14s %22s\n' "$name" "$ns" "-"
 agent_out="$(mktemp)"
@@ -32,13 +33,15 @@ agent_out="$(mktemp)"
 agent_pid=$!
 for _ in $(seq 1 100); do [ -s "$agent_out" ] && break; sleep 0.1; done
 read -r port token secret <"$agent_out"
-wrk_run() { wrk -t2 -c64 -d10s --latency -H "X-Aws-Parameters-Secrets-Token: $token" "$1" | awk '
+wrk_run() { wrk -t"${threads:-2}" -c"${connections:-64}" -d10s --latency -H "X-Aws-Parameters-Secrets-Token: $token" "$1" | awk '
     /Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 } END { printf "%s %s %s", rps, p50, p99 }'; }
 printf '%-36s %14s %10s %10s\n' "agent over loopback HTTP (wrk -t2 -c64)" "requests/s" "p50" "p99"
 read -r rps p50 p99 <<<"$(wrk_run "http://127.0.0.1:$port/secretsmanager/get?secretId=$secret")"
 printf '%-36s %14s %10s %10s\n' "rotor agent, cache hits" "$rps" "$p50" "$p99"
 read -r rps p50 p99 <<<"$(wrk_run "http://127.0.0.1:$port/ping")"
 printf '%-36s %14s %10s %10s\n' "same server's /ping (machine floor)" "$rps" "$p50" "$p99"
+read -r rps p50 p99 <<<"$(threads=1 connections=4 wrk_run "http://127.0.0.1:$port/secretsmanager/get?secretId=$secret")"
+printf '%-36s %14s %10s %10s\n' "rotor agent, cache hits, wrk -t1 -c4" "$rps" "$p50" "$p99"
 kill "$agent_pid"; rm -f "$agent_out"
 echo "(wrk and the agent share this machine's cores; /ping is the HTTP stack with no cache and no token check)"
 "$bench" consumers upstream

@@ -5,7 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Prometheus
 import Testing
-import RotorAgent
+@testable import RotorAgent
 import RotorCore
 import RotorSecrets
 
@@ -123,5 +123,22 @@ import RotorSecrets
             let denied = await #expect(throws: RotorError.self) { try await wrongToken.value(AgentRoutesTests.id.rawValue) }
             #expect(denied?.code == .accessDenied)
         }
+    }
+}
+
+/// The hand-written response body says exactly what JSONSerialization would.
+@Suite struct AgentResponseEncodingTests {
+    @Test(arguments: ["plain", "quote \" back\\slash / slash", "line\nfeed\ttab\r\u{1}\u{1F}", "ünïcödé 🔑", "{\"json\":[1,2]}"])
+    func theBodyParsesToGetSecretValuesShape(text: String) throws {
+        let value = SecretVersionValue(secret: AgentRoutesTests.id, versionID: VersionID("v-1"), stages: [.current, .previous],
+                                       value: SecretValue(string: text), createdAt: Date(timeIntervalSince1970: 1_800_000_000.25))
+        let buffer = AgentResponse.encoded(value)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
+        #expect(parsed["SecretString"] as? String == text && parsed["Name"] as? String == AgentRoutesTests.id.rawValue)
+        #expect(parsed["VersionStages"] as? [String] == ["AWSCURRENT", "AWSPREVIOUS"] && parsed["CreatedDate"] as? String == "1800000000.250")
+        #expect(parsed["ARN"] is NSNull && parsed["VersionId"] as? String == "v-1")
+        let binary = SecretVersionValue(secret: AgentRoutesTests.id, versionID: VersionID("v-2"), stages: [.current], value: SecretValue(bytes: [0, 1, 255]), createdAt: Date())
+        let parsedBinary = try #require(try JSONSerialization.jsonObject(with: Data(AgentResponse.encoded(binary).readableBytesView)) as? [String: Any])
+        #expect(parsedBinary["SecretBinary"] as? String == "AAH/" && parsedBinary["SecretString"] == nil)
     }
 }
