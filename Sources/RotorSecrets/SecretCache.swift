@@ -29,6 +29,9 @@ public actor SecretCache {
     }
 
     public struct Configuration: Sendable {
+        /// In front of a local agent (``SecretsClient``): a short TTL, since the agent caches and hears of rotations.
+        public static let behindAgent = Configuration(ttl: 5, upstreamTimeout: .seconds(10))
+
         /// 0 revalidates on every read (one DescribeSecret each), as AWS's agent does.
         public var ttl: TimeInterval
         /// 0 turns the cache off: every read goes upstream.

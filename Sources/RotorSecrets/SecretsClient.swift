@@ -15,30 +15,8 @@ import Glibc
 /// Rotation-aware: through an agent, the agent hears of rotations and this client's short TTL (5 s
 /// by default) bounds the lag; directly, call ``invalidate(secret:)`` when told of a rotation.
 public final class SecretsClient: Sendable {
-    public struct Configuration: Sendable {
-        /// How long a decoded value is served before the cache is asked again.
-        public var ttl: TimeInterval
-        public var capacity: Int
-        public var ignoreTransientErrors: Bool
-        public var maxStaleness: TimeInterval
-        public var breaker: CircuitBreaker
-        public var upstreamTimeout: Duration?
-
-        public init(
-            ttl: TimeInterval = 300, capacity: Int = 1000, ignoreTransientErrors: Bool = true, maxStaleness: TimeInterval = 3600,
-            breaker: CircuitBreaker = CircuitBreaker(), upstreamTimeout: Duration? = .seconds(10)
-        ) {
-            self.ttl = ttl
-            self.capacity = max(1, capacity)
-            self.ignoreTransientErrors = ignoreTransientErrors
-            self.maxStaleness = maxStaleness
-            self.breaker = breaker
-            self.upstreamTimeout = upstreamTimeout
-        }
-
-        /// In front of a local agent: a short TTL, since the agent caches and hears of rotations.
-        public static let behindAgent = Configuration(ttl: 5)
-    }
+    /// The cache's settings; its TTL is how long a decoded value is served before the cache is asked again.
+    public typealias Configuration = SecretCache.Configuration
 
     @usableFromInline
     struct DecodedKey: Hashable, Sendable {
@@ -109,9 +87,9 @@ public final class SecretsClient: Sendable {
         self.clock = clock
         coarseTime = clock is SystemClock
         // The cache underneath revalidates on every call (TTL 0): this client's own TTL is the TTL.
-        cache = SecretCache(upstream: upstream, clock: clock, configuration: SecretCache.Configuration(
-            ttl: 0, capacity: configuration.capacity, ignoreTransientErrors: configuration.ignoreTransientErrors,
-            maxStaleness: configuration.maxStaleness, breaker: configuration.breaker, upstreamTimeout: configuration.upstreamTimeout), metrics: metrics)
+        var underneath = configuration
+        underneath.ttl = 0
+        cache = SecretCache(upstream: upstream, clock: clock, configuration: underneath, metrics: metrics)
         hits = metrics.map { Counter(label: "rotor_secrets_client_hits_total", factory: $0) }
     }
 
@@ -191,7 +169,7 @@ public final class SecretsClient: Sendable {
         }) { return same }
         let typed = try Self.make(shape, value)
         decoded.withLock { entries in
-            if entries.count >= configuration.capacity, entries[key] == nil, let oldest = entries.min(by: { $0.value.validUntil < $1.value.validUntil })?.key {
+            if entries.count >= max(1, configuration.capacity), entries[key] == nil, let oldest = entries.min(by: { $0.value.validUntil < $1.value.validUntil })?.key {
                 entries[oldest] = nil
             }
             entries[key] = Decoded(box: Box(typed), secret: value.secret, version: value.versionID, validUntil: validUntil)
