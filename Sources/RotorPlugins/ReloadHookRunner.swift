@@ -94,7 +94,8 @@ public struct ReloadHookRunner: Sendable {
         let url = try OutboundURL(text, option: "webhook", kind: "reload")
         let body = Self.message(notice)
         let signingKey = try await store.getSecretValue(key, .current).value
-        let id = "msg_" + UUID().uuidString.lowercased()
+        // The same id on every attempt, so a receiver can drop a repeat (Standard Webhooks).
+        let id = "msg_" + notice.deduplicationKey.replacingOccurrences(of: ":", with: "_")
         let timestamp = Int(Date().timeIntervalSince1970)
         let headers = [
             ("Content-Type", "application/json"), ("webhook-id", id), ("webhook-timestamp", "\(timestamp)"),

@@ -163,6 +163,7 @@ import RotorTestSupport
         harness.clock.advance(by: 6)
         #expect(try await dispatcher.pass() == 1)
         let last = try #require(received.all.last)
+        #expect(received.count == 2 && received.all[0].head.headers.first(name: "webhook-id") == last.head.headers.first(name: "webhook-id"))
         let signature = WebhookSignature(secret: Array(("whsec_" + Data(repeating: 7, count: 32).base64EncodedString()).utf8))
         let headers = last.head.headers
         #expect(signature.verify(id: headers.first(name: "webhook-id") ?? "", timestamp: Int(headers.first(name: "webhook-timestamp") ?? "") ?? 0,

@@ -28,7 +28,8 @@ public enum ReloadHook: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .command(let argv): "command \(argv.first ?? "")"
         case .signal(let signal, let pidFile): "signal \(signal) to \(pidFile)"
-        case .webhook(let url, _): "webhook \(url)"
+        // Without its query: a receiver's URL may carry a token there.
+        case .webhook(let url, _): "webhook \(url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url)"
         }
     }
 }
