@@ -9,6 +9,8 @@ public struct AWSSettings: Sendable {
     public var endpoint: URL
     public var profile: String?
     public var credentials: any AWSCredentialProvider
+    /// Attempts per call (`AWS_MAX_ATTEMPTS`, as the SDKs read it; 1 to 10, default 5).
+    public var maxAttempts = 5
 
     /// - Parameters:
     ///   - region, profile, endpointURL: command-line values, which win over the environment.
@@ -28,8 +30,15 @@ public struct AWSSettings: Sendable {
         guard let endpoint = URL(string: endpointText), endpoint.scheme == "https" || endpoint.scheme == "http", endpoint.host != nil else {
             throw RotorError(.invalidParameter, "endpoint URL '\(endpointText.prefix(200))' is not an http(s) URL")
         }
-        return AWSSettings(region: region, endpoint: endpoint, profile: profile,
-                           credentials: try credentialChain(profile: flagProfile, environment: environment, files: files, http: http))
+        var settings = AWSSettings(region: region, endpoint: endpoint, profile: profile,
+                                   credentials: try credentialChain(profile: flagProfile, environment: environment, files: files, http: http))
+        if let raw = environment["AWS_MAX_ATTEMPTS"] {
+            guard let attempts = Int(raw), (1...10).contains(attempts) else {
+                throw RotorError(.invalidParameter, "AWS_MAX_ATTEMPTS must be a whole number from 1 to 10, not '\(raw.prefix(20))'")
+            }
+            settings.maxAttempts = attempts
+        }
+        return settings
     }
 
     /// The SDKs' default credential chain (environment, `AWS_PROFILE` or `default` profile, container role).

@@ -79,7 +79,8 @@ struct Runtime {
             var awsLogger = logger
             awsLogger[metadataKey: "component"] = "aws"
             let client = SecretsManagerClient(
-                endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials, logger: awsLogger)
+                endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials,
+                retry: AWSRetryPolicy(maxAttempts: settings.maxAttempts), logger: awsLogger)
             return (AWSSecretStore(client: client, actor: actor(options.env)) { event in try? await state.appendAudit(event) }, state)
         }
     }
