@@ -10,7 +10,8 @@ import RotorCore
 /// outcome stands (the agent's TTL remains the backstop).
 public struct AgentNotifier: Sendable {
     let directory: AgentDirectory
-    let http: HTTPClient
+    /// `nil`: ``client``, made on first use (a command that finds no agent never starts its event loops).
+    let http: HTTPClient?
     let logger: Logger
 
     /// No redirects (a notice goes to 127.0.0.1:port and nowhere else), a short connect timeout.
@@ -18,7 +19,7 @@ public struct AgentNotifier: Sendable {
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .milliseconds(500), read: .seconds(1))))
 
-    public init(directory: AgentDirectory, http: HTTPClient = AgentNotifier.client, logger: Logger) {
+    public init(directory: AgentDirectory, http: HTTPClient? = nil, logger: Logger) {
         self.directory = directory
         self.http = http
         self.logger = logger
@@ -45,7 +46,7 @@ public struct AgentNotifier: Sendable {
         request.headers.add(name: NoticeSigner.header, value: NoticeSigner(key: .init(data: keyBytes)).signature(body: body, at: Date()))
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await http.execute(request, timeout: .seconds(1))
+            let response = try await (http ?? Self.client).execute(request, timeout: .seconds(1))
             guard response.status.code == 204 else {
                 logger.notice("an agent refused a rotation notice", metadata: ["secret": "\(secret)", "port": "\(agent.port)", "status": "\(response.status.code)"])
                 return false
