@@ -196,8 +196,9 @@ struct AgentGuard: RouterMiddleware {
 
 /// GetSecretValue's JSON as AWS's agent writes it, and its error bodies.
 enum AgentResponse {
-    /// The body of ``body(_:)``, written directly (keys sorted, `/` not escaped): the hot path of
-    /// every read, several times cheaper than JSONSerialization.
+    /// GetSecretValue's JSON as AWS's agent writes it (`ARN` null, `CreatedDate` a string of epoch
+    /// seconds), written directly with keys sorted: the hot path of every read, several times
+    /// cheaper than JSONSerialization.
     static func encoded(_ value: SecretVersionValue) -> ByteBuffer {
         var out = ByteBuffer()
         out.reserveCapacity(value.value.byteCount + 256)
@@ -244,17 +245,6 @@ enum AgentResponse {
     }
 
     static func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? nibble + 48 : nibble + 87 }
-
-    static func body(_ value: SecretVersionValue) -> [String: Any] {
-        var body: [String: Any] = [
-            "ARN": NSNull(), "Name": value.secret.rawValue, "VersionId": value.versionID.rawValue,
-            "VersionStages": value.stages.map(\.rawValue),
-            // A string of epoch seconds with a fraction, as the agent sends it (the API sends a number).
-            "CreatedDate": String(format: "%.3f", value.createdAt.timeIntervalSince1970),
-        ]
-        if let text = value.value.exposedString { body["SecretString"] = text } else { body["SecretBinary"] = Data(value.value.exposedBytes).base64EncodedString() }
-        return body
-    }
 
     /// The status, `__type` and message of a failure (never a value: rotor's errors carry none).
     static func failure(_ error: any Error) -> (HTTPResponse.Status, String, String) {

@@ -79,8 +79,6 @@ public actor SecretCache {
     /// The write count at each secret's last invalidation: a fetch that started before it is not kept.
     private var invalidated: [SecretID: UInt64] = [:]
     private let metrics: SecretCacheMetrics?
-    /// Upstream calls by API, for tests and the agent's metrics.
-    public private(set) var upstreamCalls: [String: Int] = [:]
 
     /// - Parameter metrics: where reads and upstream calls are counted (swift-metrics); `nil` counts nothing.
     public init(
@@ -127,7 +125,6 @@ public actor SecretCache {
             metrics?.upstream(api, outcome: "CircuitOpen")
             throw SecretCacheError.circuitOpen(until: until)
         }
-        tally(api)
         do {
             let result = try await Self.bounded(configuration.upstreamTimeout, api, call)
             breaker.record(transientFailure: false, now: clock.now(), unit: 0)
@@ -294,7 +291,6 @@ public actor SecretCache {
         }
     }
 
-    private func tally(_ api: String) { upstreamCalls[api, default: 0] += 1 }
 
     private func isTransient(_ error: any Error) -> Bool {
         if error is SecretCacheError { return true }
