@@ -313,7 +313,7 @@ let package = Package(
         .testTarget(
             name: "RotorLambdaTests",
             dependencies: [
-                "bootstrap", "RotorLambda", "RotorAWS", "RotorCore", "RotorTestSupport", "RotorPostgres",
+                "bootstrap", "RotorLambda", "RotorAWS", "RotorCore", "RotorTestSupport", "RotorPostgres", "RotorPolicies", "RotorRotators",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -16,6 +16,9 @@ ensure_installed() {
     command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
     # The Lambda runbook checks its CloudFormation template with cfn-lint.
     command -v cfn-lint >/dev/null 2>&1 || python3 -m pip install --quiet cfn-lint
+    # The IAM tests and runbook judge rotor's generated policies with maintained tools.
+    python3 -c "import parliament, policyuniverse, policy_sentry" >/dev/null 2>&1 \
+        || python3 -m pip install --quiet parliament==1.6.4 policyuniverse==1.5.1.20231109 policy-sentry==0.15.2
 }
 
 free_port() {
@@ -41,7 +44,9 @@ iam = boto3.client("iam", region_name="us-east-1", endpoint_url=f"http://127.0.0
 iam.create_user(UserName="rotor-test")
 iam.put_user_policy(UserName="rotor-test", PolicyName="rotor-secretsmanager",
                     PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-                        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}))
+                        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+                        # runbooks/iam-policies.md creates the policy it generated, as an operator does.
+                        {"Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:GetPolicy"], "Resource": "*"}]}))
 key = iam.create_access_key(UserName="rotor-test")["AccessKey"]
 with open(out, "w") as f:
     f.write(f"export ROTOR_TEST_MOTO_ENDPOINT=http://127.0.0.1:{port}\n")

@@ -80,7 +80,7 @@ public struct AWSErrorResponse: Sendable, Equatable {
             return RotorError(mismatch ? .versionNotFound : .invalidRequest, summary, secret: secret)
         case "AccessDeniedException", "AccessDenied":
             return RotorError(.accessDenied, summary, secret: secret,
-                              remedy: "grant the action to rotor's IAM identity (runbooks/aws-setup.md has a least-privilege policy)")
+                              remedy: "grant the action to rotor's IAM identity ('rotor iam policy' writes a least-privilege policy; runbooks/iam-policies.md)")
         case _ where Self.authenticationTypes.contains(type):
             let skew = message.localizedCaseInsensitiveContains("expired") || message.localizedCaseInsensitiveContains("skew")
             return RotorError(.authenticationFailed, summary, secret: secret,

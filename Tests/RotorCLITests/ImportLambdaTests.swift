@@ -15,7 +15,7 @@ struct ImportLambdaTests {
         let port: Int
 
         init() async throws {
-            port = try Self.freePort()
+            port = try LoopbackPort.free()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", "\(port)"]
             process.standardOutput = FileHandle.nullDevice
@@ -25,18 +25,6 @@ struct ImportLambdaTests {
                 if try await ImportLambdaTests.run(["aws", "iam", "list-roles"], endpoint: "http://127.0.0.1:\(port)") == 0 { return }
                 try await Task.sleep(for: .milliseconds(200))
             }
-        }
-
-        static func freePort() throws -> Int {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(descriptor) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
-            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-            return Int(UInt16(bigEndian: address.sin_port))
         }
 
         func stop() {

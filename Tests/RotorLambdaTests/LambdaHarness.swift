@@ -15,8 +15,9 @@ final class LambdaHarness: @unchecked Sendable {
 
     static var binary: URL { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bootstrap") }
 
-    init(environment: [String: String], endpoint: URL? = nil) async throws {
-        let moto = try Moto.require()
+    /// - Parameter moto: the moto_server and the key the harness itself uses (default the one `make test` starts).
+    init(environment: [String: String], endpoint: URL? = nil, moto: MotoSettings.Settings? = nil) async throws {
+        let moto = try moto ?? Moto.require()
         emulator = try await RuntimeEmulator()
         client = SecretsManagerClient(endpoint: moto.endpoint, region: "us-east-1",
                                       credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: moto.accessKey, secretAccessKey: moto.secretKey)))
