@@ -124,7 +124,7 @@ let package = Package(
         .target(
             name: "RotorAWS",
             dependencies: [
-                "RotorCore",
+                "RotorCore", .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -152,7 +152,7 @@ let package = Package(
         .target(
             name: "RotorLambda",
             dependencies: [
-                "RotorCore", "RotorAWS",
+                "RotorCore", "RotorAWS", .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -277,6 +277,7 @@ let package = Package(
         .testTarget(
             name: "RotorAWSTests",
             dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 "rotor", "RotorAWS", "RotorCore", "RotorRotators", "RotorStorage", "RotorTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),

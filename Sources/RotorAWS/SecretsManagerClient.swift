@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -85,6 +86,8 @@ public final class AWSJSONClient: Sendable {
     let clock: any RotorClock
     let jitter: @Sendable () -> Double
     let logger: Logger
+    /// Where each call's outcome is counted (``AWSCallMetrics``), if anywhere.
+    let metrics: AWSCallMetrics?
     /// Counts every HTTP request sent, retries included (for benchmarks and tests).
     public let requestCounter = RequestCounter()
 
@@ -100,7 +103,7 @@ public final class AWSJSONClient: Sendable {
         service: AWSJSONService = .secretsManager, endpoint: URL, region: String, credentials: any AWSCredentialProvider, http: HTTPClient = .withoutRedirects,
         retry: AWSRetryPolicy = AWSRetryPolicy(), timeout: Duration = .seconds(8), writesPerSecond: Double = 50,
         clock: any RotorClock = SystemClock(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
-        logger: Logger = Logger(label: "rotor.aws")
+        logger: Logger = Logger(label: "rotor.aws"), metrics: (any MetricsFactory)? = nil
     ) {
         self.service = service
         self.endpoint = endpoint
@@ -114,6 +117,7 @@ public final class AWSJSONClient: Sendable {
         self.clock = clock
         self.jitter = jitter
         self.logger = logger
+        self.metrics = metrics.map { AWSCallMetrics(factory: $0, service: service.signingName) }
     }
 
     /// Sends one Secrets Manager operation with a JSON body, retrying what is retryable. Throws ``RotorError``.
@@ -157,8 +161,10 @@ public final class AWSJSONClient: Sendable {
             response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
             bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
         } catch let error as RotorError {
+            metrics?.unreachable(operation)
             throw error
         } catch {
+            metrics?.unreachable(operation)
             throw RotorError(
                 .transient, "\(service.name) \(operation) did not complete: \(Self.describe(error))", secret: secret,
                 remedy: "check that \(endpoint.absoluteString) is reachable", isTransient: true)
@@ -173,9 +179,11 @@ public final class AWSJSONClient: Sendable {
         guard (200..<300).contains(Int(response.status.code)) else {
             let fault = AWSErrorResponse.parse(
                 status: Int(response.status.code), headerType: response.headers.first(name: "X-Amzn-Errortype"), body: Array(data), requestID: requestID)
+            metrics?.failed(operation, fault.type)
             if !fault.isRetryable, let explained = explain?(fault) { throw explained }
             throw fault.rotorError(operation: operation, secret: secret, service: service.name)
         }
+        metrics?.succeeded(operation)
         return SecretsManagerResponse(body: data, requestID: requestID)
     }
 

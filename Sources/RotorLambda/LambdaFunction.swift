@@ -10,11 +10,14 @@ public struct LambdaFunction: Sendable {
     let runtime: any LambdaRuntime
     let handler: StepHandler
     let logger: Logger
+    /// CloudWatch metrics for each invocation, written to standard output (``StepMetrics``).
+    let metrics: StepMetrics?
 
-    public init(runtime: any LambdaRuntime, handler: StepHandler, logger: Logger) {
+    public init(runtime: any LambdaRuntime, handler: StepHandler, logger: Logger, metrics: StepMetrics? = nil) {
         self.runtime = runtime
         self.handler = handler
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Reads the configuration (runtime API, Secrets Manager, rotator) from the environment. A bad
@@ -27,12 +30,14 @@ public struct LambdaFunction: Sendable {
             region: nil, profile: nil, endpointURL: environment["SECRETS_MANAGER_ENDPOINT"], environment: environment)
         var awsLogger = logger
         awsLogger[metadataKey: "component"] = "aws"
-        let client = SecretsManagerClient(endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials, logger: awsLogger)
+        let metrics = try StepMetrics.configure(environment: environment)
+        let client = SecretsManagerClient(endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials, logger: awsLogger,
+                                          metrics: metrics?.emf)
         return LambdaFunction(
             runtime: RuntimeAPIClient(runtimeAPI: runtimeAPI),
             handler: StepHandler(store: AWSSecretStore(client: client, actor: "lambda", checksTokenReuse: false), rotators: rotators,
                                  settings: try FunctionRotatorSettings(environment: environment, rotators: rotators)),
-            logger: logger)
+            logger: logger, metrics: metrics)
     }
 
     /// Configures, then serves invocations until the process is stopped. `rotators` builds the
@@ -78,23 +83,30 @@ public struct LambdaFunction: Sendable {
     func invoke(_ invocation: Invocation) async {
         var logger = self.logger
         logger[metadataKey: "requestId"] = "\(invocation.requestID)"
+        let started = ContinuousClock.now
+        let choice = RotatorChoice()
+        var event: RotationEvent?
+        var failed = false
         do {
-            let event = try RotationEvent(json: invocation.payload)
-            logger[metadataKey: "secret"] = "\(event.secret)"
-            logger[metadataKey: "step"] = "\(event.step)"
-            logger[metadataKey: "token"] = "\(event.token)"
+            let parsed = try RotationEvent(json: invocation.payload)
+            event = parsed
+            logger[metadataKey: "secret"] = "\(parsed.secret)"
+            logger[metadataKey: "step"] = "\(parsed.step)"
+            logger[metadataKey: "token"] = "\(parsed.token)"
             let stepLogger = logger
-            let outcome = try await withDeadline(invocation.deadline) { try await handler.handle(event, logger: stepLogger) }
+            let outcome = try await withDeadline(invocation.deadline) { try await handler.handle(parsed, logger: stepLogger, chosen: choice.set) }
             switch outcome {
             case .performed: logger.info("step done")
             case .alreadyDone(let why): logger.info("step had nothing to do", metadata: ["reason": "\(why)"])
             }
             try await runtime.respond(invocation.requestID, json: "null")
         } catch {
+            failed = true
             let failure = RotorError.wrapping(error)
             logger.error("step failed", metadata: ["error": "\(failure)"])
             try? await runtime.fail(invocation.requestID, type: "Rotor.\(failure.code.name)", message: failure.description)
         }
+        metrics?.record(event, rotator: choice.kind, failed: failed, duration: ContinuousClock.now - started)
     }
 
     /// Runs `body`, cancelling it a moment before the invocation's deadline.

@@ -21,11 +21,13 @@ public struct StepHandler: Sendable {
     /// What the step did (for the log): performed, or why there was nothing to do.
     public enum Outcome: Sendable, Equatable { case performed, alreadyDone(String) }
 
-    public func handle(_ event: RotationEvent, logger: Logger) async throws -> Outcome {
+    /// - Parameter chosen: told the rotator's kind as soon as it is known (for the step's metrics).
+    public func handle(_ event: RotationEvent, logger: Logger, chosen: @Sendable (RotatorKind) -> Void = { _ in }) async throws -> Outcome {
         let executor = StepExecutor(store: store, mode: .lambda(rotationToken: event.rotationToken))
         var snapshot = SecretSnapshot()
         let description = try await executor.describe(event.secret, &snapshot)
         let rotator = try settings.rotator(for: description, rotators: rotators)
+        chosen(rotator.kind)
         var stepLogger = logger
         stepLogger[metadataKey: "secret"] = "\(event.secret)"
         stepLogger[metadataKey: "step"] = "\(event.step)"

@@ -30,6 +30,14 @@ struct LambdaTests {
         #expect(!lines.isEmpty && lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
         #expect(lines.contains { $0.contains("\"requestId\"") && $0.contains("step done") })
         #expect(!harness.output.contains("CANARY") && !harness.output.contains(value.exposedString!))
+        // CloudWatch metrics as Embedded Metric Format lines, valid, by rotator and environment.
+        let documents = EMFSpec.documents(in: harness.output.split(separator: "\n"))
+        #expect(!documents.isEmpty && documents.allSatisfy { EMFSpec.violations($0).isEmpty }, "\(documents.flatMap(EMFSpec.violations))")
+        let rotations = documents.filter { $0["Rotations"] != nil }
+        #expect(Set(rotations.compactMap { $0["outcome"] as? String }) == ["started", "succeeded"])
+        #expect(rotations.allSatisfy { $0["rotator"] as? String == "random-password" && $0["environment"] as? String == id.environment.name })
+        #expect(documents.filter { $0["StepDuration"] != nil }.count == 4)
+        #expect(documents.contains { $0["AwsCalls"] != nil && $0["api"] as? String == "PutSecretValue" && $0["outcome"] as? String == "ok" })
     }
 
     /// PostgreSQL single-user rotation through the function, against the real server; the rotator
