@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import Prometheus
+import RotorAWS
 import RotorAgent
 import RotorCore
 import RotorSecrets
@@ -30,6 +32,8 @@ struct Agent: AsyncParsableCommand {
     @Flag(help: "Run as a Lambda extension (AWS_LAMBDA_RUNTIME_API; PARAMETERS_SECRETS_EXTENSION_* and SECRETS_MANAGER_TTL).")
     var lambdaExtension = false
     @Option(help: "The extension's name: its file name under /opt/extensions.") var extensionName = "rotor-agent"
+    @Flag(help: "Also write CloudWatch metrics (retrievals, with the secret as a property; access denied) as Embedded Metric Format lines on standard output, every minute.")
+    var emf = false
 
     func run() async throws {
         try await runReportingErrors {
@@ -39,11 +43,15 @@ struct Agent: AsyncParsableCommand {
             // The file's region and log level apply unless the command line names its own.
             options.region = options.region ?? settings.region
             options.logLevel = options.logLevel ?? Self.logLevel(settings.logLevel)
-            let (store, _, logger) = try Runtime.openStores(options)
             let registry = PrometheusCollectorRegistry()
+            let emf = self.emf ? EMFMetrics(EMFMetrics.Configuration(fixed: ["component": "agent"])) : nil
+            let metrics: any MetricsFactory = emf.map { MultiplexMetricsHandler(factories: [PrometheusMetricsFactory(registry: registry), $0]) }
+                ?? PrometheusMetricsFactory(registry: registry)
+            let (store, _, logger) = try Runtime.openStores(options, metrics: metrics)
             let cache = SecretCache(store: store, configuration: SecretCache.Configuration(
                 ttl: TimeInterval(settings.ttlSeconds), capacity: settings.cacheSize, ignoreTransientErrors: settings.ignoreTransientErrors,
-                maxStaleness: TimeInterval(settings.maxStalenessSeconds), upstreamTimeout: upstreamTimeout), metrics: PrometheusMetricsFactory(registry: registry))
+                maxStaleness: TimeInterval(settings.maxStalenessSeconds), upstreamTimeout: upstreamTimeout), metrics: metrics)
+            let flush: [any Service] = emf.map { [EMFFlushService($0)] } ?? []
             // Inside Lambda no rotor process shares the host: no rotation notices.
             let signer = noRotationNotices || lambdaExtension ? nil : NoticeSigner.random()
             let routes = AgentRoutes(cache: cache, token: token, configuration: settings, scope: try options.scope(), notices: signer, metrics: registry)
@@ -56,6 +64,7 @@ struct Agent: AsyncParsableCommand {
                 // AWS's agent closes a connection after 61 s: a client that never finishes its request cannot hold a slot.
                 server: .http1(configuration: .init(idleTimeout: .seconds(61))),
                 configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: settings.httpPort), serverName: "rotor-agent"),
+                services: flush,
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? 0
                     logger.notice("rotor agent listening", metadata: ["url": "http://127.0.0.1:\(port)"])

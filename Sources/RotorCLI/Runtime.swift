@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import RotorCore
@@ -17,22 +18,24 @@ struct Runtime {
 
     /// Logging and the stores only: for commands that read secrets and rotate nothing (`rotor agent`),
     /// with no engine and no plug-in discovery at start.
-    static func openStores(_ options: GlobalOptions) throws -> (store: any SecretStore, state: SQLiteStateStore, logger: Logger) {
+    /// - Parameter metrics: where the AWS client counts its calls, if anywhere.
+    static func openStores(_ options: GlobalOptions, metrics: (any MetricsFactory)? = nil) throws -> (store: any SecretStore, state: SQLiteStateStore, logger: Logger) {
         let level = try options.level()
         LoggingBootstrap.once(level: level)
         var logger = Logger(label: "rotor")
         logger.logLevel = level
         let home = options.homeURL
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let (store, state) = try openStores(options, home: home, clock: SystemClock(), synchronous: try options.synchronousMode(), logger: logger)
+        let (store, state) = try openStores(options, home: home, clock: SystemClock(), synchronous: try options.synchronousMode(), logger: logger, metrics: metrics)
         return (store, state, logger)
     }
 
     static func open(
-        _ options: GlobalOptions, stuckPending: StuckPendingPolicy = .refuse, actor: String? = nil, lockTTL: TimeInterval = 60
+        _ options: GlobalOptions, stuckPending: StuckPendingPolicy = .refuse, actor: String? = nil, lockTTL: TimeInterval = 60,
+        metrics: (any MetricsFactory)? = nil
     ) async throws -> Runtime {
         let clock = SystemClock()
-        let (openedStore, sqliteState, logger) = try openStores(options)
+        let (openedStore, sqliteState, logger) = try openStores(options, metrics: metrics)
         var store = openedStore
         var state: any RotationStateStore = sqliteState
         #if ROTOR_FAULT_INJECTION
@@ -59,7 +62,7 @@ struct Runtime {
     /// Opens the secret store and the state database. With the embedded store, the master key also
     /// authenticates the rotator and options recorded for each secret in the state database.
     static func openStores(
-        _ options: GlobalOptions, home: URL, clock: SystemClock, synchronous: SQLiteSynchronous, logger: Logger
+        _ options: GlobalOptions, home: URL, clock: SystemClock, synchronous: SQLiteSynchronous, logger: Logger, metrics: (any MetricsFactory)? = nil
     ) throws -> (any SecretStore, SQLiteStateStore) {
         let stateURL = home.appendingPathComponent("state.sqlite")
         switch try options.storeKind() {
@@ -80,7 +83,7 @@ struct Runtime {
             awsLogger[metadataKey: "component"] = "aws"
             let client = SecretsManagerClient(
                 endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials,
-                retry: AWSRetryPolicy(maxAttempts: settings.maxAttempts), logger: awsLogger)
+                retry: AWSRetryPolicy(maxAttempts: settings.maxAttempts), logger: awsLogger, metrics: metrics)
             return (AWSSecretStore(client: client, actor: actor(options.env)) { event in try? await state.appendAudit(event) }, state)
         }
     }

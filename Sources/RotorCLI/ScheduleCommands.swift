@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RotorAWS
 import RotorCore
 import RotorHTTP
 import RotorDaemon
@@ -143,6 +144,8 @@ struct Daemon: AsyncParsableCommand {
     var insecureNoToken = false
     @Flag(help: "Accept POST /api/rotations on a non-loopback address, where the token crosses the network in clear text (prefer a TLS proxy on this host).")
     var allowBatchesOffLoopback = false
+    @Flag(help: "Also write CloudWatch metrics as Embedded Metric Format lines on standard output, every minute (for the awslogs driver or the CloudWatch agent).")
+    var emf = false
 
     func validate() throws {
         guard leaseTtl.isFinite, (1...3600).contains(leaseTtl) else {
@@ -171,7 +174,9 @@ struct Daemon: AsyncParsableCommand {
         try await runReportingErrors {
             let (host, port) = try parseListen()
             let token = try apiToken(host: host)
-            let runtime = try await Runtime.open(global, actor: "daemon", lockTTL: max(2 * leaseTtl, 60))
+            let emf = self.emf ? EMFMetrics(EMFMetrics.Configuration(fixed: ["component": "daemon"])) : nil
+            let metrics = RotorMetrics(perSecretSeries: perSecretMetrics, also: emf)
+            let runtime = try await Runtime.open(global, actor: "daemon", lockTTL: max(2 * leaseTtl, 60), metrics: metrics.factory)
             guard let schedule = runtime.state as? any SchedulingStore else { throw RotorError(.storeUnavailable, "the state store cannot schedule") }
             _ = try Plan.validatePolicies(policies, rotators: runtime.engine.rotators)
             let webhooks = try (webhook + (global.env["ROTOR_WEBHOOKS"]?.split(separator: ",").map(String.init) ?? [])).map { raw in
@@ -180,13 +185,14 @@ struct Daemon: AsyncParsableCommand {
                 }
                 return url
             }
-            let options = RotorDaemon.Daemon.Options(
+            var options = RotorDaemon.Daemon.Options(
                 policiesPath: policies, host: host, port: port, token: token,
                 webhooks: webhooks,
                 scheduler: SchedulerConfiguration(
                     maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl, scope: runtime.scope),
                 createMissing: createMissing, portFile: portFile, perSecretMetrics: perSecretMetrics, batchAPIRefusal: batchAPIRefusal(host: host))
-            try await RotorDaemon.Daemon(engine: runtime.engine, schedule: schedule, options: options, logger: runtime.logger).run()
+            options.extraServices = emf.map { [EMFFlushService($0)] } ?? []
+            try await RotorDaemon.Daemon(engine: runtime.engine, schedule: schedule, options: options, logger: runtime.logger, metrics: metrics).run()
         }
     }
 

@@ -25,6 +25,8 @@ public struct Daemon: Sendable {
         /// Why `POST /api/rotations` is refused (the API is off loopback, where the token would travel
         /// in clear text), or nil when batches may be started through the API.
         public var batchAPIRefusal: String?
+        /// Services to run beside the daemon's own (e.g. a metrics back end's flush).
+        public var extraServices: [any Service] = []
 
         public init(
             policiesPath: String, host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, webhooks: [URL] = [],
@@ -51,8 +53,12 @@ public struct Daemon: Sendable {
     let logger: Logger
     public let metrics: RotorMetrics
 
-    public init(engine: RotationEngine, schedule: any SchedulingStore, options: Options, clock: any RotorClock = SystemClock(), logger: Logger) {
-        metrics = RotorMetrics(perSecretSeries: options.perSecretMetrics)
+    /// - Parameter metrics: where metrics go (default a Prometheus registry of its own, for `/metrics`).
+    public init(
+        engine: RotationEngine, schedule: any SchedulingStore, options: Options, clock: any RotorClock = SystemClock(), logger: Logger,
+        metrics: RotorMetrics? = nil
+    ) {
+        self.metrics = metrics ?? RotorMetrics(perSecretSeries: options.perSecretMetrics)
         self.engine = engine
         self.schedule = schedule
         self.options = options
@@ -78,7 +84,7 @@ public struct Daemon: Sendable {
         let app = Application(
             router: api.router(),
             configuration: ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "rotor"),
-            services: [scheduler, dispatcher, reloads, batches],
+            services: [scheduler, dispatcher, reloads, batches] + options.extraServices,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.notice("rotor daemon API listening", metadata: ["url": "http://\(host):\(port)"])

@@ -89,13 +89,13 @@ extension RotationScheduler {
     }
 
     func record(_ report: RotationReport) {
-        for step in report.steps { metrics.step(step.step, duration: step.duration) }
+        for step in report.steps { metrics.step(step.step, environment: report.secret.environment, duration: step.duration) }
         if report.succeeded { metrics.lastSuccess(report.secret, at: report.endedAt) }
     }
 
     func replan(_ id: SecretID, policy: RotationPolicy?, failure: String?) async {
         guard let secret = try? await engine.state.managedSecret(id) else { return }
-        metrics.rotation(rotator: secret.rotator, outcome: failure == nil ? RotationOutcome.succeeded.rawValue : "failed")
+        metrics.rotation(rotator: secret.rotator, environment: id.environment, outcome: failure == nil ? RotationOutcome.succeeded.rawValue : "failed")
         if let failure {
             let quarantined = secret.status == .quarantined
             await alerts.raise(

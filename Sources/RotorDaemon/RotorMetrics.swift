@@ -7,12 +7,15 @@ import RotorCore
 /// several daemons can live in one test process). Labels carry ids and kinds, never values.
 public final class RotorMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
-    let factory: PrometheusMetricsFactory
+    /// The Prometheus registry's factory, and `also`'s when given (e.g. CloudWatch EMF): for other
+    /// components' metrics (the AWS client's calls).
+    public let factory: any MetricsFactory
     /// Whether the per-secret series (next rotation, last success) are recorded: opt-in, since their
     /// number, and every scrape's cost, grow with the fleet.
     public let perSecretSeries: Bool
 
-    public init(perSecretSeries: Bool = false) {
+    /// - Parameter also: a second back end every metric also goes to.
+    public init(perSecretSeries: Bool = false, also: (any MetricsFactory)? = nil) {
         self.perSecretSeries = perSecretSeries
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -20,18 +23,19 @@ public final class RotorMetrics: Sendable {
             .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),
             .seconds(1), .seconds(5), .seconds(30), .seconds(120),
         ]
-        self.factory = factory
+        self.factory = also.map { MultiplexMetricsHandler(factories: [factory, $0]) } ?? factory
     }
 
-    public func rotation(rotator: RotatorKind, outcome: String) {
-        Counter(label: "rotor_rotations_total", dimensions: [("rotator", rotator.rawValue), ("outcome", outcome)], factory: factory).increment()
+    public func rotation(rotator: RotatorKind, environment: Environment, outcome: String) {
+        Counter(label: "rotor_rotations_total", dimensions: [("rotator", rotator.rawValue), ("environment", environment.name), ("outcome", outcome)],
+                factory: factory).increment()
         if outcome != RotationOutcome.succeeded.rawValue {
             Counter(label: "rotor_rotation_failures_total", dimensions: [("rotator", rotator.rawValue)], factory: factory).increment()
         }
     }
 
-    public func step(_ step: JournalStep, duration: Duration) {
-        Timer(label: "rotor_step_duration_seconds", dimensions: [("step", step.rawValue)], factory: factory).recordNanoseconds(
+    public func step(_ step: JournalStep, environment: Environment, duration: Duration) {
+        Timer(label: "rotor_step_duration_seconds", dimensions: [("step", step.rawValue), ("environment", environment.name)], factory: factory).recordNanoseconds(
             Int64(duration.seconds * 1e9))
     }
 

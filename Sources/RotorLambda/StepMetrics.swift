@@ -28,7 +28,7 @@ public struct StepMetrics: Sendable {
         guard namespace.wholeMatch(of: /[a-zA-Z0-9._#:\/-]{1,255}/) != nil, !namespace.hasPrefix("AWS/") else {
             throw RotorError(.invalidParameter, "ROTOR_EMF_NAMESPACE must be 1-255 of letters, digits and . _ # : / - and must not start with AWS/")
         }
-        return StepMetrics(emf: EMFMetrics(EMFMetrics.Configuration(namespace: namespace)))
+        return StepMetrics(emf: EMFMetrics(EMFMetrics.Configuration(namespace: namespace, fixed: ["component": "lambda"])))
     }
 
     /// Records one invocation and writes everything recorded during it.

@@ -16,7 +16,7 @@ import Testing
         let config = cli.home.appendingPathComponent("agent.toml")
         try "http_port = 0\nttl_seconds = 60\n".write(to: config, atomically: true, encoding: .utf8)
         let token = "agent-token-\(UUID().uuidString)"
-        let agent = try DaemonProcess(home: cli.home, command: ["agent", "--config", config.path], environment: ["AWS_TOKEN": token])
+        let agent = try DaemonProcess(home: cli.home, command: ["agent", "--config", config.path, "--emf"], environment: ["AWS_TOKEN": token])
         defer { agent.signal(SIGTERM) }
         let port = try await agent.port()
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/secretsmanager/get?secretId=\(id)")
@@ -36,6 +36,11 @@ import Testing
         agent.signal(SIGTERM)
         #expect(try await agent.waitForExit() == 0)
         #expect(!agent.output.contains("CANARY") && !agent.output.contains(token))
+        // --emf: at exit, CloudWatch metrics; the secret is a property, not a dimension.
+        let documents = EMFSpec.documents(in: agent.output.split(separator: "\n"))
+        #expect(!documents.isEmpty && documents.allSatisfy { EMFSpec.violations($0).isEmpty }, "\(documents.flatMap(EMFSpec.violations))")
+        #expect(documents.contains { $0["SecretsRetrievals"] as? Double == 1 && $0["secret"] as? String == id && $0["component"] as? String == "agent" })
+        #expect(documents.contains { $0["SecretsReads"] != nil && $0["result"] as? String == "miss" })
     }
 
     /// Rotation-aware refresh: `rotor rotate` tells the registered agent, which serves the new value

@@ -40,7 +40,7 @@ import RotorTestSupport
         }
         defer { Task { try? await webhook.close() } }
         let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(Self.policies), token: "api-token-123",
-                                       extraArguments: ["--webhook", webhook.url.absoluteString + "/alerts", "--per-secret-metrics"])
+                                       extraArguments: ["--webhook", webhook.url.absoluteString + "/alerts", "--per-secret-metrics", "--emf"])
 
         let health = try await daemon.get("/healthz", token: "")
         #expect(health.status == 200 && health.body.contains("\"status\":\"ok\""))
@@ -98,6 +98,12 @@ import RotorTestSupport
 
         daemon.signal(SIGTERM)
         #expect(try await daemon.waitForExit() == 0, "\(daemon.output)")
+        // --emf: the same rotations as CloudWatch metrics at exit, by rotator and environment.
+        let documents = EMFSpec.documents(in: daemon.output.split(separator: "\n"))
+        #expect(documents.allSatisfy { EMFSpec.violations($0).isEmpty }, "\(documents.flatMap(EMFSpec.violations))")
+        #expect(documents.contains {
+            $0["Rotations"] != nil && $0["rotator"] as? String == "random-password" && $0["environment"] as? String == "prod" && $0["outcome"] as? String == "succeeded"
+        }, "\(documents)")
     }
 
     /// Two daemons on one state database: one is active, the other stands by; after the active one is

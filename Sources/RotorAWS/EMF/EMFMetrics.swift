@@ -29,7 +29,7 @@ public final class EMFMetrics: MetricsFactory, Sendable {
         }
 
         /// The labels rotor's metrics use whose values come from small fixed sets.
-        public static let standardDimensions: Set<String> = ["rotator", "environment", "step", "outcome", "api", "service", "result", "status"]
+        public static let standardDimensions: Set<String> = ["component", "rotator", "environment", "step", "outcome", "api", "service", "result", "status"]
     }
 
     /// One metric series between flushes: its name, dimension and property values.
