@@ -22,6 +22,7 @@ import fnmatch
 import json
 import os
 import sys
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -30,6 +31,7 @@ import parliament
 from policyuniverse.statement import Statement
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's
 
 
 def load_policies(path):
@@ -123,8 +125,8 @@ def condition_holds(condition, region):
     return True
 
 
-def recorded_calls(recording_path, owners):
-    """(policy name, action, secret id or None, region) of every signed call in the recording."""
+def recorded_calls(recording_path, owners, account):
+    """(policy name, action, secret id / resource ARN / None, region) of every signed call in the recording."""
     calls = []
     for line in open(recording_path):
         entry = json.loads(line)
@@ -134,15 +136,33 @@ def recorded_calls(recording_path, owners):
             continue
         key_id, _, region, service, _ = authorization.split("Credential=")[1].split(",")[0].split("/")
         owner = owners.get(key_id)
-        target = headers.get("x-amz-target", "")
-        if owner is None or owner == "admin" or not target:
+        if owner is None or owner == "admin":
             continue
         body = entry.get("body") or ""
         body = base64.b64decode(body) if entry.get("body_encoded") else body.encode()
-        fields = json.loads(body or b"{}")
-        secret = fields.get("SecretId") or fields.get("Name")
-        calls.append((owner, f"{service}:{target.split('.')[-1]}", secret, region))
+        target = headers.get("x-amz-target", "")
+        if target:
+            operation, fields = target.split(".")[-1], json.loads(body or b"{}")
+        else:  # the Query protocol (SNS): a form body
+            fields = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+            operation = fields.get("Action", "")
+        calls.append((owner, f"{service}:{operation}", resource(service, operation, fields, region, account), region))
     return calls
+
+
+def resource(service, operation, fields, region, account):
+    """The resource a call acts on, as IAM names it (a secret's id or ARN is resolved later)."""
+    if service == "secretsmanager":
+        return fields.get("SecretId") or fields.get("Name")
+    if service == "logs":
+        group = f"arn:aws:logs:{region}:{account}:log-group:{fields['logGroupName']}"
+        return group + f":log-stream:{fields['logStreamName']}" if operation == "PutLogEvents" else group
+    if service == "events":
+        bus = fields["Entries"][0].get("EventBusName", "default")
+        return bus if bus.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{bus}"
+    if service == "sns":
+        return fields.get("TopicArn")
+    raise ValueError(f"no resource rule for {service}:{operation}")
 
 
 def evaluate(endpoint, policies_path, keys_path, recording_path, probes_path):
@@ -159,8 +179,8 @@ def evaluate(endpoint, policies_path, keys_path, recording_path, probes_path):
             arns[secret["ARN"]] = secret["ARN"]
     failures = 0
     seen = {}
-    for owner, action, secret, region in recorded_calls(recording_path, owners):
-        resource = "*" if secret is None else arns.get(secret)
+    for owner, action, secret, region in recorded_calls(recording_path, owners, ACCOUNT):
+        resource = "*" if secret is None else secret if secret.startswith("arn:") and not secret.startswith("arn:aws:secretsmanager:") else arns.get(secret)
         if resource is None:
             print(f"{owner}: {action} on a secret moto no longer lists: cannot evaluate")
             failures += 1

@@ -41,6 +41,23 @@ public struct AWSSettings: Sendable {
         return settings
     }
 
+    /// Where `service` is reached, as the SDKs resolve it: `AWS_ENDPOINT_URL_<SERVICE>` (e.g.
+    /// `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`), then `AWS_ENDPOINT_URL`, then AWS's regional endpoint.
+    public func endpoint(for service: AWSJSONService, environment: [String: String]) throws -> URL {
+        let (variable, host): (String, String) = switch service.signingName {
+        case "logs": ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "logs")
+        case "events": ("AWS_ENDPOINT_URL_EVENTBRIDGE", "events")
+        case "sns": ("AWS_ENDPOINT_URL_SNS", "sns")
+        case "secretsmanager": ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "secretsmanager")
+        default: ("AWS_ENDPOINT_URL_" + service.signingName.uppercased().replacingOccurrences(of: "-", with: "_"), service.signingName)
+        }
+        let text = environment[variable] ?? environment["AWS_ENDPOINT_URL"] ?? "https://\(host).\(region).amazonaws.com"
+        guard let url = URL(string: text), url.scheme == "https" || url.scheme == "http", url.host != nil else {
+            throw RotorError(.invalidParameter, "\(variable) '\(text.prefix(200))' is not an http(s) URL")
+        }
+        return url
+    }
+
     /// The SDKs' default credential chain (environment, `AWS_PROFILE` or `default` profile, container role).
     public static func credentialChain(environment: [String: String], http: HTTPClient = .withoutRedirects) throws -> any AWSCredentialProvider {
         try credentialChain(profile: nil, environment: environment, files: AWSSharedFiles(environment: environment), http: http)

@@ -65,6 +65,10 @@ public struct AWSJSONService: Sendable {
     public static let secretsManager = AWSJSONService(name: "Secrets Manager", signingName: "secretsmanager", targetPrefix: "secretsmanager")
     public static let cognitoIdentityProvider = AWSJSONService(
         name: "Cognito", signingName: "cognito-idp", targetPrefix: "AWSCognitoIdentityProviderService")
+    public static let cloudWatchLogs = AWSJSONService(name: "CloudWatch Logs", signingName: "logs", targetPrefix: "Logs_20140328")
+    public static let eventBridge = AWSJSONService(name: "EventBridge", signingName: "events", targetPrefix: "AWSEvents")
+    /// SNS speaks the Query protocol (``AWSJSONClient/sendQuery(action:parameters:)``), not JSON.
+    public static let sns = AWSJSONService(name: "SNS", signingName: "sns", targetPrefix: "")
 }
 
 /// Secrets Manager's client: the one AWS JSON client, for the service rotor stores secrets in.
@@ -129,16 +133,17 @@ public final class AWSJSONClient: Sendable {
     /// `explain` may turn the service's own error answers into errors that say more (never the
     /// retryable ones: throttling and server faults keep their transient errors).
     /// `retries: false` for an operation that is not idempotent (a repeated AddUserPoolClientSecret
-    /// adds a second secret): its transient failure is the caller's to resolve.
+    /// adds a second secret): its transient failure is the caller's to resolve. `query`: a form body
+    /// for a Query-protocol service (see ``sendQuery(action:parameters:version:)``).
     public func send(
         operation: String, body: Data, secret: SecretID? = nil, quotaWrite: Bool = false, retries: Bool = true,
-        explain: (@Sendable (AWSServiceFault) -> RotorError?)? = nil
+        explain: (@Sendable (AWSServiceFault) -> RotorError?)? = nil, query: Bool = false
     ) async throws -> SecretsManagerResponse {
         var attempt = 1
         while true {
             if quotaWrite { try await writeLimiter.acquire() }
             do {
-                return try await sendOnce(operation, body: body, secret: secret, explain: explain)
+                return try await sendOnce(operation, body: body, secret: secret, explain: explain, query: query)
             } catch let error as RotorError where error.isTransient && retries && attempt < retry.maxAttempts {
                 let delay = retry.delay(afterAttempt: attempt, unit: jitter())
                 logger.notice("retrying \(service.name) call", metadata: [
@@ -150,10 +155,25 @@ public final class AWSJSONClient: Sendable {
         }
     }
 
+    /// Sends one action of a Query-protocol service (SNS): form-encoded parameters, an XML answer,
+    /// retried as ``send(operation:body:secret:quotaWrite:retries:explain:)`` is.
+    public func sendQuery(action: String, parameters: [(String, String)], version: String) async throws -> SecretsManagerResponse {
+        let form = ([("Action", action), ("Version", version)] + parameters)
+            .map { "\(Self.formEncoded($0.0))=\(Self.formEncoded($0.1))" }.joined(separator: "&")
+        return try await send(operation: action, body: Data(form.utf8), query: true)
+    }
+
+    /// `application/x-www-form-urlencoded` escaping: everything but unreserved characters, and a
+    /// space as `+` (as HTML forms and Python's `urlencode` write it).
+    static func formEncoded(_ text: String) -> String {
+        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        return (text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "").replacingOccurrences(of: "%20", with: "+")
+    }
+
     func sendOnce(
-        _ operation: String, body: Data, secret: SecretID?, explain: (@Sendable (AWSServiceFault) -> RotorError?)? = nil
+        _ operation: String, body: Data, secret: SecretID?, explain: (@Sendable (AWSServiceFault) -> RotorError?)? = nil, query: Bool = false
     ) async throws -> SecretsManagerResponse {
-        let request = try await signedRequest(operation, body: body)
+        let request = try await signedRequest(operation, body: body, query: query)
         requestCounter.increment(operation)
         let response: HTTPClientResponse
         let bytes: ByteBuffer
@@ -187,12 +207,13 @@ public final class AWSJSONClient: Sendable {
         return SecretsManagerResponse(body: data, requestID: requestID)
     }
 
-    func signedRequest(_ operation: String, body: Data) async throws -> HTTPClientRequest {
+    func signedRequest(_ operation: String, body: Data, query: Bool = false) async throws -> HTTPClientRequest {
         let host = endpoint.port.map { "\(endpoint.host ?? ""):\($0)" } ?? (endpoint.host ?? "")
         let path = endpoint.path.isEmpty ? "/" : endpoint.path
-        let unsigned = SigV4Signer.Request(method: "POST", path: path, headers: [
-            ("Content-Type", "application/x-amz-json-1.1"), ("Host", host), ("X-Amz-Target", "\(service.targetPrefix).\(operation)"),
-        ], body: Array(body))
+        let headers = query
+            ? [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"), ("Host", host)]
+            : [("Content-Type", "application/x-amz-json-1.1"), ("Host", host), ("X-Amz-Target", "\(service.targetPrefix).\(operation)")]
+        let unsigned = SigV4Signer.Request(method: "POST", path: path, headers: headers, body: Array(body))
         let signed = signer.sign(unsigned, credentials: try await credentials.credentials(), date: clock.now())
         var request = HTTPClientRequest(url: endpoint.absoluteString)
         request.method = .POST

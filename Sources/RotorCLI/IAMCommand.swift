@@ -34,6 +34,8 @@ struct IAMPolicyCommand: AsyncParsableCommand {
     @Flag(help: "Let the daemon's role create secrets too (rotor secret create); leave off where secrets are created elsewhere.")
     var allowCreate = false
     @Option(help: "document, json or cloudformation.") var format: Format = .document
+    @Option(help: "The daemon's audit sinks (cloudwatch:LOG-GROUP) and alert sinks (eventbridge:BUS, sns:TOPIC-ARN), as given to rotor daemon (repeatable).")
+    var sink: [String] = []
 
     func run() async throws {
         try await runReportingErrors {
@@ -76,7 +78,20 @@ struct IAMPolicyCommand: AsyncParsableCommand {
         guard functionName.wholeMatch(of: /[A-Za-z0-9_-]{1,64}/) != nil else {
             throw RotorError(.invalidParameter, "--function-name must be 1-64 letters, digits, '-' or '_'")
         }
-        return IAMScope(partition: partition, account: account, regions: Array(Set(regions)).sorted(), functionName: functionName, allowCreate: allowCreate)
+        var scope = IAMScope(partition: partition, account: account, regions: Array(Set(regions)).sorted(), functionName: functionName, allowCreate: allowCreate)
+        for spec in sink {
+            let (kind, target) = (spec.prefix { $0 != ":" }, String(spec.drop { $0 != ":" }.dropFirst()))
+            guard !target.isEmpty, target.wholeMatch(of: /[A-Za-z0-9_.\-\/#:]{1,1600}/) != nil else {
+                throw RotorError(.invalidParameter, "--sink '\(spec.printable(limit: 80))' has no valid target")
+            }
+            switch kind {
+            case "cloudwatch": scope.auditLogGroups.append(target)
+            case "eventbridge": scope.alertBuses.append(target)
+            case "sns": scope.alertTopics.append(target)
+            default: throw RotorError(.invalidParameter, "--sink '\(spec.printable(limit: 80))' is not cloudwatch:, eventbridge: or sns:")
+            }
+        }
+        return scope
     }
 
     func selected(_ generator: IAMPolicyGenerator) throws -> [IAMPolicyDocument] {

@@ -88,11 +88,4 @@ enum Render {
         }
         return lines
     }
-
-    static func auditJSON(_ event: AuditEvent) -> [String: Any] {
-        [
-            "at": Output.isoOrNull(event.at), "actor": event.actor, "secret": event.secret?.rawValue ?? NSNull(),
-            "operation": event.operation, "outcome": event.outcome, "detail": event.detail ?? NSNull(),
-        ]
-    }
 }

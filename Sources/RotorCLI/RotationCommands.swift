@@ -149,21 +149,30 @@ struct Unquarantine: AsyncParsableCommand {
 }
 
 struct Audit: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show audit events (never values), oldest first.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show audit events (never values), oldest first.",
+        discussion: "--json prints JSON lines, one event each, the records the audit sinks ship. --ship cloudwatch:LOG-GROUP ships every event not yet shipped there and prints how many.")
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Secret id (all secrets when omitted).") var id: String?
     @Option(help: "At most this many events (the newest).") var limit = 100
-    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print JSON lines.") var json = false
+    @Option(help: "Ship the audit log to this sink (cloudwatch:LOG-GROUP) and exit.") var ship: String?
 
     func run() async throws {
         try await runReportingErrors {
             let runtime = try await Runtime.open(global)
+            if let ship {
+                guard let store = runtime.state as? any SchedulingStore else { throw RotorError(.storeUnavailable, "the state store cannot ship its audit log") }
+                let shipper = AuditShipper(store: store, sinks: try SinkOptions.auditSinks([ship], global, logger: runtime.logger), clock: SystemClock(), logger: runtime.logger)
+                Output.line("shipped \(try await shipper.shipAll()) audit events to \(ship)")
+                return
+            }
             var secret: SecretID?
             if let id { secret = try await runtime.secretID(id) }
             let events = try await runtime.state.auditEvents(of: secret, limit: max(1, limit))
                 .filter { event in event.secret.map(runtime.scope.contains) ?? true }
-            if json { Output.json(["events": events.map(Render.auditJSON)]); return }
+            if json { events.forEach { Output.line(AuditRecord.line($0)) }; return }
             for event in events {
                 Output.line("\(Output.timestamp(event.at))  \(event.actor)  \(event.secret?.rawValue ?? "-")  \(event.operation)  \(event.outcome)\(event.detail.map { "  \($0)" } ?? "")")
             }

@@ -146,6 +146,8 @@ struct Daemon: AsyncParsableCommand {
     var allowBatchesOffLoopback = false
     @Flag(help: "Also write CloudWatch metrics as Embedded Metric Format lines on standard output, every minute (for the awslogs driver or the CloudWatch agent).")
     var emf = false
+    @Option(help: "Ship the audit log to cloudwatch:LOG-GROUP, one stream per UTC day (repeatable).") var auditSink: [String] = []
+    @Option(help: "Also send alerts to eventbridge:BUS or sns:TOPIC-ARN (repeatable).") var alertSink: [String] = []
 
     func validate() throws {
         guard leaseTtl.isFinite, (1...3600).contains(leaseTtl) else {
@@ -192,6 +194,8 @@ struct Daemon: AsyncParsableCommand {
                     maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl, scope: runtime.scope),
                 createMissing: createMissing, portFile: portFile, perSecretMetrics: perSecretMetrics, batchAPIRefusal: batchAPIRefusal(host: host))
             options.extraServices = emf.map { [EMFFlushService($0)] } ?? []
+            options.auditSinks = try SinkOptions.auditSinks(auditSink, global, logger: runtime.logger)
+            options.alertSinks = try SinkOptions.alertSinks(alertSink, global)
             try await RotorDaemon.Daemon(engine: runtime.engine, schedule: schedule, options: options, logger: runtime.logger, metrics: metrics).run()
         }
     }

@@ -128,6 +128,8 @@ public struct RotationRecord: Sendable, Hashable {
 
 /// An audit event: who did what to which secret, and how it ended. Never a value.
 public struct AuditEvent: Sendable, Hashable {
+    /// The event's place in the audit log (set when read back; `nil` for an event not yet written).
+    public var position: Int64?
     public var at: Date
     public var actor: String
     public var secret: SecretID?

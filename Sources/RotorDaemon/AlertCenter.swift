@@ -16,21 +16,28 @@ public struct AlertCenter: Sendable {
     let outbox: any SchedulingStore
     let clock: any RotorClock
     let logger: Logger
+    /// The outbox channels of the alert sinks (EventBridge, SNS) besides the webhooks' own.
+    let channels: [String]
 
-    public init(outbox: any SchedulingStore, clock: any RotorClock, logger: Logger) {
+    public init(outbox: any SchedulingStore, clock: any RotorClock, logger: Logger, channels: [String] = []) {
         self.outbox = outbox
         self.clock = clock
         self.logger = logger
+        self.channels = channels
     }
 
+    /// Logs the alert and queues it, with a fresh `id` that every sink delivers, for each channel.
     public func raise(_ kind: Kind, secret: SecretID?, _ message: String, details: [String: String] = [:]) async {
         let now = clock.now()
-        var document: [String: Any] = ["kind": kind.rawValue, "time": now.formatted(.iso8601), "message": message, "details": details]
+        let id = UUID().uuidString.lowercased()
+        var document: [String: Any] = ["id": id, "kind": kind.rawValue, "time": now.formatted(.iso8601), "message": message, "details": details]
         if let secret { document["secret"] = secret.rawValue }
         let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         logger.warning("alert", metadata: ["kind": "\(kind.rawValue)", "secret": "\(secret?.rawValue ?? "-")", "message": "\(message)"])
+        let record = AlertRecord(createdAt: now, kind: kind.rawValue, secret: secret, payload: String(decoding: data, as: UTF8.self))
         do {
-            try await outbox.enqueueAlert(AlertRecord(createdAt: now, kind: kind.rawValue, secret: secret, payload: String(decoding: data, as: UTF8.self)))
+            try await outbox.enqueueAlert(record)
+            for channel in channels { _ = try await outbox.enqueueOutbox([(record, id)], channel: channel, cursor: nil) }
         } catch {
             logger.error("could not store alert in the outbox", metadata: ["kind": "\(kind.rawValue)", "error": "\(error)"])
         }

@@ -27,6 +27,9 @@ public struct Daemon: Sendable {
         public var batchAPIRefusal: String?
         /// Services to run beside the daemon's own (e.g. a metrics back end's flush).
         public var extraServices: [any Service] = []
+        /// Where the audit log is shipped (CloudWatch Logs) and alerts go besides webhooks (EventBridge, SNS).
+        public var auditSinks: [any AuditLogSink] = []
+        public var alertSinks: [any AlertSink] = []
 
         public init(
             policiesPath: String, host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, webhooks: [URL] = [],
@@ -68,7 +71,7 @@ public struct Daemon: Sendable {
 
     /// Runs until SIGTERM/SIGINT; rotations in flight finish before it returns.
     public func run() async throws {
-        let alerts = AlertCenter(outbox: schedule, clock: clock, logger: logger)
+        let alerts = AlertCenter(outbox: schedule, clock: clock, logger: logger, channels: options.alertSinks.map(\.channel))
         let loader = PolicyLoader(rotators: engine.rotators)
         let path = options.policiesPath
         let scheduler = RotationScheduler(
@@ -80,11 +83,14 @@ public struct Daemon: Sendable {
         let batches = BatchCenter(scheduler: scheduler, logger: logger)
         let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token, batches: batches,
                                    batchAPIRefusal: options.batchAPIRefusal)
+        var sinkServices: [any Service] = []
+        if !options.auditSinks.isEmpty { sinkServices.append(AuditShipper(store: schedule, sinks: options.auditSinks, clock: clock, logger: logger)) }
+        if !options.alertSinks.isEmpty { sinkServices.append(AlertSinkDispatcher(outbox: schedule, sinks: options.alertSinks, clock: clock, logger: logger)) }
         let (logger, portFile, host) = (self.logger, options.portFile, options.host)
         let app = Application(
             router: api.router(),
             configuration: ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "rotor"),
-            services: [scheduler, dispatcher, reloads, batches] + options.extraServices,
+            services: [scheduler, dispatcher, reloads, batches] + sinkServices + options.extraServices,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.notice("rotor daemon API listening", metadata: ["url": "http://\(host):\(port)"])

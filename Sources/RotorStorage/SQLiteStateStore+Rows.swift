@@ -64,10 +64,12 @@ extension SQLiteStateStore {
     }
 
     static func auditEvent(_ row: Row) throws -> AuditEvent {
-        AuditEvent(
+        var event = AuditEvent(
             at: Date(epochSeconds: row["at"]), actor: row["actor"],
             secret: try (row["secret_id"] as String?).map { try SecretID($0) },
             operation: row["operation"], outcome: row["outcome"], detail: row["detail"])
+        event.position = row["id"]
+        return event
     }
 
     static func insert(_ event: AuditEvent, _ db: Database) throws {

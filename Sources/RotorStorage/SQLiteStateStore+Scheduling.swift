@@ -360,6 +360,12 @@ extension SQLiteStateStore: SchedulingStore {
         }
     }
 
+    public func auditEvents(after position: Int64, limit: Int) async throws -> [AuditEvent] {
+        try await pool.readNow { db in
+            try db.fetchRows(cached: "SELECT * FROM audit_event WHERE id > ? ORDER BY id LIMIT ?", arguments: [position, limit]).map(Self.auditEvent)
+        }
+    }
+
     public func outboxCursor(_ name: String) async throws -> Int64 {
         try await pool.readNow { db in try Int64.fetchOne(db, sql: "SELECT position FROM outbox_cursor WHERE name = ?", arguments: [name]) ?? 0 }
     }

@@ -55,8 +55,7 @@ import Testing
 
     /// Runs rotations per secret recorded in the audit log (`rotation.finish succeeded`).
     static func rotationsPerSecret(_ cli: CLI) async throws -> [String: Int] {
-        let audit = try await cli.run("audit", "--limit", "10000", "--json")
-        let events = try #require(try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [String: Any])["events"] as! [[String: Any]]
+        let events = try await cli.auditEvents(["--limit", "10000"])
         var counts: [String: Int] = [:]
         for event in events where event["operation"] as? String == "rotation.finish" && event["outcome"] as? String == "succeeded" {
             counts[event["secret"] as! String, default: 0] += 1

@@ -75,6 +75,12 @@ struct CLI {
 
     var everythingPrinted: String { transcript.text }
 
+    /// `rotor audit --json` (JSON lines), parsed.
+    func auditEvents(_ arguments: [String] = []) async throws -> [[String: Any]] {
+        let audit = try await run(["audit", "--json"] + arguments)
+        return audit.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
     /// Every byte of every file in the home directory.
     func allFileBytes() throws -> [(String, Data)] {
         try FileManager.default.contentsOfDirectory(atPath: home.path).map { name in

@@ -88,8 +88,7 @@ import RotorTestSupport
 
         daemon.signal(SIGTERM)
         #expect(try await daemon.waitForExit() == 0)
-        let audit = try await cli.run("audit", "--json")
-        let events = (try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [String: Any])?["events"] as? [[String: Any]] ?? []
+        let events = try await cli.auditEvents()
         let batch = events.filter { ($0["operation"] as? String)?.hasPrefix("batch-") == true }
         #expect(batch.map { $0["operation"] as? String } == ["batch-requested", "batch-finished"] && batch.allSatisfy { $0["actor"] as? String == "api-token" })
         #expect((batch.last?["detail"] as? String)?.contains("requested by alice") == true && (batch.last?["detail"] as? String)?.contains("rotated=13") == true)
@@ -97,8 +96,7 @@ import RotorTestSupport
     }
 
     static func rotationsRecorded(_ cli: CLI) async throws -> Int {
-        let audit = try await cli.run("audit", "--limit", "1000", "--json")
-        let events = (try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [String: Any])?["events"] as? [[String: Any]] ?? []
+        let events = try await cli.auditEvents(["--limit", "1000"])
         return events.count { $0["operation"] as? String == "rotation.finish" }
     }
 }

@@ -6,7 +6,6 @@ import Foundation
 /// against the real documents. Stopped by ``stop()``.
 public final class IAMMoto: @unchecked Sendable {
     public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static var script: String { repository.appendingPathComponent("scripts/iam-check.py").path }
 
     public let endpoint: URL
     public let directory: URL
@@ -67,10 +66,19 @@ public final class IAMMoto: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    public static func python(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    /// Runs a script of `scripts/` (default iam-check.py) with `credentials` as its AWS key, if given.
+    public static func python(
+        _ arguments: [String], script: String = "iam-check.py", credentials: MotoSettings.Settings? = nil
+    ) async throws -> (status: Int32, output: String) {
         let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script] + arguments
+        process.arguments = ["python3", repository.appendingPathComponent("scripts/\(script)").path] + arguments
+        if let credentials {
+            var environment = ProcessInfo.processInfo.environment
+            environment["AWS_ACCESS_KEY_ID"] = credentials.accessKey
+            environment["AWS_SECRET_ACCESS_KEY"] = credentials.secretKey
+            process.environment = environment
+        }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("iam-check-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }

@@ -96,6 +96,8 @@ public protocol SchedulingStore: Sendable {
     /// Takes a due record for one delivery attempt (its next attempt moves to `until`): `false` when
     /// another process took it first.
     func claimOutbox(_ id: Int64, at now: Date, until: Date) async throws -> Bool
+    /// Audit events after `position`, oldest first, with their positions: what audit sinks ship.
+    func auditEvents(after position: Int64, limit: Int) async throws -> [AuditEvent]
     /// The named cursor's position (0 when it has none).
     func outboxCursor(_ name: String) async throws -> Int64
     func dueOutbox(channel: String, at now: Date, limit: Int) async throws -> [AlertRecord]
@@ -192,5 +194,12 @@ public struct FleetSummary: Sendable, Hashable {
         self.overdue = overdue
         self.nextDeadline = nextDeadline
         self.oldestLastSuccess = oldestLastSuccess
+    }
+}
+
+extension SchedulingStore {
+    /// Moves the named cursor from `from` to `to`: `false` when another process moved it first.
+    public func moveCursor(_ name: String, from: Int64, to: Int64) async throws -> Bool {
+        try await enqueueOutbox([], channel: "", cursor: (name, from, to))
     }
 }

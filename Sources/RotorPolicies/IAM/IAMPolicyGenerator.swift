@@ -10,6 +10,11 @@ public struct IAMScope: Sendable, Hashable {
     public var functionName: String
     /// Whether the daemon's role may create secrets (`rotor secret create`), not only rotate them.
     public var allowCreate: Bool
+    /// Where the daemon ships its audit log (`--audit-sink cloudwatch:GROUP`) and sends alerts
+    /// (`--alert-sink eventbridge:BUS`, `sns:TOPIC-ARN`).
+    public var auditLogGroups: [String] = []
+    public var alertBuses: [String] = []
+    public var alertTopics: [String] = []
 
     public init(partition: String = "aws", account: String?, regions: [String], functionName: String = "rotor-rotation", allowCreate: Bool = false) {
         self.partition = partition
@@ -69,7 +74,27 @@ public struct IAMPolicyGenerator: Sendable {
         notes.append("ListSecrets supports no resource-level permission, so its resource is \"*\"; it returns names and metadata, never values, and rotor keeps to its environment itself.")
         let extras = rotatorGrants(covered, environment)
         return IAMPolicyDocument(name: "rotor-daemon-\(environment)", role: .daemon, environment: environment, service: nil,
-                                 statements: statements + extras.statements, notes: notes + extras.notes + [Self.kmsNote])
+                                 statements: statements + extras.statements + sinkStatements(), notes: notes + extras.notes + [Self.kmsNote])
+    }
+
+    /// The daemon's audit and alert sinks: its log groups' streams, its buses, its topics.
+    func sinkStatements() -> [IAMStatement] {
+        var statements: [IAMStatement] = []
+        if !scope.auditLogGroups.isEmpty {
+            // CreateLogStream names the group, PutLogEvents a stream in it: both ARN forms.
+            let resources = scope.auditLogGroups.flatMap { group in
+                scope.regions.flatMap { [scope.arn("logs", $0, "log-group:\(group)"), scope.arn("logs", $0, "log-group:\(group):*")] }
+            }
+            statements.append(IAMStatement(sid: "ShipAuditLog", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: resources, regions: scope.regions))
+        }
+        if !scope.alertBuses.isEmpty {
+            let resources = scope.alertBuses.flatMap { bus in bus.hasPrefix("arn:") ? [bus] : scope.regions.map { scope.arn("events", $0, "event-bus/\(bus)") } }
+            statements.append(IAMStatement(sid: "SendAlertEvents", actions: ["events:PutEvents"], resources: resources, regions: scope.regions))
+        }
+        if !scope.alertTopics.isEmpty {
+            statements.append(IAMStatement(sid: "PublishAlerts", actions: ["sns:Publish"], resources: scope.alertTopics, regions: scope.regions))
+        }
+        return statements
     }
 
     /// The Lambda rotation function's policy for one environment: what AWS documents for rotation
