@@ -103,3 +103,21 @@ import Testing
         #expect(documents.contains { $0["AwsAccessDenied"] as? Double == 1 && $0["api"] as? String == "DescribeSecret" && $0["service"] as? String == "secretsmanager" })
     }
 }
+
+/// The CloudWatch Logs audit sink's batching: PutLogEvents' count and size limits, time order.
+@Suite struct CloudWatchLogsBatchTests {
+    @Test func batchesKeepPutLogEventsLimitsAndTimeOrder() {
+        let small = (0..<25_000).map { (timestamp: Int64(1_000 + $0), message: "event \($0)") }
+        let batches = CloudWatchLogsSink.batches(small)
+        #expect(batches.map(\.count) == [10_000, 10_000, 5_000])
+        let large = (0..<40).map { (timestamp: Int64(40 - $0), message: String(repeating: "x", count: 60_000)) }
+        let sized = CloudWatchLogsSink.batches(large)
+        #expect(sized.allSatisfy { batch in batch.reduce(0) { $0 + $1.message.utf8.count + 26 } <= 1_048_576 })
+        #expect(sized.flatMap { $0 }.count == 40 && sized.allSatisfy { $0.map(\.timestamp) == $0.map(\.timestamp).sorted() })
+    }
+
+    @Test func oneStreamPerUTCDay() {
+        #expect(CloudWatchLogsSink.stream(for: Date(timeIntervalSince1970: 1_765_065_599)) == "2025/12/06")
+        #expect(CloudWatchLogsSink.stream(for: Date(timeIntervalSince1970: 1_765_065_600)) == "2025/12/07")
+    }
+}

@@ -42,4 +42,42 @@ import RotorTestSupport
         #expect(object["kind"] as? String == "secret.quarantined" && object["secret"] as? String == id.rawValue)
         #expect(try await second.deliverDue() == 0)
     }
+
+    /// A sink that refuses while `down`, and records what it accepted.
+    final class FlakySink: AlertSink, Sendable {
+        let channel = "alert.test"
+        let down = Mutex(true)
+        let accepted = Mutex<[String]>([])
+        func deliver(_ alert: AlertRecord) async throws {
+            if down.withLock({ $0 }) { throw RotorError(.transient, "sink down", isTransient: true) }
+            let object = try JSONSerialization.jsonObject(with: Data(alert.payload.utf8)) as? [String: Any]
+            accepted.withLock { $0.append("\(object?["secret"] ?? "-") \(object?["message"] ?? "")") }
+        }
+    }
+
+    /// Each sink has its own channel; a secret's later alert waits while an earlier one is undelivered,
+    /// another secret's does not; after the sink recovers, all arrive once, in order per secret.
+    @Test func alertSinksDeliverInOrderPerSecretAtLeastOnce() async throws {
+        let harness = try SchedulerHarness(start: Date(timeIntervalSince1970: 1_800_000_000))
+        let quiet = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        let sink = FlakySink()
+        let alerts = AlertCenter(outbox: harness.state, clock: harness.clock, logger: quiet, channels: [sink.channel])
+        let (a, b) = (try SecretID("/prod/a/api-key/x"), try SecretID("/prod/b/api-key/y"))
+        await alerts.raise(.rotationFailed, secret: a, "first")
+        let dispatcher = AlertSinkDispatcher(outbox: harness.state, sinks: [sink], clock: harness.clock, logger: quiet)
+        #expect(try await dispatcher.deliverDue() == 0)
+        sink.down.withLock { $0 = false }
+        await alerts.raise(.rotationFailed, secret: a, "second")
+        await alerts.raise(.quarantined, secret: b, "other")
+        // a's "first" backs off; a's "second" must wait for it; b's goes.
+        #expect(try await dispatcher.deliverDue() == 1)
+        #expect(sink.accepted.withLock { $0 } == ["/prod/b/api-key/y other"])
+        harness.clock.set(harness.clock.now().addingTimeInterval(60))
+        // Due again: the first, then the second it held back, in one pass.
+        #expect(try await dispatcher.deliverDue() == 2)
+        #expect(try await dispatcher.deliverDue() == 0)
+        #expect(sink.accepted.withLock { $0 } == ["/prod/b/api-key/y other", "/prod/a/api-key/x first", "/prod/a/api-key/x second"])
+        // The webhooks' channel still holds every alert for them.
+        #expect(try await harness.state.pendingAlertCount() == 3)
+    }
 }
