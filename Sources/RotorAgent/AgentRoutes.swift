@@ -22,11 +22,14 @@ public struct AgentRoutes: Sendable {
     /// Checks rotation notices; `nil` turns them off (the route answers 404).
     let notices: NoticeSigner?
     let metrics: PrometheusCollectorRegistry?
+    /// Counts reads for the daemon's access reports, if the agent reports.
+    let reporter: AccessReporter?
 
     public init(
         cache: SecretCache, token: SSRFToken, configuration: AgentConfiguration, scope: EnvironmentScope = .all,
-        notices: NoticeSigner? = nil, metrics: PrometheusCollectorRegistry? = nil
+        notices: NoticeSigner? = nil, metrics: PrometheusCollectorRegistry? = nil, reporter: AccessReporter? = nil
     ) {
+        self.reporter = reporter
         self.cache = cache
         self.token = token
         self.configuration = configuration
@@ -79,7 +82,10 @@ public struct AgentRoutes: Sendable {
         guard let id, !id.isEmpty else { return Self.text(missing, .badRequest) }
         guard id.utf8.count <= Self.maximumIDLength else { return Self.text("secret ID longer than \(Self.maximumIDLength) bytes", .badRequest) }
         // Outside the agent's environments: answered as not found, without asking the store.
-        if let parsed = try? SecretID(nameOrARN: id), !scope.contains(parsed) { return Self.notFound(id) }
+        if let parsed = try? SecretID(nameOrARN: id), !scope.contains(parsed) {
+            reporter?.record(parsed, answered: false)
+            return Self.notFound(id)
+        }
         var refreshNow = false
         if let raw = query.get("refreshNow") {
             switch raw.lowercased() {
@@ -93,8 +99,13 @@ public struct AgentRoutes: Sendable {
             let key = SecretCache.Key(secretID: id, versionID: query.get("versionId").map { VersionID($0) }, stage: stage)
             let value = try await cache.value(key, refreshNow: refreshNow)
             guard scope.contains(value.secret) else { return Self.notFound(id) }
+            reporter?.record(value.secret, answered: true)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: AgentResponse.encoded(value)))
         } catch {
+            if let reporter, let code = (error as? RotorError)?.code, code == .accessDenied || code == .authenticationFailed,
+               let secret = try? SecretID(nameOrARN: id) {
+                reporter.record(secret, answered: false)
+            }
             let (status, type, message) = AgentResponse.failure(error)
             return Self.json(["__type": type, "message": message], status)
         }

@@ -34,6 +34,8 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "The extension's name: its file name under /opt/extensions.") var extensionName = "rotor-agent"
     @Flag(help: "Also write CloudWatch metrics (retrievals, with the secret as a property; access denied) as Embedded Metric Format lines on standard output, every minute.")
     var emf = false
+    @Option(help: "Report reads to rotor's daemon at this URL (https://, or http:// on loopback), with ROTOR_API_TOKEN; needs --service.") var reportTo: String?
+    @Option(help: "The consuming service this agent serves, as SERVICE@ENVIRONMENT (e.g. shop@prod), for access reports.") var service: String?
 
     func run() async throws {
         try await runReportingErrors {
@@ -51,10 +53,12 @@ struct Agent: AsyncParsableCommand {
             let cache = SecretCache(store: store, configuration: SecretCache.Configuration(
                 ttl: TimeInterval(settings.ttlSeconds), capacity: settings.cacheSize, ignoreTransientErrors: settings.ignoreTransientErrors,
                 maxStaleness: TimeInterval(settings.maxStalenessSeconds), upstreamTimeout: upstreamTimeout), metrics: metrics)
-            let flush: [any Service] = emf.map { [EMFFlushService($0)] } ?? []
+            let reporter = try accessReporter(logger: logger)
+            let flush: [any Service] = (emf.map { [EMFFlushService($0)] } ?? []) + (reporter.map { [$0] } ?? [])
             // Inside Lambda no rotor process shares the host: no rotation notices.
             let signer = noRotationNotices || lambdaExtension ? nil : NoticeSigner.random()
-            let routes = AgentRoutes(cache: cache, token: token, configuration: settings, scope: try options.scope(), notices: signer, metrics: registry)
+            let routes = AgentRoutes(cache: cache, token: token, configuration: settings, scope: try options.scope(), notices: signer, metrics: registry,
+                                     reporter: reporter)
             let directory = AgentDirectory.resolve(environment: options.env, home: options.homeURL)
             let (listening, announce) = AsyncStream.makeStream(of: Int.self)
             let registration = Registration()
@@ -84,6 +88,17 @@ struct Agent: AsyncParsableCommand {
             configuration.maximumCancellationDuration = .milliseconds(300)
             let group = ServiceGroup(configuration: configuration)
             try await group.run()
+        }
+    }
+
+    /// The access reporter `--report-to` and `--service` ask for (both or neither).
+    func accessReporter(logger: Logger) throws -> AccessReporter? {
+        switch (reportTo, service) {
+        case (nil, nil): return nil
+        case (let url?, let reader?):
+            guard let daemon = URL(string: url), daemon.host != nil else { throw RotorError(.invalidParameter, "--report-to '\(url.printable(limit: 100))' is not a URL") }
+            return try AccessReporter(daemon: daemon, token: global.env["ROTOR_API_TOKEN"] ?? "", reader: reader, logger: logger)
+        default: throw RotorError(.invalidParameter, "--report-to and --service go together")
         }
     }
 

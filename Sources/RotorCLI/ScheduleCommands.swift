@@ -148,6 +148,10 @@ struct Daemon: AsyncParsableCommand {
     var emf = false
     @Option(help: "Ship the audit log to cloudwatch:LOG-GROUP, one stream per UTC day (repeatable).") var auditSink: [String] = []
     @Option(help: "Also send alerts to eventbridge:BUS or sns:TOPIC-ARN (repeatable).") var alertSink: [String] = []
+    @Option(help: "Suspicious-access rules in force, comma-separated: cross-service, cross-environment, denied-reads (or none).")
+    var accessRules = "cross-service,cross-environment,denied-reads"
+    @Option(help: "Alert when a secret's access-denied reads in the window exceed this.") var accessDeniedThreshold = 5
+    @Option(help: "The window of the denied-reads rule and of alert repetition (e.g. 10m).") var accessWindow = "10m"
 
     func validate() throws {
         guard leaseTtl.isFinite, (1...3600).contains(leaseTtl) else {
@@ -196,8 +200,22 @@ struct Daemon: AsyncParsableCommand {
             options.extraServices = emf.map { [EMFFlushService($0)] } ?? []
             options.auditSinks = try SinkOptions.auditSinks(auditSink, global, logger: runtime.logger)
             options.alertSinks = try SinkOptions.alertSinks(alertSink, global)
+            options.accessRules = try accessRuleSettings()
             try await RotorDaemon.Daemon(engine: runtime.engine, schedule: schedule, options: options, logger: runtime.logger, metrics: metrics).run()
         }
+    }
+
+    func accessRuleSettings() throws -> AccessRules {
+        var enabled: Set<AccessRules.Rule> = []
+        for name in accessRules.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where name != "none" {
+            guard let rule = AccessRules.Rule(rawValue: name) else {
+                throw RotorError(.invalidParameter, "--access-rules: '\(name.printable(limit: 40))' is not cross-service, cross-environment, denied-reads or none")
+            }
+            enabled.insert(rule)
+        }
+        guard let window = PolicyDuration(accessWindow), window.seconds > 0 else { throw RotorError(.invalidParameter, "--access-window '\(accessWindow.printable(limit: 20))' is not a duration such as 10m") }
+        guard accessDeniedThreshold >= 0 else { throw RotorError(.invalidParameter, "--access-denied-threshold must not be negative") }
+        return AccessRules(enabled: enabled, deniedThreshold: accessDeniedThreshold, window: TimeInterval(window.seconds))
     }
 
     /// Off loopback, batches through the API only when waived (the token would travel in clear text).

@@ -11,6 +11,7 @@ public struct AlertCenter: Sendable {
         case manualRotationDue = "manual.rotation-due"
         case maxAgeAtRisk = "secret.max-age-at-risk"
         case policyError = "policy.error"
+        case suspiciousAccess = "access.suspicious"
     }
 
     let outbox: any SchedulingStore

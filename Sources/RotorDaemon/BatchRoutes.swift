@@ -44,10 +44,10 @@ extension ObservabilityAPI {
 
     /// Without a token anyone on the host could start rotations; off loopback the token would cross
     /// the network in clear text (the API is plain HTTP): refuse both unless waived explicitly.
-    func refuseChange() -> Response? {
+    /// Why a write through the API is refused: no token set, or the API off loopback without the waiver.
+    func refuseChange(what: String = "starting or stopping rotations") -> Response? {
         if token == nil {
-            return json(["error": "starting or stopping rotations through the API needs a token: set ROTOR_API_TOKEN and send Authorization: Bearer TOKEN"],
-                        status: .forbidden)
+            return json(["error": "\(what) through the API needs a token: set ROTOR_API_TOKEN and send Authorization: Bearer TOKEN"], status: .forbidden)
         }
         return batchAPIRefusal.map { json(["error": $0], status: .forbidden) }
     }

@@ -30,6 +30,8 @@ public struct Daemon: Sendable {
         /// Where the audit log is shipped (CloudWatch Logs) and alerts go besides webhooks (EventBridge, SNS).
         public var auditSinks: [any AuditLogSink] = []
         public var alertSinks: [any AlertSink] = []
+        /// What makes a consumer's read suspicious (`POST /api/access`).
+        public var accessRules = AccessRules()
 
         public init(
             policiesPath: String, host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, webhooks: [URL] = [],
@@ -81,8 +83,11 @@ public struct Daemon: Sendable {
         let reloads = ReloadHookDispatcher(
             outbox: schedule, state: engine.state, store: engine.store, policies: { try loader.load(path: path).policies }, clock: clock, logger: logger)
         let batches = BatchCenter(scheduler: scheduler, logger: logger)
+        let access = (schedule as? any AccessLogStore).map { store in
+            AccessMonitor(store: store, rules: options.accessRules, alerts: alerts, clock: clock) { (try? loader.load(path: path))?.policies ?? [] }
+        }
         let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token, batches: batches,
-                                   batchAPIRefusal: options.batchAPIRefusal)
+                                   batchAPIRefusal: options.batchAPIRefusal, access: access)
         var sinkServices: [any Service] = []
         if !options.auditSinks.isEmpty { sinkServices.append(AuditShipper(store: schedule, sinks: options.auditSinks, clock: clock, logger: logger)) }
         if !options.alertSinks.isEmpty { sinkServices.append(AlertSinkDispatcher(outbox: schedule, sinks: options.alertSinks, clock: clock, logger: logger)) }

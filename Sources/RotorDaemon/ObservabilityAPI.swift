@@ -16,12 +16,15 @@ public struct ObservabilityAPI: Sendable {
     let batches: BatchCenter
     /// Why starting or stopping batches is refused even with the token (see ``Daemon/Options/batchAPIRefusal``).
     let batchAPIRefusal: String?
+    /// Consumers' access reports and the secrets' last reads (when the state store keeps them).
+    let access: AccessMonitor?
     var scope: EnvironmentScope { scheduler.configuration.scope }
 
     public init(
         engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?, batches: BatchCenter? = nil,
-        batchAPIRefusal: String? = nil
+        batchAPIRefusal: String? = nil, access: AccessMonitor? = nil
     ) {
+        self.access = access
         self.batchAPIRefusal = batchAPIRefusal
         self.batches = batches ?? BatchCenter(scheduler: scheduler, logger: scheduler.logger)
         self.engine = engine
@@ -54,18 +57,21 @@ public struct ObservabilityAPI: Sendable {
                 return json(["error": "no managed secret \(raw.prefix(200))"], status: .notFound)
             }
             let history = try await engine.state.rotations(of: id, limit: 50)
-            var item = summary(secret, try await schedule.scheduleEntry(id))
+            var item = summary(secret, try await schedule.scheduleEntry(id), try await access?.store.lastAccess(of: [id])[id])
             item["currentVersion"] = history.first { $0.outcome == .succeeded }.map { $0.token.rawValue as Any } ?? NSNull()
             item["history"] = history.map(RecordJSON.rotation)
             return json(item)
         }
         addBatchRoutes(router)
+        addAccessRoutes(router)
         return router
     }
 
-    func summary(_ secret: ManagedSecret, _ entry: ScheduleEntry?) -> [String: Any] {
+    func summary(_ secret: ManagedSecret, _ entry: ScheduleEntry?, _ lastAccess: LastAccess?) -> [String: Any] {
         [
             "id": secret.id.rawValue,
+            "lastAccess": RecordJSON.date(lastAccess?.at),
+            "lastAccessBy": lastAccess?.reader ?? NSNull(),
             "policy": entry?.policy ?? NSNull(),
             "rotator": secret.rotator.rawValue,
             "lastRotated": RecordJSON.date(secret.lastRotatedAt),
@@ -107,7 +113,8 @@ public struct ObservabilityAPI: Sendable {
         }
         let page = try await schedule.secretPage(in: scope, after: after, limit: limit + 1)
         let shown = page.prefix(limit)
-        var body: [String: Any] = ["secrets": shown.map { summary($0.secret, $0.entry) }]
+        let reads = try await access?.store.lastAccess(of: shown.map(\.secret.id)) ?? [:]
+        var body: [String: Any] = ["secrets": shown.map { summary($0.secret, $0.entry, reads[$0.secret.id]) }]
         body["next"] = page.count > limit ? shown.last.map { $0.secret.id.rawValue as Any } : NSNull()
         return json(body)
     }

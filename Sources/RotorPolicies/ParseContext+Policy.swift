@@ -23,10 +23,27 @@ extension ParseContext {
         let (retry, backoff) = self.retry(keys["retry"])
         let enabled = keys["enabled"].flatMap { bool($0, "enabled") } ?? true
         checkShortPeriod(keys, schedule: schedule, window: window, jitter: jitter, maxAge: maxAge)
+        let readers = keys["readers"].map { self.serviceNames($0, "readers") } ?? []
         guard errors.count == before, let rotator else { return nil }
-        return RotationPolicy(
+        var policy = RotationPolicy(
             name: name, matchers: matchers, rotator: rotator, options: options, schedule: schedule, window: window, jitter: jitter,
             mode: mode, maxAge: maxAge, retry: retry, failureBackoff: backoff, enabled: enabled, dependsOn: dependsOn, reload: reload, location: location(node))
+        policy.readers = readers
+        return policy
+    }
+
+    /// A list of service names (the second segment of a secret id), or one.
+    mutating func serviceNames(_ node: Node, _ key: String) -> [String] {
+        var result: [String] = []
+        for item in node.sequence.map(Array.init) ?? [node] {
+            guard let text = string(item, key) else { continue }
+            guard (try? SecretID("/e/\(text)/t/n")) != nil, !text.contains("/"), !text.contains("*") else {
+                fail(item, "'\(key)': '\(text.printable(limit: 60))' is not a service name (the second segment of a secret id)")
+                continue
+            }
+            result.append(text)
+        }
+        return result
     }
 
     /// A period short enough that the credential's lifetime is near it (GitHub App tokens: every 50m,

@@ -11,7 +11,7 @@ struct ParseContext {
     static let documentKeys = ["policies"]
     static let policyKeys = [
         "name", "description", "match", "rotator", "options", "every", "cron", "timezone", "window", "jitter",
-        "mode", "max_age", "remind_before", "retry", "enabled", "depends_on", "reload",
+        "mode", "max_age", "remind_before", "retry", "enabled", "depends_on", "reload", "readers",
     ]
     static let reloadKeys = ["command", "signal", "pid_file", "webhook", "signing_key_secret"]
     static let windowKeys = ["start", "duration", "timezone"]

@@ -70,6 +70,7 @@ extension SQLiteStateStore {
             try db.execute(sql: "ALTER TABLE managed_secret ADD COLUMN credential_expires_at REAL")
         }
         registerReloadOutboxMigration(&migrator)
+        registerAccessMigration(&migrator)
         return migrator
     }
 }

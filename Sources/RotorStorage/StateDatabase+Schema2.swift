@@ -76,4 +76,30 @@ extension SQLiteStateStore {
                 """)
         }
     }
+
+    /// Consumers' access reports (what the suspicious-access rules read) and each secret's last read.
+    static func registerAccessMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v9-access-reports") { db in
+            try db.execute(sql: """
+                CREATE TABLE access_report (
+                    id INTEGER PRIMARY KEY,
+                    secret_id TEXT NOT NULL,
+                    service TEXT NOT NULL,
+                    environment TEXT NOT NULL,
+                    host TEXT NOT NULL,
+                    reads INTEGER NOT NULL,
+                    denied INTEGER NOT NULL,
+                    first_at REAL NOT NULL,
+                    last_at REAL NOT NULL
+                );
+                CREATE INDEX access_report_by_secret ON access_report(secret_id, last_at);
+                CREATE INDEX access_report_by_time ON access_report(last_at);
+                CREATE TABLE secret_last_access (
+                    secret_id TEXT PRIMARY KEY NOT NULL,
+                    at REAL NOT NULL,
+                    reader TEXT NOT NULL
+                );
+                """)
+        }
+    }
 }

@@ -55,7 +55,7 @@ import RotorTestSupport
         let list = try await daemon.json("/api/observability/secrets")["secrets"] as! [[String: Any]]
         #expect(Set(list.compactMap { $0["id"] as? String }) == [token, vendor, key])
         for item in list {
-            #expect(Set(item.keys) == ["id", "policy", "rotator", "lastRotated", "nextRotation", "status", "failureCount", "lastError"])
+            #expect(Set(item.keys) == ["id", "policy", "rotator", "lastRotated", "nextRotation", "status", "failureCount", "lastError", "lastAccess", "lastAccessBy"])
         }
         // Pages in id order: `next` leads to the following page, absent on the last one.
         let first = try await daemon.json("/api/observability/secrets?limit=2")

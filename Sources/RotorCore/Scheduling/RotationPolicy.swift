@@ -53,6 +53,9 @@ public struct RotationPolicy: Sendable, Hashable {
     public var dependsOn: [SecretMatcher]
     /// What tells consumers of this policy's secrets to pick up a new value after finishSecret.
     public var reload: [ReloadHook]
+    /// Services of the same environment granted to read this policy's secrets besides their own
+    /// service (`readers:`): a read by one of them is not suspicious.
+    public var readers: [String] = []
     public var location: SourceLocation
 
     public init(
@@ -102,7 +105,7 @@ public struct RotationPolicy: Sendable, Hashable {
         return String(StableHash.fnv1a(parts.joined(separator: "|")), radix: 16)
     }
 
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.fingerprint == rhs.fingerprint && lhs.matchers == rhs.matchers && lhs.options == rhs.options && lhs.dependsOn == rhs.dependsOn && lhs.reload == rhs.reload }
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.fingerprint == rhs.fingerprint && lhs.matchers == rhs.matchers && lhs.options == rhs.options && lhs.dependsOn == rhs.dependsOn && lhs.reload == rhs.reload && lhs.readers == rhs.readers }
     public func hash(into hasher: inout Hasher) { hasher.combine(fingerprint) }
 }
 
