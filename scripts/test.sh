@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: starts the real services the tests use (moto_server, PostgreSQL, redis-server), runs every test, stops them.
+# `make test`: installs the headless browser, starts the real services the tests use (moto_server, PostgreSQL,
+# redis-server), runs every test, stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 services="$(mktemp -d /tmp/rotor-test-services.XXXXXX)"
@@ -8,6 +9,7 @@ cleanup() { scripts/moto.sh stop "$services"; scripts/postgres.sh stop "$service
 trap cleanup EXIT
 
 swift build --build-tests
+scripts/browser.sh
 scripts/moto.sh start "$services"
 scripts/postgres.sh start "$services/postgres"
 scripts/redis.sh start "$services/redis"

@@ -114,10 +114,12 @@ public enum EnvironmentScope: Sendable, Hashable, CustomStringConvertible {
     case all
     case only(Environment)
 
-    public func contains(_ id: SecretID) -> Bool {
+    public func contains(_ id: SecretID) -> Bool { contains(environment: id.environment) }
+
+    public func contains(environment: Environment) -> Bool {
         switch self {
         case .all: true
-        case .only(let environment): id.environment == environment
+        case .only(let only): only == environment
         }
     }
 

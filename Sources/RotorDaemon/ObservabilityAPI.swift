@@ -39,7 +39,7 @@ public struct ObservabilityAPI: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
-        if let token { router.middlewares.add(BearerTokenMiddleware(token: token)) }
+        if let token { router.middlewares.add(BearerTokenMiddleware(token: token, session: StatusSession(token: token), clock: engine.clock)) }
         router.get("/healthz") { _, _ in
             let degraded = scheduler.degradedReason
             return json(["status": degraded == nil ? "ok" : "degraded", "active": scheduler.isLeader, "problem": degraded.map { $0 as Any } ?? NSNull()])
@@ -64,6 +64,7 @@ public struct ObservabilityAPI: Sendable {
         }
         addBatchRoutes(router)
         addAccessRoutes(router)
+        addStatusPage(router)
         return router
     }
 
@@ -124,18 +125,27 @@ func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
     Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: RecordJSON.encode(object))))
 }
 
-/// Requires `Authorization: Bearer <token>` on every route but `/healthz`.
+/// Requires `Authorization: Bearer <token>` on every route but `/healthz` and the status page's
+/// login; the status page's pages (`GET /`, `GET /secrets/…`) also take the session cookie, and
+/// send a browser without either to the login form.
 struct BearerTokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: String
+    let session: StatusSession
+    let clock: any RotorClock
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path != "/healthz" else { return try await next(request, context) }
-        let expected = "Bearer \(token)"
-        guard let header = request.headers[.authorization], Self.constantTimeEquals(header, expected) else {
-            return json(["error": "missing or wrong bearer token"], status: .unauthorized)
+        let path = request.uri.path
+        guard path != "/healthz", path != "/login", path != "/logout" else { return try await next(request, context) }
+        if let header = request.headers[.authorization], Self.constantTimeEquals(header, "Bearer \(token)") {
+            return try await next(request, context)
         }
-        return try await next(request, context)
+        let isPage = request.method == .get && (path == "/" || path.hasPrefix("/secrets/"))
+        guard isPage else { return json(["error": "missing or wrong bearer token"], status: .unauthorized) }
+        if let cookie = StatusSession.value(in: request.headers[.cookie]), session.isValid(cookie, now: clock.now()) {
+            return try await next(request, context)
+        }
+        return ObservabilityAPI.redirect("/login")
     }
 
     static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {

@@ -331,6 +331,30 @@ extension SQLiteStateStore: SchedulingStore {
         }
     }
 
+    public func fleetEnvironments(in scope: EnvironmentScope) async throws -> [String] {
+        try await pool.readNow { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT environment FROM fleet_count WHERE secrets > 0 ORDER BY environment")
+                .filter { name in (try? Environment(name)).map(scope.contains(environment:)) ?? false }
+        }
+    }
+
+    public func recentAlerts(of secrets: [SecretID], since: Date) async throws -> [SecretID: [AlertRecord]] {
+        guard !secrets.isEmpty else { return [:] }
+        return try await pool.readNow { db in
+            let marks = Array(repeating: "?", count: secrets.count).joined(separator: ",")
+            var found: [SecretID: [AlertRecord]] = [:]
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT * FROM alert_outbox WHERE channel = 'alert' AND created_at >= ? AND secret_id IN (\(marks)) ORDER BY id
+                """, arguments: StatementArguments([since.epochSeconds] + secrets.map(\.rawValue)))
+            for row in rows {
+                let record = AlertRecord(id: row["id"], createdAt: Date(epochSeconds: row["created_at"]), kind: row["kind"],
+                                         secret: try (row["secret_id"] as String?).map { try SecretID($0) }, payload: row["payload"], attempts: row["attempts"])
+                if let secret = record.secret { found[secret, default: []].append(record) }
+            }
+            return found
+        }
+    }
+
     public func markAlertDelivered(_ id: Int64, at: Date) async throws {
         try await pool.writeNow { db in
             try db.execute(cached: "UPDATE alert_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [at.epochSeconds, id])

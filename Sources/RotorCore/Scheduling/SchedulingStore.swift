@@ -85,6 +85,10 @@ public protocol SchedulingStore: Sendable {
     func markAlertDelivered(_ id: Int64, at: Date) async throws
     func markAlertFailed(_ id: Int64, error: String, nextAttemptAt: Date) async throws
     func pendingAlertCount() async throws -> Int
+    /// The environments that have managed secrets, within `scope` (from the fleet counts, not a scan).
+    func fleetEnvironments(in scope: EnvironmentScope) async throws -> [String]
+    /// The alerts raised about each of `secrets` since `since`, oldest first (for the status page).
+    func recentAlerts(of secrets: [SecretID], since: Date) async throws -> [SecretID: [AlertRecord]]
 
     /// Audit events after the named cursor that changed which version is `AWSCURRENT` (a rotation's
     /// success, a rollback), oldest first: what feeds the reload hooks' outbox.

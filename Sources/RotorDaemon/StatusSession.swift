@@ -1,0 +1,52 @@
+import Crypto
+import Foundation
+
+/// The status page's login: whoever gives the API token gets a cookie that proves it for twelve
+/// hours. The cookie holds the time it was issued and an HMAC of that time under a key derived from
+/// the token, never the token itself; it is HttpOnly and SameSite=Strict, so pages' scripts and
+/// other sites cannot use it.
+struct StatusSession: Sendable {
+    static let cookieName = "rotor_session"
+    static let lifetime: TimeInterval = 12 * 3600
+    let key: SymmetricKey
+
+    init(token: String) {
+        key = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data("rotor status page session v1".utf8), using: SymmetricKey(data: Data(token.utf8))))
+    }
+
+    func cookie(issuedAt: Date) -> String {
+        let issued = String(Int64(issuedAt.timeIntervalSince1970))
+        return "v1.\(issued).\(Self.hex(HMAC<SHA256>.authenticationCode(for: Data(issued.utf8), using: key)))"
+    }
+
+    /// Whether `value` is a cookie this daemon issued less than ``lifetime`` ago.
+    func isValid(_ value: String, now: Date) -> Bool {
+        let parts = value.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "v1", let issued = Int64(parts[1]),
+              let mac = Self.bytes(String(parts[2])), mac.count == 32 else { return false }
+        let age = now.timeIntervalSince1970 - TimeInterval(issued)
+        guard age >= -60, age < Self.lifetime else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Data(parts[1].utf8), using: key)
+    }
+
+    /// The session cookie's value in a `Cookie` header, if any.
+    static func value(in header: String?) -> String? {
+        header?.split(separator: ";").lazy.map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.hasPrefix(cookieName + "=") }.map { String($0.dropFirst(cookieName.count + 1)) }
+    }
+
+    static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    static func bytes(_ hex: String) -> [UInt8]? {
+        guard hex.count % 2 == 0 else { return nil }
+        var result: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            result.append(byte)
+            index = next
+        }
+        return result
+    }
+}
