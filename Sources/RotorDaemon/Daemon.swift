@@ -89,6 +89,7 @@ public struct Daemon: Sendable {
         let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token, batches: batches,
                                    batchAPIRefusal: options.batchAPIRefusal, access: access)
         var sinkServices: [any Service] = []
+        if let access { sinkServices.append(DeniedCallFeed(store: schedule, monitor: access, clock: clock, logger: logger)) }
         if !options.auditSinks.isEmpty { sinkServices.append(AuditShipper(store: schedule, sinks: options.auditSinks, clock: clock, logger: logger)) }
         if !options.alertSinks.isEmpty { sinkServices.append(AlertSinkDispatcher(outbox: schedule, sinks: options.alertSinks, clock: clock, logger: logger)) }
         let (logger, portFile, host) = (self.logger, options.portFile, options.host)

@@ -80,4 +80,24 @@ import RotorTestSupport
         // The webhooks' channel still holds every alert for them.
         #expect(try await harness.state.pendingAlertCount() == 3)
     }
+
+    /// rotor's own Secrets Manager calls refused with access denied count as denied reads: over the
+    /// threshold in the window, one suspicious-access alert; events older than the window do not count.
+    @Test func deniedStoreCallsFeedTheSuspiciousAccessRules() async throws {
+        let harness = try SchedulerHarness(start: Date(timeIntervalSince1970: 1_800_000_000))
+        let quiet = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        let alerts = AlertCenter(outbox: harness.state, clock: harness.clock, logger: quiet)
+        let monitor = AccessMonitor(store: harness.state, rules: AccessRules(deniedThreshold: 2, window: 600), alerts: alerts, clock: harness.clock) { [] }
+        let feed = DeniedCallFeed(store: harness.state, monitor: monitor, clock: harness.clock, logger: quiet)
+        let id = try SecretID("/prod/shop/api-key/k")
+        let now = harness.clock.now()
+        for age in [3600.0, 30, 20, 10] {
+            try await harness.state.appendAudit(AuditEvent(at: now.addingTimeInterval(-age), actor: "daemon", secret: id, operation: "aws.GetSecretValue",
+                                                           outcome: "access-denied", detail: "Secrets Manager GetSecretValue failed: AccessDeniedException"))
+        }
+        #expect(try await feed.pass() == 3)
+        let pending = try await harness.state.dueAlerts(at: now, limit: 10)
+        #expect(pending.map(\.kind) == ["access.suspicious"] && pending.first?.payload.contains("denied-reads") == true)
+        #expect(try await feed.pass() == 0)
+    }
 }
