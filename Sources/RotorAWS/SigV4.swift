@@ -44,8 +44,8 @@ public struct SigV4Signer: Sendable {
     func authorization(_ request: Request, credentials: AWSCredentials, stamp: (full: String, day: String)) -> String {
         let (canonical, signedHeaders) = canonicalRequest(request)
         let scope = "\(stamp.day)/\(region)/\(service)/aws4_request"
-        let toSign = ["AWS4-HMAC-SHA256", stamp.full, scope, Self.hex(SHA256.hash(data: Array(canonical.utf8)))].joined(separator: "\n")
-        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(toSign.utf8), using: signingKey(credentials, day: stamp.day)))
+        let toSign = ["AWS4-HMAC-SHA256", stamp.full, scope, SHA256.hash(data: Array(canonical.utf8)).hexString].joined(separator: "\n")
+        let signature = HMAC<SHA256>.authenticationCode(for: Array(toSign.utf8), using: signingKey(credentials, day: stamp.day)).hexString
         return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
     }
 
@@ -60,7 +60,7 @@ public struct SigV4Signer: Sendable {
         let signedHeaders = names.joined(separator: ";")
         let canonical = [
             request.method.uppercased(), Self.canonicalPath(request.path), Self.canonicalQuery(request.query),
-            headerLines, signedHeaders, Self.hex(SHA256.hash(data: request.body)),
+            headerLines, signedHeaders, SHA256.hash(data: request.body).hexString,
         ].joined(separator: "\n")
         return (canonical, signedHeaders)
     }
@@ -126,9 +126,5 @@ public struct SigV4Signer: Sendable {
         let full = String(format: "%04d%02d%02dT%02d%02d%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
                           Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
         return (full, String(full.prefix(8)))
-    }
-
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        digest.map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -35,7 +35,7 @@ public struct NoticeSigner: Sendable {
 
     public func signature(body: [UInt8], at date: Date) -> String {
         let time = Int(date.timeIntervalSince1970)
-        return "t=\(time),v1=\(mac(body, time: time).hex)"
+        return "t=\(time),v1=\(mac(body, time: time).hexString)"
     }
 
     /// Whether `header` is a valid signature of `body`, made within the tolerance of `now`.
@@ -68,21 +68,4 @@ public struct NoticeSigner: Sendable {
 
     /// The key as written to the agent's registration file.
     var base64Key: String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
-}
-
-extension [UInt8] {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
-
-    init?(hex: Substring) {
-        guard hex.count % 2 == 0, hex.count <= 128 else { return nil }
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        self = bytes
-    }
 }

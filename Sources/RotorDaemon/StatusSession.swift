@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RotorCore
 
 /// The status page's login: whoever gives the API token gets a cookie that proves it for twelve
 /// hours. The cookie holds the time it was issued and an HMAC of that time under a key derived from
@@ -16,14 +17,14 @@ struct StatusSession: Sendable {
 
     func cookie(issuedAt: Date) -> String {
         let issued = String(Int64(issuedAt.timeIntervalSince1970))
-        return "v1.\(issued).\(Self.hex(HMAC<SHA256>.authenticationCode(for: Data(issued.utf8), using: key)))"
+        return "v1.\(issued).\(HMAC<SHA256>.authenticationCode(for: Data(issued.utf8), using: key).hexString)"
     }
 
     /// Whether `value` is a cookie this daemon issued less than ``lifetime`` ago.
     func isValid(_ value: String, now: Date) -> Bool {
         let parts = value.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "v1", let issued = Int64(parts[1]),
-              let mac = Self.bytes(String(parts[2])), mac.count == 32 else { return false }
+              let mac = [UInt8](hex: parts[2]), mac.count == 32 else { return false }
         let age = now.timeIntervalSince1970 - TimeInterval(issued)
         guard age >= -60, age < Self.lifetime else { return false }
         return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Data(parts[1].utf8), using: key)
@@ -33,20 +34,5 @@ struct StatusSession: Sendable {
     static func value(in header: String?) -> String? {
         header?.split(separator: ";").lazy.map { $0.trimmingCharacters(in: .whitespaces) }
             .first { $0.hasPrefix(cookieName + "=") }.map { String($0.dropFirst(cookieName.count + 1)) }
-    }
-
-    static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 { bytes.map { String(format: "%02x", $0) }.joined() }
-
-    static func bytes(_ hex: String) -> [UInt8]? {
-        guard hex.count % 2 == 0 else { return nil }
-        var result: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            result.append(byte)
-            index = next
-        }
-        return result
     }
 }
