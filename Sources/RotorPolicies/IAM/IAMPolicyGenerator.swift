@@ -109,6 +109,7 @@ public struct IAMPolicyGenerator: Sendable {
             sid: "OwnLogGroup", actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             resources: scope.regions.map { scope.arn("logs", $0, "log-group:/aws/lambda/\(scope.functionName):*") }, regions: scope.regions))
         notes.append("Manual policies are left out: a person gives their new values, never the function.")
+        notes.append("A function in a VPC (to reach a database) also needs the managed policy AWSLambdaVPCAccessExecutionRole, and an endpoint or NAT route to Secrets Manager.")
         let extras = rotatorGrants(automatic, environment)
         return IAMPolicyDocument(name: "rotor-lambda-\(environment)", role: .lambda, environment: environment, service: nil,
                                  statements: statements + extras.statements, notes: notes + extras.notes + [Self.kmsNote])
