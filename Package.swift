@@ -112,7 +112,7 @@ let package = Package(
         .target(
             name: "RotorAgent",
             dependencies: [
-                "RotorCore", "RotorSecrets", .product(name: "Crypto", package: "swift-crypto"),
+                "RotorCore", "RotorSecrets", "RotorHTTP", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),

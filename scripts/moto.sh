@@ -46,7 +46,7 @@ iam.put_user_policy(UserName="rotor-test", PolicyName="rotor-secretsmanager",
                     PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
                         {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
                         # runbooks/iam-policies.md creates the policy it generated, as an operator does.
-                        {"Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:GetPolicy"], "Resource": "*"},
+                        {"Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:GetPolicy", "iam:CreatePolicyVersion"], "Resource": "*"},
                         # runbooks/observability.md creates a log group, a bus and a topic, and ships to them.
                         {"Effect": "Allow", "Action": ["logs:*", "events:*", "sns:*"], "Resource": "*"}]}))
 key = iam.create_access_key(UserName="rotor-test")["AccessKey"]

@@ -4,9 +4,11 @@ what it saw as JSON for the test to judge. The API token comes from ROTOR_API_TO
 
   status-page-check.py BASE-URL SECRET-ID-TO-OPEN ENVIRONMENT-TO-FILTER
 """
+import http.client
 import json
 import os
 import sys
+import urllib.parse
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -60,6 +62,8 @@ try:
     seen["title"] = driver.title
     seen["rows"] = rows("secrets")
     seen["cookie_visible_to_scripts"] = driver.execute_script("return document.cookie")
+    session = next((c for c in driver.get_cookies() if c["name"] == "rotor_session"), {})
+    seen["cookie_flags"] = {"httpOnly": session.get("httpOnly"), "secure": session.get("secure"), "sameSite": session.get("sameSite")}
     seen["external_resources"] = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     seen["scripts_ran"] = driver.execute_script("return window.__pwned === true")
     Select(driver.find_element(By.NAME, "environment")).select_by_visible_text(environment)
@@ -80,6 +84,12 @@ try:
     wait_for("token")
     visit(base + "/")
     seen["after_logout"] = driver.current_url
+    # The cookie from before signing out no longer opens a page (the daemon ended the session).
+    address = urllib.parse.urlparse(base)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    connection.request("GET", "/", headers={"Cookie": f"rotor_session={session.get('value', '')}"})
+    answer = connection.getresponse()
+    seen["old_cookie_after_logout"] = [answer.status, answer.getheader("Location")]
 finally:
     driver.quit()
 print(json.dumps(seen))

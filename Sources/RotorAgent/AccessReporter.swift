@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import RotorCore
+import RotorHTTP
 import ServiceLifecycle
 import Synchronization
 
@@ -10,7 +11,8 @@ import Synchronization
 /// per secret, reads answered and reads refused (access denied upstream, or outside the agent's
 /// environments), with the consuming service, its environment and this host. The daemon keeps the
 /// secrets' last reads and raises suspicious-access alerts. Reports carry ids and counts, never a
-/// value; the daemon's token goes over HTTPS, or plain HTTP to a loopback address only.
+/// value. The report token (which can only report this service's reads, never use the daemon's
+/// API) goes over HTTPS, or plain HTTP to a loopback address only.
 public final class AccessReporter: Service, Sendable {
     struct Entry {
         var reads = 0
@@ -30,6 +32,8 @@ public final class AccessReporter: Service, Sendable {
     let interval: Duration
     let logger: Logger
     private let pending = Mutex<[SecretID: Entry]>([:])
+    /// A report the daemon did not confirm, sent again first, with its id (the daemon records it once).
+    private let unsent = Mutex<(id: String, entries: [SecretID: Entry])?>(nil)
 
     /// - Parameter reader: `SERVICE@ENVIRONMENT`, the consuming service this agent serves.
     public init(daemon: URL, token: String, reader: String, logger: Logger, interval: Duration = .seconds(10)) throws {
@@ -37,10 +41,13 @@ public final class AccessReporter: Service, Sendable {
         guard parts.count == 2, (try? SecretID("/\(parts[1])/\(parts[0])/t/n")) != nil else {
             throw RotorError(.invalidParameter, "--service '\(reader.printable(limit: 80))' is not SERVICE@ENVIRONMENT (e.g. shop@prod)")
         }
-        guard let scheme = daemon.scheme, scheme == "https" || (scheme == "http" && Self.isLoopback(daemon.host ?? "")) else {
-            throw RotorError(.invalidParameter, "--report-to must be https://, or http:// to a loopback address: the daemon's token must not cross the network in clear text")
+        guard daemon.user == nil, daemon.password == nil, daemon.query == nil,
+              let scheme = daemon.scheme, scheme == "https" || (scheme == "http" && OutboundURL.isLoopback(daemon.host ?? "")) else {
+            throw RotorError(.invalidParameter, "--report-to must be https://HOST[:PORT], or http:// to a loopback address (no user, no query): the token must not cross the network in clear text")
         }
-        guard !token.isEmpty else { throw RotorError(.invalidParameter, "--report-to needs the daemon's token in ROTOR_API_TOKEN") }
+        guard !token.isEmpty else {
+            throw RotorError(.invalidParameter, "--report-to needs this service's report token in ROTOR_REPORT_TOKEN (listed in the daemon's --report-tokens file)")
+        }
         endpoint = daemon.appendingPathComponent("api/access")
         self.token = token
         (service, environment) = (parts[0], parts[1])
@@ -48,8 +55,6 @@ public final class AccessReporter: Service, Sendable {
         self.interval = interval
         self.logger = logger
     }
-
-    static func isLoopback(_ host: String) -> Bool { host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.") }
 
     /// Counts one read of `secret`: answered, or refused.
     public func record(_ secret: SecretID, answered: Bool, at now: Date = Date()) {
@@ -71,17 +76,28 @@ public final class AccessReporter: Service, Sendable {
         try? await http.shutdown()
     }
 
-    /// Sends what was counted since the last report; on failure it is kept for the next one.
+    /// Sends the unconfirmed report again, then what was counted since; a report that fails is
+    /// kept, with its id, for the next time.
     func report(_ http: HTTPClient) async {
+        if let retry = unsent.withLock({ $0 }) {
+            guard await send(http, id: retry.id, retry.entries) else { return }
+            unsent.withLock { $0 = nil }
+        }
         let taken = pending.withLock { pending in
             defer { pending = [:] }
             return pending
         }
         guard !taken.isEmpty else { return }
+        let id = UUID().uuidString.lowercased()
+        if !(await send(http, id: id, taken)) { unsent.withLock { $0 = (id, taken) } }
+    }
+
+    func send(_ http: HTTPClient, id: String, _ entries: [SecretID: Entry]) async -> Bool {
         let body: [String: Any] = [
+            "id": id,
             "reader": ["service": service, "environment": environment, "host": host],
-            "reads": taken.map { ["secret": $0.key.rawValue, "reads": $0.value.reads, "denied": $0.value.denied,
-                                  "first": $0.value.first.timeIntervalSince1970, "last": $0.value.last.timeIntervalSince1970] as [String: Any] },
+            "reads": entries.map { ["secret": $0.key.rawValue, "reads": $0.value.reads, "denied": $0.value.denied,
+                                    "first": $0.value.first.timeIntervalSince1970, "last": $0.value.last.timeIntervalSince1970] as [String: Any] },
         ]
         var request = HTTPClientRequest(url: endpoint.absoluteString)
         request.method = .POST
@@ -90,19 +106,17 @@ public final class AccessReporter: Service, Sendable {
         request.body = .bytes(ByteBuffer(data: (try? JSONSerialization.data(withJSONObject: body)) ?? Data()))
         do {
             let response = try await http.execute(request, timeout: .seconds(5))
-            guard response.status.code == 200 else { throw RotorError(.remoteFailure, "the daemon answered HTTP \(response.status.code)") }
-        } catch {
-            logger.warning("access report not delivered; kept for the next one", metadata: ["error": "\((error as? RotorError)?.summary ?? "\(type(of: error))")"])
-            pending.withLock { pending in
-                for (secret, entry) in taken where pending[secret] != nil || pending.count < Self.maximumEntries {
-                    var merged = pending[secret] ?? Entry(first: entry.first, last: entry.last)
-                    merged.reads += entry.reads
-                    merged.denied += entry.denied
-                    merged.first = min(merged.first, entry.first)
-                    merged.last = max(merged.last, entry.last)
-                    pending[secret] = merged
-                }
+            let status = Int(response.status.code)
+            if status != 200, (400..<500).contains(status), status != 429 {
+                // Refused for good (a bad entry, a token the daemon does not list): sending it again cannot help.
+                logger.error("access report refused by the daemon; dropped", metadata: ["status": "\(status)"])
+                return true
             }
+            guard status == 200 else { throw RotorError(.remoteFailure, "the daemon answered HTTP \(status)") }
+            return true
+        } catch {
+            logger.warning("access report not delivered; sent again next time", metadata: ["error": "\((error as? RotorError)?.summary ?? "\(type(of: error))")"])
+            return false
         }
     }
 }

@@ -34,7 +34,8 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "The extension's name: its file name under /opt/extensions.") var extensionName = "rotor-agent"
     @Flag(help: "Also write CloudWatch metrics (retrievals, with the secret as a property; access denied) as Embedded Metric Format lines on standard output, every minute.")
     var emf = false
-    @Option(help: "Report reads to rotor's daemon at this URL (https://, or http:// on loopback), with ROTOR_API_TOKEN; needs --service.") var reportTo: String?
+    @Option(help: "Report reads to rotor's daemon at this URL (https://, or http:// on loopback), with the report token in ROTOR_REPORT_TOKEN; needs --service.")
+    var reportTo: String?
     @Option(help: "The consuming service this agent serves, as SERVICE@ENVIRONMENT (e.g. shop@prod), for access reports.") var service: String?
 
     func run() async throws {
@@ -97,7 +98,7 @@ struct Agent: AsyncParsableCommand {
         case (nil, nil): return nil
         case (let url?, let reader?):
             guard let daemon = URL(string: url), daemon.host != nil else { throw RotorError(.invalidParameter, "--report-to '\(url.printable(limit: 100))' is not a URL") }
-            return try AccessReporter(daemon: daemon, token: global.env["ROTOR_API_TOKEN"] ?? "", reader: reader, logger: logger)
+            return try AccessReporter(daemon: daemon, token: global.env["ROTOR_REPORT_TOKEN"] ?? "", reader: reader, logger: logger)
         default: throw RotorError(.invalidParameter, "--report-to and --service go together")
         }
     }

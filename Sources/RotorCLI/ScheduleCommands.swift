@@ -152,6 +152,9 @@ struct Daemon: AsyncParsableCommand {
     var accessRules = "cross-service,cross-environment,denied-reads"
     @Option(help: "Alert when a secret's access-denied reads in the window exceed this.") var accessDeniedThreshold = 5
     @Option(help: "The window of the denied-reads rule and of alert repetition (e.g. 10m).") var accessWindow = "10m"
+    @Option(help: "Report tokens for agents: lines 'SERVICE@ENVIRONMENT SHA256-OF-TOKEN' (env ROTOR_REPORT_TOKENS_FILE).") var reportTokens: String?
+    @Flag(help: "Accept access reports on a non-loopback address, where report tokens cross the network in clear text (prefer a TLS proxy).")
+    var allowReportsOffLoopback = false
 
     func validate() throws {
         guard leaseTtl.isFinite, (1...3600).contains(leaseTtl) else {
@@ -201,8 +204,25 @@ struct Daemon: AsyncParsableCommand {
             options.auditSinks = try SinkOptions.auditSinks(auditSink, global, logger: runtime.logger)
             options.alertSinks = try SinkOptions.alertSinks(alertSink, global)
             options.accessRules = try accessRuleSettings()
+            options.reportTokens = try reportTokenSettings(host: host)
             try await RotorDaemon.Daemon(engine: runtime.engine, schedule: schedule, options: options, logger: runtime.logger, metrics: metrics).run()
         }
+    }
+
+    func reportTokenSettings(host: String) throws -> ReportTokens {
+        var refusal: String?
+        if !OutboundURL.isLoopback(host) {
+            if allowReportsOffLoopback {
+                Output.error("warning: POST /api/access is accepted on \(host) (--allow-reports-off-loopback): report tokens cross the network in clear text")
+            } else {
+                refusal = "POST /api/access is refused on \(host): report tokens would cross the network in clear text; listen on 127.0.0.1 behind a TLS proxy, or start the daemon with --allow-reports-off-loopback"
+            }
+        }
+        guard let path = reportTokens ?? global.env["ROTOR_REPORT_TOKENS_FILE"] else { return ReportTokens(refusal: refusal) }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw RotorError(.invalidInput, "cannot read the report tokens file \(path.printable(limit: 200))")
+        }
+        return try ReportTokens.parse(text, refusal: refusal)
     }
 
     func accessRuleSettings() throws -> AccessRules {

@@ -38,18 +38,27 @@ public final class AccessMonitor: Sendable {
             let denied = report.denied > 0 ? try await store.deniedReads(of: report.secret, since: report.last.addingTimeInterval(-rules.window)) : 0
             fired += rules.evaluate(report, policy: policies.first { $0.matches(report.secret) }, deniedInWindow: denied)
         }
-        for finding in fired where firstInWindow(finding, now) {
+        let fresh = fired.filter { firstInWindow($0, now) }
+        for finding in fresh.prefix(Self.maximumAlertsPerReport) {
             await alerts.raise(.suspiciousAccess, secret: finding.report.secret, "suspicious access (\(finding.rule.rawValue)): \(finding.why)", details: finding.details)
+        }
+        if fresh.count > Self.maximumAlertsPerReport {
+            let rest = fresh.dropFirst(Self.maximumAlertsPerReport)
+            await alerts.raise(.suspiciousAccess, secret: nil, "suspicious access: \(rest.count) more findings in one report (not alerted one by one)",
+                               details: ["readers": Set(rest.map(\.report.reader)).sorted().joined(separator: ","), "rules": Set(rest.map(\.rule.rawValue)).sorted().joined(separator: ",")])
         }
         return fired
     }
+
+    /// Alerts one report may raise one by one; the rest are summed up in one.
+    static let maximumAlertsPerReport = 20
 
     func firstInWindow(_ finding: SuspiciousAccess, _ now: Date) -> Bool {
         let key = "\(finding.rule.rawValue)|\(finding.report.secret)|\(finding.report.reader)"
         return alerted.withLock { alerted in
             if let last = alerted[key], now.timeIntervalSince(last) < rules.window { return false }
             alerted[key] = now
-            alerted = alerted.filter { now.timeIntervalSince($0.value) < rules.window }
+            if alerted.count > 10_000 { alerted = alerted.filter { now.timeIntervalSince($0.value) < rules.window } }
             return true
         }
     }

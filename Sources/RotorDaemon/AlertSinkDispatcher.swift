@@ -6,9 +6,12 @@ import ServiceLifecycle
 /// Delivers alerts to EventBridge, SNS and other ``AlertSink``s, each from its own outbox channel:
 /// at least once (a record is marked delivered only after its sink accepted it), in order per secret
 /// (a secret's later alert waits while an earlier one is undelivered), deduplicated downstream by the
-/// alert's `id`. Failures are retried with backoff, 5 s doubling to an hour.
+/// alert's `id`. Failures are retried with backoff, 5 s doubling to an hour, for about a day; an alert
+/// the sink refuses for good is set aside at once (logged as an error).
 public struct AlertSinkDispatcher: Service {
     static let backoff = Backoff(initial: .seconds(5), maximum: .seconds(3600), jitter: .none)
+    /// About a day of attempts at the backoff's cap.
+    static let maximumAttempts = 30
 
     let outbox: any SchedulingStore
     let sinks: [any AlertSink]
@@ -57,8 +60,14 @@ public struct AlertSinkDispatcher: Service {
                 try await outbox.markAlertDelivered(record.id, at: clock.now())
                 delivered += 1
             } catch {
-                let delay = Self.backoff.delay(afterAttempt: record.attempts + 1, unit: 0).seconds
                 let reason = (error as? RotorError)?.summary ?? "\(type(of: error))"
+                // Refused for good (too large, invalid) or for a day: set aside, so the secret's later alerts are not held forever.
+                if (error as? RotorError)?.isTransient == false || record.attempts + 1 >= Self.maximumAttempts {
+                    try await outbox.markAlertDelivered(record.id, at: clock.now())
+                    logger.error("alert abandoned for this sink", metadata: ["sink": "\(sink.channel)", "alert": "\(record.id)", "attempts": "\(record.attempts + 1)", "error": "\(reason)"])
+                    continue
+                }
+                let delay = Self.backoff.delay(afterAttempt: record.attempts + 1, unit: 0).seconds
                 try await outbox.markAlertFailed(record.id, error: reason, nextAttemptAt: clock.now().addingTimeInterval(delay))
                 if let secret = record.secret { held.insert(secret) }
                 logger.notice("alert delivery failed; will retry", metadata: ["sink": "\(sink.channel)", "alert": "\(record.id)", "error": "\(reason)"])

@@ -30,8 +30,9 @@ public struct Daemon: Sendable {
         /// Where the audit log is shipped (CloudWatch Logs) and alerts go besides webhooks (EventBridge, SNS).
         public var auditSinks: [any AuditLogSink] = []
         public var alertSinks: [any AlertSink] = []
-        /// What makes a consumer's read suspicious (`POST /api/access`).
+        /// What makes a consumer's read suspicious (`POST /api/access`), and who may report reads.
         public var accessRules = AccessRules()
+        public var reportTokens = ReportTokens()
 
         public init(
             policiesPath: String, host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, webhooks: [URL] = [],
@@ -87,7 +88,7 @@ public struct Daemon: Sendable {
             AccessMonitor(store: store, rules: options.accessRules, alerts: alerts, clock: clock) { (try? loader.load(path: path))?.policies ?? [] }
         }
         let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token, batches: batches,
-                                   batchAPIRefusal: options.batchAPIRefusal, access: access)
+                                   batchAPIRefusal: options.batchAPIRefusal, access: access, reportTokens: options.reportTokens)
         var sinkServices: [any Service] = []
         if let access { sinkServices.append(DeniedCallFeed(store: schedule, monitor: access, clock: clock, logger: logger)) }
         if !options.auditSinks.isEmpty { sinkServices.append(AuditShipper(store: schedule, sinks: options.auditSinks, clock: clock, logger: logger)) }

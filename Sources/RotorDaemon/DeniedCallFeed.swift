@@ -42,7 +42,8 @@ public struct DeniedCallFeed: Service {
                 // Older than the window (a first pass over a long history): it can no longer fire.
                 guard event.operation.hasPrefix("aws."), event.outcome == RotorError.Code.accessDenied.name, let secret = event.secret,
                       now.timeIntervalSince(event.at) < monitor.rules.window else { return nil }
-                return AccessReport(secret: secret, service: "rotor", environment: secret.environment.name, host: host, reads: 0, denied: 1, first: event.at, last: event.at)
+                return AccessReport(secret: secret, service: "rotor", environment: secret.environment.name, host: host, reads: 0, denied: 1,
+                                    first: event.at, last: event.at, key: event.position.map { "audit:\($0)" })
             }
             if !denied.isEmpty { try await monitor.receive(denied) }
             guard try await store.moveCursor(Self.cursor, from: from, to: last) else { continue }

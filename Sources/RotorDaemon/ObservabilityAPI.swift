@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 import RotorCore
@@ -18,13 +19,21 @@ public struct ObservabilityAPI: Sendable {
     let batchAPIRefusal: String?
     /// Consumers' access reports and the secrets' last reads (when the state store keeps them).
     let access: AccessMonitor?
+    /// The tokens agents report with, each bound to its reader.
+    let reportTokens: ReportTokens
+    /// Failed sign-ins of the status page, limited.
+    let logins = ObservabilityAPI.LoginThrottle()
+    /// The status page's sessions (keyed by the token; unused without one).
+    let session: StatusSession
     var scope: EnvironmentScope { scheduler.configuration.scope }
 
     public init(
         engine: RotationEngine, schedule: any SchedulingStore, metrics: RotorMetrics, scheduler: RotationScheduler, token: String?, batches: BatchCenter? = nil,
-        batchAPIRefusal: String? = nil, access: AccessMonitor? = nil
+        batchAPIRefusal: String? = nil, access: AccessMonitor? = nil, reportTokens: ReportTokens = ReportTokens()
     ) {
         self.access = access
+        self.reportTokens = reportTokens
+        session = StatusSession(token: token ?? UUID().uuidString)
         self.batchAPIRefusal = batchAPIRefusal
         self.batches = batches ?? BatchCenter(scheduler: scheduler, logger: scheduler.logger)
         self.engine = engine
@@ -39,7 +48,7 @@ public struct ObservabilityAPI: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
-        if let token { router.middlewares.add(BearerTokenMiddleware(token: token, session: StatusSession(token: token), clock: engine.clock)) }
+        if let token { router.middlewares.add(BearerTokenMiddleware(token: token, session: session, clock: engine.clock)) }
         router.get("/healthz") { _, _ in
             let degraded = scheduler.degradedReason
             return json(["status": degraded == nil ? "ok" : "degraded", "active": scheduler.isLeader, "problem": degraded.map { $0 as Any } ?? NSNull()])
@@ -136,7 +145,9 @@ struct BearerTokenMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        guard path != "/healthz", path != "/login", path != "/logout" else { return try await next(request, context) }
+        // The login form, and access reports (their route checks report tokens itself).
+        let open = path == "/healthz" || path == "/login" || path == "/logout" || (request.method == .post && path == "/api/access")
+        guard !open else { return try await next(request, context) }
         if let header = request.headers[.authorization], Self.constantTimeEquals(header, "Bearer \(token)") {
             return try await next(request, context)
         }
@@ -148,7 +159,8 @@ struct BearerTokenMiddleware: RouterMiddleware {
         return ObservabilityAPI.redirect("/login")
     }
 
+    /// Compares the SHA-256 digests in constant time: neither the content nor the length leaks.
     static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-        SecretValue(string: lhs).constantTimeEquals(SecretValue(string: rhs))
+        SecretValue(bytes: Array(SHA256.hash(data: Data(lhs.utf8)))).constantTimeEquals(SecretValue(bytes: Array(SHA256.hash(data: Data(rhs.utf8)))))
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import RotorCore
+import Synchronization
 
 /// The status page a person reads: `GET /` lists the secrets (filters by environment and status,
 /// pages of 100), `GET /secrets/{id}` shows one with its rotation history. Behind the API's token:
@@ -25,19 +26,29 @@ extension ObservabilityAPI {
         }
         router.get("/login") { _, _ in Self.html(StatusPageHTML.login(failed: false)) }
         router.post("/login") { request, _ in
+            guard let token else { return Self.redirect("/") }
+            // Off loopback the token would cross the network in clear text, as for batches.
+            if let refusal = batchAPIRefusal {
+                return Self.html(StatusPageHTML.page("rotor", "<p>\(StatusPageHTML.escaped(refusal.replacingOccurrences(of: "POST /api/rotations", with: "Signing in")))</p>"), .forbidden)
+            }
+            let now = engine.clock.now()
+            guard logins.allows(at: now) else { return Self.html(StatusPageHTML.login(failed: true), .tooManyRequests) }
             let body = String(buffer: try await request.body.collect(upTo: 4096))
-            let given = Self.formValue("token", in: body) ?? ""
-            guard let token, BearerTokenMiddleware.constantTimeEquals(given, token) else {
-                return Self.html(StatusPageHTML.login(failed: token != nil), token == nil ? .ok : .unauthorized)
+            guard BearerTokenMiddleware.constantTimeEquals(Self.formValue("token", in: body) ?? "", token) else {
+                logins.failed(at: now)
+                return Self.html(StatusPageHTML.login(failed: true), .unauthorized)
             }
             var response = Self.redirect("/")
-            let session = StatusSession(token: token).cookie(issuedAt: engine.clock.now())
-            response.headers[.setCookie] = "\(StatusSession.cookieName)=\(session); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(StatusSession.lifetime))"
+            response.headers[.setCookie] = "\(StatusSession.cookieName)=\(session.cookie(issuedAt: now)); Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=\(Int(StatusSession.lifetime))"
             return response
         }
-        router.post("/logout") { _, _ in
+        router.post("/logout") { request, _ in
+            // Only a signed-in page of this daemon signs everyone out (not a form on another site).
+            if let cookie = StatusSession.value(in: request.headers[.cookie]), session.isValid(cookie, now: engine.clock.now()) {
+                session.revokeAll(at: engine.clock.now())
+            }
             var response = Self.redirect("/login")
-            response.headers[.setCookie] = "\(StatusSession.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+            response.headers[.setCookie] = "\(StatusSession.cookieName)=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0"
             return response
         }
     }
@@ -79,6 +90,13 @@ extension ObservabilityAPI {
             HTTPField.Name("X-Frame-Options")!: "DENY", HTTPField.Name("Referrer-Policy")!: "no-referrer",
             HTTPField.Name("X-Content-Type-Options")!: "nosniff", .cacheControl: "no-store",
         ], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// Limits failed sign-ins to ten a minute, for the whole daemon: guessing the token is slow.
+    final class LoginThrottle: Sendable {
+        private let failures = Mutex<[Date]>([])
+        func allows(at now: Date) -> Bool { failures.withLock { $0.filter { now.timeIntervalSince($0) < 60 }.count < 10 } }
+        func failed(at now: Date) { failures.withLock { $0 = $0.filter { now.timeIntervalSince($0) < 60 } + [now] } }
     }
 
     static func redirect(_ location: String) -> Response {

@@ -70,9 +70,10 @@ enum StatusPageHTML {
                 <td>\(date(row.lastAccess?.at))\(row.lastAccess.map { "<br>" + escaped($0.reader) } ?? "")</td><td>\(alerts)</td></tr>
                 """
         }.joined(separator: "\n")
+        let encoded = { (text: String) in escaped(text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~/"))) ?? "") }
         var query = ""
-        if let environment { query += "&environment=\(escaped(environment))" }
-        if let status { query += "&status=\(escaped(status))" }
+        if let environment { query += "&environment=\(encoded(environment))" }
+        if let status { query += "&status=\(encoded(status))" }
         return page("rotor: secrets", """
             <h1>Secrets</h1>
             <form class="filters" method="get" action="/">
@@ -85,7 +86,7 @@ enum StatusPageHTML {
             <tbody>
             \(body.isEmpty ? "<tr><td colspan=\"9\">No secret matches.</td></tr>" : body)
             </tbody></table>
-            \(next.map { "<p><a id=\"next\" href=\"/?after=\(escaped($0))\(query)\">next page</a></p>" } ?? "")
+            \(next.map { "<p><a id=\"next\" href=\"/?after=\(encoded($0))\(query)\">next page</a></p>" } ?? "")
             <form method="post" action="/logout"><button type="submit">Sign out</button></form>
             """)
     }

@@ -1,19 +1,26 @@
 import Crypto
 import Foundation
+import Synchronization
 import RotorCore
 
-/// The status page's login: whoever gives the API token gets a cookie that proves it for twelve
+/// The status page's login: whoever gives the API token gets a cookie that proves it for eight
 /// hours. The cookie holds the time it was issued and an HMAC of that time under a key derived from
-/// the token, never the token itself; it is HttpOnly and SameSite=Strict, so pages' scripts and
-/// other sites cannot use it.
-struct StatusSession: Sendable {
+/// the token, never the token itself; it is HttpOnly, Secure and SameSite=Strict, so pages' scripts
+/// and other sites cannot use it. Signing out ends every session issued before (until a restart).
+/// Browsers do not keep cookies apart by port: on a host other users share, put the page behind a
+/// TLS proxy on a name of its own.
+final class StatusSession: Sendable {
     static let cookieName = "rotor_session"
-    static let lifetime: TimeInterval = 12 * 3600
+    static let lifetime: TimeInterval = 8 * 3600
     let key: SymmetricKey
+    private let notBefore = Mutex<TimeInterval>(0)
 
     init(token: String) {
         key = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data("rotor status page session v1".utf8), using: SymmetricKey(data: Data(token.utf8))))
     }
+
+    /// Ends every session issued before `now`.
+    func revokeAll(at now: Date) { notBefore.withLock { $0 = now.timeIntervalSince1970.rounded(.up) } }
 
     func cookie(issuedAt: Date) -> String {
         let issued = String(Int64(issuedAt.timeIntervalSince1970))
@@ -26,7 +33,7 @@ struct StatusSession: Sendable {
         guard parts.count == 3, parts[0] == "v1", let issued = Int64(parts[1]),
               let mac = [UInt8](hex: parts[2]), mac.count == 32 else { return false }
         let age = now.timeIntervalSince1970 - TimeInterval(issued)
-        guard age >= -60, age < Self.lifetime else { return false }
+        guard age >= -60, age < Self.lifetime, TimeInterval(issued) >= notBefore.withLock({ $0 }) else { return false }
         return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Data(parts[1].utf8), using: key)
     }
 

@@ -6,11 +6,13 @@ extension SQLiteStateStore: AccessLogStore {
     public func recordAccess(_ reports: [AccessReport], prunedBefore: Date) async throws {
         try await pool.writeNow { db in
             for report in reports {
+                // A report sent again (after a lost answer) or fed twice is recorded once.
                 try db.execute(cached: """
-                    INSERT INTO access_report (secret_id, service, environment, host, reads, denied, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR IGNORE INTO access_report (secret_id, service, environment, host, reads, denied, first_at, last_at, report_key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [report.secret.rawValue, report.service, report.environment, report.host, report.reads, report.denied,
-                                     report.first.epochSeconds, report.last.epochSeconds])
-                guard report.reads > 0 else { continue }
+                                     report.first.epochSeconds, report.last.epochSeconds, report.key])
+                guard db.changesCount == 1, report.reads > 0 else { continue }
                 try db.execute(cached: """
                     INSERT INTO secret_last_access (secret_id, at, reader) VALUES (?1, ?2, ?3)
                     ON CONFLICT(secret_id) DO UPDATE SET at = ?2, reader = ?3 WHERE ?2 > at

@@ -90,8 +90,10 @@ extension SQLiteStateStore {
                     reads INTEGER NOT NULL,
                     denied INTEGER NOT NULL,
                     first_at REAL NOT NULL,
-                    last_at REAL NOT NULL
+                    last_at REAL NOT NULL,
+                    report_key TEXT
                 );
+                CREATE UNIQUE INDEX access_report_once ON access_report(report_key) WHERE report_key IS NOT NULL;
                 CREATE INDEX access_report_by_secret ON access_report(secret_id, last_at);
                 CREATE INDEX access_report_by_time ON access_report(last_at);
                 CREATE TABLE secret_last_access (

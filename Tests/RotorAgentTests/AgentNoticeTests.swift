@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import HummingbirdTesting
 import Prometheus
 import Testing
@@ -140,5 +141,21 @@ import RotorSecrets
         let binary = SecretVersionValue(secret: AgentRoutesTests.id, versionID: VersionID("v-2"), stages: [.current], value: SecretValue(bytes: [0, 1, 255]), createdAt: Date())
         let parsedBinary = try #require(try JSONSerialization.jsonObject(with: Data(AgentResponse.encoded(binary).readableBytesView)) as? [String: Any])
         #expect(parsedBinary["SecretBinary"] as? String == "AAH/" && parsedBinary["SecretString"] == nil)
+    }
+}
+
+/// `--report-to`: the report token only over HTTPS or to a loopback address, never to a name that
+/// merely starts like one.
+@Suite struct AccessReporterURLTests {
+    @Test func reportsGoOnlyOverTLSOrToLoopback() throws {
+        let logger = Logger(label: "t")
+        for good in ["https://rotor.internal:8443", "http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost:8080"] {
+            #expect(throws: Never.self, "\(good)") { _ = try AccessReporter(daemon: URL(string: good)!, token: "t", reader: "shop@prod", logger: logger) }
+        }
+        for bad in ["http://127.0.0.1.evil.com:8080", "http://127.attacker.net", "http://10.0.0.5:8080", "https://user:pw@rotor.internal", "ftp://127.0.0.1"] {
+            #expect(throws: RotorError.self, "\(bad)") { _ = try AccessReporter(daemon: URL(string: bad)!, token: "t", reader: "shop@prod", logger: logger) }
+        }
+        #expect(throws: RotorError.self) { _ = try AccessReporter(daemon: URL(string: "http://127.0.0.1:1")!, token: "", reader: "shop@prod", logger: logger) }
+        #expect(throws: RotorError.self) { _ = try AccessReporter(daemon: URL(string: "http://127.0.0.1:1")!, token: "t", reader: "shop", logger: logger) }
     }
 }

@@ -61,6 +61,9 @@ import Testing
         #expect(rows.contains { $0.first == vendor && ($0.count > 2 && ["failed", "quarantined", "active", "rotating"].contains($0[2])) })
         #expect(seen["scripts_ran"] as? Bool == false)
         #expect(seen["cookie_visible_to_scripts"] as? String == "")
+        let flags = seen["cookie_flags"] as? [String: Any] ?? [:]
+        #expect(flags["httpOnly"] as? Bool == true && flags["secure"] as? Bool == true && flags["sameSite"] as? String == "Strict", "\(flags)")
+        #expect((seen["old_cookie_after_logout"] as? [Any])?.first as? Int == 303)
         #expect((seen["external_resources"] as? [Any])?.isEmpty == true)
         #expect((seen["filtered_rows"] as? [[String]] ?? []).compactMap(\.first) == [staging])
         #expect(seen["detail_heading"] as? String == prod)

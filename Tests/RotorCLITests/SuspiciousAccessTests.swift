@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import NIOCore
 import RotorTestSupport
@@ -37,8 +38,12 @@ import Testing
         }
         defer { Task { try? await webhook.close() } }
         let apiToken = "api-token-\(UUID().uuidString)"
+        // The agent's own token, which can only report shop@prod's reads; the daemon keeps its hash.
+        let reportToken = "report-token-\(UUID().uuidString)"
+        let tokens = cli.home.appendingPathComponent("report-tokens")
+        try "# agents\nshop@prod \(Self.sha256(reportToken))\n".write(to: tokens, atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(Self.policies), token: apiToken,
-                                       extraArguments: ["--webhook", webhook.url.absoluteString, "--access-denied-threshold", "2"])
+                                       extraArguments: ["--webhook", webhook.url.absoluteString, "--access-denied-threshold", "2", "--report-tokens", tokens.path])
         defer { daemon.signal(SIGTERM) }
         let daemonPort = try await daemon.port()
 
@@ -48,6 +53,14 @@ import Testing
         let future = Date().timeIntervalSince1970 + 3600
         #expect(try await Self.post(daemonPort, token: apiToken,
                                     #"{"reader":{"service":"shop","environment":"prod"},"reads":[{"secret":"\#(own)","reads":1,"denied":0,"first":1,"last":\#(future)}]}"#) == 400)
+        let now = Date().timeIntervalSince1970
+        #expect(try await Self.post(daemonPort, token: apiToken,
+                                    #"{"reader":{"service":"shop","environment":"prod"},"reads":[{"secret":"\#(own)","reads":9223372036854775807,"denied":1,"first":\#(now),"last":\#(now)}]}"#) == 400)
+        // A report token reports for its own reader only, and opens nothing else.
+        #expect(try await Self.post(daemonPort, token: reportToken,
+                                    #"{"reader":{"service":"billing","environment":"prod"},"reads":[{"secret":"\#(other)","reads":1,"denied":0,"first":\#(now),"last":\#(now)}]}"#) == 403)
+        #expect(try await daemon.get("/api/observability/secrets", token: reportToken).status == 401)
+        #expect(try await Self.post(daemonPort, token: "not-listed", #"{"reader":{"service":"shop","environment":"prod"},"reads":[]}"#) == 401)
 
         // An agent of shop@prod reads its own secret, a granted one, another service's and another environment's.
         let agentHome = cli.home
@@ -55,7 +68,7 @@ import Testing
         try "http_port = 0\n".write(to: config, atomically: true, encoding: .utf8)
         let ssrf = "agent-token-\(UUID().uuidString)"
         let agent = try DaemonProcess(home: agentHome, command: ["agent", "--config", config.path, "--report-to", "http://127.0.0.1:\(daemonPort)", "--service", "shop@prod"],
-                                      environment: ["AWS_TOKEN": ssrf, "ROTOR_API_TOKEN": apiToken])
+                                      environment: ["AWS_TOKEN": ssrf, "ROTOR_REPORT_TOKEN": reportToken])
         defer { agent.signal(SIGTERM) }
         let agentPort = try await agent.port()
         for id in [own, own, granted, other, staging] {
@@ -76,13 +89,20 @@ import Testing
         #expect(alerts.contains { $0.contains("cross-environment") && $0.contains(staging) })
         #expect(!alerts.contains { $0.contains(granted) || $0.contains("\"secret\":\"\(own)\"") })
 
-        // Access denied reads over the threshold in the window: one alert, with who, what, when and why.
-        let now = Date().timeIntervalSince1970
-        let denied = #"{"reader":{"service":"shop","environment":"prod","host":"h9"},"reads":[{"secret":"\#(own)","reads":0,"denied":3,"first":\#(now - 5),"last":\#(now)}]}"#
-        #expect(try await Self.post(daemonPort, token: apiToken, denied) == 200)
+        // Access-denied reads over the threshold in the window: one alert, with who, what, when and why.
+        // The same report sent twice (its answer lost) counts once: 2 denied reads do not exceed 2.
+        let repeated = #"{"id":"r1","reader":{"service":"shop","environment":"prod","host":"h9"},"reads":[{"secret":"\#(own)","reads":0,"denied":2,"first":\#(now - 5),"last":\#(now)}]}"#
+        #expect(try await Self.post(daemonPort, token: reportToken, repeated) == 200)
+        #expect(try await Self.post(daemonPort, token: reportToken, repeated) == 200)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!received.withLock { $0 }.contains { $0.contains("denied-reads") })
+        let more = #"{"id":"r2","reader":{"service":"shop","environment":"prod","host":"h9"},"reads":[{"secret":"\#(own)","reads":0,"denied":1,"first":\#(now - 5),"last":\#(now)}]}"#
+        #expect(try await Self.post(daemonPort, token: reportToken, more) == 200)
         #expect(try await CLI.eventually { received.withLock { $0 }.contains { $0.contains("denied-reads") && $0.contains(own) && $0.contains("h9") } })
-        #expect(!daemon.output.contains(apiToken) && !agent.output.contains(apiToken))
+        #expect(!daemon.output.contains(apiToken) && !agent.output.contains(reportToken))
     }
+
+    static func sha256(_ text: String) -> String { SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined() }
 
     static func post(_ port: Int, token: String?, _ body: String) async throws -> UInt {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/access")

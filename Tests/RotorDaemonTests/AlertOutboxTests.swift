@@ -101,3 +101,27 @@ import RotorTestSupport
         #expect(try await feed.pass() == 0)
     }
 }
+
+/// Report tokens: a file of readers and token hashes, refused line by line when malformed.
+@Suite struct ReportTokenTests {
+    @Test func parsesReadersAndRefusesBadLines() throws {
+        let hash = String(repeating: "ab", count: 32)
+        let tokens = try ReportTokens.parse("# agents\nshop@prod \(hash)  # web hosts\n\n")
+        #expect(tokens.readers[hash] == "shop@prod")
+        for bad in ["shop \(hash)", "shop@prod", "shop@prod xyz", "Shop@Prod \(hash)", "shop@prod \(hash) extra"] {
+            #expect(throws: RotorError.self, "\(bad)") { try ReportTokens.parse(bad) }
+        }
+    }
+
+    /// Counts and times out of range refuse the whole report (no overflow, nothing recorded).
+    @Test func reportsOutOfRangeAreRefused() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let body = { (reads: String, denied: String, first: Double) in
+            Data(#"{"reader":{"service":"shop","environment":"prod"},"reads":[{"secret":"/prod/shop/api-key/k","reads":\#(reads),"denied":\#(denied),"first":\#(first),"last":\#(now.timeIntervalSince1970)}]}"#.utf8)
+        }
+        #expect(throws: RotorError.self) { try ObservabilityAPI.accessReports(body("9223372036854775807", "1", now.timeIntervalSince1970), now: now) }
+        #expect(throws: RotorError.self) { try ObservabilityAPI.accessReports(body("-1", "1", now.timeIntervalSince1970), now: now) }
+        #expect(throws: RotorError.self) { try ObservabilityAPI.accessReports(body("1", "0", 0), now: now) }
+        #expect((try? ObservabilityAPI.accessReports(body("3", "0", now.timeIntervalSince1970 - 60), now: now))?.first?.reads == 3)
+    }
+}

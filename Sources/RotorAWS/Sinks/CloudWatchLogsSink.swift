@@ -55,7 +55,11 @@ public final class CloudWatchLogsSink: AuditLogSink {
     /// One event's message: the audit record, cut (never split) at CloudWatch's event size.
     static func message(_ event: AuditEvent) -> String {
         let line = AuditRecord.line(event)
-        return line.utf8.count <= maximumEventBytes ? line : String(decoding: Array(line.utf8.prefix(maximumEventBytes)), as: UTF8.self)
+        guard line.utf8.count > maximumEventBytes else { return line }
+        // Cut on a character boundary, so the cut never grows past the limit.
+        var cut = Substring(line)
+        while cut.utf8.count > maximumEventBytes { cut = cut.dropLast(max(1, (cut.utf8.count - maximumEventBytes) / 4)) }
+        return String(cut)
     }
 
     /// Events in `PutLogEvents` batches, each sorted by time (stable), within the count and size limits.

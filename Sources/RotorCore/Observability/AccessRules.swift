@@ -13,8 +13,11 @@ public struct AccessReport: Sendable, Hashable {
     public var denied: Int
     public var first: Date
     public var last: Date
+    /// Names this report so a repeat of it is recorded once (the sender's report id, an audit position).
+    public var key: String?
 
-    public init(secret: SecretID, service: String, environment: String, host: String, reads: Int, denied: Int, first: Date, last: Date) {
+    public init(secret: SecretID, service: String, environment: String, host: String, reads: Int, denied: Int, first: Date, last: Date, key: String? = nil) {
+        self.key = key
         self.secret = secret
         self.service = service
         self.environment = environment

@@ -179,10 +179,15 @@ public struct IAMPolicyGenerator: Sendable {
         var statements: [IAMStatement] = []
         var notes: [String] = []
         let kinds = Set(covered.map(\.rotator.rawValue))
-        let keySecrets = Set(covered.filter { $0.rotator.rawValue == "github-app-token" }.compactMap { $0.options["private-key-secret"] }).sorted()
+        let named = Set(covered.filter { $0.rotator.rawValue == "github-app-token" }.compactMap { $0.options["private-key-secret"] })
+        // Only keys of this environment: rotor refuses another environment's key at run time, so its policy grants none.
+        let keySecrets = named.filter { (try? SecretID(nameOrARN: $0))?.environment.name == environment }.sorted()
+        if named.count > keySecrets.count {
+            notes.append("github-app-token: a private-key-secret of another environment (or not a secret id) is left out; rotor refuses it at run time.")
+        }
         if !keySecrets.isEmpty {
             let resources = keySecrets.flatMap { id in
-                id.hasPrefix("arn:") ? [id] : scope.regions.map { scope.arn("secretsmanager", $0, "secret:\(Self.resourceName(id))") }
+                scope.regions.map { scope.arn("secretsmanager", $0, "secret:\(Self.resourceName((try? SecretID(nameOrARN: id))?.rawValue ?? id))") }
             }
             statements.append(IAMStatement(sid: "ReadGitHubAppKeys", actions: ["secretsmanager:GetSecretValue"], resources: resources, regions: scope.regions))
         }
