@@ -35,9 +35,9 @@ def rows(table):
 
 
 def wait_for(element_id):
-    """Waits (up to 10 s) for the page a click led to: an element only it has."""
+    """Waits (up to 60 s: a loaded machine is slow) for the page a click led to: an element only it has."""
     try:
-        WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.ID, element_id)))
+        WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, element_id)))
         return True
     except Exception:
         return False
@@ -68,7 +68,7 @@ try:
     seen["scripts_ran"] = driver.execute_script("return window.__pwned === true")
     Select(driver.find_element(By.NAME, "environment")).select_by_visible_text(environment)
     driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
-    WebDriverWait(driver, 10).until(lambda d: "environment=" in d.current_url)
+    WebDriverWait(driver, 60).until(lambda d: "environment=" in d.current_url)
     wait_for("secrets")
     seen["urls"].append(driver.current_url)
     seen["filtered_rows"] = rows("secrets")

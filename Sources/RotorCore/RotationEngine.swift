@@ -45,6 +45,9 @@ public struct EngineConfiguration: Sendable {
     public var stepTimeout: Duration { .milliseconds(Int64(lockTTL * 800)) }
     /// How often a running step renews the lock.
     var heartbeatInterval: Duration { .milliseconds(Int64(lockTTL * 1000 / 3)) }
+    /// How often, in real time, a running step's heartbeat renews the lock; `nil`: ``heartbeatInterval``.
+    /// (Tests on a test clock set it far off, so no physical heartbeat interleaves their journal writes.)
+    public var stepHeartbeat: Duration?
 }
 
 /// Drives rotators through createSecret → setSecret → testSecret → finishSecret with Secrets Manager's

@@ -48,7 +48,7 @@ struct ObservabilitySinkTests {
         defer { daemon.signal(SIGTERM) }
 
         var received: [String: Any] = [:]
-        let arrived = try await CLI.eventually(timeout: 60) {
+        let arrived = try await CLI.eventually(timeout: 120) {
             let read = try await IAMMoto.python(["read", moto.endpoint.absoluteString, group, queues["eventsQueue"]!, queues["snsQueue"]!], script: "aws-sinks.py", credentials: admin)
             received = (try? JSONSerialization.jsonObject(with: Data(read.output.utf8)) as? [String: Any]) ?? [:]
             let logged = (received["streams"] as? [String: [String]])?.values.joined().contains { $0.contains("\"operation\":\"rotation.finish\"") && $0.contains(token) } ?? false

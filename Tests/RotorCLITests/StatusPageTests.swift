@@ -35,7 +35,7 @@ import Testing
         let token = "page-token-\(UUID().uuidString)"
         let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(Self.policies), token: token)
         defer { daemon.signal(SIGTERM) }
-        #expect(try await CLI.eventually {
+        #expect(try await CLI.eventually(timeout: 90) {
             let item = try await daemon.json("/api/observability/secrets" + prod)
             return !(item["lastRotated"] is NSNull)
         })

@@ -83,7 +83,7 @@ import Testing
         let secrets = try await daemon.json("/api/observability/secrets")["secrets"] as? [[String: Any]] ?? []
         let reads = Dictionary(uniqueKeysWithValues: secrets.compactMap { item in (item["id"] as? String).map { ($0, item["lastAccessBy"] as? String) } })
         #expect(reads[own] == "shop@prod" && reads[other] == "shop@prod", "\(secrets)")
-        #expect(try await CLI.eventually { received.withLock { $0 }.filter { $0.contains("access.suspicious") }.count == 2 }, "\(received.withLock { $0 })")
+        #expect(try await CLI.eventually(timeout: 90) { received.withLock { $0 }.filter { $0.contains("access.suspicious") }.count == 2 }, "\(received.withLock { $0 })")
         let alerts = received.withLock { $0 }.filter { $0.contains("access.suspicious") }
         #expect(alerts.contains { $0.contains("cross-service") && $0.contains(other) && $0.contains("shop@prod") })
         #expect(alerts.contains { $0.contains("cross-environment") && $0.contains(staging) })
@@ -98,7 +98,7 @@ import Testing
         #expect(!received.withLock { $0 }.contains { $0.contains("denied-reads") })
         let more = #"{"id":"r2","reader":{"service":"shop","environment":"prod","host":"h9"},"reads":[{"secret":"\#(own)","reads":0,"denied":1,"first":\#(now - 5),"last":\#(now)}]}"#
         #expect(try await Self.post(daemonPort, token: reportToken, more) == 200)
-        #expect(try await CLI.eventually { received.withLock { $0 }.contains { $0.contains("denied-reads") && $0.contains(own) && $0.contains("h9") } })
+        #expect(try await CLI.eventually(timeout: 90) { received.withLock { $0 }.contains { $0.contains("denied-reads") && $0.contains(own) && $0.contains("h9") } })
         #expect(!daemon.output.contains(apiToken) && !agent.output.contains(reportToken))
     }
 

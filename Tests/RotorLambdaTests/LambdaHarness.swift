@@ -44,7 +44,8 @@ final class LambdaHarness: @unchecked Sendable {
     func stop() { if process.isRunning { kill(process.processIdentifier, SIGKILL) }; Task { [emulator] in try? await emulator.close() } }
 
     func waitForExit() async throws -> Int32 {
-        let deadline = Date().addingTimeInterval(30)
+        // Generous: on a loaded machine the process may take long to start; a quick exit returns at once.
+        let deadline = Date().addingTimeInterval(120)
         while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         return process.terminationStatus
     }

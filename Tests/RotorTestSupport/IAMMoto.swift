@@ -106,9 +106,9 @@ public enum LoopbackPort {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Waits up to 30 s for something to accept connections on `port`.
+    /// Waits up to 90 s for something to accept connections on `port`.
     public static func waitUntilListening(_ port: Int) async throws {
-        for _ in 0..<300 {
+        for _ in 0..<900 {
             let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -121,6 +121,6 @@ public enum LoopbackPort {
             if connected == 0 { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw ChildProcessError("nothing listens on 127.0.0.1:\(port) after 30 s")
+        throw ChildProcessError("nothing listens on 127.0.0.1:\(port) after 90 s")
     }
 }
