@@ -111,7 +111,8 @@ extension RotationScheduler {
     func rotateInBatch(_ item: BatchItem, job: BatchJob) async -> BatchResult {
         if let refused = refusedWithoutLease(item, job.progress) { return refused }
         let result = await engine.rotateForBatch(item, trigger: "batch:\(job.id)")
-        await replan(item.id, policy: state.policies?.policy(for: item.id), failure: result.outcome == .rotated ? nil : (result.error ?? result.outcome.rawValue))
+        await replan(item.id, policy: state.policies?.policy(for: item.id), failure: result.outcome == .rotated ? nil : (result.error ?? result.outcome.rawValue),
+                     outcome: result.outcome == .rotated ? RotationOutcome.succeeded.rawValue : "failed")
         return result
     }
 

@@ -50,10 +50,12 @@ extension RotationScheduler {
     func rotate(_ id: SecretID, policy: RotationPolicy?) async -> Bool {
         var succeeded = false
         var failure: String?
+        var outcome = "refused"
         do {
             let report = try await engine.rotate(id, trigger: "schedule", retry: policy?.retry, startIf: stillDue(policy))
             succeeded = report.succeeded
             failure = report.error?.description
+            outcome = report.outcome.rawValue
             record(report)
         } catch let error as RotorError where error.code == .notDue {
             logger.info("skipping: rotated by another process since the schedule was read", metadata: ["secret": "\(id)"])
@@ -67,7 +69,7 @@ extension RotationScheduler {
             failure = "\(error)"
             logger.error("scheduled rotation refused", metadata: ["secret": "\(id)", "error": "\(error)"])
         }
-        await replan(id, policy: policy, failure: failure)
+        await replan(id, policy: policy, failure: failure, outcome: outcome)
         return succeeded
     }
 
@@ -93,9 +95,10 @@ extension RotationScheduler {
         if report.succeeded { metrics.lastSuccess(report.secret, at: report.endedAt) }
     }
 
-    func replan(_ id: SecretID, policy: RotationPolicy?, failure: String?) async {
+    /// - Parameter outcome: the run's outcome for the metrics (succeeded, rolled-back, failed, in-progress, refused); `nil`: no run.
+    func replan(_ id: SecretID, policy: RotationPolicy?, failure: String?, outcome: String? = nil) async {
         guard let secret = try? await engine.state.managedSecret(id) else { return }
-        metrics.rotation(rotator: secret.rotator, environment: id.environment, outcome: failure == nil ? RotationOutcome.succeeded.rawValue : "failed")
+        if let outcome { metrics.rotation(rotator: secret.rotator, environment: id.environment, outcome: outcome) }
         if let failure {
             let quarantined = secret.status == .quarantined
             await alerts.raise(
