@@ -176,7 +176,7 @@ let package = Package(
         .target(
             name: "RotorDaemon",
             dependencies: [
-                "RotorCore", "RotorPolicies", "RotorStorage", "RotorPlugins",
+                "RotorCore", "RotorPolicies", "RotorStorage", "RotorPlugins", "RotorHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -107,8 +107,9 @@ public final class AccessReporter: Service, Sendable {
         do {
             let response = try await http.execute(request, timeout: .seconds(5))
             let status = Int(response.status.code)
-            if status != 200, (400..<500).contains(status), status != 429 {
-                // Refused for good (a bad entry, a token the daemon does not list): sending it again cannot help.
+            if [400, 413, 422].contains(status) {
+                // Refused for its content: sending it again cannot help. (401, 403 and the rest are
+                // kept and sent again: a token the daemon lists only after its next restart, say.)
                 logger.error("access report refused by the daemon; dropped", metadata: ["status": "\(status)"])
                 return true
             }

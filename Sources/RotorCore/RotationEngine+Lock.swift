@@ -68,7 +68,7 @@ extension RotationEngine {
     /// and the attempt fails as transient. Losing the lock cancels the work and stops the run. Both
     /// measure real elapsed time (a step's duration is physical), not the injected clock.
     func withHeartbeat<T: Sendable>(_ what: String, secret: SecretID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let (timeout, interval) = (configuration.stepTimeout, configuration.stepHeartbeat ?? configuration.heartbeatInterval)
+        let (timeout, interval) = (configuration.stepTimeout, configuration.stepHeartbeat.map { max($0, .seconds(1)) } ?? configuration.heartbeatInterval)
         let work = Task { try await body() }
         let timedOut = Flag()
         return try await withThrowingTaskGroup(of: T?.self) { group in

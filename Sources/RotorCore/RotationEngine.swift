@@ -47,7 +47,7 @@ public struct EngineConfiguration: Sendable {
     var heartbeatInterval: Duration { .milliseconds(Int64(lockTTL * 1000 / 3)) }
     /// How often, in real time, a running step's heartbeat renews the lock; `nil`: ``heartbeatInterval``.
     /// (Tests on a test clock set it far off, so no physical heartbeat interleaves their journal writes.)
-    public var stepHeartbeat: Duration?
+    package var stepHeartbeat: Duration?
 }
 
 /// Drives rotators through createSecret → setSecret → testSecret → finishSecret with Secrets Manager's

@@ -31,10 +31,11 @@ public final class AccessMonitor: Sendable {
     @discardableResult
     public func receive(_ reports: [AccessReport]) async throws -> [SuspiciousAccess] {
         let now = clock.now()
-        try await store.recordAccess(reports, prunedBefore: now.addingTimeInterval(-Self.retention))
+        // A report recorded before (sent again, fed twice) is not judged again.
+        let recorded = try await store.recordAccess(reports, prunedBefore: now.addingTimeInterval(-Self.retention))
         var fired: [SuspiciousAccess] = []
         let policies = self.policies()
-        for report in reports {
+        for report in recorded {
             let denied = report.denied > 0 ? try await store.deniedReads(of: report.secret, since: report.last.addingTimeInterval(-rules.window)) : 0
             fired += rules.evaluate(report, policy: policies.first { $0.matches(report.secret) }, deniedInWindow: denied)
         }

@@ -5,7 +5,7 @@ import RotorCore
 /// Who may send access reports: one token per consuming service, each bound to its reader
 /// (`SERVICE@ENVIRONMENT`), so an agent's host holds a credential that can only report its own reads,
 /// never the daemon's API token. The file the daemon reads lists `SERVICE@ENVIRONMENT SHA256-HEX`
-/// per line (the hash of the token, never the token; `#` starts a comment).
+/// per line (the hash of the token, never the token; `#` starts a comment). The daemon reads it at start.
 public struct ReportTokens: Sendable {
     let readers: [String: String]
     /// Why reports are refused (the API is off loopback and the waiver was not given), if they are.
@@ -29,7 +29,12 @@ public struct ReportTokens: Sendable {
                   fields[1].count == 64, [UInt8](hex: fields[1]) != nil else {
                 throw RotorError(.invalidInput, "report tokens, line \(number + 1): expected SERVICE@ENVIRONMENT and the token's SHA-256 in hex")
             }
-            readers[fields[1].lowercased()] = reader
+            let hash = fields[1].lowercased()
+            guard hash != SHA256.hash(data: Data()).hexString else {
+                throw RotorError(.invalidInput, "report tokens, line \(number + 1): that is the hash of an empty token")
+            }
+            guard readers[hash] == nil else { throw RotorError(.invalidInput, "report tokens, line \(number + 1): the same token is listed twice") }
+            readers[hash] = reader
         }
         return ReportTokens(readers: readers, refusal: refusal)
     }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import RotorCore
+import RotorHTTP
 import Synchronization
 
 /// The status page a person reads: `GET /` lists the secrets (filters by environment and status,
@@ -32,14 +33,15 @@ extension ObservabilityAPI {
                 return Self.html(StatusPageHTML.page("rotor", "<p>\(StatusPageHTML.escaped(refusal.replacingOccurrences(of: "POST /api/rotations", with: "Signing in")))</p>"), .forbidden)
             }
             let now = engine.clock.now()
-            guard logins.allows(at: now) else { return Self.html(StatusPageHTML.login(failed: true), .tooManyRequests) }
+            // The attempt takes a slot before the body is read, so parallel guesses share the limit.
+            guard let attempt = logins.take(at: now) else { return Self.html(StatusPageHTML.login(failed: true), .tooManyRequests) }
             let body = String(buffer: try await request.body.collect(upTo: 4096))
             guard BearerTokenMiddleware.constantTimeEquals(Self.formValue("token", in: body) ?? "", token) else {
-                logins.failed(at: now)
                 return Self.html(StatusPageHTML.login(failed: true), .unauthorized)
             }
+            logins.release(attempt)
             var response = Self.redirect("/")
-            response.headers[.setCookie] = "\(StatusSession.cookieName)=\(session.cookie(issuedAt: now)); Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=\(Int(StatusSession.lifetime))"
+            response.headers[.setCookie] = "\(StatusSession.cookieName)=\(session.cookie(issuedAt: now)); Path=/; HttpOnly;\(Self.secure(request) ? " Secure;" : "") SameSite=Strict; Max-Age=\(Int(StatusSession.lifetime))"
             return response
         }
         router.post("/logout") { request, _ in
@@ -48,7 +50,7 @@ extension ObservabilityAPI {
                 session.revokeAll(at: engine.clock.now())
             }
             var response = Self.redirect("/login")
-            response.headers[.setCookie] = "\(StatusSession.cookieName)=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0"
+            response.headers[.setCookie] = "\(StatusSession.cookieName)=; Path=/; HttpOnly;\(Self.secure(request) ? " Secure;" : "") SameSite=Strict; Max-Age=0"
             return response
         }
     }
@@ -92,11 +94,29 @@ extension ObservabilityAPI {
         ], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// Limits failed sign-ins to ten a minute, for the whole daemon: guessing the token is slow.
+    /// Limits sign-in attempts that fail to ten a minute, for the whole daemon: guessing the token is
+    /// slow. Each attempt takes a slot first and gives it back when it succeeds. (Someone who can
+    /// reach the form can also hold new sign-ins off; sessions and the bearer API go on working.)
     final class LoginThrottle: Sendable {
-        private let failures = Mutex<[Date]>([])
-        func allows(at now: Date) -> Bool { failures.withLock { $0.filter { now.timeIntervalSince($0) < 60 }.count < 10 } }
-        func failed(at now: Date) { failures.withLock { $0 = $0.filter { now.timeIntervalSince($0) < 60 } + [now] } }
+        private let attempts = Mutex<[(id: UInt64, at: Date)]>([])
+        private let counter = Mutex<UInt64>(0)
+        func take(at now: Date) -> UInt64? {
+            let id = counter.withLock { $0 += 1; return $0 }
+            return attempts.withLock { attempts in
+                attempts.removeAll { now.timeIntervalSince($0.at) >= 60 }
+                guard attempts.count < 10 else { return nil }
+                attempts.append((id, now))
+                return id
+            }
+        }
+        func release(_ id: UInt64) { attempts.withLock { $0.removeAll { $0.id == id } } }
+    }
+
+    /// Whether the browser reached the page over a secure context (loopback, or HTTPS at a proxy):
+    /// only then is the cookie marked Secure, which a browser would refuse over plain HTTP.
+    static func secure(_ request: Request) -> Bool {
+        let host = request.head.authority.map { $0.hasPrefix("[") ? String($0.prefix { $0 != "]" }.dropFirst()) : String($0.prefix { $0 != ":" }) } ?? ""
+        return OutboundURL.isLoopback(host) || request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https"
     }
 
     static func redirect(_ location: String) -> Response {

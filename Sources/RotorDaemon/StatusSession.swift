@@ -23,7 +23,8 @@ final class StatusSession: Sendable {
     func revokeAll(at now: Date) { notBefore.withLock { $0 = now.timeIntervalSince1970.rounded(.up) } }
 
     func cookie(issuedAt: Date) -> String {
-        let issued = String(Int64(issuedAt.timeIntervalSince1970))
+        // Never before the last sign-out (whose time is rounded up): a new session is valid at once.
+        let issued = String(Int64(max(issuedAt.timeIntervalSince1970, notBefore.withLock { $0 })))
         return "v1.\(issued).\(HMAC<SHA256>.authenticationCode(for: Data(issued.utf8), using: key).hexString)"
     }
 

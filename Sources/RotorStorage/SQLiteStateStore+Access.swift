@@ -3,8 +3,9 @@ import GRDB
 import RotorCore
 
 extension SQLiteStateStore: AccessLogStore {
-    public func recordAccess(_ reports: [AccessReport], prunedBefore: Date) async throws {
+    public func recordAccess(_ reports: [AccessReport], prunedBefore: Date) async throws -> [AccessReport] {
         try await pool.writeNow { db in
+            var recorded: [AccessReport] = []
             for report in reports {
                 // A report sent again (after a lost answer) or fed twice is recorded once.
                 try db.execute(cached: """
@@ -12,13 +13,16 @@ extension SQLiteStateStore: AccessLogStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [report.secret.rawValue, report.service, report.environment, report.host, report.reads, report.denied,
                                      report.first.epochSeconds, report.last.epochSeconds, report.key])
-                guard db.changesCount == 1, report.reads > 0 else { continue }
+                guard db.changesCount == 1 else { continue }
+                recorded.append(report)
+                guard report.reads > 0 else { continue }
                 try db.execute(cached: """
                     INSERT INTO secret_last_access (secret_id, at, reader) VALUES (?1, ?2, ?3)
                     ON CONFLICT(secret_id) DO UPDATE SET at = ?2, reader = ?3 WHERE ?2 > at
                     """, arguments: [report.secret.rawValue, report.last.epochSeconds, report.reader])
             }
             try db.execute(cached: "DELETE FROM access_report WHERE last_at < ?", arguments: [prunedBefore.epochSeconds])
+            return recorded
         }
     }
 

@@ -108,7 +108,9 @@ import RotorTestSupport
         let hash = String(repeating: "ab", count: 32)
         let tokens = try ReportTokens.parse("# agents\nshop@prod \(hash)  # web hosts\n\n")
         #expect(tokens.readers[hash] == "shop@prod")
-        for bad in ["shop \(hash)", "shop@prod", "shop@prod xyz", "Shop@Prod \(hash)", "shop@prod \(hash) extra"] {
+        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        for bad in ["shop \(hash)", "shop@prod", "shop@prod xyz", "Shop@Prod \(hash)", "shop@prod \(hash) extra", "shop@prod \(empty)",
+                    "shop@prod \(hash)\nweb@prod \(hash)"] {
             #expect(throws: RotorError.self, "\(bad)") { try ReportTokens.parse(bad) }
         }
     }
@@ -123,5 +125,19 @@ import RotorTestSupport
         #expect(throws: RotorError.self) { try ObservabilityAPI.accessReports(body("-1", "1", now.timeIntervalSince1970), now: now) }
         #expect(throws: RotorError.self) { try ObservabilityAPI.accessReports(body("1", "0", 0), now: now) }
         #expect((try? ObservabilityAPI.accessReports(body("3", "0", now.timeIntervalSince1970 - 60), now: now))?.first?.reads == 3)
+    }
+}
+
+/// The status page's sign-in limit: ten failing attempts a minute, parallel ones included; a
+/// successful attempt gives its slot back.
+@Suite struct LoginThrottleTests {
+    @Test func attemptsTakeSlotsFirstAndSuccessesGiveThemBack() {
+        let throttle = ObservabilityAPI.LoginThrottle()
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let taken = (0..<10).compactMap { _ in throttle.take(at: t0) }
+        #expect(taken.count == 10 && throttle.take(at: t0) == nil)
+        throttle.release(taken[0])
+        #expect(throttle.take(at: t0) != nil && throttle.take(at: t0) == nil)
+        #expect(throttle.take(at: t0.addingTimeInterval(61)) != nil)
     }
 }

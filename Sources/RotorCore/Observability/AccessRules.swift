@@ -94,7 +94,8 @@ public struct SuspiciousAccess: Sendable, Hashable {
 /// The secrets' last reads and the reports behind the access rules, kept by the state store.
 public protocol AccessLogStore: Sendable {
     /// Appends reports (and moves each secret's last access); drops reports older than `prunedBefore`.
-    func recordAccess(_ reports: [AccessReport], prunedBefore: Date) async throws
+    /// Returns the reports recorded now: one whose key was recorded before is left out.
+    func recordAccess(_ reports: [AccessReport], prunedBefore: Date) async throws -> [AccessReport]
     /// Access-denied reads of `secret` reported with a last read at or after `since`.
     func deniedReads(of secret: SecretID, since: Date) async throws -> Int
     /// The last reported read of each of `secrets` that was read at all.
