@@ -98,10 +98,10 @@ import Testing
         ], executable: layer.appendingPathComponent("extensions/rotor-agent"))
         defer { agent.signal(SIGKILL) }
         let port = try await agent.port()
-        #expect(try await CLI.eventually { emulator.nextCalls == 1 })
+        #expect(try await CLI.eventually(timeout: 90) { emulator.nextCalls == 1 })
         #expect(emulator.registered == ["rotor-agent"])
         emulator.send(ExtensionsEmulator.invoke("request-1"))
-        #expect(try await CLI.eventually { emulator.nextCalls == 2 })
+        #expect(try await CLI.eventually(timeout: 90) { emulator.nextCalls == 2 })
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/secretsmanager/get?secretId=\(id)")
         request.headers.add(name: "X-Aws-Parameters-Secrets-Token", value: session)
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))

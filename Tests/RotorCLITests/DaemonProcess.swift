@@ -38,7 +38,7 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// The API's port, once the daemon listens.
-    func port(timeout: TimeInterval = 30) async throws -> Int {
+    func port(timeout: TimeInterval = 90) async throws -> Int {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {

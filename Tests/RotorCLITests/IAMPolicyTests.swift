@@ -78,63 +78,65 @@ struct IAMPolicyTests {
     }
 
     @Test func theDaemonAndConsumerPoliciesSufficeAndAreScoped() async throws {
-        let cli = try CLI()
-        let environment = "iam" + UUID().uuidString.lowercased().filter(\.isLetter).prefix(8)
-        let policyFile = try Self.policyFile(environment, in: cli.home)
-        let generated = try await cli.run(["iam", "policy", "--policies", policyFile.path, "--environment", environment, "--service", "shop",
-                                           "--account", Self.account, "--region", "us-east-1", "--allow-create", "--format", "json"])
-        #expect(generated.status == 0, "\(generated.stderr)")
-        let moto = try await IAMMoto(policies: Data(generated.stdout.utf8))
-        defer { moto.stop() }
-        let daemon = try moto.credentials("rotor-daemon-\(environment)"), consumer = try moto.credentials("rotor-consumer-\(environment)-shop")
+        try await HeavyTests.oneAtATime {
+            let cli = try CLI()
+            let environment = "iam" + UUID().uuidString.lowercased().filter(\.isLetter).prefix(8)
+            let policyFile = try Self.policyFile(environment, in: cli.home)
+            let generated = try await cli.run(["iam", "policy", "--policies", policyFile.path, "--environment", environment, "--service", "shop",
+                                               "--account", Self.account, "--region", "us-east-1", "--allow-create", "--format", "json"])
+            #expect(generated.status == 0, "\(generated.stderr)")
+            let moto = try await IAMMoto(policies: Data(generated.stdout.utf8))
+            defer { moto.stop() }
+            let daemon = try moto.credentials("rotor-daemon-\(environment)"), consumer = try moto.credentials("rotor-consumer-\(environment)-shop")
 
-        // Secrets the policies do not give: another service's, another environment's (made by an admin).
-        var admin = try CLI()
-        admin.environment = Self.awsEnvironment(try moto.credentials("admin"))
-        let other = "/\(environment)/billing/api-key/other", elsewhere = "/x\(environment)/shop/api-key/k1"
-        for id in [other, elsewhere] { #expect(try await admin.run("secret", "create", id, "--rotator", "random-password").status == 0) }
+            // Secrets the policies do not give: another service's, another environment's (made by an admin).
+            var admin = try CLI()
+            admin.environment = Self.awsEnvironment(try moto.credentials("admin"))
+            let other = "/\(environment)/billing/api-key/other", elsewhere = "/x\(environment)/shop/api-key/k1"
+            for id in [other, elsewhere] { #expect(try await admin.run("secret", "create", id, "--rotator", "random-password").status == 0) }
 
-        // Actions suffice: rotor with the daemon's policy creates, rotates (one by one and in a batch) and lists.
-        var operator_ = cli
-        operator_.environment = Self.awsEnvironment(daemon)
-        let password = "/\(environment)/shop/api-key/k1", key = "/\(environment)/shop/encryption-key/data"
-        for (id, rotator) in [(password, "random-password"), (key, "encryption-key")] {
-            let created = try await operator_.run("secret", "create", id, "--rotator", rotator)
-            #expect(created.status == 0, "\(created.stderr)")
-            let rotated = try await operator_.run("rotate", id)
-            #expect(rotated.status == 0, "\(rotated.stderr)")
-        }
-        #expect(try await operator_.run(["rotate", "--environment", environment, "--yes"]).status == 0)
-        #expect(try await operator_.run("secret", "list", "--environment", environment).stdout.contains(key))
+            // Actions suffice: rotor with the daemon's policy creates, rotates (one by one and in a batch) and lists.
+            var operator_ = cli
+            operator_.environment = Self.awsEnvironment(daemon)
+            let password = "/\(environment)/shop/api-key/k1", key = "/\(environment)/shop/encryption-key/data"
+            for (id, rotator) in [(password, "random-password"), (key, "encryption-key")] {
+                let created = try await operator_.run("secret", "create", id, "--rotator", rotator)
+                #expect(created.status == 0, "\(created.stderr)")
+                let rotated = try await operator_.run("rotate", id)
+                #expect(rotated.status == 0, "\(rotated.stderr)")
+            }
+            #expect(try await operator_.run(["rotate", "--environment", environment, "--yes"]).status == 0)
+            #expect(try await operator_.run("secret", "list", "--environment", environment).stdout.contains(key))
 
-        // A consumer's agent with the service's policy reads, and revalidates after its TTL.
-        try await Self.readThroughAgent(password, credentials: consumer, home: cli.home)
+            // A consumer's agent with the service's policy reads, and revalidates after its TTL.
+            try await Self.readThroughAgent(password, credentials: consumer, home: cli.home)
 
-        // Resources are scoped: every recorded call is allowed by its own document; other secrets are not.
-        let arn = { (id: String) in "arn:aws:secretsmanager:us-east-1:\(Self.account):secret:\(id)-AbCdEf" }
-        let evaluation = try await moto.evaluate(probes: [
-            ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn(password), "expect": "allow"],
-            ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn(other), "expect": "deny"],
-            ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:GetSecretValue", "resource": arn(elsewhere), "expect": "deny"],
-            ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn("/\(environment)/billing/api-token/vendor"), "expect": "allow"],
-            ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn("/\(environment)/billing/api-token/vendor-2"), "expect": "deny"],
-            ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:ListSecrets", "resource": "*", "region": "eu-west-1", "expect": "deny"],
-            ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:DeleteSecret", "resource": arn(password), "expect": "deny"],
-            ["policy": "rotor-lambda-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn("/\(environment)/billing/api-token/vendor"), "expect": "deny"],
-            ["policy": "rotor-consumer-\(environment)-shop", "action": "secretsmanager:GetSecretValue", "resource": arn(password), "expect": "allow"],
-            ["policy": "rotor-consumer-\(environment)-shop", "action": "secretsmanager:GetSecretValue", "resource": arn(other), "expect": "deny"],
-            ["policy": "rotor-consumer-\(environment)-shop", "action": "secretsmanager:GetSecretValue", "resource": arn(elsewhere), "expect": "deny"],
-            ["policy": "rotor-consumer-\(environment)-shop", "action": "secretsmanager:GetSecretValue", "resource": arn(password), "region": "eu-west-1", "expect": "deny"],
-        ])
-        #expect(evaluation.status == 0, "\(evaluation.output)")
-        #expect(evaluation.output.contains("recorded rotor-daemon-\(environment): secretsmanager:UpdateSecretVersionStage"))
-        #expect(evaluation.output.contains("recorded rotor-consumer-\(environment)-shop: secretsmanager:GetSecretValue"))
+            // Resources are scoped: every recorded call is allowed by its own document; other secrets are not.
+            let arn = { (id: String) in "arn:aws:secretsmanager:us-east-1:\(Self.account):secret:\(id)-AbCdEf" }
+            let evaluation = try await moto.evaluate(probes: [
+                ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn(password), "expect": "allow"],
+                ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn(other), "expect": "deny"],
+                ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:GetSecretValue", "resource": arn(elsewhere), "expect": "deny"],
+                ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn("/\(environment)/billing/api-token/vendor"), "expect": "allow"],
+                ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn("/\(environment)/billing/api-token/vendor-2"), "expect": "deny"],
+                ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:ListSecrets", "resource": "*", "region": "eu-west-1", "expect": "deny"],
+                ["policy": "rotor-daemon-\(environment)", "action": "secretsmanager:DeleteSecret", "resource": arn(password), "expect": "deny"],
+                ["policy": "rotor-lambda-\(environment)", "action": "secretsmanager:PutSecretValue", "resource": arn("/\(environment)/billing/api-token/vendor"), "expect": "deny"],
+                ["policy": "rotor-consumer-\(environment)-shop", "action": "secretsmanager:GetSecretValue", "resource": arn(password), "expect": "allow"],
+                ["policy": "rotor-consumer-\(environment)-shop", "action": "secretsmanager:GetSecretValue", "resource": arn(other), "expect": "deny"],
+                ["policy": "rotor-consumer-\(environment)-shop", "action": "secretsmanager:GetSecretValue", "resource": arn(elsewhere), "expect": "deny"],
+                ["policy": "rotor-consumer-\(environment)-shop", "action": "secretsmanager:GetSecretValue", "resource": arn(password), "region": "eu-west-1", "expect": "deny"],
+            ])
+            #expect(evaluation.status == 0, "\(evaluation.output)")
+            #expect(evaluation.output.contains("recorded rotor-daemon-\(environment): secretsmanager:UpdateSecretVersionStage"))
+            #expect(evaluation.output.contains("recorded rotor-consumer-\(environment)-shop: secretsmanager:GetSecretValue"))
 
-        // An action the policy omits is denied for real: a consumer cannot rotate.
-        var intruder = try CLI()
-        intruder.environment = Self.awsEnvironment(consumer)
-        let refused = try await intruder.run("secret", "create", "/\(environment)/shop/api-key/k9", "--rotator", "random-password")
-        #expect(refused.status == 6 && refused.stderr.contains("AccessDenied"), "\(refused.output)")
+            // An action the policy omits is denied for real: a consumer cannot rotate.
+            var intruder = try CLI()
+            intruder.environment = Self.awsEnvironment(consumer)
+            let refused = try await intruder.run("secret", "create", "/\(environment)/shop/api-key/k9", "--rotator", "random-password")
+            #expect(refused.status == 6 && refused.stderr.contains("AccessDenied"), "\(refused.output)")
+            }
     }
 
     /// Starts `rotor agent --store aws` with `credentials`, reads `id` twice across a 1 s TTL, stops it.
