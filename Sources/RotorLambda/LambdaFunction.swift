@@ -53,7 +53,11 @@ public struct LambdaFunction: Sendable {
             let message = (error as? RotorError)?.description ?? "\(type(of: error))"
             logger.critical("initialisation failed", metadata: ["error": "\(message)"])
             if let api = environment["AWS_LAMBDA_RUNTIME_API"] {
-                try? await RuntimeAPIClient(runtimeAPI: api).initFailed(type: "Rotor.InitError", message: message)
+                // Twice at most: the report is what the operator sees of a function that cannot start.
+                let client = RuntimeAPIClient(runtimeAPI: api)
+                for _ in 0..<2 {
+                    if (try? await client.initFailed(type: "Rotor.InitError", message: message)) != nil { break }
+                }
             }
             exit(1)
         }
