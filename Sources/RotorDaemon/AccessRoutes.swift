@@ -20,6 +20,7 @@ extension ObservabilityAPI {
             let isAdmin = token.map { BearerTokenMiddleware.constantTimeEquals(bearer, $0) } ?? false
             let reader = reportTokens.reader(for: bearer)
             guard isAdmin || reader != nil else {
+                guard wrongTokens.take(at: engine.clock.now()) != nil else { return json(["error": "too many wrong tokens; wait a minute"], status: .tooManyRequests) }
                 return json(["error": "access reports need a report token (rotor daemon --report-tokens) or the API token"], status: .unauthorized)
             }
             let body = try await request.body.collect(upTo: 1 << 20)

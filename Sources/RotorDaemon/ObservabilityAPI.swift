@@ -21,8 +21,9 @@ public struct ObservabilityAPI: Sendable {
     let access: AccessMonitor?
     /// The tokens agents report with, each bound to its reader.
     let reportTokens: ReportTokens
-    /// Failed sign-ins of the status page, limited.
+    /// Failed sign-ins of the status page, and requests with a wrong token, limited (ten a minute each).
     let logins = ObservabilityAPI.LoginThrottle()
+    let wrongTokens = ObservabilityAPI.LoginThrottle()
     /// The status page's sessions (keyed by the token; unused without one).
     let session: StatusSession
     var scope: EnvironmentScope { scheduler.configuration.scope }
@@ -48,7 +49,7 @@ public struct ObservabilityAPI: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
-        if let token { router.middlewares.add(BearerTokenMiddleware(token: token, session: session, clock: engine.clock)) }
+        if let token { router.middlewares.add(BearerTokenMiddleware(token: token, session: session, clock: engine.clock, wrongTokens: wrongTokens)) }
         router.get("/healthz") { _, _ in
             let degraded = scheduler.degradedReason
             return json(["status": degraded == nil ? "ok" : "degraded", "active": scheduler.isLeader, "problem": degraded.map { $0 as Any } ?? NSNull()])
@@ -142,14 +143,17 @@ struct BearerTokenMiddleware: RouterMiddleware {
     let token: String
     let session: StatusSession
     let clock: any RotorClock
+    /// Requests that present a wrong token: after ten a minute, the next are answered 429 (guessing is slow).
+    let wrongTokens: ObservabilityAPI.LoginThrottle
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         // The login form, and access reports (their route checks report tokens itself).
         let open = path == "/healthz" || path == "/login" || path == "/logout" || (request.method == .post && path == "/api/access")
         guard !open else { return try await next(request, context) }
-        if let header = request.headers[.authorization], Self.constantTimeEquals(header, "Bearer \(token)") {
-            return try await next(request, context)
+        if let header = request.headers[.authorization] {
+            if Self.constantTimeEquals(header, "Bearer \(token)") { return try await next(request, context) }
+            guard wrongTokens.take(at: clock.now()) != nil else { return json(["error": "too many wrong tokens; wait a minute"], status: .tooManyRequests) }
         }
         let isPage = request.method == .get && (path == "/" || path.hasPrefix("/secrets/"))
         guard isPage else { return json(["error": "missing or wrong bearer token"], status: .unauthorized) }

@@ -94,9 +94,9 @@ extension ObservabilityAPI {
         ], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// Limits sign-in attempts that fail to ten a minute, for the whole daemon: guessing the token is
-    /// slow. Each attempt takes a slot first and gives it back when it succeeds. (Someone who can
-    /// reach the form can also hold new sign-ins off; sessions and the bearer API go on working.)
+    /// Limits attempts that fail to ten a minute, for the whole daemon: guessing the token is slow.
+    /// Each attempt takes a slot first and gives it back when it succeeds. (Someone who can reach the
+    /// daemon can also hold new sign-ins off; sessions and requests with the right token go on working.)
     final class LoginThrottle: Sendable {
         private let attempts = Mutex<[(id: UInt64, at: Date)]>([])
         private let counter = Mutex<UInt64>(0)

@@ -106,6 +106,20 @@ import RotorTestSupport
         }, "\(documents)")
     }
 
+    /// Guessing the token is slow: after ten wrong tokens a minute the API answers 429 to wrong
+    /// tokens, while the right token goes on working.
+    @Test func wrongTokensAreSlowedAndTheRightOneIsNot() async throws {
+        let cli = try CLI()
+        let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(Self.policies), token: "api-token-right")
+        defer { daemon.signal(SIGTERM) }
+        var statuses: [Int] = []
+        for n in 0..<11 { statuses.append(try await daemon.get("/api/observability/secrets", token: "wrong-\(n)").status) }
+        #expect(statuses.prefix(10).allSatisfy { $0 == 401 } && statuses.last == 429, "\(statuses)")
+        #expect(try await daemon.get("/api/observability/secrets").status == 200)
+        daemon.signal(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0)
+    }
+
     /// Two daemons on one state database: one is active, the other stands by; after the active one is
     /// killed with SIGKILL, the standby takes over, and no secret is rotated twice.
     @Test func aStandbyTakesOverAndNothingRotatesTwice() async throws {
