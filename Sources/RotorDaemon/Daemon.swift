@@ -85,7 +85,10 @@ public struct Daemon: Sendable {
             outbox: schedule, state: engine.state, store: engine.store, policies: { try loader.load(path: path).policies }, clock: clock, logger: logger)
         let batches = BatchCenter(scheduler: scheduler, logger: logger)
         let access = (schedule as? any AccessLogStore).map { store in
-            AccessMonitor(store: store, rules: options.accessRules, alerts: alerts, clock: clock) { (try? loader.load(path: path))?.policies ?? [] }
+            // The policies the scheduler keeps loaded; the files only before its first pass.
+            AccessMonitor(store: store, rules: options.accessRules, alerts: alerts, clock: clock) {
+                scheduler.state.policies?.policies ?? (try? loader.load(path: path))?.policies ?? []
+            }
         }
         let api = ObservabilityAPI(engine: engine, schedule: schedule, metrics: metrics, scheduler: scheduler, token: options.token, batches: batches,
                                    batchAPIRefusal: options.batchAPIRefusal, access: access, reportTokens: options.reportTokens)

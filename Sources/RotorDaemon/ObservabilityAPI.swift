@@ -22,8 +22,8 @@ public struct ObservabilityAPI: Sendable {
     /// The tokens agents report with, each bound to its reader.
     let reportTokens: ReportTokens
     /// Failed sign-ins of the status page, and requests with a wrong token, limited (ten a minute each).
-    let logins = ObservabilityAPI.LoginThrottle()
-    let wrongTokens = ObservabilityAPI.LoginThrottle()
+    let logins = ObservabilityAPI.FailureLimiter()
+    let wrongTokens = ObservabilityAPI.FailureLimiter()
     /// The status page's sessions (keyed by the token; unused without one).
     let session: StatusSession
     var scope: EnvironmentScope { scheduler.configuration.scope }
@@ -144,7 +144,7 @@ struct BearerTokenMiddleware: RouterMiddleware {
     let session: StatusSession
     let clock: any RotorClock
     /// Requests that present a wrong token: after ten a minute, the next are answered 429 (guessing is slow).
-    let wrongTokens: ObservabilityAPI.LoginThrottle
+    let wrongTokens: ObservabilityAPI.FailureLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path

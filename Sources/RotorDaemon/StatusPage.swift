@@ -97,7 +97,7 @@ extension ObservabilityAPI {
     /// Limits attempts that fail to ten a minute, for the whole daemon: guessing the token is slow.
     /// Each attempt takes a slot first and gives it back when it succeeds. (Someone who can reach the
     /// daemon can also hold new sign-ins off; sessions and requests with the right token go on working.)
-    final class LoginThrottle: Sendable {
+    final class FailureLimiter: Sendable {
         private let attempts = Mutex<[(id: UInt64, at: Date)]>([])
         private let counter = Mutex<UInt64>(0)
         func take(at now: Date) -> UInt64? {

@@ -130,9 +130,9 @@ import RotorTestSupport
 
 /// The status page's sign-in limit: ten failing attempts a minute, parallel ones included; a
 /// successful attempt gives its slot back.
-@Suite struct LoginThrottleTests {
+@Suite struct FailureLimiterTests {
     @Test func attemptsTakeSlotsFirstAndSuccessesGiveThemBack() {
-        let throttle = ObservabilityAPI.LoginThrottle()
+        let throttle = ObservabilityAPI.FailureLimiter()
         let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         let taken = (0..<10).compactMap { _ in throttle.take(at: t0) }
         #expect(taken.count == 10 && throttle.take(at: t0) == nil)
