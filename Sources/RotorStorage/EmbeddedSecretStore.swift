@@ -98,9 +98,9 @@ public final class EmbeddedSecretStore: SecretStore {
                 cached: "INSERT INTO secret (id, environment, description, tags_json, created_at, last_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [input.id.rawValue, input.id.environment.name, input.description, Self.encodeTags(input.tags), now.epochSeconds, now.epochSeconds])
             try Self.sealLabels(input.id, sealer: sealer, db)
-            if let value = input.initialValue {
+            if let value = input.initialValue, let stored = try Self.load(input.id, sealer: sealer, db) {
                 let put = PutSecretValueInput(id: input.id, token: input.initialVersionID ?? VersionID(UUID().uuidString.lowercased()), value: value, stages: nil)
-                try Self.put(put, sealer: sealer, now: now, db)
+                try Self.put(put, into: stored, sealer: sealer, now: now, db)
             }
             return try Self.describe(input.id, sealer: sealer, db)
         }
@@ -112,8 +112,7 @@ public final class EmbeddedSecretStore: SecretStore {
 
     public func getSecretValue(_ id: SecretID, _ selector: VersionSelector) async throws -> SecretVersionValue {
         try await pool.readNow { [sealer] db in
-            let ledger = try Self.ledger(id, sealer: sealer, db)
-            if ledger.isEmpty, try Self.secretRow(id, db) == nil { throw Self.notFound(id) }
+            guard let ledger = try Self.load(id, sealer: sealer, db)?.ledger else { throw Self.notFound(id) }
             let versionID = try ledger.resolve(selector, secret: id)
             guard let row = try db.fetchRow(cached: "SELECT kind, sealed, created_at, stages FROM secret_version WHERE secret_id = ? AND version_id = ?",
                 arguments: [id.rawValue, versionID.rawValue])
@@ -129,8 +128,8 @@ public final class EmbeddedSecretStore: SecretStore {
     public func putSecretValue(_ input: PutSecretValueInput) async throws -> VersionLedger.PutOutcome {
         let now = clock.now()
         return try await pool.writeNow { [sealer] db in
-            guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
-            return try Self.put(input, sealer: sealer, now: now, db)
+            guard let stored = try Self.load(input.id, sealer: sealer, db) else { throw Self.notFound(input.id) }
+            return try Self.put(input, into: stored, sealer: sealer, now: now, db)
         }
     }
 
@@ -146,11 +145,10 @@ public final class EmbeddedSecretStore: SecretStore {
         let now = clock.now()
         try await pool.writeNow { [sealer] db in
             for input in inputs {
-                guard try Self.secretRow(input.id, db) != nil else { throw Self.notFound(input.id) }
-                let before = try Self.ledger(input.id, sealer: sealer, db)
-                var after = before
+                guard let stored = try Self.load(input.id, sealer: sealer, db) else { throw Self.notFound(input.id) }
+                var after = stored.ledger
                 try after.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: input.id)
-                try Self.saveStages(input.id, before: before, after: after, sealer: sealer, db)
+                try Self.saveStages(stored, after: after, sealer: sealer, db)
                 try db.execute(
                     cached: "UPDATE secret SET last_changed_at = ?, last_rotated_at = CASE WHEN ? THEN ? ELSE last_rotated_at END WHERE id = ?",
                     arguments: [now.epochSeconds, input.stage == .current, now.epochSeconds, input.id.rawValue])

@@ -15,14 +15,27 @@ struct ValueSealer: Sendable {
     }
 
     /// HMAC-SHA256 over a secret's tags and every version's id, order, date, labels and kind.
-    func labelsMAC(_ secret: SecretID, tags: String, versions: [(id: String, seq: Int64, createdAt: Double, stages: String, kind: String)]) -> Data {
+    func labelsMAC(_ secret: SecretID, tags: String, versions: [StoredVersion]) -> Data {
         // Every field is length-prefixed, so no field can absorb its neighbours.
-        func field(_ text: String) -> String { "\(text.utf8.count):\(text)" }
-        var text = "rotor-labels-v2" + field(secret.rawValue) + field(tags) + field("\(versions.count)")
-        for version in versions {
-            text += field(version.id) + field("\(version.seq)") + field("\(version.createdAt.bitPattern)") + field(version.stages) + field(version.kind)
+        var text: [UInt8] = []
+        text.reserveCapacity(64 + versions.count * 96)
+        func field(_ value: String) {
+            text.append(contentsOf: String(value.utf8.count).utf8)
+            text.append(UInt8(ascii: ":"))
+            text.append(contentsOf: value.utf8)
         }
-        return Data(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: labelKey))
+        text.append(contentsOf: "rotor-labels-v2".utf8)
+        field(secret.rawValue)
+        field(tags)
+        field(String(versions.count))
+        for version in versions {
+            field(version.id)
+            field(String(version.seq))
+            field(String(version.createdAt.bitPattern))
+            field(version.stages)
+            field(version.kind)
+        }
+        return Data(HMAC<SHA256>.authenticationCode(for: text, using: labelKey))
     }
     /// What a store's key-check record says besides "this is the key": whether the store was written
     /// before labels and rotator options were authenticated (so their MACs may be added once).
