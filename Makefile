@@ -2,7 +2,7 @@
 # `make bench` prints the benchmark figures. Each installs what it needs first.
 SWIFT ?= swift
 
-.PHONY: deps build run test bench chaos lambda release-check clean
+.PHONY: deps build run test bench bench-baseline chaos lambda release-check clean
 
 deps:
 	@scripts/install-deps.sh
@@ -18,6 +18,9 @@ test: deps
 
 bench: deps
 	scripts/bench.sh
+
+bench-baseline: deps
+	scripts/bench-baseline.sh
 
 chaos: deps
 	scripts/chaos.sh

@@ -28,8 +28,8 @@ extension RotationEngine {
             // Whatever happens to this attempt, the next one reads the secret afresh.
             run.snapshot = SecretSnapshot()
             do {
-                // setSecret of a rotator without a target only checks the labels it already knows: nothing to watch.
-                let (note, learnt, notes) = step == .setSecret && !rotator.hasTarget
+                // setSecret of a rotator without a target, with the labels already read, does no I/O: nothing to watch.
+                let (note, learnt, notes) = step == .setSecret && !rotator.hasTarget && snapshot.description != nil
                     ? try await executor.runReporting(request, snapshot: snapshot)
                     : try await withHeartbeat(step.rawValue, secret: run.secret) { try await executor.runReporting(request, snapshot: snapshot) }
                 run.snapshot = learnt

@@ -53,7 +53,7 @@ extension EmbeddedSecretStore {
         try storeLabelsMAC(sealer.labelsMAC(id, tags: row["tags_json"], versions: try versionRows(id, db)), id, db)
     }
 
-    private static func storeLabelsMAC(_ mac: Data, _ id: SecretID, _ db: Database) throws {
+    static func storeLabelsMAC(_ mac: Data, _ id: SecretID, _ db: Database) throws {
         try db.execute(cached: "UPDATE secret SET labels_mac = ? WHERE id = ?", arguments: [mac, id.rawValue])
     }
 

@@ -97,8 +97,13 @@ public final class EmbeddedSecretStore: SecretStore {
             try db.execute(
                 cached: "INSERT INTO secret (id, environment, description, tags_json, created_at, last_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [input.id.rawValue, input.id.environment.name, input.description, Self.encodeTags(input.tags), now.epochSeconds, now.epochSeconds])
-            try Self.sealLabels(input.id, sealer: sealer, db)
-            if let value = input.initialValue, let stored = try Self.load(input.id, sealer: sealer, db) {
+            // Versions without a secret row were not written by rotor: never seal them.
+            guard try Self.versionRows(input.id, db).isEmpty else {
+                throw Self.labelsTampered(input.id, "versions exist for a secret that does not")
+            }
+            try Self.storeLabelsMAC(sealer.labelsMAC(input.id, tags: Self.encodeTags(input.tags), versions: []), input.id, db)
+            if let value = input.initialValue {
+                guard let stored = try Self.load(input.id, sealer: sealer, db) else { throw Self.notFound(input.id) }
                 let put = PutSecretValueInput(id: input.id, token: input.initialVersionID ?? VersionID(UUID().uuidString.lowercased()), value: value, stages: nil)
                 try Self.put(put, into: stored, sealer: sealer, now: now, db)
             }

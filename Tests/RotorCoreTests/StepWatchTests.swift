@@ -92,4 +92,27 @@ import Testing
         caller.cancel()
         await #expect(throws: CancellationError.self) { try await caller.value }
     }
+
+    @Test func aSlowRenewalDelaysNoOtherStepsTimeLimit() async throws {
+        let watch = StepWatch()
+        let release = Counter()
+        let renewing = Counter()
+        let stalled = Task {
+            try await watch.run(timeout: .seconds(3600), interval: .milliseconds(10), renew: {
+                renewing.add()
+                while release.count == 0 { try? await Task.sleep(for: .milliseconds(5)) }
+            }) {
+                try await Self.waitFor { release.count > 0 }
+            }
+        }
+        try await Self.waitFor { renewing.count == 1 }
+        // The other step's limit comes while the first one's renewal hangs.
+        await #expect(throws: StepWatch.TimedOut.self) {
+            try await watch.run(timeout: .milliseconds(50), interval: .seconds(3600), renew: {}) {
+                try await Task.sleep(for: .seconds(30))
+            }
+        }
+        release.add()
+        try await stalled.value
+    }
 }

@@ -85,4 +85,27 @@ import RotorRotators
         let (_, state) = try open()
         await #expect(throws: RotorError.self) { try await state.managedSecret(id) }
     }
+
+    /// Version rows planted under an id no secret has yet are refused when the secret is created,
+    /// not sealed as if rotor had written them.
+    @Test func versionsPlantedBeforeASecretIsCreatedAreNeverSealed() async throws {
+        let (store, _) = try open()
+        try store.close()
+        // Someone with the file (and without the key) needs no foreign keys.
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: directory.appendingPathComponent("store.sqlite").path, configuration: configuration)
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO secret_version (secret_id, version_id, seq, created_at, stages, kind, sealed)
+                VALUES (?, 'planted', 1, 0, 'AWSCURRENT', 'string', x'00')
+                """, arguments: [id.rawValue])
+        }
+        try queue.close()
+        let (reopened, _) = try open()
+        await #expect(throws: RotorError.self) {
+            try await reopened.createSecret(CreateSecretInput(id: id, initialValue: SecretValue(string: "v1")))
+        }
+        await #expect(throws: RotorError.self) { try await reopened.describeSecret(id) }
+    }
 }
