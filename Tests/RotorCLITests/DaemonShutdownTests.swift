@@ -36,7 +36,8 @@ struct DaemonShutdownTests {
         ]
         let env = "t" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
         let id = "/\(env)/github-integration/api-token/slow"
-        #expect(try rotor(["secret", "create", id, "--rotator", "random-password"], home: home, environment: environment).0 == 0)
+        let created = try rotor(["secret", "create", id, "--rotator", "random-password"], home: home, environment: environment)
+        #expect(created.0 == 0, "\(created.1)")
         let queue = try DatabaseQueue(path: home.appendingPathComponent("state.sqlite").path)
         try await queue.write { db in try db.execute(sql: "UPDATE managed_secret SET created_at = created_at - 8640000") }
         try queue.close()
