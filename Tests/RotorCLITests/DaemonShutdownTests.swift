@@ -62,7 +62,7 @@ struct DaemonShutdownTests {
         daemon.standardError = daemon.standardOutput
         try daemon.run()
         // Wait until the slowed PutSecretValue is in flight, then ask the daemon to stop.
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)
         while proxy.plan.remaining > 0, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(proxy.plan.remaining == 0, "the rotation never reached PutSecretValue")
         kill(daemon.processIdentifier, SIGTERM)

@@ -40,7 +40,8 @@ import RotorStorage
         let a = try world.engine("A", gate: gate), b = try world.engine("B", gate: nil)
         try await a.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
         let first = Task { try await a.rotate(world.id) }
-        try await waitUntil(seconds: 10) { world.calls.all.contains("A:set") }
+        // A hang detector: at the start of `make test` a hundred suites share two cores.
+        try await waitUntil(seconds: 120) { world.calls.all.contains("A:set") }
         for _ in 0..<16 { // 4 s: past the lock's lifetime and the step's timeout (2.4 s)
             await #expect { _ = try await b.rotate(world.id) } throws: { ($0 as? RotorError)?.code == .locked }
             try await Task.sleep(for: .milliseconds(250))
@@ -61,7 +62,7 @@ import RotorStorage
         let b = try world.engine("B", gate: nil)
         try await a.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
         let first = Task { try await a.rotate(world.id) }
-        try await waitUntil(seconds: 10) { world.calls.all.contains("A:set") }
+        try await waitUntil(seconds: 120) { world.calls.all.contains("A:set") }
         paused.pause()
         var report: RotationReport?
         for _ in 0..<100 where report == nil {
