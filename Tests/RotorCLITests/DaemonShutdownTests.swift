@@ -9,7 +9,7 @@ import Testing
 struct DaemonShutdownTests {
     static var binary: URL { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rotor") }
 
-    func rotor(_ arguments: [String], home: URL, environment: [String: String]) throws -> (Int32, String) {
+    func rotor(_ arguments: [String], home: URL, environment: [String: String]) async throws -> (Int32, String) {
         let process = ChildProcess()
         process.executableURL = Self.binary
         process.arguments = arguments + ["--home", home.path]
@@ -20,7 +20,7 @@ struct DaemonShutdownTests {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        process.waitPolling()
+        await process.exited()
         return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
 
@@ -36,7 +36,7 @@ struct DaemonShutdownTests {
         ]
         let env = "t" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
         let id = "/\(env)/github-integration/api-token/slow"
-        let created = try rotor(["secret", "create", id, "--rotator", "random-password"], home: home, environment: environment)
+        let created = try await rotor(["secret", "create", id, "--rotator", "random-password"], home: home, environment: environment)
         #expect(created.0 == 0, "\(created.1)")
         let queue = try DatabaseQueue(path: home.appendingPathComponent("state.sqlite").path)
         try await queue.write { db in try db.execute(sql: "UPDATE managed_secret SET created_at = created_at - 8640000") }
@@ -70,7 +70,7 @@ struct DaemonShutdownTests {
         while daemon.isRunning, Date() < stopDeadline { try await Task.sleep(for: .milliseconds(50)) }
         let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         #expect(!daemon.isRunning && daemon.terminationStatus == 0, "\(output)")
-        let history = try rotor(["history", id, "--json"], home: home, environment: environment).1
+        let history = try await rotor(["history", id, "--json"], home: home, environment: environment).1
         #expect(history.contains("\"outcome\" : \"succeeded\""), "\(history)\n\(output)")
     }
 }
