@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The per-secret lock: taken around a rotation or a rollback, renewed while each step runs, and
 /// carried as the journal's fence (``JournalFence``), so a process that lost it cannot write its next step.
 extension RotationEngine {
@@ -54,10 +56,6 @@ extension RotationEngine {
     /// Extends the lock this task holds; a lock that changed hands in between (another fence) stops the run.
     func renewLock() async throws {
         guard let held = JournalFence.current else { return }
-        try await renewLock(held)
-    }
-
-    private func renewLock(_ held: SecretLock) async throws {
         guard let renewed = try await acquire(held.secret), renewed.fence == held.fence else {
             logger.error("lost the secret's lock to another process; stopping this run", metadata: ["secret": "\(held.secret)"])
             throw RunInterrupted(error: JournalFence.lost(held, holder: try? await state.secretLockHolder(held.secret, now: clock.now())))
@@ -71,13 +69,28 @@ extension RotationEngine {
     /// measure real elapsed time (a step's duration is physical), not the injected clock.
     func withHeartbeat<T: Sendable>(_ what: String, secret: SecretID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let (timeout, interval) = (configuration.stepTimeout, configuration.stepHeartbeat.map { max($0, .seconds(1)) } ?? configuration.heartbeatInterval)
-        let held = JournalFence.current
-        do {
-            return try await stepWatch.run(timeout: timeout, interval: interval, renew: { [self] in if let held { try await renewLock(held) } }, body)
-        } catch is StepWatch.TimedOut {
-            throw RotorError(
-                .transient, "\(what) did not finish within \(Int(timeout.seconds))s and was cancelled", secret: secret,
-                remedy: "check the target's latency; raise --lock-ttl (the step timeout is 80% of it) if steps legitimately take longer", isTransient: true)
+        let work = Task { try await body() }
+        let timedOut = Flag()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() } }
+            group.addTask {
+                let started = ContinuousClock.now
+                while true {
+                    let left = timeout - (ContinuousClock.now - started)
+                    try await Task.sleep(for: left > .zero ? min(interval, left) : interval)
+                    try await renewLock()
+                    if ContinuousClock.now - started >= timeout, timedOut.raise() { work.cancel() }
+                }
+            }
+            defer { group.cancelAll() }
+            do {
+                guard let first = try await group.next(), let value = first else { throw CancellationError() }
+                return value
+            } catch is CancellationError where timedOut.isRaised {
+                throw RotorError(
+                    .transient, "\(what) did not finish within \(Int(timeout.seconds))s and was cancelled", secret: secret,
+                    remedy: "check the target's latency; raise --lock-ttl (the step timeout is 80% of it) if steps legitimately take longer", isTransient: true)
+            }
         }
     }
 }
@@ -86,4 +99,12 @@ extension RotationEngine {
 /// cannot be written. The rotation stays open for the next run (or the lock's new holder) to resume.
 struct RunInterrupted: Error {
     let error: RotorError
+}
+
+/// A flag that is raised once, from any task.
+final class Flag: Sendable {
+    private let raised = Mutex(false)
+    var isRaised: Bool { raised.withLock { $0 } }
+    /// Raises it; true only for the call that raised it.
+    func raise() -> Bool { raised.withLock { was in defer { was = true }; return !was } }
 }

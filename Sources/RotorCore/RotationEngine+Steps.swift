@@ -28,10 +28,9 @@ extension RotationEngine {
             // Whatever happens to this attempt, the next one reads the secret afresh.
             run.snapshot = SecretSnapshot()
             do {
-                // setSecret of a rotator without a target, with the labels already read, does no I/O: nothing to watch.
-                let (note, learnt, notes) = step == .setSecret && !rotator.hasTarget && snapshot.description != nil
-                    ? try await executor.runReporting(request, snapshot: snapshot)
-                    : try await withHeartbeat(step.rawValue, secret: run.secret) { try await executor.runReporting(request, snapshot: snapshot) }
+                let (note, learnt, notes) = try await withHeartbeat(step.rawValue, secret: run.secret) {
+                    try await executor.runReporting(request, snapshot: snapshot)
+                }
                 run.snapshot = learnt
                 run.rotatorAudit = notes.map { audit(run.secret, $0.operation, $0.outcome, $0.detail) }
                 let outcome: StepOutcome = note == nil ? .succeeded : .skipped

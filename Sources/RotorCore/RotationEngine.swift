@@ -63,8 +63,6 @@ public struct RotationEngine: Sendable {
     let logger: Logger
     let jitter: @Sendable () -> Double
     let makeToken: @Sendable () -> VersionID
-    /// Renews the locks of running steps and enforces their time limit; shared by copies of the engine.
-    let stepWatch = StepWatch()
 
     public init(
         store: any SecretStore, state: any RotationStateStore, rotators: RotatorRegistry,
