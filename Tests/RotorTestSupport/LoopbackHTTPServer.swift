@@ -192,13 +192,6 @@ public final class FaultInjectingProxy: Sendable {
                  body: Array(#"{"__type":"\#(type)","message":"\#(message)"}"#.utf8))
     }
 
-    /// The proxies' way to moto. Not `HTTPClient.shared`: its eight connections per host would make
-    /// every test's proxy queue behind the others' calls to the one moto (a process-wide client,
-    /// never shut down, like the shared one).
-    static let upstreamClient = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: HTTPClient.Configuration(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)))
-
     /// Forwards the request as it came (the signed Host header included) and returns moto's answer.
     static func forward(_ request: LoopbackHTTPServer.Request, to upstream: URL) async -> LoopbackHTTPServer.Reply {
         var outgoing = HTTPClientRequest(url: upstream.absoluteString + request.head.uri)
@@ -206,7 +199,7 @@ public final class FaultInjectingProxy: Sendable {
         for (name, value) in request.head.headers { outgoing.headers.add(name: name, value: value) }
         outgoing.body = .bytes(ByteBuffer(bytes: request.body))
         do {
-            let response = try await upstreamClient.execute(outgoing, timeout: .seconds(30))
+            let response = try await HTTPClient.shared.execute(outgoing, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 4 * 1024 * 1024)
             return .respond(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Array(body.readableBytesView))
         } catch {
