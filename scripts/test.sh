@@ -20,4 +20,7 @@ source "$services/postgres/postgres.env"
 # shellcheck disable=SC1091
 source "$services/redis/redis.env"
 export ROTOR_REQUIRE_INTEGRATION=1
+# At most 12 tests at once: with every test started together on two cores, the first minute starves
+# the in-process servers and the tests' own time limits. It takes no longer: the tests mostly wait.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-12}"
 swift test --disable-xctest

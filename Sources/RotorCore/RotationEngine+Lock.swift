@@ -66,20 +66,20 @@ extension RotationEngine {
     /// work really runs: a lock is never left to lapse under work still in flight. After
     /// ``EngineConfiguration/stepTimeout`` the work is cancelled (rotators close their connections)
     /// and the attempt fails as transient. Losing the lock cancels the work and stops the run. Both
-    /// measure real elapsed time (a step's duration is physical), not the injected clock.
+    /// measure real elapsed time (a step's duration is physical), not the injected clock. Every task
+    /// is a child of the caller's, so the work runs where the caller prefers (its task executor).
     func withHeartbeat<T: Sendable>(_ what: String, secret: SecretID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let (timeout, interval) = (configuration.stepTimeout, configuration.stepHeartbeat.map { max($0, .seconds(1)) } ?? configuration.heartbeatInterval)
-        let work = Task { try await body() }
-        let timedOut = Flag()
+        let timedOut = OneShotSignal()
         return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() } }
+            group.addTask { try await Self.run(body, cancellingWhen: timedOut) }
             group.addTask {
                 let started = ContinuousClock.now
                 while true {
                     let left = timeout - (ContinuousClock.now - started)
                     try await Task.sleep(for: left > .zero ? min(interval, left) : interval)
                     try await renewLock()
-                    if ContinuousClock.now - started >= timeout, timedOut.raise() { work.cancel() }
+                    if ContinuousClock.now - started >= timeout { timedOut.raise() }
                 }
             }
             defer { group.cancelAll() }
@@ -93,6 +93,20 @@ extension RotationEngine {
             }
         }
     }
+
+    /// Runs `body` to its end and gives its result; when `signal` is raised first, `body` is
+    /// cancelled, and its result (a value, if it ignored the cancellation) is still awaited.
+    private static func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, cancellingWhen signal: OneShotSignal) async throws -> T? {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask { await signal.wait(); return nil }
+            while let next = try await group.next() {
+                group.cancelAll()
+                if let value = next { return value }
+            }
+            return nil
+        }
+    }
 }
 
 /// Stops a run without rollback or any further journal write: the lock was lost, or the journal
@@ -101,10 +115,44 @@ struct RunInterrupted: Error {
     let error: RotorError
 }
 
-/// A flag that is raised once, from any task.
-final class Flag: Sendable {
-    private let raised = Mutex(false)
-    var isRaised: Bool { raised.withLock { $0 } }
-    /// Raises it; true only for the call that raised it.
-    func raise() -> Bool { raised.withLock { was in defer { was = true }; return !was } }
+/// A signal raised once, from any task, that one task can wait for; cancelling the waiter ends its wait.
+final class OneShotSignal: Sendable {
+    private struct State {
+        var raised = false
+        var waitEnded = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    var isRaised: Bool { state.withLock { $0.raised } }
+
+    func raise() {
+        state.withLock { $0.raised = true }
+        endWait()
+    }
+
+    /// Returns once the signal is raised or the waiting task is cancelled.
+    func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    if state.raised || state.waitEnded { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            endWait()
+        }
+    }
+
+    private func endWait() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.waitEnded = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
 }

@@ -87,7 +87,7 @@ struct PostgresRotationTests {
     @Test(arguments: [RotationStep.setSecret, .testSecret])
     func theDatabaseGoingDownRollsBackCleanly(during step: RotationStep) async throws {
         let pg = try PG.require()
-        let proxy = try CuttableProxy(target: pg.port)
+        let proxy = try await CuttableProxy(target: pg.port)
         var rotators = RotatorRegistry.withPostgres
         rotators.register(RotatorDescriptor(
             kind: "cutting", summary: "test", options: [:],
@@ -103,7 +103,7 @@ struct PostgresRotationTests {
         let failed = try await engine.rotate(id)
         #expect(failed.outcome != .succeeded)
         #expect(try await engine.store.getSecretValue(id, .current).value == initial)
-        try proxy.start()
+        try await proxy.restore()
         if failed.outcome == .rollingBack {
             // The rollback needed the database; now that it is back, the next run completes it.
             #expect(try await engine.rotate(id).outcome == .rolledBack)
@@ -223,11 +223,11 @@ struct CuttingRotator: Rotator {
         try await base.createSecret(request, context: context)
     }
     func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse {
-        if step == .setSecret { proxy.cutOnce() }
+        if step == .setSecret { try await proxy.cutOnce() }
         return try await base.setSecret(request, context: context)
     }
     func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse {
-        if step == .testSecret { proxy.cutOnce() }
+        if step == .testSecret { try await proxy.cutOnce() }
         return try await base.testSecret(request, context: context)
     }
     func rollback(_ request: RollbackRequest, context: RotationContext) async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import RotorTestSupport
 import Logging
 import PostgresNIO
@@ -107,14 +108,20 @@ enum StoreKind: String, CaseIterable, Sendable {
     }
 }
 
-/// A TCP forwarder to PostgreSQL that a test can cut (the database "goes down") and restore.
-final class CuttableProxy: @unchecked Sendable {
+/// A TCP forwarder to PostgreSQL that a test can cut (the database "goes down": open connections
+/// are reset, new ones closed at once) and restore. It keeps its port while cut, so no other test's
+/// server can take it meanwhile.
+final class CuttableProxy: Sendable {
     let port: Int
-    let target: Int
-    private var process: ChildProcess?
+    private let process: ChildProcess
+    private let commands: FileHandle
+    private let answers: FileHandle
+    private let armed = Mutex(true)
 
     static let script = """
-        import asyncio, socket, sys
+        import asyncio, os, sys
+        down = False
+        open_writers = set()
         async def pipe(r, w):
             try:
                 while True:
@@ -124,57 +131,68 @@ final class CuttableProxy: @unchecked Sendable {
             except Exception: pass
             finally: w.close()
         async def handle(cr, cw):
+            if down:
+                cw.transport.abort(); return
             try:
-                sr, sw = await asyncio.open_connection('127.0.0.1', int(sys.argv[2]))
+                sr, sw = await asyncio.open_connection('127.0.0.1', int(sys.argv[1]))
             except Exception:
                 cw.close(); return
-            await asyncio.gather(pipe(cr, sw), pipe(sr, cw))
+            open_writers.update((cw, sw))
+            try: await asyncio.gather(pipe(cr, sw), pipe(sr, cw))
+            finally: open_writers.difference_update((cw, sw))
         async def main():
-            server = await asyncio.start_server(handle, '127.0.0.1', int(sys.argv[1]), reuse_address=True)
-            print('ready', flush=True)
-            async with server: await server.serve_forever()
+            global down
+            loop = asyncio.get_running_loop()
+            server = await asyncio.start_server(handle, '127.0.0.1', 0)
+            print(server.sockets[0].getsockname()[1], flush=True)
+            commands = asyncio.StreamReader()
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+            while line := await commands.readline():
+                down = line.strip() == b'cut'
+                if down:
+                    for w in list(open_writers): w.transport.abort()
+                print('ok', flush=True)
+            os._exit(0)
         asyncio.run(main())
         """
 
-    init(target: Int) throws {
-        self.target = target
-        let socket = ChildProcess()
-        socket.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        socket.arguments = ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]
-        let pipe = Pipe()
-        socket.standardOutput = pipe
-        try socket.run()
-        socket.waitPolling()
-        port = Int(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))!
-        try start()
-    }
-
-    func start() throws {
+    init(target: Int) async throws {
         let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.script, "\(port)", "\(target)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
+        process.arguments = ["python3", "-c", Self.script, "\(target)"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
         try process.run()
-        _ = pipe.fileHandleForReading.availableData // waits for "ready"
         self.process = process
+        commands = input.fileHandleForWriting
+        answers = output.fileHandleForReading
+        port = try await Self.readLine(answers).flatMap(Int.init) ?? 0
+        guard port > 0 else { throw ChildProcessError("the PostgreSQL proxy did not start") }
     }
-
-    private var armed = true
 
     /// Cuts once: the first call after creation.
-    func cutOnce() {
-        guard armed else { return }
-        armed = false
-        cut()
+    func cutOnce() async throws {
+        guard armed.withLock({ armed in defer { armed = false }; return armed }) else { return }
+        try await cut()
     }
 
-    func cut() {
-        guard let process else { return }
+    func cut() async throws { try await command("cut") }
+    func restore() async throws { try await command("up") }
+
+    /// Sends a command and waits for the proxy to have carried it out.
+    private func command(_ name: String) async throws {
+        try commands.write(contentsOf: Data("\(name)\n".utf8))
+        guard try await Self.readLine(answers) == "ok" else { throw ChildProcessError("the PostgreSQL proxy did not answer '\(name)'") }
+    }
+
+    private static func readLine(_ handle: FileHandle) async throws -> String? {
+        let data = try await offThePool { handle.availableData }
+        return data.isEmpty ? nil : String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    deinit {
         kill(process.processIdentifier, SIGKILL)
         process.waitPolling()
-        self.process = nil
     }
-
-    deinit { cut() }
 }

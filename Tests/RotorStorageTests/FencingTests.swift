@@ -35,15 +35,19 @@ import RotorStorage
     }
 
     /// A's setSecret blocks past the lock's lifetime, ignoring cancellation: the heartbeat keeps the
-    /// lock while the work really runs, so B never acts; A completes.
+    /// lock while the work really runs, so B never acts; A completes. The timed tests run on threads
+    /// of their own: a heartbeat queued behind a hundred suites on two cooperative threads is late.
     @Test func aLockHeldByARunningStepIsNeverTakenOver() async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await lockHeldByARunningStep() }
+    }
+
+    func lockHeldByARunningStep() async throws {
         let world = try TwoProcesses()
         let gate = Gate()
         let a = try world.engine("A", gate: gate), b = try world.engine("B", gate: nil)
         try await a.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
-        let first = Task { try await a.rotate(world.id) }
-        // A hang detector: at the start of `make test` a hundred suites share two cores.
-        try await waitUntil(seconds: 120) { world.calls.all.contains("A:set") }
+        let first = Task(executorPreference: DedicatedExecutor.shared) { try await a.rotate(world.id) }
+        try await waitForSet(world, first)
         for _ in 0..<16 { // 4 s: past the lock's lifetime and the step's timeout (2.4 s)
             await #expect { _ = try await b.rotate(world.id) } throws: { ($0 as? RotorError)?.code == .locked }
             try await Task.sleep(for: .milliseconds(250))
@@ -57,6 +61,10 @@ import RotorStorage
     /// lapsed lock, resumes the same token and completes. When A wakes, its next journal write is
     /// refused and it stops without another side effect; the journal shows who ran what.
     @Test func aPausedHolderCannotWriteAfterItsLockWasTaken() async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await pausedHolder() }
+    }
+
+    func pausedHolder() async throws {
         let world = try TwoProcesses()
         let gate = Gate()
         let paused = PausableLocks(gate: gate)
@@ -64,8 +72,8 @@ import RotorStorage
         // B may meet its 2.4 s step limit when the machine is saturated (the start of make test): it retries.
         let b = try world.engine("B", gate: nil, attempts: 3)
         try await a.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
-        let first = Task { try await a.rotate(world.id) }
-        try await waitUntil(seconds: 120) { world.calls.all.contains("A:set") }
+        let first = Task(executorPreference: DedicatedExecutor.shared) { try await a.rotate(world.id) }
+        try await waitForSet(world, first)
         paused.pause()
         var report: RotationReport?
         for _ in 0..<100 where report == nil {
@@ -93,7 +101,7 @@ import RotorStorage
     @Test(arguments: [Backend.inMemory, .embedded])
     func theLockOfALocalProcessThatNoLongerExistsIsBrokenAtOnce(_ backend: Backend) async throws {
         let harness = try await Harness(backend)
-        let dead = Self.owner(pid: try deadPID(), start: "1")
+        let dead = Self.owner(pid: try await deadPID(), start: "1")
         #expect(try await harness.state.acquireSecretLock(harness.secret, owner: dead, ttl: 600, now: harness.clock.now()) != nil)
         var engine = harness.engine
         engine = RotationEngine(store: harness.store, state: harness.state, rotators: engine.rotators, clock: harness.clock,
@@ -177,12 +185,25 @@ import RotorStorage
         #expect(try await base.current().value == base.rotator.target.value)
     }
 
-    func deadPID() throws -> Int32 {
+    func deadPID() async throws -> Int32 {
         let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/true")
         try process.run()
-        process.waitPolling()
+        await process.exited()
         return process.processIdentifier
+    }
+
+    /// Waits for A's setSecret; a rotation that ends before it fails the test with what it said.
+    /// A hang detector too: at the start of `make test` a hundred suites share two cores.
+    func waitForSet(_ world: TwoProcesses, _ first: Task<RotationReport, any Error>) async throws {
+        let ended = Mutex<String?>(nil)
+        let watcher = Task {
+            let result = await first.result
+            ended.withLock { $0 = (try? result.get()).map { "\($0.outcome): \($0.error.map(String.init(describing:)) ?? "")" } ?? "\(result)" }
+        }
+        defer { watcher.cancel() }
+        try await waitUntil(seconds: 120) { world.calls.all.contains("A:set") || ended.withLock { $0 } != nil }
+        try #require(world.calls.all.contains("A:set"), "A's rotation ended before setSecret: \(ended.withLock { $0 } ?? "still running"); calls \(world.calls.all)")
     }
 
     func waitUntil(seconds: Int = 2, _ condition: () -> Bool) async throws {

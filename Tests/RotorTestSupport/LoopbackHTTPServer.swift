@@ -73,7 +73,8 @@ public final class LoopbackHTTPServer: Sendable {
                 guard let head else { return }
                 let loop = context.eventLoop
                 let bound = NIOLoopBound((context, self), eventLoop: loop)
-                Task {
+                // Off the cooperative threads: callers in other processes have deadlines.
+                Task(executorPreference: DedicatedExecutor.shared) {
                     let reply = await self.respond(Request(head: head, body: body))
                     loop.execute { bound.value.1.write(reply, context: bound.value.0) }
                 }

@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import RotorCore
+import RotorStorage
+import RotorTestSupport
+import Synchronization
+import Testing
+
+/// A step past its time limit (80% of the lock's lifetime) is cancelled and fails as transient; the
+/// next attempt runs. The lock's heartbeat runs beside it, as a child of the caller's task.
+@Suite struct StepTimeoutTests {
+    /// On threads of the tests' own: a second attempt queued behind a hundred suites could meet the limit too.
+    @Test func aStepPastItsLimitIsCancelledAndTheNextAttemptRuns() async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await stepPastItsLimit() }
+    }
+
+    func stepPastItsLimit() async throws {
+        let world = try FencingTests.TwoProcesses()
+        let slow = SlowOnceRotator()
+        var registry = RotatorRegistry.builtIn
+        registry.register(RotatorDescriptor(kind: "slow-once", summary: "test", options: [:], build: { _ throws(RotorError) in slow }, initialValue: { _, _ in nil }))
+        let engine = RotationEngine(
+            store: InMemorySecretStore(), state: try SQLiteStateStore(url: world.directory.appendingPathComponent("state.sqlite"), synchronous: .normal),
+            rotators: registry, configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: 2), actor: "t", lockTTL: 3),
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try await engine.createManagedSecret(world.id, rotator: "slow-once", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
+
+        let report = try await engine.rotate(world.id)
+
+        #expect(report.succeeded)
+        #expect(slow.log == ["create: cancelled", "create: done"])
+        let steps = try #require(try await engine.state.rotations(of: world.id, limit: 1).first).steps
+        let creates = steps.filter { $0.step == .createSecret }
+        #expect(creates.map(\.outcome) == [.failed, .succeeded])
+        #expect(creates.first?.error?.contains("createSecret did not finish within 2s and was cancelled") == true, "\(creates)")
+    }
+}
+
+/// A rotator whose first createSecret waits (until cancelled) far past any step limit.
+final class SlowOnceRotator: Rotator, Sendable {
+    let kind: RotatorKind = "slow-once"
+    let hasTarget = true
+    private let calls = Mutex<[String]>([])
+    var log: [String] { calls.withLock { $0 } }
+
+    func createSecret(_ request: CreateSecretRequest, context: RotationContext) async throws -> CreateSecretResponse {
+        if calls.withLock({ $0.isEmpty }) {
+            do { try await Task.sleep(for: .seconds(60)) } catch { calls.withLock { $0.append("create: cancelled") }; throw error }
+        }
+        calls.withLock { $0.append("create: done") }
+        return CreateSecretResponse(newValue: SecretValue(string: "value-\(context.token)"))
+    }
+    func setSecret(_ request: SetSecretRequest, context: RotationContext) async throws -> SetSecretResponse { SetSecretResponse() }
+    func testSecret(_ request: TestSecretRequest, context: RotationContext) async throws -> TestSecretResponse { TestSecretResponse() }
+    func finishSecret(_ request: FinishSecretRequest, context: RotationContext) async throws -> FinishSecretResponse { FinishSecretResponse() }
+    func rollback(_ request: RollbackRequest, context: RotationContext) async throws {}
+}
