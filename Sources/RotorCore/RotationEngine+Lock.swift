@@ -66,45 +66,46 @@ extension RotationEngine {
     /// work really runs: a lock is never left to lapse under work still in flight. After
     /// ``EngineConfiguration/stepTimeout`` the work is cancelled (rotators close their connections)
     /// and the attempt fails as transient. Losing the lock cancels the work and stops the run. Both
-    /// measure real elapsed time (a step's duration is physical), not the injected clock. Every task
-    /// is a child of the caller's, so the work runs where the caller prefers (its task executor).
+    /// measure real elapsed time (a step's duration is physical), not the injected clock.
+    ///
+    /// The work is the one child task; the caller's task is the heartbeat, woken by
+    /// ``HeartbeatTicker`` when it is due and by the work's end. Everything runs where the caller
+    /// prefers (its task executor).
     func withHeartbeat<T: Sendable>(_ what: String, secret: SecretID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let (timeout, interval) = (configuration.stepTimeout, configuration.stepHeartbeat.map { max($0, .seconds(1)) } ?? configuration.heartbeatInterval)
-        let timedOut = OneShotSignal()
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await Self.run(body, cancellingWhen: timedOut) }
+        let mailbox = StepMailbox()
+        return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask {
-                let started = ContinuousClock.now
-                while true {
-                    let left = timeout - (ContinuousClock.now - started)
-                    try await Task.sleep(for: left > .zero ? min(interval, left) : interval)
-                    try await renewLock()
-                    if ContinuousClock.now - started >= timeout { timedOut.raise() }
-                }
+                defer { mailbox.post(.done) }
+                return try await body()
             }
-            defer { group.cancelAll() }
+            let started = ContinuousClock.now
+            var (nextRenewal, timedOut) = (started + min(interval, timeout), false)
+            let ticker = HeartbeatTicker.shared
+            let ticket = ticker.watch(mailbox, due: nextRenewal)
+            defer { ticker.unwatch(ticket) }
+            while await mailbox.next() == .due {
+                let now = ContinuousClock.now
+                if now >= nextRenewal {
+                    do { try await renewLock() } catch {
+                        group.cancelAll() // the group still waits for the work to end
+                        throw error
+                    }
+                    nextRenewal = ContinuousClock.now + interval
+                }
+                if !timedOut, now - started >= timeout {
+                    timedOut = true
+                    group.cancelAll()
+                }
+                ticker.reschedule(ticket, due: timedOut ? nextRenewal : min(nextRenewal, started + timeout))
+            }
             do {
-                guard let first = try await group.next(), let value = first else { throw CancellationError() }
-                return value
-            } catch is CancellationError where timedOut.isRaised {
+                return try await group.next()!
+            } catch is CancellationError where timedOut {
                 throw RotorError(
                     .transient, "\(what) did not finish within \(Int(timeout.seconds))s and was cancelled", secret: secret,
                     remedy: "check the target's latency; raise --lock-ttl (the step timeout is 80% of it) if steps legitimately take longer", isTransient: true)
             }
-        }
-    }
-
-    /// Runs `body` to its end and gives its result; when `signal` is raised first, `body` is
-    /// cancelled, and its result (a value, if it ignored the cancellation) is still awaited.
-    private static func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, cancellingWhen signal: OneShotSignal) async throws -> T? {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask { await signal.wait(); return nil }
-            while let next = try await group.next() {
-                group.cancelAll()
-                if let value = next { return value }
-            }
-            return nil
         }
     }
 }
@@ -113,46 +114,4 @@ extension RotationEngine {
 /// cannot be written. The rotation stays open for the next run (or the lock's new holder) to resume.
 struct RunInterrupted: Error {
     let error: RotorError
-}
-
-/// A signal raised once, from any task, that one task can wait for; cancelling the waiter ends its wait.
-final class OneShotSignal: Sendable {
-    private struct State {
-        var raised = false
-        var waitEnded = false
-        var waiter: CheckedContinuation<Void, Never>?
-    }
-    private let state = Mutex(State())
-
-    var isRaised: Bool { state.withLock { $0.raised } }
-
-    func raise() {
-        state.withLock { $0.raised = true }
-        endWait()
-    }
-
-    /// Returns once the signal is raised or the waiting task is cancelled.
-    func wait() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let now = state.withLock { state -> Bool in
-                    if state.raised || state.waitEnded { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            endWait()
-        }
-    }
-
-    private func endWait() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.waitEnded = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
-    }
 }
