@@ -115,8 +115,8 @@ final class CuttableProxy: Sendable {
     let port: Int
     private let process: ChildProcess
     private let commands: FileHandle
-    private let answers: FileHandle
     private let armed = Mutex(true)
+    private let lines: LineReader
 
     static let script = """
         import asyncio, os, sys
@@ -166,8 +166,8 @@ final class CuttableProxy: Sendable {
         try process.run()
         self.process = process
         commands = input.fileHandleForWriting
-        answers = output.fileHandleForReading
-        port = try await Self.readLine(answers).flatMap(Int.init) ?? 0
+        lines = LineReader(output.fileHandleForReading)
+        port = try await lines.next().flatMap(Int.init) ?? 0
         guard port > 0 else { throw ChildProcessError("the PostgreSQL proxy did not start") }
     }
 
@@ -183,16 +183,34 @@ final class CuttableProxy: Sendable {
     /// Sends a command and waits for the proxy to have carried it out.
     private func command(_ name: String) async throws {
         try commands.write(contentsOf: Data("\(name)\n".utf8))
-        guard try await Self.readLine(answers) == "ok" else { throw ChildProcessError("the PostgreSQL proxy did not answer '\(name)'") }
-    }
-
-    private static func readLine(_ handle: FileHandle) async throws -> String? {
-        let data = try await offThePool { handle.availableData }
-        return data.isEmpty ? nil : String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let answer = try await lines.next()
+        guard answer == "ok" else { throw ChildProcessError("the PostgreSQL proxy answered '\(name)' with \(answer.map { String(reflecting: $0) } ?? "nothing (it ended)")") }
     }
 
     deinit {
         kill(process.processIdentifier, SIGKILL)
         process.waitPolling()
+    }
+}
+
+/// Lines of a child's output, read off the cooperative threads; a line may come in several reads.
+final class LineReader: Sendable {
+    private let handle: FileHandle
+    private let unread = Mutex<[UInt8]>([])
+
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    /// The next line; `nil` once the output has ended.
+    func next() async throws -> String? {
+        while true {
+            if let line = unread.withLock({ buffer -> String? in
+                guard let end = buffer.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+                defer { buffer.removeSubrange(...end) }
+                return String(decoding: buffer[..<end], as: UTF8.self)
+            }) { return line }
+            let data = try await offThePool { [handle] in handle.availableData }
+            if data.isEmpty { return nil }
+            unread.withLock { $0.append(contentsOf: data) }
+        }
     }
 }
