@@ -1,13 +1,13 @@
-import class Foundation.NSCondition
+import Dispatch
 import class Foundation.Thread
-import struct Foundation.Date
 import Synchronization
 
 /// One clock for every running step's heartbeat: a step says when it next needs to act (renew its
 /// lock, meet its time limit), and a single thread of its own posts to the step's mailbox when
-/// that time comes. A step then costs no timer and no task of its own for its heartbeat, and the
-/// clock keeps time even when the cooperative threads are all busy.
-final class HeartbeatTicker: @unchecked Sendable {
+/// that time comes. A step then costs no timer and no task of its own for its heartbeat. The
+/// thread waits on the monotonic clock, in slices of at most a second, so a wall-clock step (NTP,
+/// `date -s`) never delays a renewal. (The step's task still needs a thread of its executor to act.)
+final class HeartbeatTicker: Sendable {
     static let shared = HeartbeatTicker()
 
     private struct Entry {
@@ -15,72 +15,71 @@ final class HeartbeatTicker: @unchecked Sendable {
         var due: ContinuousClock.Instant?
     }
 
-    private let condition = NSCondition()
-    // Guarded by `condition`.
-    private var entries: [Int: Entry] = [:]
-    private var nextID = 0
-    private var started = false
-    /// When the thread wakes next; `nil` while it waits for a first entry.
-    private var wakesAt: ContinuousClock.Instant?
+    private struct State {
+        var entries: [Int: Entry] = [:]
+        var nextID = 0
+        var started = false
+        /// When the thread wakes next; `nil` while it waits for a first entry.
+        var wakesAt: ContinuousClock.Instant?
+    }
+
+    private let state = Mutex(State())
+    /// Counts wake-ups asked for, so one asked for while the thread is not yet waiting is not lost.
+    private let wake = DispatchSemaphore(value: 0)
+    private static let longestWait: Duration = .seconds(1)
 
     /// Starts watching for `mailbox`, first due at `due`; returns the ticket for the calls below.
     func watch(_ mailbox: StepMailbox, due: ContinuousClock.Instant) -> Int {
-        condition.lock()
-        defer { condition.unlock() }
-        let id = nextID
-        nextID += 1
-        entries[id] = Entry(mailbox: mailbox, due: due)
-        if !started {
-            started = true
-            let thread = Thread { [unowned self] in self.run() }
+        let (id, start, signal) = state.withLock { state -> (Int, Bool, Bool) in
+            let id = state.nextID
+            state.nextID += 1
+            state.entries[id] = Entry(mailbox: mailbox, due: due)
+            defer { state.started = true }
+            return (id, !state.started, state.wakesAt.map { due < $0 } ?? true)
+        }
+        if start {
+            let thread = Thread { [self] in run() }
             thread.name = "rotor-heartbeat"
             thread.start()
         }
-        wakeIfSooner(due)
+        if signal { wake.signal() }
         return id
     }
 
     /// Sets when the ticket is next due.
     func reschedule(_ id: Int, due: ContinuousClock.Instant) {
-        condition.lock()
-        defer { condition.unlock() }
-        entries[id]?.due = due
-        wakeIfSooner(due)
+        let signal = state.withLock { state -> Bool in
+            guard state.entries[id] != nil else { return false }
+            state.entries[id]?.due = due
+            return state.wakesAt.map { due < $0 } ?? true
+        }
+        if signal { wake.signal() }
     }
 
     func unwatch(_ id: Int) {
-        condition.lock()
-        entries[id] = nil
-        condition.unlock()
-    }
-
-    /// Called with the lock held: the thread sleeps past `due`, so wake it to recompute.
-    private func wakeIfSooner(_ due: ContinuousClock.Instant) {
-        if wakesAt.map({ due < $0 }) ?? true { condition.signal() }
+        _ = state.withLock { $0.entries.removeValue(forKey: id) }
     }
 
     private func run() {
-        condition.lock()
         while true {
             let now = ContinuousClock.now
-            var fired: [StepMailbox] = []
-            for (id, entry) in entries {
-                guard let due = entry.due, due <= now else { continue }
-                fired.append(entry.mailbox)
-                entries[id]?.due = nil // until the step says when it is due again
+            let (fired, wakesAt) = state.withLock { state -> ([StepMailbox], ContinuousClock.Instant?) in
+                var fired: [StepMailbox] = []
+                for (id, entry) in state.entries {
+                    guard let due = entry.due, due <= now else { continue }
+                    fired.append(entry.mailbox)
+                    state.entries[id]?.due = nil // until the step says when it is due again
+                }
+                state.wakesAt = fired.isEmpty ? state.entries.values.compactMap(\.due).min() : now
+                return (fired, state.wakesAt)
             }
-            if !fired.isEmpty {
-                condition.unlock()
-                for mailbox in fired { mailbox.post(.due) }
-                condition.lock()
-                continue
-            }
-            wakesAt = entries.values.compactMap(\.due).min()
+            for mailbox in fired { mailbox.post(.due) }
+            guard fired.isEmpty else { continue }
             if let wakesAt {
-                let seconds = Double((wakesAt - now).components.seconds) + Double((wakesAt - now).components.attoseconds) / 1e18
-                _ = condition.wait(until: Date().addingTimeInterval(seconds))
+                let wait = min(wakesAt - now, Self.longestWait)
+                _ = wake.wait(timeout: .now() + .nanoseconds(Int(wait / .nanoseconds(1))))
             } else {
-                condition.wait()
+                wake.wait()
             }
         }
     }
@@ -88,7 +87,7 @@ final class HeartbeatTicker: @unchecked Sendable {
 
 /// What a running step's heartbeat waits for: its time to act, or the step's work ending.
 final class StepMailbox: Sendable {
-    enum Event: Sendable { case due, done }
+    enum Event: Sendable, Equatable { case due, done }
 
     private let state = Mutex<(events: [Event], waiter: CheckedContinuation<Event, Never>?)>(([], nil))
 
@@ -101,10 +100,11 @@ final class StepMailbox: Sendable {
         waiter?.resume(returning: event)
     }
 
-    /// The next event, in the order posted.
+    /// The next event; the work's end comes first once it is known (no renewal after the work ended).
     func next() async -> Event {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> Event? in
+                if state.events.contains(.done) { state.events.removeAll(); return .done }
                 guard state.events.isEmpty else { return state.events.removeFirst() }
                 state.waiter = continuation
                 return nil

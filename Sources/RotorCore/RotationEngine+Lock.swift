@@ -65,14 +65,17 @@ extension RotationEngine {
     /// Runs one step attempt (or a rollback) while a heartbeat renews the lock, for as long as the
     /// work really runs: a lock is never left to lapse under work still in flight. After
     /// ``EngineConfiguration/stepTimeout`` the work is cancelled (rotators close their connections)
-    /// and the attempt fails as transient. Losing the lock cancels the work and stops the run. Both
-    /// measure real elapsed time (a step's duration is physical), not the injected clock.
+    /// and the attempt fails as transient. Losing the lock cancels the work and stops the run; a
+    /// renewal that fails otherwise is tried again a second later (the next fenced journal write
+    /// says whether the lock survived). Both measure real elapsed time (a step's duration is
+    /// physical), not the injected clock.
     ///
     /// The work is the one child task; the caller's task is the heartbeat, woken by
-    /// ``HeartbeatTicker`` when it is due and by the work's end. Everything runs where the caller
+    /// ``HeartbeatTicker`` when it is due and by the work's end, so everything runs where the caller
     /// prefers (its task executor).
     func withHeartbeat<T: Sendable>(_ what: String, secret: SecretID, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let (timeout, interval) = (configuration.stepTimeout, configuration.stepHeartbeat.map { max($0, .seconds(1)) } ?? configuration.heartbeatInterval)
+        let timeout = configuration.stepTimeout
+        let interval = max(configuration.stepHeartbeat.map { max($0, .seconds(1)) } ?? configuration.heartbeatInterval, .milliseconds(100))
         let mailbox = StepMailbox()
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask {
@@ -85,15 +88,10 @@ extension RotationEngine {
             let ticket = ticker.watch(mailbox, due: nextRenewal)
             defer { ticker.unwatch(ticket) }
             while await mailbox.next() == .due {
-                let now = ContinuousClock.now
-                if now >= nextRenewal {
-                    do { try await renewLock() } catch {
-                        group.cancelAll() // the group still waits for the work to end
-                        throw error
-                    }
-                    nextRenewal = ContinuousClock.now + interval
+                if ContinuousClock.now >= nextRenewal {
+                    nextRenewal = try await renewDuringStep(secret, cancellingOnLoss: group) ? ContinuousClock.now + interval : ContinuousClock.now + .seconds(1)
                 }
-                if !timedOut, now - started >= timeout {
+                if !timedOut, ContinuousClock.now - started >= timeout {
                     timedOut = true
                     group.cancelAll()
                 }
@@ -106,6 +104,27 @@ extension RotationEngine {
                     .transient, "\(what) did not finish within \(Int(timeout.seconds))s and was cancelled", secret: secret,
                     remedy: "check the target's latency; raise --lock-ttl (the step timeout is 80% of it) if steps legitimately take longer", isTransient: true)
             }
+        }
+    }
+
+    /// One renewal while a step's work runs; `false` when it failed without the lock being lost (try
+    /// again soon). A lost lock cancels the work and throws (the group still waits for the work to
+    /// end). A cancelled caller still renews: its work may ignore the cancellation for a while.
+    private func renewDuringStep<T>(_ secret: SecretID, cancellingOnLoss group: ThrowingTaskGroup<T, any Error>) async throws -> Bool {
+        do {
+            if Task.isCancelled {
+                let held = JournalFence.current
+                try await Task.detached { try await JournalFence.$current.withValue(held) { try await self.renewLock() } }.value
+            } else {
+                try await renewLock()
+            }
+            return true
+        } catch let lost as RunInterrupted {
+            group.cancelAll()
+            throw lost
+        } catch {
+            logger.warning("could not renew the secret's lock; trying again in a second", metadata: ["secret": "\(secret)", "error": "\(RotorError.wrapping(error).summary)"])
+            return false
         }
     }
 }

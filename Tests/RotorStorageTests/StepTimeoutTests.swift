@@ -36,6 +36,54 @@ import Testing
     }
 }
 
+extension StepTimeoutTests {
+    /// A renewal that fails without the lock being lost (a busy database) is tried again a second
+    /// later; the step it guards goes on and succeeds.
+    @Test func aRenewalThatFailsOnceNeitherFailsNorStopsTheStep() async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await renewalFailingOnce() }
+    }
+
+    func renewalFailingOnce() async throws {
+        let world = try FencingTests.TwoProcesses()
+        let gate = Gate()
+        let flaky = FailingRenewals(base: try SQLiteStateStore(url: world.directory.appendingPathComponent("state.sqlite"), synchronous: .normal))
+        var registry = RotatorRegistry.builtIn
+        let rotator = SharedTargetRotator(owner: "A", target: world.target, calls: world.calls, gate: gate)
+        registry.register(RotatorDescriptor(kind: "shared", summary: "test", options: [:], build: { _ throws(RotorError) in rotator }, initialValue: { _, _ in nil }))
+        let engine = RotationEngine(
+            store: InMemorySecretStore(), state: flaky, rotators: registry,
+            configuration: EngineConfiguration(actor: "t", lockTTL: 6, lockOwner: "A"), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try await engine.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
+        let rotation = Task(executorPreference: DedicatedExecutor.shared) { try await engine.rotate(world.id) }
+        // setSecret holds past the first renewal (2 s), which fails, and the retry a second later.
+        for _ in 0..<12000 where flaky.renewals < 2 { try await Task.sleep(for: .milliseconds(10)) }
+        gate.open()
+        let report = try await rotation.value
+        #expect(report.succeeded, "\(report.error.map(String.init(describing:)) ?? "")")
+        #expect(flaky.failed == 1 && flaky.renewals >= 2)
+    }
+}
+
+/// Lock renewals during a step (not the first take of the lock) of which the first fails as a busy database would.
+final class FailingRenewals: ForwardingStateStore, Sendable {
+    let base: any RotationStateStore
+    private let counts = Mutex((renewals: 0, failed: 0))
+    var renewals: Int { counts.withLock { $0.renewals } }
+    var failed: Int { counts.withLock { $0.failed } }
+    init(base: any RotationStateStore) { self.base = base }
+
+    func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock? {
+        let fails = counts.withLock { counts in
+            counts.renewals += 1
+            guard counts.failed == 0 else { return false }
+            counts.failed = 1
+            return true
+        }
+        if fails { throw RotorError(.storeUnavailable, "database is locked (simulated)", isTransient: true) }
+        return try await base.acquireSecretLock(id, owner: owner, ttl: ttl, now: now)
+    }
+}
+
 /// A rotator whose first createSecret waits (until cancelled) far past any step limit.
 final class SlowOnceRotator: Rotator, Sendable {
     let kind: RotatorKind = "slow-once"
