@@ -19,8 +19,8 @@ final class HeartbeatTicker: Sendable {
         var entries: [Int: Entry] = [:]
         var nextID = 0
         var started = false
-        /// When the thread wakes next; `nil` while it waits for a first entry.
-        var wakesAt: ContinuousClock.Instant?
+        /// When the thread wakes next (at least once a second, so a due time later than that needs no signal).
+        var wakesAt = ContinuousClock.now
     }
 
     private let state = Mutex(State())
@@ -35,7 +35,7 @@ final class HeartbeatTicker: Sendable {
             state.nextID += 1
             state.entries[id] = Entry(mailbox: mailbox, due: due)
             defer { state.started = true }
-            return (id, !state.started, state.wakesAt.map { due < $0 } ?? true)
+            return (id, !state.started, due < state.wakesAt)
         }
         if start {
             let thread = Thread { [self] in run() }
@@ -51,7 +51,7 @@ final class HeartbeatTicker: Sendable {
         let signal = state.withLock { state -> Bool in
             guard state.entries[id] != nil else { return false }
             state.entries[id]?.due = due
-            return state.wakesAt.map { due < $0 } ?? true
+            return due < state.wakesAt
         }
         if signal { wake.signal() }
     }
@@ -63,24 +63,20 @@ final class HeartbeatTicker: Sendable {
     private func run() {
         while true {
             let now = ContinuousClock.now
-            let (fired, wakesAt) = state.withLock { state -> ([StepMailbox], ContinuousClock.Instant?) in
+            let (fired, wakesAt) = state.withLock { state -> ([StepMailbox], ContinuousClock.Instant) in
                 var fired: [StepMailbox] = []
                 for (id, entry) in state.entries {
                     guard let due = entry.due, due <= now else { continue }
                     fired.append(entry.mailbox)
                     state.entries[id]?.due = nil // until the step says when it is due again
                 }
-                state.wakesAt = fired.isEmpty ? state.entries.values.compactMap(\.due).min() : now
+                let soonest = state.entries.values.compactMap(\.due).min() ?? now + Self.longestWait
+                state.wakesAt = fired.isEmpty ? min(soonest, now + Self.longestWait) : now
                 return (fired, state.wakesAt)
             }
             for mailbox in fired { mailbox.post(.due) }
             guard fired.isEmpty else { continue }
-            if let wakesAt {
-                let wait = min(wakesAt - now, Self.longestWait)
-                _ = wake.wait(timeout: .now() + .nanoseconds(Int(wait / .nanoseconds(1))))
-            } else {
-                wake.wait()
-            }
+            _ = wake.wait(timeout: .now() + .nanoseconds(Int((wakesAt - now) / .nanoseconds(1))))
         }
     }
 }
