@@ -76,7 +76,8 @@ final class HeartbeatTicker: Sendable {
             }
             for mailbox in fired { mailbox.post(.due) }
             guard fired.isEmpty else { continue }
-            _ = wake.wait(timeout: .now() + .nanoseconds(Int((wakesAt - now) / .nanoseconds(1))))
+            let wait = max(.zero, wakesAt - ContinuousClock.now)
+            _ = wake.wait(timeout: .now() + .nanoseconds(Int(wait / .nanoseconds(1))))
         }
     }
 }

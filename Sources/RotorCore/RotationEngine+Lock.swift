@@ -65,10 +65,10 @@ extension RotationEngine {
     /// Runs one step attempt (or a rollback) while a heartbeat renews the lock, for as long as the
     /// work really runs: a lock is never left to lapse under work still in flight. After
     /// ``EngineConfiguration/stepTimeout`` the work is cancelled (rotators close their connections)
-    /// and the attempt fails as transient. Losing the lock cancels the work and stops the run; a
-    /// renewal that fails otherwise is tried again a second later (the next fenced journal write
-    /// says whether the lock survived). Both measure real elapsed time (a step's duration is
-    /// physical), not the injected clock.
+    /// and the attempt fails as transient. Losing the lock cancels the work and stops the run. A
+    /// renewal that fails otherwise is tried again soon; once the lock may lapse before the next try,
+    /// the work is cancelled and the run stops as if the lock were lost. Both measure real elapsed
+    /// time (a step's duration is physical), not the injected clock.
     ///
     /// The work is the one child task; the caller's task is the heartbeat, woken by
     /// ``HeartbeatTicker`` when it is due and by the work's end, so everything runs where the caller
@@ -83,23 +83,27 @@ extension RotationEngine {
                 return try await body()
             }
             let started = ContinuousClock.now
-            var (nextRenewal, timedOut) = (started + min(interval, timeout), false)
+            var renewal = Renewal(interval: interval, lastRenewed: started, next: started + min(interval, timeout))
+            var timedOut = false
             let ticker = HeartbeatTicker.shared
-            let ticket = ticker.watch(mailbox, due: nextRenewal)
+            let ticket = ticker.watch(mailbox, due: renewal.next)
             defer { ticker.unwatch(ticket) }
+            func cancelPastTheLimit() {
+                guard !timedOut, ContinuousClock.now - started >= timeout else { return }
+                timedOut = true
+                group.cancelAll()
+            }
             while await mailbox.next() == .due {
-                if ContinuousClock.now >= nextRenewal {
-                    nextRenewal = try await renewDuringStep(secret, cancellingOnLoss: group) ? ContinuousClock.now + interval : ContinuousClock.now + .seconds(1)
+                cancelPastTheLimit() // before a renewal, which may be slow
+                if ContinuousClock.now >= renewal.next {
+                    try await renewDuringStep(secret, &renewal, cancellingOnLoss: group)
+                    cancelPastTheLimit()
                 }
-                if !timedOut, ContinuousClock.now - started >= timeout {
-                    timedOut = true
-                    group.cancelAll()
-                }
-                ticker.reschedule(ticket, due: timedOut ? nextRenewal : min(nextRenewal, started + timeout))
+                ticker.reschedule(ticket, due: timedOut ? renewal.next : min(renewal.next, started + timeout))
             }
             do {
                 return try await group.next()!
-            } catch is CancellationError where timedOut {
+            } catch is CancellationError where timedOut && !Task.isCancelled {
                 throw RotorError(
                     .transient, "\(what) did not finish within \(Int(timeout.seconds))s and was cancelled", secret: secret,
                     remedy: "check the target's latency; raise --lock-ttl (the step timeout is 80% of it) if steps legitimately take longer", isTransient: true)
@@ -107,24 +111,39 @@ extension RotationEngine {
         }
     }
 
-    /// One renewal while a step's work runs; `false` when it failed without the lock being lost (try
-    /// again soon). A lost lock cancels the work and throws (the group still waits for the work to
-    /// end). A cancelled caller still renews: its work may ignore the cancellation for a while.
-    private func renewDuringStep<T>(_ secret: SecretID, cancellingOnLoss group: ThrowingTaskGroup<T, any Error>) async throws -> Bool {
+    /// When a running step's lock was last renewed and is next due.
+    struct Renewal {
+        let interval: Duration
+        var lastRenewed: ContinuousClock.Instant
+        var next: ContinuousClock.Instant
+        /// How soon a failed renewal is tried again.
+        var retry: Duration { min(.seconds(1), interval / 2) }
+        /// The lock is known to last two intervals past its last renewal (a step starts with at least that).
+        var mayLapseBy: ContinuousClock.Instant { lastRenewed + interval * 2 }
+    }
+
+    /// One renewal while a step's work runs. A lost lock cancels the work and throws (the group still
+    /// waits for the work to end); so does a failure when the lock may lapse before another try. A
+    /// cancelled caller still renews: its work may ignore the cancellation for a while.
+    private func renewDuringStep<T>(_ secret: SecretID, _ renewal: inout Renewal, cancellingOnLoss group: ThrowingTaskGroup<T, any Error>) async throws {
         do {
-            if Task.isCancelled {
-                let held = JournalFence.current
-                try await Task.detached { try await JournalFence.$current.withValue(held) { try await self.renewLock() } }.value
-            } else {
-                try await renewLock()
-            }
-            return true
+            // A task of its own is not cancelled with its parent; it keeps the fence (a task-local).
+            if Task.isCancelled { try await Task { try await self.renewLock() }.value } else { try await renewLock() }
+            renewal.lastRenewed = ContinuousClock.now
+            renewal.next = renewal.lastRenewed + renewal.interval
         } catch let lost as RunInterrupted {
             group.cancelAll()
             throw lost
         } catch {
-            logger.warning("could not renew the secret's lock; trying again in a second", metadata: ["secret": "\(secret)", "error": "\(RotorError.wrapping(error).summary)"])
-            return false
+            let now = ContinuousClock.now
+            guard now + renewal.retry < renewal.mayLapseBy else {
+                group.cancelAll()
+                throw RunInterrupted(error: RotorError(
+                    .storeUnavailable, "the secret's lock could not be renewed and may lapse: \(RotorError.wrapping(error).summary); the step was cancelled so that no other process acts beside it",
+                    secret: secret, remedy: "check the state database; the next run resumes this rotation with the same token"))
+            }
+            logger.warning("could not renew the secret's lock; trying again", metadata: ["secret": "\(secret)", "error": "\(RotorError.wrapping(error).summary)"])
+            renewal.next = now + renewal.retry
         }
     }
 }

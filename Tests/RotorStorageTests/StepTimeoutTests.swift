@@ -64,19 +64,52 @@ extension StepTimeoutTests {
     }
 }
 
-/// Lock renewals during a step (not the first take of the lock) of which the first fails as a busy database would.
+extension StepTimeoutTests {
+    /// Renewals that keep failing (the state database is unreachable): before the lock may lapse
+    /// the step's work is cancelled and the run stops, open, for the next run to resume.
+    @Test func renewalsFailingUntilTheLockMayLapseStopTheRun() async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await renewalsFailingForGood() }
+    }
+
+    func renewalsFailingForGood() async throws {
+        let world = try FencingTests.TwoProcesses()
+        let gate = Gate()
+        let flaky = FailingRenewals(base: try SQLiteStateStore(url: world.directory.appendingPathComponent("state.sqlite"), synchronous: .normal), failures: .max)
+        var registry = RotatorRegistry.builtIn
+        let rotator = SharedTargetRotator(owner: "A", target: world.target, calls: world.calls, gate: gate)
+        registry.register(RotatorDescriptor(kind: "shared", summary: "test", options: [:], build: { _ throws(RotorError) in rotator }, initialValue: { _, _ in nil }))
+        let engine = RotationEngine(
+            store: InMemorySecretStore(), state: flaky, rotators: registry,
+            configuration: EngineConfiguration(actor: "t", lockTTL: 6, lockOwner: "A"), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try await engine.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
+        let rotation = Task(executorPreference: DedicatedExecutor.shared) { try await engine.rotate(world.id) }
+        // Renewals every 2 s; the lock is known to last 4 s: the failure at 2 s is retried at 3 s, which gives up.
+        for _ in 0..<12000 where flaky.renewals < 2 { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .milliseconds(200))
+        gate.open() // the work ignores cancellation until now
+        await #expect { _ = try await rotation.value } throws: { error in
+            (error as? RotorError)?.code == .storeUnavailable && "\(error)".contains("could not be renewed")
+        }
+        #expect(flaky.renewals == 2, "no renewal after giving up")
+        #expect(world.calls.all == ["A:create", "A:set"], "nothing after the interrupted step")
+        #expect(try await engine.state.openRotation(for: world.id) != nil, "the rotation stays open for the next run")
+    }
+}
+
+/// Lock renewals during a step (not the first take of the lock), of which the first `failures` fail as a busy database would.
 final class FailingRenewals: ForwardingStateStore, Sendable {
     let base: any RotationStateStore
+    let failures: Int
     private let counts = Mutex((renewals: 0, failed: 0))
     var renewals: Int { counts.withLock { $0.renewals } }
     var failed: Int { counts.withLock { $0.failed } }
-    init(base: any RotationStateStore) { self.base = base }
+    init(base: any RotationStateStore, failures: Int = 1) { (self.base, self.failures) = (base, failures) }
 
     func acquireSecretLock(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> SecretLock? {
         let fails = counts.withLock { counts in
             counts.renewals += 1
-            guard counts.failed == 0 else { return false }
-            counts.failed = 1
+            guard counts.failed < failures else { return false }
+            counts.failed += 1
             return true
         }
         if fails { throw RotorError(.storeUnavailable, "database is locked (simulated)", isTransient: true) }
