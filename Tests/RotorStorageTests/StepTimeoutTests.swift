@@ -36,63 +36,58 @@ import Testing
     }
 }
 
-extension StepTimeoutTests {
-    /// A renewal that fails without the lock being lost (a busy database) is tried again a second
-    /// later; the step it guards goes on and succeeds.
-    @Test func aRenewalThatFailsOnceNeitherFailsNorStopsTheStep() async throws {
-        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await renewalFailingOnce() }
-    }
+/// A rotation whose setSecret holds until `gate` opens, on a state store whose renewals fail `failures` times.
+struct HeldStepWithFailingRenewals {
+    let world: FencingTests.TwoProcesses
+    let gate = Gate()
+    let renewals: FailingRenewals
+    let engine: RotationEngine
+    let rotation: Task<RotationReport, any Error>
 
-    func renewalFailingOnce() async throws {
-        let world = try FencingTests.TwoProcesses()
-        let gate = Gate()
-        let flaky = FailingRenewals(base: try SQLiteStateStore(url: world.directory.appendingPathComponent("state.sqlite"), synchronous: .normal))
+    init(failures: Int) async throws {
+        world = try FencingTests.TwoProcesses()
+        renewals = FailingRenewals(base: try SQLiteStateStore(url: world.directory.appendingPathComponent("state.sqlite"), synchronous: .normal), failures: failures)
         var registry = RotatorRegistry.builtIn
         let rotator = SharedTargetRotator(owner: "A", target: world.target, calls: world.calls, gate: gate)
         registry.register(RotatorDescriptor(kind: "shared", summary: "test", options: [:], build: { _ throws(RotorError) in rotator }, initialValue: { _, _ in nil }))
+        // Renewals every 2 s; the lock is known to last 4 s past the last one.
         let engine = RotationEngine(
-            store: InMemorySecretStore(), state: flaky, rotators: registry,
+            store: InMemorySecretStore(), state: renewals, rotators: registry,
             configuration: EngineConfiguration(actor: "t", lockTTL: 6, lockOwner: "A"), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         try await engine.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
-        let rotation = Task(executorPreference: DedicatedExecutor.shared) { try await engine.rotate(world.id) }
-        // setSecret holds past the first renewal (2 s), which fails, and the retry a second later.
-        for _ in 0..<12000 where flaky.renewals < 2 { try await Task.sleep(for: .milliseconds(10)) }
-        gate.open()
-        let report = try await rotation.value
-        #expect(report.succeeded, "\(report.error.map(String.init(describing:)) ?? "")")
-        #expect(flaky.failed == 1 && flaky.renewals >= 2)
+        self.engine = engine
+        rotation = Task(executorPreference: DedicatedExecutor.shared) { [id = world.id] in try await engine.rotate(id) }
+        for _ in 0..<12000 where renewals.renewals < 2 { try await Task.sleep(for: .milliseconds(10)) }
     }
 }
 
 extension StepTimeoutTests {
+    /// A renewal that fails without the lock being lost (a busy database) is tried again a second
+    /// later; the step it guards goes on and succeeds.
+    @Test func aRenewalThatFailsOnceNeitherFailsNorStopsTheStep() async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) {
+            let held = try await HeldStepWithFailingRenewals(failures: 1) // the failure at 2 s, the retry at 3 s
+            held.gate.open()
+            let report = try await held.rotation.value
+            #expect(report.succeeded, "\(report.error.map(String.init(describing:)) ?? "")")
+            #expect(held.renewals.failed == 1 && held.renewals.renewals >= 2)
+        }
+    }
+
     /// Renewals that keep failing (the state database is unreachable): before the lock may lapse
     /// the step's work is cancelled and the run stops, open, for the next run to resume.
     @Test func renewalsFailingUntilTheLockMayLapseStopTheRun() async throws {
-        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await renewalsFailingForGood() }
-    }
-
-    func renewalsFailingForGood() async throws {
-        let world = try FencingTests.TwoProcesses()
-        let gate = Gate()
-        let flaky = FailingRenewals(base: try SQLiteStateStore(url: world.directory.appendingPathComponent("state.sqlite"), synchronous: .normal), failures: .max)
-        var registry = RotatorRegistry.builtIn
-        let rotator = SharedTargetRotator(owner: "A", target: world.target, calls: world.calls, gate: gate)
-        registry.register(RotatorDescriptor(kind: "shared", summary: "test", options: [:], build: { _ throws(RotorError) in rotator }, initialValue: { _, _ in nil }))
-        let engine = RotationEngine(
-            store: InMemorySecretStore(), state: flaky, rotators: registry,
-            configuration: EngineConfiguration(actor: "t", lockTTL: 6, lockOwner: "A"), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        try await engine.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
-        let rotation = Task(executorPreference: DedicatedExecutor.shared) { try await engine.rotate(world.id) }
-        // Renewals every 2 s; the lock is known to last 4 s: the failure at 2 s is retried at 3 s, which gives up.
-        for _ in 0..<12000 where flaky.renewals < 2 { try await Task.sleep(for: .milliseconds(10)) }
-        try await Task.sleep(for: .milliseconds(200))
-        gate.open() // the work ignores cancellation until now
-        await #expect { _ = try await rotation.value } throws: { error in
-            (error as? RotorError)?.code == .storeUnavailable && "\(error)".contains("could not be renewed")
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) {
+            let held = try await HeldStepWithFailingRenewals(failures: .max) // 2 s fails, the retry at 3 s gives up
+            try await Task.sleep(for: .milliseconds(200))
+            held.gate.open() // the work ignores cancellation until now
+            await #expect { _ = try await held.rotation.value } throws: { error in
+                (error as? RotorError)?.code == .storeUnavailable && "\(error)".contains("could not be renewed")
+            }
+            #expect(held.renewals.renewals == 2, "no renewal after giving up")
+            #expect(held.world.calls.all == ["A:create", "A:set"], "nothing after the interrupted step")
+            #expect(try await held.engine.state.openRotation(for: held.world.id) != nil, "the rotation stays open for the next run")
         }
-        #expect(flaky.renewals == 2, "no renewal after giving up")
-        #expect(world.calls.all == ["A:create", "A:set"], "nothing after the interrupted step")
-        #expect(try await engine.state.openRotation(for: world.id) != nil, "the rotation stays open for the next run")
     }
 }
 
