@@ -224,11 +224,12 @@ import RotorTestSupport
 
     @Test func aHangingPluginIsKilledWithItsChildrenAtItsTimeout() async throws {
         let engine = try await engine()
-        // 5 s: long enough for the plug-in (and the rollback after it) to start on a loaded machine.
-        try await fileTarget(engine, behaviour: "hang:testSecret", timeout: 5)
+        // 10 s: long enough for the plug-in's earlier steps (and the rollback after it) to start on a
+        // loaded machine; 5 s once was not, at the start of make test.
+        try await fileTarget(engine, behaviour: "hang:testSecret", timeout: 10)
         let report = try await engine.rotate(id)
         #expect(report.outcome == .rolledBack)
-        #expect(report.error?.summary.contains("did not finish testSecret within 5s") == true, "\(String(describing: report.error))")
+        #expect(report.error?.summary.contains("did not finish testSecret within 10s") == true, "\(String(describing: report.error))")
         let child = try #require(Int32(try String(contentsOf: target.appendingPathExtension("child-pid"), encoding: .utf8)))
         try await Task.sleep(for: .milliseconds(100))
         // Gone, or a zombie waiting for init to reap it: killed either way.
