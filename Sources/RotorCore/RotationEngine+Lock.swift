@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The per-secret lock: taken around a rotation or a rollback, renewed while each step runs, and
 /// carried as the journal's fence (``JournalFence``), so a process that lost it cannot write its next step.
 extension RotationEngine {
