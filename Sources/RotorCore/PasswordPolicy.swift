@@ -69,31 +69,67 @@ public struct PasswordPolicy: Sendable, Hashable {
     /// Generates a password with `generator` (use a cryptographic one: `SystemRandomNumberGenerator`).
     public func generate<G: RandomNumberGenerator>(using generator: inout G) throws(RotorError) -> SecretValue {
         try validate()
-        let classes = characterClasses
+        let classes = asciiClasses
         let alphabet = classes.flatMap { $0 }
-        var characters: [Character] = []
-        characters.reserveCapacity(length)
+        var random = RandomBytes(generator)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(length)
         if requireEachIncludedType {
-            for characterClass in classes { characters.append(characterClass.randomElement(using: &generator)!) }
+            for characterClass in classes { bytes.append(characterClass[random.index(below: characterClass.count)]) }
         }
-        while characters.count < length { characters.append(alphabet.randomElement(using: &generator)!) }
-        characters.shuffle(using: &generator)
-        return SecretValue(string: String(characters))
+        while bytes.count < length { bytes.append(alphabet[random.index(below: alphabet.count)]) }
+        for i in stride(from: bytes.count - 1, to: 0, by: -1) { bytes.swapAt(i, random.index(below: i + 1)) }
+        generator = random.generator
+        return SecretValue(string: String(decoding: bytes, as: UTF8.self))
     }
 
     /// Why `password` does not satisfy this policy, or `nil` when it does. Never echoes the password.
     public func violation(in password: String) -> String? {
         guard password.count == length else { return "its length is \(password.count), expected \(length)" }
         let excluded = Set(excludeCharacters)
-        if password.contains(where: excluded.contains) { return "it contains an excluded character" }
-        let classes = characterClasses
-        let allowed = Set(classes.joined())
-        if password.contains(where: { !allowed.contains($0) }) { return "it contains a character outside the allowed types" }
-        if requireEachIncludedType {
-            for characterClass in classes where !password.contains(where: Set(characterClass).contains) {
-                return "it lacks a required character type"
-            }
+        if !excluded.isEmpty, password.contains(where: excluded.contains) { return "it contains an excluded character" }
+        let classes = asciiClasses
+        var classOf = [Int8](repeating: -1, count: 128)
+        for (index, characterClass) in classes.enumerated() { for byte in characterClass { classOf[Int(byte)] = Int8(index) } }
+        var seen = [Bool](repeating: false, count: classes.count)
+        // Every allowed character is ASCII: any other byte is outside the allowed types.
+        for byte in password.utf8 {
+            guard byte < 128, classOf[Int(byte)] >= 0 else { return "it contains a character outside the allowed types" }
+            seen[Int(classOf[Int(byte)])] = true
         }
+        if requireEachIncludedType, seen.contains(false) { return "it lacks a required character type" }
         return nil
+    }
+
+    /// ``characterClasses`` as ASCII bytes.
+    var asciiClasses: [[UInt8]] { characterClasses.map { $0.map { $0.asciiValue! } } }
+}
+
+/// Unbiased small random indices from a generator, eight per 64-bit draw (a draw from the system
+/// generator is a system call).
+private struct RandomBytes<G: RandomNumberGenerator> {
+    var generator: G
+    private var buffer: UInt64 = 0
+    private var left = 0
+
+    init(_ generator: G) { self.generator = generator }
+
+    private mutating func byte() -> UInt8 {
+        if left == 0 {
+            buffer = generator.next()
+            left = 8
+        }
+        defer { buffer >>= 8; left -= 1 }
+        return UInt8(truncatingIfNeeded: buffer)
+    }
+
+    /// A uniform index in `0..<count`, by rejection: bytes past the last whole multiple of `count` are drawn again.
+    mutating func index(below count: Int) -> Int {
+        guard count <= 256 else { return Int.random(in: 0..<count, using: &generator) }
+        let limit = 256 - 256 % count
+        while true {
+            let value = Int(byte())
+            if value < limit { return value % count }
+        }
     }
 }

@@ -94,6 +94,15 @@ public struct RotationEngine: Sendable {
         _ id: SecretID, suppliedValue: SecretValue? = nil, trigger: String = "manual", retry: RetryPolicy? = nil,
         startIf: (@Sendable (ManagedSecret) -> Bool)? = nil
     ) async throws -> RotationReport {
+        // A thread of its own: the rotation's state and store calls run in place, without hand-offs.
+        try await RotationThreads.shared.run {
+            try await rotateOnThisThread(id, suppliedValue: suppliedValue, trigger: trigger, retry: retry, startIf: startIf)
+        }
+    }
+
+    private func rotateOnThisThread(
+        _ id: SecretID, suppliedValue: SecretValue?, trigger: String, retry: RetryPolicy?, startIf: (@Sendable (ManagedSecret) -> Bool)?
+    ) async throws -> RotationReport {
         // An unknown id leaves no trace, not even a lock row. A success's last journal write
         // (``succeed(_:managed:)``) ends the lock in the same commit.
         return try await withSecretLock(id, releasedWith: { $0.outcome == .succeeded }) { found in

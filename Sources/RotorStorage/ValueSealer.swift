@@ -6,12 +6,13 @@ import RotorCore
 /// secret, version and kind, so a row copied onto another secret or version does not open.
 struct ValueSealer: Sendable {
     let key: SymmetricKey
-    /// Authenticates the unencrypted part of a secret: its versions' labels, order and kinds, and its tags.
-    let labelKey: SymmetricKey
+    /// Authenticates the unencrypted part of a secret: its versions' labels, order and kinds, and its
+    /// tags. Keyed once: each MAC starts from a copy (HMAC's state is copied on write).
+    private let labelMAC: HMAC<SHA256>
 
     init(_ master: MasterKey) {
         key = master.valueKey
-        labelKey = master.labelKey
+        labelMAC = HMAC<SHA256>(key: master.labelKey)
     }
 
     /// HMAC-SHA256 over a secret's tags and every version's id, order, date, labels and kind.
@@ -35,7 +36,9 @@ struct ValueSealer: Sendable {
             field(version.stages)
             field(version.kind)
         }
-        return Data(HMAC<SHA256>.authenticationCode(for: text, using: labelKey))
+        var mac = labelMAC
+        mac.update(data: text)
+        return Data(mac.finalize())
     }
     /// What a store's key-check record says besides "this is the key": whether the store was written
     /// before labels and rotator options were authenticated (so their MACs may be added once).

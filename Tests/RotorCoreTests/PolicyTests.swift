@@ -19,6 +19,25 @@ import Testing
         }
     }
 
+    /// Each character of a class is drawn equally often: the byte draws past the last whole multiple
+    /// of the class's size are rejected (26 letters would otherwise favour the first 22).
+    @Test func everyAllowedCharacterIsEquallyLikely() throws {
+        let policy = PasswordPolicy(length: 4096, excludeNumbers: true, excludePunctuation: true, excludeUppercase: true)
+        var generator = SystemRandomNumberGenerator()
+        var counts: [Character: Int] = [:]
+        for _ in 0..<10 {
+            for character in try #require(try policy.generate(using: &generator).exposedString) { counts[character, default: 0] += 1 }
+        }
+        // 40,960 draws over 26 letters: 1,575 each expected; a standard deviation of about 39.
+        #expect(counts.count == 26)
+        #expect(counts.values.allSatisfy { (1_300...1_850).contains($0) }, "\(counts.sorted { $0.key < $1.key })")
+    }
+
+    @Test func aNonASCIICharacterIsOutsideTheAllowedTypes() {
+        let policy = PasswordPolicy(length: 8, excludePunctuation: true)
+        #expect(policy.violation(in: "Abcdefé1") == "it contains a character outside the allowed types")
+    }
+
     @Test(arguments: [
         PasswordPolicy(length: 0),
         PasswordPolicy(length: 4097),

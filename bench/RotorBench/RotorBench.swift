@@ -37,6 +37,12 @@ struct RotorBench {
             }
             return
         }
+        if arguments.first == "row", arguments.count >= 3, let synchronous = SQLiteSynchronous(rawValue: arguments[1]), let concurrency = Int(arguments[2]) {
+            // One run of one row, for profiling: `rotor-bench row FULL 4 [ROTATIONS]`.
+            let result = try await run(rotations: arguments.dropFirst(3).first.flatMap(Int.init) ?? 2000, secrets: 100, concurrency: concurrency, synchronous: synchronous)
+            print(String(format: "%.0f rotations/s, %.1f commits/rotation", result.perSecond, result.commitsPerRotation))
+            return
+        }
         let rotations = arguments.first.flatMap(Int.init) ?? 2000
         print("rotor-bench: full rotations (createSecret, setSecret, testSecret, finishSecret) of random-password secrets")
         print("embedded AES-256-GCM store + SQLite state (WAL), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(rotations) rotations per run, median of 3 runs per row")
