@@ -105,16 +105,16 @@ public struct PasswordPolicy: Sendable, Hashable {
     var asciiClasses: [[UInt8]] { characterClasses.map { $0.map { $0.asciiValue! } } }
 }
 
-/// Unbiased small random indices from a generator, eight per 64-bit draw (a draw from the system
-/// generator is a system call).
-private struct RandomBytes<G: RandomNumberGenerator> {
+/// Unbiased small random indices from a generator, from eight random bytes per 64-bit draw (a draw
+/// from the system generator is a system call).
+struct RandomBytes<G: RandomNumberGenerator> {
     var generator: G
     private var buffer: UInt64 = 0
     private var left = 0
 
     init(_ generator: G) { self.generator = generator }
 
-    private mutating func byte() -> UInt8 {
+    mutating func byte() -> UInt8 {
         if left == 0 {
             buffer = generator.next()
             left = 8

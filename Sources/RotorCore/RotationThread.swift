@@ -10,16 +10,21 @@ import Synchronization
 /// A thread of its own that runs a rotation's jobs (a `TaskExecutor`). A job enqueued from the
 /// thread itself (a step's child task, a continuation resumed there) runs on it next without
 /// waking another thread, and a state or store call made on it runs its SQLite work in place
-/// instead of handing it to a database queue and back (two thread hand-offs saved per call).
-/// Blocking here stalls only this thread's rotation, never Swift's cooperative pool.
+/// instead of handing it to a database queue and back (two thread hand-offs saved per call), as
+/// long as the thread carries one rotation only (``BlockingAllowed``). Swift's cooperative pool
+/// never blocks on it. A default actor entered from the rotation runs on this thread too, so other
+/// callers of that actor wait while the rotation's SQLite call does.
 public final class RotationThread: TaskExecutor, @unchecked Sendable {
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var next = 0
     private var idle = false
+    /// How many rotations run on this thread now (leased by ``RotationThreads``).
+    let users = Atomic(0)
 
-    /// Starts the thread; `name` shows in debuggers and crash reports.
+    /// Starts the thread, which runs for the rest of the process; `name` shows in debuggers
+    /// (Linux keeps its first 15 bytes).
     public init(name: String = "rotor-rotation") {
         let thread = Thread { [self] in run() }
         thread.name = name
@@ -36,7 +41,7 @@ public final class RotationThread: TaskExecutor, @unchecked Sendable {
     }
 
     private func run() {
-        BlockingAllowed.markCurrentThread()
+        BlockingAllowed.markCurrentThread(self)
         let executor = asUnownedTaskExecutor()
         while true { takeJob().runSynchronously(on: executor) }
     }
@@ -51,25 +56,27 @@ public final class RotationThread: TaskExecutor, @unchecked Sendable {
             condition.wait()
             idle = false
         }
+        let job = jobs[next]
         next += 1
-        return jobs[next - 1]
+        // Under steady load the queue may never drain: drop the jobs already taken now and then.
+        if next >= 1024 {
+            jobs.removeFirst(next)
+            next = 0
+        }
+        return job
     }
 }
 
 /// The threads rotations run on: each running rotation leases one of its own, up to `limit`
-/// threads; past that, rotations share the pool's threads in turn. Threads are kept for the next
+/// threads; past that, a rotation shares the least-used thread, and the SQLite calls of rotations
+/// that share a thread suspend on GRDB's queues instead of blocking it (so one's wait for the disk
+/// or another process's lock never stalls the others' heartbeats). Threads are kept for the next
 /// rotation, never stopped.
 public final class RotationThreads: Sendable {
     /// The process's pool (64 threads at most).
     public static let shared = RotationThreads(limit: 64)
 
-    private struct Pool {
-        var idle: [RotationThread] = []
-        var all: [RotationThread] = []
-        var nextShared = 0
-    }
-
-    private let pool = Mutex(Pool())
+    private let threads = Mutex<[RotationThread]>([])
     private let limit: Int
 
     public init(limit: Int) { self.limit = max(1, limit) }
@@ -78,41 +85,54 @@ public final class RotationThreads: Sendable {
     public func run<T: Sendable>(
         isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
     ) async throws -> T {
-        if BlockingAllowed.onCurrentThread { return try await body() }
-        let (thread, leased) = lease()
-        defer { if leased { giveBack(thread) } }
+        if BlockingAllowed.currentThread != nil { return try await body() }
+        let thread = lease()
+        defer { thread.users.subtract(1, ordering: .relaxed) }
         return try await withTaskExecutorPreference(thread, isolation: isolation, operation: body)
     }
 
     /// How many threads the pool has started.
-    public var started: Int { pool.withLock { $0.all.count } }
+    public var started: Int { threads.withLock { $0.count } }
 
-    private func lease() -> (RotationThread, leased: Bool) {
-        pool.withLock { pool in
-            if let thread = pool.idle.popLast() { return (thread, true) }
-            if pool.all.count < limit {
-                let thread = RotationThread()
-                pool.all.append(thread)
-                return (thread, true)
+    private func lease() -> RotationThread {
+        threads.withLock { threads in
+            let leastUsed = threads.min { $0.users.load(ordering: .relaxed) < $1.users.load(ordering: .relaxed) }
+            let thread: RotationThread
+            if let leastUsed, leastUsed.users.load(ordering: .relaxed) == 0 || threads.count >= limit {
+                thread = leastUsed
+            } else {
+                thread = RotationThread()
+                threads.append(thread)
             }
-            pool.nextShared = (pool.nextShared + 1) % pool.all.count
-            return (pool.all[pool.nextShared], false)
+            thread.users.add(1, ordering: .relaxed)
+            return thread
         }
     }
-
-    private func giveBack(_ thread: RotationThread) { pool.withLock { $0.idle.append(thread) } }
 }
 
-/// Whether the current thread may block on a database call: true only on a ``RotationThread``.
+/// Whether the current thread may block on a database call: only a ``RotationThread`` that carries
+/// a single rotation may.
 public enum BlockingAllowed {
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
-        pthread_key_create(&key, nil)
+        let created = pthread_key_create(&key, nil)
+        precondition(created == 0, "pthread_key_create failed (\(created))")
         return key
     }()
 
-    /// True on a thread that runs nothing but its rotations' jobs.
-    public static var onCurrentThread: Bool { pthread_getspecific(key) != nil }
+    /// True on a rotation thread that runs nothing but one rotation's jobs.
+    public static var onCurrentThread: Bool {
+        guard let thread = currentThread else { return false }
+        return thread.users.load(ordering: .relaxed) <= 1
+    }
 
-    static func markCurrentThread() { pthread_setspecific(key, UnsafeRawPointer(bitPattern: 1)) }
+    /// The rotation thread this code runs on, if any.
+    static var currentThread: RotationThread? {
+        pthread_getspecific(key).map { Unmanaged<RotationThread>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Marks the calling thread as `thread`'s (which lives, with its thread, for the whole process).
+    static func markCurrentThread(_ thread: RotationThread) {
+        pthread_setspecific(key, Unmanaged.passUnretained(thread).toOpaque())
+    }
 }

@@ -149,14 +149,22 @@ public final class EmbeddedSecretStore: SecretStore {
     public func updateSecretVersionStages(_ inputs: [UpdateVersionStageInput]) async throws {
         let now = clock.now()
         try await pool.writeNow { [sealer] db in
-            for input in inputs {
-                guard let stored = try Self.load(input.id, sealer: sealer, db) else { throw Self.notFound(input.id) }
+            // Each secret is read and sealed once, its moves applied in order in between.
+            var index = inputs.startIndex
+            while index < inputs.endIndex {
+                let id = inputs[index].id
+                var end = index
+                while end < inputs.endIndex, inputs[end].id == id { end += 1 }
+                guard let stored = try Self.load(id, sealer: sealer, db) else { throw Self.notFound(id) }
                 var after = stored.ledger
-                try after.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: input.id)
+                for input in inputs[index..<end] {
+                    try after.updateStage(input.stage, moveTo: input.moveTo, removeFrom: input.removeFrom, secret: id)
+                }
                 try Self.saveStages(stored, after: after, sealer: sealer, db)
                 try db.execute(
                     cached: "UPDATE secret SET last_changed_at = ?, last_rotated_at = CASE WHEN ? THEN ? ELSE last_rotated_at END WHERE id = ?",
-                    arguments: [now.epochSeconds, input.stage == .current, now.epochSeconds, input.id.rawValue])
+                    arguments: [now.epochSeconds, inputs[index..<end].contains { $0.stage == .current }, now.epochSeconds, id.rawValue])
+                index = end
             }
         }
     }

@@ -14,11 +14,17 @@ public enum SQLiteSynchronous: String, Sendable, CaseIterable {
 /// SQLite database of the expected kind before anything is written to it.
 enum SQLiteFile {
     static let header = Array("SQLite format 3\u{0}".utf8)
-    /// The commit that takes the write-ahead log past this many pages (about 40 MB) copies them into
-    /// the database file. SQLite's default, 1,000, made every 100th or so commit a checkpoint; at
-    /// 10,000 a checkpoint copies each often-written page (locks, schedule, indexes) once for many
-    /// more commits: about 10% more rotations a second (bench/README.md). Durability is the log's.
-    static let walCheckpointPages = 10_000
+    /// With `synchronous=FULL`, the commit that takes the write-ahead log past this many pages
+    /// (about 40 MB) copies them into the database file. SQLite's default, 1,000, made every 100th or
+    /// so commit a checkpoint; at 10,000 a checkpoint copies each often-written page (locks,
+    /// schedule, indexes) once for ten times as many commits: about 10% more rotations a second
+    /// (bench/README.md). Every commit is fsynced to the log, so durability does not change. With
+    /// `NORMAL` the log is fsynced only at checkpoints, so it keeps SQLite's 1,000 (a power loss
+    /// loses no more than before). A backup must copy the `-wal` file too, or use `sqlite3 .backup`.
+    static func walCheckpointPages(_ synchronous: SQLiteSynchronous) -> Int { synchronous == .full ? 10_000 : 1_000 }
+    /// After a checkpoint the log file is cut back to this size (bytes): a log that a long reader
+    /// made grow does not keep its disk space.
+    static let walSizeLimit = 64 << 20
 
     /// - Parameter applicationID: the value of `PRAGMA application_id` that marks rotor's file of this kind.
     static func openPool(
@@ -40,7 +46,8 @@ enum SQLiteFile {
         configuration.label = what
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(walCheckpointPages)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(walCheckpointPages(synchronous))")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(walSizeLimit)")
         }
         let pool: DatabasePool
         do {
@@ -152,18 +159,27 @@ extension Date {
 }
 
 extension DatabasePool {
-    /// A read on GRDB's reader queue: the calling task suspends instead of blocking a Swift
-    /// concurrency thread (WAL readers never wait for writers).
+    /// A read transaction. On a rotation thread (``BlockingAllowed``) it runs in place; elsewhere the
+    /// calling task suspends on GRDB's reader queue instead of blocking a Swift concurrency thread
+    /// (WAL readers never wait for writers). A cancelled task's call does not run, either way.
     func readNow<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        if BlockingAllowed.onCurrentThread { return try readInPlace(body) }
+        if BlockingAllowed.onCurrentThread {
+            try Task.checkCancellation()
+            return try readInPlace(body)
+        }
         return try await read(body)
     }
-    /// A write transaction on GRDB's writer queue: the calling task suspends while it waits for the
-    /// write lock and the commit's fsync, so the cooperative pool (lease renewal, heartbeats, HTTP)
-    /// never stalls behind the disk.
+
+    /// A write transaction. On a rotation thread it runs in place, waiting there for the write lock
+    /// and the commit's fsync; elsewhere the calling task suspends on GRDB's writer queue, so the
+    /// cooperative pool (lease renewal, heartbeats, HTTP) never stalls behind the disk. A cancelled
+    /// task's call does not run, either way (a step cancelled for a lost lock writes nothing more).
     func writeNow<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         SQLiteWriteTransactions.started.add(1, ordering: .relaxed)
-        if BlockingAllowed.onCurrentThread { return try writeInPlace(body) }
+        if BlockingAllowed.onCurrentThread {
+            try Task.checkCancellation()
+            return try writeInPlace(body)
+        }
         return try await write(body)
     }
 

@@ -17,29 +17,58 @@ struct ValueSealer: Sendable {
 
     /// HMAC-SHA256 over a secret's tags and every version's id, order, date, labels and kind.
     func labelsMAC(_ secret: SecretID, tags: String, versions: [StoredVersion]) -> Data {
-        // Every field is length-prefixed, so no field can absorb its neighbours.
+        var mac = labelMAC
+        mac.update(data: Self.labelsText(secret, tags: tags, versions: versions))
+        return Data(mac.finalize())
+    }
+
+    /// What ``labelsMAC(_:tags:versions:)`` authenticates. Every field is length-prefixed in decimal
+    /// (`12:text`), so no field can absorb its neighbours; numbers are fields of their decimal digits.
+    /// Read on every access to a secret, so numbers are written without making strings.
+    static func labelsText(_ secret: SecretID, tags: String, versions: [StoredVersion]) -> [UInt8] {
         var text: [UInt8] = []
-        text.reserveCapacity(64 + versions.count * 96)
+        text.reserveCapacity(64 + tags.utf8.count + versions.count * 96)
+        func decimal(_ value: UInt64) {
+            var divisor: UInt64 = 1
+            while value / divisor >= 10 { divisor *= 10 }
+            while divisor > 0 {
+                text.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        func digitCount(_ value: UInt64) -> UInt64 {
+            var count: UInt64 = 1
+            var rest = value
+            while rest >= 10 { rest /= 10; count += 1 }
+            return count
+        }
         func field(_ value: String) {
-            text.append(contentsOf: String(value.utf8.count).utf8)
+            decimal(UInt64(value.utf8.count))
             text.append(UInt8(ascii: ":"))
             text.append(contentsOf: value.utf8)
+        }
+        func field(_ value: UInt64) {
+            decimal(digitCount(value))
+            text.append(UInt8(ascii: ":"))
+            decimal(value)
+        }
+        func field(_ value: Int64) {
+            if value >= 0 { field(UInt64(value)) } else { field(String(value)) }
         }
         text.append(contentsOf: "rotor-labels-v2".utf8)
         field(secret.rawValue)
         field(tags)
-        field(String(versions.count))
+        field(Int64(versions.count))
         for version in versions {
             field(version.id)
-            field(String(version.seq))
-            field(String(version.createdAt.bitPattern))
+            field(version.seq)
+            field(version.createdAt.bitPattern)
             field(version.stages)
             field(version.kind)
         }
-        var mac = labelMAC
-        mac.update(data: text)
-        return Data(mac.finalize())
+        return text
     }
+
     /// What a store's key-check record says besides "this is the key": whether the store was written
     /// before labels and rotator options were authenticated (so their MACs may be added once).
     enum KeyCheck: Sendable { case legacy, sealed }

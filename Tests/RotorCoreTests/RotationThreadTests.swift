@@ -6,7 +6,7 @@ import Testing
 @Suite struct RotationThreadTests {
     @Test func aRotationsJobsAndItsChildTasksRunOnItsThread() async throws {
         #expect(!BlockingAllowed.onCurrentThread)
-        let thread = RotationThread(name: "rotor-test-rotation")
+        let thread = RotationThread(name: "rotor-test")
         let seen = try await withTaskExecutorPreference(thread) {
             var seen = [BlockingAllowed.onCurrentThread]
             seen.append(try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -21,6 +21,8 @@ import Testing
         #expect(!BlockingAllowed.onCurrentThread)
     }
 
+    /// Three rotations on a pool of two: two threads start, two rotations share one, and the
+    /// SQLite calls of rotations that share a thread do not block it (``BlockingAllowed``).
     @Test func eachRunningRotationLeasesAThreadOfItsOwnUpToTheLimit() async throws {
         let threads = RotationThreads(limit: 2)
         let gate = Gate()
@@ -28,9 +30,11 @@ import Testing
             for _ in 0..<3 {
                 group.addTask {
                     try await threads.run {
-                        #expect(BlockingAllowed.onCurrentThread)
+                        #expect(BlockingAllowed.currentThread != nil)
                         gate.inside.add(1, ordering: .relaxed)
                         while !gate.open.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
+                        let allowed = BlockingAllowed.onCurrentThread
+                        gate.mayBlock.withLock { $0.append(allowed) }
                     }
                 }
             }
@@ -39,6 +43,7 @@ import Testing
             try await group.waitForAll()
         }
         #expect(threads.started == 2)
+        #expect(gate.mayBlock.withLock { $0.sorted { !$0 && $1 } } == [false, false, true])
         // A finished rotation gives its thread back: the next one takes it instead of starting one.
         try await threads.run { #expect(BlockingAllowed.onCurrentThread) }
         #expect(threads.started == 2)
@@ -57,4 +62,5 @@ import Testing
 private final class Gate: Sendable {
     let inside = Atomic(0)
     let open = Atomic(false)
+    let mayBlock = Mutex<[Bool]>([])
 }

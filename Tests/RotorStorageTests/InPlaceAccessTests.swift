@@ -10,7 +10,7 @@ import Testing
         let directory = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(at: directory) }
         let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal)
-        let (wrote, read) = try await withTaskExecutorPreference(RotationThread(name: "rotor-test-in-place")) {
+        let (wrote, read) = try await withTaskExecutorPreference(RotationThread(name: "rotor-test")) {
             (try await state.pool.writeNow { _ in BlockingAllowed.onCurrentThread },
              try await state.pool.readNow { _ in BlockingAllowed.onCurrentThread })
         }
@@ -20,16 +20,36 @@ import Testing
         #expect(elsewhere == (false, false))
     }
 
-    @Test func bothFilesCheckpointTheirLogEveryTenThousandPages() async throws {
+    /// A step cancelled (its lock lost, its time up) writes nothing more, in place as on GRDB's queues.
+    @Test func aCancelledTasksCallDoesNotRun() async throws {
         let directory = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .full)
+        let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal)
+        try await state.pool.writeNow { try $0.execute(sql: "CREATE TABLE probe (n INTEGER)") }
+        for executor in [RotationThread(name: "rotor-test") as (any TaskExecutor)?, nil] {
+            let task = Task(executorPreference: executor) {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await state.pool.writeNow { try $0.execute(sql: "INSERT INTO probe VALUES (1)") }
+            }
+            await #expect(throws: CancellationError.self) { try await task.value }
+        }
+        #expect(try await state.pool.readNow { try Int.fetchOne($0, sql: "SELECT count(*) FROM probe") } == 0)
+    }
+
+    /// `FULL` fsyncs every commit to the log, so it can checkpoint less often; `NORMAL` fsyncs the
+    /// log only at checkpoints and keeps SQLite's default.
+    @Test(arguments: [(SQLiteSynchronous.full, 10_000), (.normal, 1_000)])
+    func theLogIsCheckpointedLessOftenOnlyWhenEveryCommitIsSynced(synchronous: SQLiteSynchronous, pages: Int) async throws {
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: synchronous)
         let store = try EmbeddedSecretStore(
             url: directory.appendingPathComponent("store.sqlite"),
-            keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), synchronous: .full)
+            keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), synchronous: synchronous)
         for pool in [state.pool, store.pool] {
-            #expect(try await pool.readNow { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } == SQLiteFile.walCheckpointPages)
-            #expect(try await pool.writeNow { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } == 10_000)
+            #expect(try await pool.readNow { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } == pages)
+            #expect(try await pool.writeNow { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } == pages)
+            #expect(try await pool.writeNow { try Int.fetchOne($0, sql: "PRAGMA journal_size_limit") } == 64 << 20)
         }
     }
 }

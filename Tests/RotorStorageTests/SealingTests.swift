@@ -109,3 +109,31 @@ import RotorRotators
         await #expect(throws: RotorError.self) { try await reopened.describeSecret(id) }
     }
 }
+
+/// The labels MAC's text is the same bytes whether numbers are written as strings or digit by digit:
+/// every store sealed before keeps verifying.
+@Suite struct LabelsTextTests {
+    @Test func numbersAreWrittenAsTheirDecimalStrings() throws {
+        let secret = try SecretID("/prod/app/db-credentials/main")
+        let versions = [
+            StoredVersion(id: "v-1", seq: 0, createdAt: 0, stages: "", kind: "string"),
+            StoredVersion(id: "v-2", seq: 9, createdAt: 1_765_000_000.125, stages: "AWSPREVIOUS", kind: "string"),
+            StoredVersion(id: "v-3", seq: 10, createdAt: -1.5, stages: "AWSCURRENT ROTOR_TESTED", kind: "binary"),
+            StoredVersion(id: "v-4", seq: Int64.max, createdAt: .greatestFiniteMagnitude, stages: "AWSPENDING", kind: "string"),
+            StoredVersion(id: "v-5", seq: -7, createdAt: 1e-300, stages: "", kind: "string"),
+        ]
+        var expected: [UInt8] = Array("rotor-labels-v2".utf8)
+        func field(_ value: String) { expected += Array("\(value.utf8.count):\(value)".utf8) }
+        field(secret.rawValue)
+        field(#"{"team":"payments"}"#)
+        field(String(versions.count))
+        for version in versions {
+            field(version.id)
+            field(String(version.seq))
+            field(String(version.createdAt.bitPattern))
+            field(version.stages)
+            field(version.kind)
+        }
+        #expect(ValueSealer.labelsText(secret, tags: #"{"team":"payments"}"#, versions: versions) == expected)
+    }
+}
