@@ -95,7 +95,10 @@ public struct RotationEngine: Sendable {
         startIf: (@Sendable (ManagedSecret) -> Bool)? = nil
     ) async throws -> RotationReport {
         // A thread of its own: the rotation's state and store calls run in place, without hand-offs.
-        try await RotationThreads.shared.run {
+        guard configuration.lockTTL >= RotationThreads.shortestLockTTL else {
+            return try await rotateOnThisThread(id, suppliedValue: suppliedValue, trigger: trigger, retry: retry, startIf: startIf)
+        }
+        return try await RotationThreads.shared.run {
             try await rotateOnThisThread(id, suppliedValue: suppliedValue, trigger: trigger, retry: retry, startIf: startIf)
         }
     }

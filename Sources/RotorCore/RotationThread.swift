@@ -23,11 +23,11 @@ public final class RotationThread: TaskExecutor, @unchecked Sendable {
     /// How many rotations run on this thread now (leased by ``RotationThreads``).
     let users = Atomic(0)
 
-    /// Starts the thread, which runs for the rest of the process; `name` shows in debuggers
-    /// (Linux keeps its first 15 bytes).
+    /// Starts the thread, which runs for the rest of the process; `name` (its first 15 bytes, all
+    /// Linux keeps) shows in debuggers.
     public init(name: String = "rotor-rotation") {
         let thread = Thread { [self] in run() }
-        thread.name = name
+        thread.name = String(decoding: name.utf8.prefix(15), as: UTF8.self)
         thread.start()
     }
 
@@ -70,11 +70,19 @@ public final class RotationThread: TaskExecutor, @unchecked Sendable {
 /// The threads rotations run on: each running rotation leases one of its own, up to `limit`
 /// threads; past that, a rotation shares the least-used thread, and the SQLite calls of rotations
 /// that share a thread suspend on GRDB's queues instead of blocking it (so one's wait for the disk
-/// or another process's lock never stalls the others' heartbeats). Threads are kept for the next
-/// rotation, never stopped.
+/// or another process's lock never stalls the others' heartbeats; a rotation that joins a thread
+/// while its first rotation is inside a call starts once that call returns). Threads are kept for
+/// the next rotation, never stopped.
 public final class RotationThreads: Sendable {
     /// The process's pool (64 threads at most).
     public static let shared = RotationThreads(limit: 64)
+
+    /// The shortest lock lifetime (seconds) a rotation may run on a rotation thread with. A call run
+    /// in place may wait there for another process's write lock for up to SQLite's busy timeout
+    /// (10 s), and the rotation cannot renew its own lock meanwhile; the heartbeat renews every third
+    /// of the lifetime and gives up at two thirds, so only a lock of 30 s or more outlives that wait.
+    /// Rotations with shorter locks keep their calls on GRDB's queues.
+    public static let shortestLockTTL: Double = 30
 
     private let threads = Mutex<[RotationThread]>([])
     private let limit: Int

@@ -20,10 +20,11 @@ enum SQLiteFile {
     /// schedule, indexes) once for ten times as many commits: about 10% more rotations a second
     /// (bench/README.md). Every commit is fsynced to the log, so durability does not change. With
     /// `NORMAL` the log is fsynced only at checkpoints, so it keeps SQLite's 1,000 (a power loss
-    /// loses no more than before). A backup must copy the `-wal` file too, or use `sqlite3 .backup`.
+    /// loses no more than before). Back up a running installation with `sqlite3 FILE ".backup COPY"`
+    /// (or `VACUUM INTO`), never by copying files: the log holds the latest commits.
     static func walCheckpointPages(_ synchronous: SQLiteSynchronous) -> Int { synchronous == .full ? 10_000 : 1_000 }
-    /// After a checkpoint the log file is cut back to this size (bytes): a log that a long reader
-    /// made grow does not keep its disk space.
+    /// When the log restarts after a checkpoint that copied all of it, the file is cut back to this
+    /// size (bytes): a log that a long reader made grow does not keep its disk space for good.
     static let walSizeLimit = 64 << 20
 
     /// - Parameter applicationID: the value of `PRAGMA application_id` that marks rotor's file of this kind.
@@ -161,26 +162,36 @@ extension Date {
 extension DatabasePool {
     /// A read transaction. On a rotation thread (``BlockingAllowed``) it runs in place; elsewhere the
     /// calling task suspends on GRDB's reader queue instead of blocking a Swift concurrency thread
-    /// (WAL readers never wait for writers). A cancelled task's call does not run, either way.
+    /// (WAL readers never wait for writers). A cancelled task's call throws `CancellationError`.
     func readNow<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        if BlockingAllowed.onCurrentThread {
-            try Task.checkCancellation()
-            return try readInPlace(body)
-        }
-        return try await read(body)
+        guard BlockingAllowed.onCurrentThread else { return try await read(body) }
+        return try inPlaceUnlessCancelled(body) { try readInPlace($0) }
     }
 
     /// A write transaction. On a rotation thread it runs in place, waiting there for the write lock
     /// and the commit's fsync; elsewhere the calling task suspends on GRDB's writer queue, so the
-    /// cooperative pool (lease renewal, heartbeats, HTTP) never stalls behind the disk. A cancelled
-    /// task's call does not run, either way (a step cancelled for a lost lock writes nothing more).
+    /// cooperative pool (lease renewal, heartbeats, HTTP) never stalls behind the disk. A task
+    /// cancelled before the transaction commits (a step whose lock was lost or whose time is up)
+    /// writes nothing: its transaction rolls back and the call throws `CancellationError`.
     func writeNow<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         SQLiteWriteTransactions.started.add(1, ordering: .relaxed)
-        if BlockingAllowed.onCurrentThread {
+        guard BlockingAllowed.onCurrentThread else { return try await write(body) }
+        return try inPlaceUnlessCancelled(body) { try writeInPlace($0) }
+    }
+
+    /// Runs `body` through `access` on this thread, checking for cancellation inside the transaction
+    /// before and after `body`, as GRDB's async access does: a throw there rolls the transaction back.
+    /// GRDB runs the transaction on the calling thread, inside the calling task, whose flag
+    /// `Task.checkCancellation()` reads.
+    private func inPlaceUnlessCancelled<T>(
+        _ body: @escaping @Sendable (Database) throws -> T, _ access: ((Database) throws -> T) throws -> T
+    ) throws -> T {
+        try access { db in
             try Task.checkCancellation()
-            return try writeInPlace(body)
+            let result = try body(db)
+            try Task.checkCancellation()
+            return result
         }
-        return try await write(body)
     }
 
     private func readInPlace<T>(_ body: (Database) throws -> T) throws -> T { try read(body) }

@@ -22,7 +22,7 @@ import Testing
     /// Each index is drawn equally often: the bytes past the last whole multiple of the count are
     /// drawn again. Fed every byte value in turn, the 26 letters come out exactly flat (without the
     /// rejection the first 22 would come out 10 times per 256 bytes and the last 4 only 9).
-    @Test func indicesAreUniformOverEveryByteValue() {
+    @Test func indicesAreUniformOverEveryByteValue() throws {
         var random = RandomBytes(CyclingBytes())
         var counts = [Int](repeating: 0, count: 26)
         var drawn = 0
@@ -33,9 +33,14 @@ import Testing
         #expect(Set(counts) == [900])
         var bytes = RandomBytes(CyclingBytes())
         #expect((0..<16).map { _ in bytes.byte() } == Array(0..<16))
+        // Through generate(): 2,340 letters from ten turns of every byte value, 90 of each.
+        var generator = CyclingBytes()
+        let password = try #require(try PasswordPolicy(length: 2_340, excludeNumbers: true, excludePunctuation: true, excludeUppercase: true)
+            .generate(using: &generator).exposedString)
+        #expect(Set(Dictionary(grouping: password, by: { $0 }).values.map(\.count)) == [90])
     }
 
-    /// Bytes decide, not canonical equivalence: KELVIN SIGN (U+212A) is not the letter K.
+    /// Bytes decide the allowed types, not canonical equivalence: KELVIN SIGN (U+212A) is not the letter K.
     @Test func aNonASCIICharacterIsOutsideTheAllowedTypes() {
         let policy = PasswordPolicy(length: 8, excludePunctuation: true)
         #expect(policy.violation(in: "Abcdefé1") == "it contains a character outside the allowed types")

@@ -35,6 +35,8 @@ import Testing
                         while !gate.open.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
                         let allowed = BlockingAllowed.onCurrentThread
                         gate.mayBlock.withLock { $0.append(allowed) }
+                        // No rotation leaves (and frees its share) before all three have looked.
+                        while gate.mayBlock.withLock({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(5)) }
                     }
                 }
             }
