@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "RotorSecrets", targets: ["RotorSecrets"]),
         .library(name: "RotorAgent", targets: ["RotorAgent"]),
         .library(name: "RotorPostgres", targets: ["RotorPostgres"]),
+        .library(name: "RotorStatePostgres", targets: ["RotorStatePostgres"]),
         .executable(name: "bootstrap", targets: ["bootstrap"]),
     ],
     dependencies: [
@@ -150,6 +151,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // rotor's own state in PostgreSQL (`--state postgres://…`), for several hosts sharing one state.
+        .target(
+            name: "RotorStatePostgres",
+            dependencies: [
+                "RotorCore", "RotorStorage", "RotorPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // rotor as an AWS Lambda rotation function (the Runtime API loop); no SQLite.
         .target(
             name: "RotorLambda",
@@ -253,7 +265,7 @@ let package = Package(
         .testTarget(
             name: "RotorStorageTests",
             dependencies: [
-                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorTestSupport",
+                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorTestSupport", "RotorStatePostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -303,9 +315,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RotorStatePostgresTests",
+            dependencies: [
+                "RotorStatePostgres", "RotorCore", "RotorStorage", "RotorRotators", "RotorTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RotorPostgresTests",
             dependencies: [
-                "rotor", "RotorPostgres", "RotorCore", "RotorStorage", "RotorAWS", "RotorRotators", "RotorTestSupport",
+                "rotor", "RotorPostgres", "RotorStatePostgres", "RotorCore", "RotorStorage", "RotorAWS", "RotorRotators", "RotorTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Rotator options as `key=value` strings; each rotator parses and validates its own.
 public struct RotatorOptions: Sendable, Hashable {
     public private(set) var values: [String: String]
@@ -165,5 +167,19 @@ public struct RotatorRegistry: Sendable {
     /// What a managed secret's options weaken (nothing for unknown kinds).
     public func securityWeaknesses(_ kind: RotatorKind, options: RotatorOptions) -> [String] {
         descriptors[kind]?.securityWeaknesses(options) ?? []
+    }
+}
+
+extension RotatorOptions {
+    /// The options as the state stores keep them: a JSON object with sorted keys. The text is what the
+    /// rotator-config MAC covers, so every state back end writes exactly these bytes.
+    public var storedJSON: String {
+        let data = (try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Options read back from ``storedJSON``; anything but an object of strings reads as no options.
+    public init(storedJSON: String) {
+        self.init((try? JSONSerialization.jsonObject(with: Data(storedJSON.utf8))) as? [String: String] ?? [:])
     }
 }

@@ -97,15 +97,25 @@ public struct PostgresConnector: Sendable {
     /// TCP (within the connect timeout), TLS and the authentication guard, then postgres-nio's
     /// start-up (within ``loginTimeout``).
     private func connect(_ secret: PostgresSecret) async throws -> PostgresConnection {
+        try await open(host: secret.host, port: secret.port, username: secret.username, password: secret.passwordValue, database: secret.database)
+    }
+
+    /// Opens a connection with this connector's TLS mode, SCRAM-only guard and timeouts (rotor's own
+    /// state database uses it too); `parameters` are further settings sent at start-up (`search_path`).
+    /// The caller closes it. Errors are postgres-nio's or ``GuardedChannel``'s: pass them to
+    /// ``refusal(_:target:id:step:)`` to tell a refused peer from an unreachable one.
+    public func open(
+        host: String, port: Int, username: String, password: SecretValue, database: String, parameters: [(String, String)] = []
+    ) async throws -> PostgresConnection {
         let timeout = TimeAmount.milliseconds(Int64(connectTimeout.seconds * 1000))
         let (channel, deadline) = try await GuardedChannel.open(
-            host: secret.host, port: secret.port, mode: tls, caFile: caFile, connectTimeout: timeout, loginTimeout: Self.loginTimeout)
+            host: host, port: port, mode: tls, caFile: caFile, connectTimeout: timeout, loginTimeout: Self.loginTimeout)
         var configuration = PostgresConnection.Configuration(
-            establishedChannel: channel, tls: .disable, username: secret.username, password: secret.password, database: secret.database)
+            establishedChannel: channel, tls: .disable, username: username, password: password.exposedString ?? "", database: database)
         configuration.options.additionalStartupParameters = [
             ("statement_timeout", "\(Self.milliseconds(statementTimeout))"),
             ("lock_timeout", "\(Self.milliseconds(lockTimeout))"),
-        ]
+        ] + parameters
         defer { deadline.cancel() }
         return try await withTaskCancellationHandler {
             try await PostgresConnection.connect(on: channel.eventLoop, configuration: configuration, id: 1, logger: logger).get()
@@ -149,7 +159,7 @@ public struct PostgresConnector: Sendable {
 
     /// The connection failed because rotor refused to continue (weak authentication, TLS declined or
     /// not verified): never transient, since retrying would offer the same server the same chance.
-    static func refusal(_ error: any Error, target: String, id: SecretID, step: RotationStep?) -> RotorError? {
+    public static func refusal(_ error: any Error, target: String, id: SecretID?, step: RotationStep?) -> RotorError? {
         let cause = (error as? PSQLError)?.underlying ?? error
         switch cause {
         case let refused as PostgresAuthenticationRefused:

@@ -11,18 +11,18 @@ public struct RotatorConfigAuthenticator: Sendable {
     init(_ master: MasterKey) { key = master.rotatorConfigKey }
 
     /// HMAC-SHA256 over the secret id, the rotator kind and the stored options text, each length-prefixed.
-    func mac(_ id: String, rotator: String, optionsJSON: String) -> Data {
+    public func mac(_ id: String, rotator: String, optionsJSON: String) -> Data {
         Data(HMAC<SHA256>.authenticationCode(for: Self.message(id, rotator, optionsJSON), using: key))
     }
 
     /// Throws `storeCorrupted` unless `stored` is the MAC of exactly this row.
-    func verify(_ stored: Data?, id: String, rotator: String, optionsJSON: String) throws {
+    public func verify(_ stored: Data?, id: String, rotator: String, optionsJSON: String) throws {
         guard let stored, HMAC<SHA256>.isValidAuthenticationCode(stored, authenticating: Self.message(id, rotator, optionsJSON), using: key) else {
             throw RotorError(
                 .storeCorrupted,
                 "the rotator or options recorded for this secret fail their integrity check: the state database was edited without the master key",
                 secret: try? SecretID(id),
-                remedy: "restore state.sqlite from a backup (and find who could write it); rotor used nothing from that row")
+                remedy: "restore the state database from a backup (and find who could write it); rotor used nothing from that row")
         }
     }
 

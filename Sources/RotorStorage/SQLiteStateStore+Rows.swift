@@ -4,15 +4,9 @@ import RotorCore
 
 /// Row ⇄ domain conversions of the state database.
 extension SQLiteStateStore {
-    static func encode(_ options: RotatorOptions) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: options.values, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func encode(_ options: RotatorOptions) -> String { options.storedJSON }
 
-    static func decodeOptions(_ json: String) -> RotatorOptions {
-        let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: String]
-        return RotatorOptions(object ?? [:])
-    }
+    static func decodeOptions(_ json: String) -> RotatorOptions { RotatorOptions(storedJSON: json) }
 
     func configMAC(_ secret: ManagedSecret) -> Data? {
         configMAC(secret.id.rawValue, rotator: secret.rotator.rawValue, optionsJSON: Self.encode(secret.options))

@@ -3,6 +3,8 @@ import Testing
 import RotorTestSupport
 import RotorCore
 import RotorPostgres
+import RotorStatePostgres
+import Logging
 
 /// A hostile server on loopback (Fixtures/hostile_postgres.py) that declines or accepts TLS and then
 /// asks for the password in clear or as MD5, or claims the login succeeded without any proof: a
@@ -52,6 +54,20 @@ import RotorPostgres
             let asked = ["md5": "an MD5 password", "cleartext": "a cleartext password", "trust": "no authentication at all"][testCase.auth]!
             #expect(errors.contains(asked) && errors.contains("sent no password"), "\(errors)")
         }
+    }
+
+    /// rotor's own state database connects through the same guard: in every TLS mode it answers no
+    /// cleartext or MD5 request and accepts no login without proof.
+    @Test(arguments: [PostgresTLSMode.verifyFull, .require, .prefer, .disable].flatMap { mode in ["cleartext", "md5", "trust"].map { (mode, $0) } })
+    func theStateDatabaseSendsNoPasswordToAServerThatAsksForItInClearOrAsMD5(_ mode: PostgresTLSMode, _ auth: String) async throws {
+        let server = try await HostileServer(tls: "accept", auth: auth)
+        defer { server.stop() }
+        let settings = try PostgresStateSettings(
+            host: "127.0.0.1", port: server.port, username: "rotor", password: SecretValue(string: "CANARY-state-password"), database: "postgres", tls: mode)
+        await #expect { _ = try await PostgresStateStore.open(settings, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) } throws: { error in
+            (error as? RotorError)?.code == .insecurePeer && !"\(error)".contains("CANARY")
+        }
+        #expect(!server.capture.contains("received"), "the state store answered the server's password request: \(server.capture)")
     }
 
     @Test func theAuditRecordAndStatusSayWhenTLSIsWeakened() async throws {

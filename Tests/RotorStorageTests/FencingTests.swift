@@ -5,30 +5,48 @@ import Testing
 import Logging
 import RotorCore
 import RotorStorage
+import RotorStatePostgres
 
 /// The per-secret lock as a fence: a step that outlives its lock cannot write its next step, the
 /// lock of a dead local process is broken at once, rollbacks take the lock, and a journal write that
 /// fails after a step's side effect never rolls that side effect back.
 @Suite struct FencingTests {
+    /// Where the two processes keep their shared state: one SQLite file on one host, or one PostgreSQL
+    /// schema (each engine with connections of its own, as two hosts would have).
+    enum SharedState: String, CaseIterable, CustomTestStringConvertible, Sendable {
+        case sqlite, postgres
+        var testDescription: String { rawValue }
+        static var available: [SharedState] { PostgresTestServer.enabled ? allCases : [.sqlite] }
+    }
+
     /// Two engines (two processes) on one state database and store, with a 3 s lock (renewed every second).
     struct TwoProcesses {
         let directory: URL
+        let shared: SharedState
+        let schema = PostgresTestServer.uniqueSchema()
         let target = FakeTarget()
         let calls = CallLog()
         let id = try! SecretID("/prod/payments/api-key/fenced")
 
-        init() throws { directory = try TemporaryDirectory.make() }
+        init(_ shared: SharedState = .sqlite) throws {
+            directory = try TemporaryDirectory.make()
+            self.shared = shared
+        }
 
         func engine(
             _ owner: String, gate: Gate?, attempts: Int = 1, wrap: (any RotationStateStore) -> any RotationStateStore = { $0 }
-        ) throws -> RotationEngine {
+        ) async throws -> RotationEngine {
             let rotator = SharedTargetRotator(owner: owner, target: target, calls: calls, gate: gate)
             var registry = RotatorRegistry.builtIn
             registry.register(RotatorDescriptor(kind: "shared", summary: "test", options: [:], build: { _ throws(RotorError) in rotator }, initialValue: { _, _ in nil }))
+            let store = try EmbeddedSecretStore(url: directory.appendingPathComponent("store.sqlite"),
+                                                keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), synchronous: .normal)
+            let state: any RotationStateStore = switch shared {
+            case .sqlite: try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal)
+            case .postgres: try await PostgresState.open(schema: schema, authenticator: store.rotatorConfigAuthenticator)
+            }
             return RotationEngine(
-                store: try EmbeddedSecretStore(url: directory.appendingPathComponent("store.sqlite"),
-                                               keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), synchronous: .normal),
-                state: wrap(try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), synchronous: .normal)), rotators: registry,
+                store: store, state: wrap(state), rotators: registry,
                 configuration: EngineConfiguration(retry: RetryPolicy(attemptsPerRun: attempts), actor: owner, lockTTL: 3, lockOwner: owner),
                 logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         }
@@ -37,14 +55,15 @@ import RotorStorage
     /// A's setSecret blocks past the lock's lifetime, ignoring cancellation: the heartbeat keeps the
     /// lock while the work really runs, so B never acts; A completes. The timed tests run on threads
     /// of their own: a heartbeat queued behind a hundred suites on two cooperative threads is late.
-    @Test func aLockHeldByARunningStepIsNeverTakenOver() async throws {
-        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await lockHeldByARunningStep() }
+    @Test(arguments: SharedState.available)
+    func aLockHeldByARunningStepIsNeverTakenOver(_ shared: SharedState) async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await lockHeldByARunningStep(shared) }
     }
 
-    func lockHeldByARunningStep() async throws {
-        let world = try TwoProcesses()
+    func lockHeldByARunningStep(_ shared: SharedState) async throws {
+        let world = try TwoProcesses(shared)
         let gate = Gate()
-        let a = try world.engine("A", gate: gate), b = try world.engine("B", gate: nil)
+        let a = try await world.engine("A", gate: gate), b = try await world.engine("B", gate: nil)
         try await a.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
         let first = Task(executorPreference: DedicatedExecutor.shared) { try await a.rotate(world.id) }
         try await waitForSet(world, first)
@@ -60,17 +79,18 @@ import RotorStorage
     /// A is paused (its heartbeat cannot renew, its step is stuck) past the lock's lifetime; B takes the
     /// lapsed lock, resumes the same token and completes. When A wakes, its next journal write is
     /// refused and it stops without another side effect; the journal shows who ran what.
-    @Test func aPausedHolderCannotWriteAfterItsLockWasTaken() async throws {
-        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await pausedHolder() }
+    @Test(arguments: SharedState.available)
+    func aPausedHolderCannotWriteAfterItsLockWasTaken(_ shared: SharedState) async throws {
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await pausedHolder(shared) }
     }
 
-    func pausedHolder() async throws {
-        let world = try TwoProcesses()
+    func pausedHolder(_ shared: SharedState) async throws {
+        let world = try TwoProcesses(shared)
         let gate = Gate()
         let paused = PausableLocks(gate: gate)
-        let a = try world.engine("A", gate: gate) { paused.wrapping($0) }
+        let a = try await world.engine("A", gate: gate) { paused.wrapping($0) }
         // B may meet its 2.4 s step limit when the machine is saturated (the start of make test): it retries.
-        let b = try world.engine("B", gate: nil, attempts: 3)
+        let b = try await world.engine("B", gate: nil, attempts: 3)
         try await a.createManagedSecret(world.id, rotator: "shared", options: RotatorOptions(), initialValue: SecretValue(string: "initial"))
         let first = Task(executorPreference: DedicatedExecutor.shared) { try await a.rotate(world.id) }
         try await waitForSet(world, first)
@@ -98,7 +118,7 @@ import RotorStorage
         #expect(try await b.store.getSecretValue(world.id, .current).value == world.target.value)
     }
 
-    @Test(arguments: [Backend.inMemory, .embedded])
+    @Test(arguments: [Backend.inMemory, .embedded, .postgres].filter(Backend.available.contains))
     func theLockOfALocalProcessThatNoLongerExistsIsBrokenAtOnce(_ backend: Backend) async throws {
         let harness = try await Harness(backend)
         let dead = Self.owner(pid: try await deadPID(), start: "1")
@@ -137,7 +157,7 @@ import RotorStorage
         #expect(!LocalLockOwner.isDead("daemon-legacy-owner"))
     }
 
-    @Test(arguments: [Backend.inMemory, .embedded])
+    @Test(arguments: [Backend.inMemory, .embedded, .postgres].filter(Backend.available.contains))
     func rollbackTakesTheLock(_ backend: Backend) async throws {
         let harness = try await Harness(backend)
         #expect(try await harness.engine.rotate(harness.secret).succeeded)
@@ -147,8 +167,12 @@ import RotorStorage
         _ = try await harness.engine.rollbackToPrevious(harness.secret)
     }
 
-    @Test func aReleasedLockTakenAgainHasAHigherFence() async throws {
-        let state = try SQLiteStateStore(url: try TemporaryDirectory.make().appendingPathComponent("state.sqlite"))
+    @Test(arguments: SharedState.available)
+    func aReleasedLockTakenAgainHasAHigherFence(_ shared: SharedState) async throws {
+        let state: any RotationStateStore = switch shared {
+        case .sqlite: try SQLiteStateStore(url: try TemporaryDirectory.make().appendingPathComponent("state.sqlite"))
+        case .postgres: try await PostgresState.open()
+        }
         let id = try SecretID("/prod/payments/api-key/x")
         let now = Date()
         let first = try #require(try await state.acquireSecretLock(id, owner: "A", ttl: 60, now: now))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import RotorCore
 import RotorStorage
+import RotorStatePostgres
 import RotorAWS
 
 /// Interruptions between every pair of steps and inside each step, then a resume with the same token.
@@ -76,10 +77,15 @@ extension Harness {
         RotationEngine(store: store, state: state, rotators: engine.rotators, clock: clock, configuration: engine.configuration, logger: logs.logger, jitter: { 0.5 })
     }
 
-    /// A fresh engine, as after a restart: for the embedded backend, over freshly opened files.
-    func reopened() throws -> RotationEngine {
+    /// A fresh engine, as after a restart: for the embedded backend, over freshly opened files; for
+    /// PostgreSQL, over new connections to the same schema.
+    func reopened() async throws -> RotationEngine {
         guard let directory else { return engine(store: store, state: state) }
-        let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"))
+        let state: any RotationStateStore = if let postgres = self.state as? PostgresStateStore {
+            try await PostgresState.open(schema: postgres.settings.schema)
+        } else {
+            try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"))
+        }
         if store is AWSSecretStore { return engine(store: try MotoEnvironment.store(), state: state) }
         let store = try EmbeddedSecretStore(
             url: directory.appendingPathComponent("store.sqlite"),

@@ -17,8 +17,8 @@ import RotorTestSupport
         let instance: BackendInstance
         let id: SecretID
 
-        init(_ backend: Backend) throws {
-            instance = try backend.make(clock: clock)
+        init(_ backend: Backend) async throws {
+            instance = try await backend.make(clock: clock)
             store = instance.store
             id = instance.id("github-integration/api-token/personal-access-token")
         }
@@ -38,9 +38,9 @@ import RotorTestSupport
         }
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func createDescribeAndGet(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         try await f.create()
         let description = try await store.describeSecret(f.id)
@@ -56,9 +56,9 @@ import RotorTestSupport
         #expect(try await f.labels() == [Self.tokenA: [.current]])
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func missingSecretsAndVersionsAreNotFound(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         await #expect { try await store.describeSecret(f.id) } throws: { ($0 as? RotorError)?.code == .secretNotFound }
         try await f.create()
@@ -67,9 +67,9 @@ import RotorTestSupport
         await #expect { try await store.getSecretValue(f.id, VersionSelector(versionID: Self.tokenB)) } throws: { ($0 as? RotorError)?.code == .versionNotFound }
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func putWithoutStagesMovesCurrentAndPrevious(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         try await f.create()
         try await f.put(Self.tokenB, "v2", nil)
@@ -78,9 +78,9 @@ import RotorTestSupport
         _ = store
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func putWithTheSameTokenIsANoOpForTheSameValueAndAnErrorOtherwise(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         try await f.create()
         try await f.put(Self.tokenB, "v2", [.pending])
@@ -90,9 +90,9 @@ import RotorTestSupport
         #expect(try await store.getSecretValue(f.id, .pending(Self.tokenB)).value == SecretValue(string: "v2"))
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func aLabelSitsOnOneVersionAndPutStealsIt(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         try await f.create()
         try await f.put(Self.tokenB, "v2", [.pending])
@@ -101,9 +101,9 @@ import RotorTestSupport
         _ = store
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func movingCurrentMovesPreviousToTheVersionItLeft(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         try await f.create()
         try await f.put(Self.tokenB, "v2", [.pending])
@@ -115,9 +115,9 @@ import RotorTestSupport
         #expect(stages[Self.tokenB] == [.current])
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func updateStageRefusesWhatSecretsManagerRefuses(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         try await f.create()
         try await f.put(Self.tokenB, "v2", [.pending])
@@ -139,9 +139,9 @@ import RotorTestSupport
         #expect(try await store.describeSecret(f.id).versionIDsToStages == [Self.tokenA: [.current], Self.tokenB: [.pending]])
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func getWithVersionAndStageRequiresBoth(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         try await f.create()
         try await f.put(Self.tokenB, "v2", [.pending])
@@ -149,9 +149,9 @@ import RotorTestSupport
         await #expect { try await store.getSecretValue(f.id, .pending(Self.tokenA)) } throws: { ($0 as? RotorError)?.code == .versionNotFound }
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func binaryValuesRoundTrip(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         let bytes: [UInt8] = (0..<32).map { UInt8($0 * 7 % 256) }
         _ = try await store.createSecret(CreateSecretInput(id: f.id, initialValue: SecretValue(bytes: bytes)))
@@ -159,9 +159,9 @@ import RotorTestSupport
         #expect(value.kind == .binary && value.exposedBytes == bytes)
     }
 
-    @Test(arguments: Backend.available.filter(\.ownsVersionRetention))
+    @Test(arguments: Backend.secretStores.filter(\.ownsVersionRetention))
     func deprecatedVersionsArePrunedBeyondTheLimitButNotWhenYoung(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let (store, clock) = (f.store, f.clock)
         try await f.create()
         for index in 0..<(VersionLedger.deprecatedVersionLimit + 3) {
@@ -176,9 +176,9 @@ import RotorTestSupport
         #expect(versions.first { $0.stages.contains(.current) }?.id == VersionID("version-last-0000-4000-8000-000000000000"))
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func randomPasswordsFollowTheOptions(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         let policy = PasswordPolicy(length: 24, excludeCharacters: ":/@\"'\\", excludePunctuation: false)
         for _ in 0..<20 {
@@ -188,9 +188,9 @@ import RotorTestSupport
         await #expect { try await store.getRandomPassword(PasswordPolicy(length: 0)) } throws: { ($0 as? RotorError)?.code == .invalidParameter }
     }
 
-    @Test(arguments: Backend.available)
+    @Test(arguments: Backend.secretStores)
     func listIsSortedAndScopedToOneEnvironment(backend: Backend) async throws {
-        let f = try Fixture(backend)
+        let f = try await Fixture(backend)
         let store = f.store
         let (envA, envB) = (f.instance.environmentName, f.instance.environmentName + "-b")
         let ids = ["/\(envB)/a/api-key/x", "/\(envA)/b/api-key/y", "/\(envA)/a/api-key/z"]

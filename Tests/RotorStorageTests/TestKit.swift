@@ -6,28 +6,39 @@ import RotorCore
 import RotorRotators
 import RotorStorage
 import RotorAWS
+import RotorStatePostgres
 import RotorTestSupport
 
 /// The backends every behavioural test runs against: the in-memory fakes, the embedded store with
-/// the SQLite state database, and AWS Secrets Manager (moto_server on loopback, started by
-/// `make test`) with the SQLite state database.
+/// the SQLite state database, the embedded store with the PostgreSQL state database, and AWS Secrets
+/// Manager (moto_server on loopback) with the SQLite state database; `make test` starts both servers.
 enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case inMemory = "in-memory"
     case embedded = "embedded+sqlite"
+    case postgres = "embedded+postgres"
     case aws = "aws(moto)+sqlite"
 
     var testDescription: String { rawValue }
 
-    /// The backends to run: AWS only when moto is configured (always under `make test`, which sets
-    /// ROTOR_REQUIRE_INTEGRATION and makes a missing moto a failure, never a silent skip).
+    /// The backends to run: AWS and PostgreSQL only when their servers are configured (always under
+    /// `make test`, which sets ROTOR_REQUIRE_INTEGRATION and makes a missing one a failure, never a silent skip).
     static var available: [Backend] {
-        MotoEnvironment.current != nil || MotoEnvironment.required ? allCases : [.inMemory, .embedded]
+        allCases.filter { backend in
+            switch backend {
+            case .inMemory, .embedded: true
+            case .postgres: PostgresTestServer.enabled
+            case .aws: MotoEnvironment.current != nil || MotoEnvironment.required
+            }
+        }
     }
+
+    /// The backends with a secret store of their own (PostgreSQL changes only the state database).
+    static var secretStores: [Backend] { available.filter { $0 != .postgres } }
 
     /// Whether the store prunes deprecated versions itself (AWS does it server-side, out of sight).
     var ownsVersionRetention: Bool { self != .aws }
 
-    func make(clock: TestClock) throws -> BackendInstance {
+    func make(clock: TestClock) async throws -> BackendInstance {
         switch self {
         case .inMemory:
             return BackendInstance(store: InMemorySecretStore(clock: clock), state: InMemoryStateStore(), directory: nil, environment: "prod")
@@ -37,6 +48,13 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
                 url: directory.appendingPathComponent("store.sqlite"),
                 keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), clock: clock)
             let state = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"))
+            return BackendInstance(store: store, state: state, directory: directory, environment: "prod")
+        case .postgres:
+            let directory = try TemporaryDirectory.make()
+            let store = try EmbeddedSecretStore(
+                url: directory.appendingPathComponent("store.sqlite"),
+                keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")), clock: clock)
+            let state = try await PostgresState.open(authenticator: store.rotatorConfigAuthenticator)
             return BackendInstance(store: store, state: state, directory: directory, environment: "prod")
         case .aws:
             let directory = try TemporaryDirectory.make()
@@ -81,6 +99,21 @@ enum MotoEnvironment {
     }
 
     static func store() throws -> AWSSecretStore { AWSSecretStore(client: try client()) }
+}
+
+/// State stores on the PostgreSQL server `make test` starts, each in a schema of its own.
+enum PostgresState {
+    static func settings(schema: String = PostgresTestServer.uniqueSchema()) throws -> PostgresStateSettings {
+        let server = try PostgresTestServer.require()
+        return try PostgresStateSettings(
+            host: server.host, port: server.port, username: server.user, password: SecretValue(string: server.password), database: "postgres",
+            schema: schema, caFile: server.caFile)
+    }
+
+    static func open(schema: String = PostgresTestServer.uniqueSchema(), authenticator: RotatorConfigAuthenticator? = nil) async throws -> PostgresStateStore {
+        try await PostgresStateStore.open(try settings(schema: schema), authenticator: authenticator,
+                                          logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    }
 }
 
 enum TemporaryDirectory {
@@ -187,7 +220,7 @@ struct Harness {
 
     init(_ backend: Backend, rotator: ScriptedRotator = ScriptedRotator(), retry: RetryPolicy = RetryPolicy(), stuckPending: StuckPendingPolicy = .refuse) async throws {
         self.rotator = rotator
-        instance = try backend.make(clock: clock)
+        instance = try await backend.make(clock: clock)
         (store, state, directory) = (instance.store, instance.state, instance.directory)
         secret = instance.id("payments/db-credentials/ledger")
         var registry = RotatorRegistry.builtIn
