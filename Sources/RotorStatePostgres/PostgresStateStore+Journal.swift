@@ -47,7 +47,15 @@ extension PostgresStateStore {
         }
     }
 
+    /// Serializes, until the commit, the transactions that take an audit position or a change-sequence
+    /// number, so those numbers commit in order: a reader after position N (the reload hooks, audit
+    /// sinks, the incremental reconcile) can never later see a smaller one appear. Re-entrant.
+    static func serializeChanges(_ session: StateSession) async throws {
+        try await session.run("SELECT pg_advisory_xact_lock(hashtext('rotor.changes.' || current_schema()))")
+    }
+
     static func insert(_ event: AuditEvent, _ session: StateSession) async throws {
+        try await serializeChanges(session)
         try await session.run("""
             INSERT INTO audit_event (at, actor, secret_id, operation, outcome, detail)
             VALUES (\(event.at.timeIntervalSince1970), \(event.actor), \(event.secret?.rawValue), \(event.operation), \(event.outcome), \(event.detail))

@@ -3,24 +3,25 @@ import RotorCore
 
 /// Named, append-only migrations of the PostgreSQL state schema (never edit a shipped one: add one).
 /// Times are epoch seconds in `double precision`, as in the SQLite state database, so a migration
-/// between the two copies them exactly.
+/// between the two copies them exactly; ids compare byte by byte (`COLLATE "C"`, as SQLite does), so
+/// an environment's ids are one range whatever the database's collation.
 struct StateMigration: Sendable {
     let name: String
     let statements: [String]
 
-    static let all: [StateMigration] = [journal]
+    static let all: [StateMigration] = [journal, scheduling]
 
     static let journal = StateMigration(name: "v1-journal-locks-audit", statements: [
         """
         CREATE TABLE managed_secret (
-            id text PRIMARY KEY, environment text NOT NULL, rotator text NOT NULL, options_json text NOT NULL,
+            id text COLLATE "C" PRIMARY KEY, environment text COLLATE "C" NOT NULL, rotator text NOT NULL, options_json text NOT NULL,
             status text NOT NULL, failed_runs integer NOT NULL DEFAULT 0, last_rotated_at double precision, last_error text,
             created_at double precision NOT NULL, config_mac bytea, credential_expires_at double precision)
         """,
         "CREATE INDEX managed_secret_by_environment ON managed_secret (environment, id)",
         """
         CREATE TABLE rotation (
-            token text PRIMARY KEY, secret_id text NOT NULL REFERENCES managed_secret (id), trigger text NOT NULL,
+            token text PRIMARY KEY, secret_id text COLLATE "C" NOT NULL REFERENCES managed_secret (id), trigger text NOT NULL,
             started_at double precision NOT NULL, ended_at double precision, outcome text NOT NULL, last_completed_step text, error text,
             position bigint GENERATED ALWAYS AS IDENTITY)
         """,
@@ -35,7 +36,7 @@ struct StateMigration: Sendable {
         "CREATE INDEX rotation_step_by_token ON rotation_step (token, id)",
         """
         CREATE TABLE audit_event (
-            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at double precision NOT NULL, actor text NOT NULL, secret_id text,
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at double precision NOT NULL, actor text NOT NULL, secret_id text COLLATE "C",
             operation text NOT NULL, outcome text NOT NULL, detail text)
         """,
         "CREATE INDEX audit_event_by_secret ON audit_event (secret_id, id)",
@@ -47,8 +48,73 @@ struct StateMigration: Sendable {
         "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()",
         """
         CREATE TABLE secret_lock (
-            secret_id text PRIMARY KEY, owner text NOT NULL, expires_at double precision NOT NULL, fence bigint NOT NULL DEFAULT 0)
+            secret_id text COLLATE "C" PRIMARY KEY, owner text NOT NULL, expires_at double precision NOT NULL, fence bigint NOT NULL DEFAULT 0)
         """,
+    ])
+}
+
+extension StateMigration {
+    static let scheduling = StateMigration(name: "v2-schedule-lease-outbox-access-fleet", statements: [
+        """
+        CREATE TABLE schedule (
+            secret_id text COLLATE "C" PRIMARY KEY REFERENCES managed_secret (id), policy text NOT NULL, fingerprint text NOT NULL,
+            next_due_at double precision, next_reminder_at double precision, last_reminder_at double precision, last_failure_at double precision)
+        """,
+        "CREATE INDEX schedule_by_due ON schedule (next_due_at) WHERE next_due_at IS NOT NULL",
+        "CREATE INDEX schedule_by_reminder ON schedule (next_reminder_at) WHERE next_reminder_at IS NOT NULL",
+        "CREATE TABLE lease (name text PRIMARY KEY, owner text NOT NULL, acquired_at double precision NOT NULL, expires_at double precision NOT NULL)",
+        """
+        CREATE TABLE alert_outbox (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created_at double precision NOT NULL, kind text NOT NULL, secret_id text COLLATE "C",
+            payload text NOT NULL, attempts integer NOT NULL DEFAULT 0, next_attempt_at double precision NOT NULL, delivered_at double precision,
+            last_error text, channel text NOT NULL DEFAULT 'alert', dedup_key text)
+        """,
+        "CREATE INDEX alert_outbox_pending ON alert_outbox (channel, next_attempt_at) WHERE delivered_at IS NULL",
+        "CREATE UNIQUE INDEX alert_outbox_dedup ON alert_outbox (channel, dedup_key) WHERE dedup_key IS NOT NULL",
+        "CREATE TABLE outbox_cursor (name text PRIMARY KEY, position bigint NOT NULL)",
+        "INSERT INTO outbox_cursor (name, position) SELECT 'reload-hooks', coalesce(max(id), 0) FROM audit_event",
+        """
+        CREATE TABLE access_report (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, secret_id text COLLATE "C" NOT NULL, service text NOT NULL, environment text NOT NULL,
+            host text NOT NULL, reads bigint NOT NULL, denied bigint NOT NULL, first_at double precision NOT NULL, last_at double precision NOT NULL,
+            report_key text)
+        """,
+        "CREATE UNIQUE INDEX access_report_once ON access_report (report_key) WHERE report_key IS NOT NULL",
+        "CREATE INDEX access_report_by_secret ON access_report (secret_id, last_at)",
+        "CREATE INDEX access_report_by_time ON access_report (last_at)",
+        "CREATE TABLE secret_last_access (secret_id text COLLATE \"C\" PRIMARY KEY, at double precision NOT NULL, reader text NOT NULL)",
+        // Fleet counts kept by the writes themselves (no scan for /metrics).
+        "CREATE TABLE fleet_count (environment text COLLATE \"C\" NOT NULL, status text NOT NULL, secrets bigint NOT NULL, PRIMARY KEY (environment, status))",
+        "INSERT INTO fleet_count SELECT environment, status, count(*) FROM managed_secret GROUP BY environment, status",
+        """
+        CREATE FUNCTION fleet_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                UPDATE fleet_count SET secrets = secrets - 1 WHERE environment = OLD.environment AND status = OLD.status;
+            END IF;
+            IF TG_OP IN ('UPDATE', 'INSERT') THEN
+                INSERT INTO fleet_count (environment, status, secrets) VALUES (NEW.environment, NEW.status, 1)
+                    ON CONFLICT (environment, status) DO UPDATE SET secrets = fleet_count.secrets + 1;
+            END IF;
+            RETURN NULL;
+        END $$
+        """,
+        "CREATE TRIGGER fleet_count_insert_delete AFTER INSERT OR DELETE ON managed_secret FOR EACH ROW EXECUTE FUNCTION fleet_count_change()",
+        """
+        CREATE TRIGGER fleet_count_update AFTER UPDATE OF environment, status ON managed_secret FOR EACH ROW
+            WHEN (OLD.environment IS DISTINCT FROM NEW.environment OR OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION fleet_count_change()
+        """,
+        "CREATE INDEX managed_secret_by_last_rotated ON managed_secret (last_rotated_at) WHERE last_rotated_at IS NOT NULL",
+        // The change sequence of rotators and options (incremental reconcile).
+        "CREATE SEQUENCE config_sequence",
+        "ALTER TABLE managed_secret ADD COLUMN config_seq bigint NOT NULL DEFAULT 0",
+        "CREATE INDEX managed_secret_by_config_seq ON managed_secret (config_seq)",
+        """
+        CREATE FUNCTION config_seq_next() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.config_seq := nextval('config_sequence'); RETURN NEW; END $$
+        """,
+        "CREATE TRIGGER config_seq_insert BEFORE INSERT ON managed_secret FOR EACH ROW EXECUTE FUNCTION config_seq_next()",
+        "CREATE TRIGGER config_seq_update BEFORE UPDATE OF rotator, options_json ON managed_secret FOR EACH ROW EXECUTE FUNCTION config_seq_next()",
     ])
 }
 

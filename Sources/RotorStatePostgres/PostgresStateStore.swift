@@ -54,6 +54,7 @@ public final class PostgresStateStore: RotationStateStore {
         let optionsJSON = secret.options.storedJSON
         let mac = configAuthenticator?.mac(secret.id.rawValue, rotator: secret.rotator.rawValue, optionsJSON: optionsJSON)
         try await write("registering a managed secret") { session in
+            try await Self.serializeChanges(session)
             let inserted = try await session.rows("""
                 INSERT INTO managed_secret (id, environment, rotator, options_json, status, failed_runs, last_rotated_at, last_error, created_at,
                                             config_mac, credential_expires_at)
@@ -152,6 +153,7 @@ public final class PostgresStateStore: RotationStateStore {
         let optionsJSON = options.storedJSON
         let mac = configAuthenticator?.mac(id.rawValue, rotator: rotator.rawValue, optionsJSON: optionsJSON)
         try await write("changing a secret's rotator") { session in
+            try await Self.serializeChanges(session)
             try await session.run("""
                 UPDATE managed_secret SET rotator = \(rotator.rawValue), options_json = \(optionsJSON), config_mac = \(mac) WHERE id = \(id.rawValue)
                 """)
