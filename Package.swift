@@ -204,7 +204,7 @@ let package = Package(
             name: "RotorCLI",
             dependencies: [
                 "RotorPlugins", "RotorHTTP", "RotorGitHub", "RotorCognito",
-                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres",
+                "RotorCore", "RotorStorage", "RotorRotators", "RotorAWS", "RotorPolicies", "RotorDaemon", "RotorPostgres", "RotorStatePostgres",
                 "RotorSecrets", "RotorAgent", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -347,7 +347,7 @@ let package = Package(
         .testTarget(
             name: "RotorCLITests",
             dependencies: [
-                "rotor", "RotorCore", "RotorTestSupport",
+                "rotor", "RotorCore", "RotorTestSupport", "RotorStatePostgres",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

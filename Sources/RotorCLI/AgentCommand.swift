@@ -50,7 +50,7 @@ struct Agent: AsyncParsableCommand {
             let emf = self.emf ? EMFMetrics(EMFMetrics.Configuration(fixed: ["component": "agent"])) : nil
             let metrics: any MetricsFactory = emf.map { MultiplexMetricsHandler(factories: [PrometheusMetricsFactory(registry: registry), $0]) }
                 ?? PrometheusMetricsFactory(registry: registry)
-            let (store, _, logger) = try Runtime.openStores(options, metrics: metrics)
+            let (store, _, logger) = try await Runtime.openStores(options, metrics: metrics)
             let cache = SecretCache(store: store, configuration: SecretCache.Configuration(
                 ttl: TimeInterval(settings.ttlSeconds), capacity: settings.cacheSize, ignoreTransientErrors: settings.ignoreTransientErrors,
                 maxStaleness: TimeInterval(settings.maxStalenessSeconds), upstreamTimeout: upstreamTimeout), metrics: metrics)

@@ -36,6 +36,11 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Secret store: embedded (local encrypted file) or aws (Secrets Manager) (env ROTOR_STORE).", valueName: "store"))
     var store: String?
 
+    @Option(help: ArgumentHelp(
+        "Where rotor keeps its state: postgres://USER@HOST[:PORT]/DB[?schema=rotor&sslmode=verify-full&sslrootcert=CA] for several hosts (password from ROTOR_STATE_PASSWORD or ROTOR_STATE_PASSWORD_FILE, never the URL), else the SQLite file in --home (env ROTOR_STATE_URL).",
+        valueName: "url"))
+    var state: String?
+
     @Option(help: ArgumentHelp("AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile).", valueName: "region"))
     var region: String?
 
@@ -56,6 +61,12 @@ struct GlobalOptions: ParsableArguments {
             throw RotorError(.invalidParameter, "--lock-ttl must be seconds from 1 to 86400, not '\(raw.prefix(20))'")
         }
         return seconds
+    }
+
+    /// The PostgreSQL state's URL, when rotor's state lives there rather than in `--home`.
+    var stateURL: String? {
+        guard let url = state ?? env["ROTOR_STATE_URL"], !url.isEmpty else { return nil }
+        return url
     }
 
     enum StoreKind: String { case embedded, aws }

@@ -5,6 +5,7 @@ import RotorCore
 import RotorRotators
 import RotorPostgres
 import RotorStorage
+import RotorStatePostgres
 import RotorAWS
 import RotorAgent
 
@@ -19,14 +20,14 @@ struct Runtime {
     /// Logging and the stores only: for commands that read secrets and rotate nothing (`rotor agent`),
     /// with no engine and no plug-in discovery at start.
     /// - Parameter metrics: where the AWS client counts its calls, if anywhere.
-    static func openStores(_ options: GlobalOptions, metrics: (any MetricsFactory)? = nil) throws -> (store: any SecretStore, state: SQLiteStateStore, logger: Logger) {
+    static func openStores(_ options: GlobalOptions, metrics: (any MetricsFactory)? = nil) async throws -> (store: any SecretStore, state: any StateStore, logger: Logger) {
         let level = try options.level()
         LoggingBootstrap.once(level: level)
         var logger = Logger(label: "rotor")
         logger.logLevel = level
         let home = options.homeURL
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let (store, state) = try openStores(options, home: home, clock: SystemClock(), synchronous: try options.synchronousMode(), logger: logger, metrics: metrics)
+        let (store, state) = try await openStores(options, home: home, clock: SystemClock(), synchronous: try options.synchronousMode(), logger: logger, metrics: metrics)
         return (store, state, logger)
     }
 
@@ -35,15 +36,15 @@ struct Runtime {
         metrics: (any MetricsFactory)? = nil
     ) async throws -> Runtime {
         let clock = SystemClock()
-        let (openedStore, sqliteState, logger) = try openStores(options, metrics: metrics)
+        let (openedStore, openedState, logger) = try await openStores(options, metrics: metrics)
         var store = openedStore
-        var state: any RotationStateStore = sqliteState
+        var state: any RotationStateStore = openedState
         #if ROTOR_FAULT_INJECTION
         if let point = options.env["ROTOR_FAULT_KILL_AT"] {
             // Test hook for the crash-safety tests (debug builds only): SIGKILL this process at one journal or store point.
             let killSwitch = try KillSwitch(point)
             store = KillSwitchSecretStore(base: store, killSwitch: killSwitch)
-            state = KillSwitchStateStore(base: sqliteState, killSwitch: killSwitch)
+            state = KillSwitchStateStore(base: openedState, killSwitch: killSwitch)
         }
         #endif
         let actor = actor ?? Self.actor(options.env)
@@ -59,24 +60,34 @@ struct Runtime {
         return Runtime(store: store, state: state, engine: engine, scope: try options.scope(), logger: logger)
     }
 
-    /// Opens the secret store and the state database. With the embedded store, the master key also
-    /// authenticates the rotator and options recorded for each secret in the state database.
+    /// Opens the secret store and the state database (SQLite in `home`, or PostgreSQL with `--state`).
+    /// With the embedded store, the master key also authenticates the rotator and options recorded
+    /// for each secret in the state database.
     static func openStores(
         _ options: GlobalOptions, home: URL, clock: SystemClock, synchronous: SQLiteSynchronous, logger: Logger, metrics: (any MetricsFactory)? = nil
-    ) throws -> (any SecretStore, SQLiteStateStore) {
+    ) async throws -> (any SecretStore, any StateStore) {
         let stateURL = home.appendingPathComponent("state.sqlite")
+        let shared = try options.stateURL.map { url throws(RotorError) in try PostgresStateSettings(url: url, environment: options.env) }
         switch try options.storeKind() {
         case .embedded:
             let keyFile = options.env["ROTOR_MASTER_KEY_FILE"].map { URL(fileURLWithPath: $0) } ?? home.appendingPathComponent("master.key")
             let store = try EmbeddedSecretStore(
                 url: home.appendingPathComponent("store.sqlite"),
                 keySource: .environmentOrFile(environment: options.env, keyFile: keyFile), clock: clock, synchronous: synchronous)
-            let state = try SQLiteStateStore(
-                url: stateURL, synchronous: synchronous, authenticator: store.rotatorConfigAuthenticator, sealingUnsealedRows: store.sealsLegacyRows)
+            let state: any StateStore = if let shared {
+                try await openShared(shared, authenticator: store.rotatorConfigAuthenticator, logger: logger)
+            } else {
+                try SQLiteStateStore(
+                    url: stateURL, synchronous: synchronous, authenticator: store.rotatorConfigAuthenticator, sealingUnsealedRows: store.sealsLegacyRows)
+            }
             try store.finishSealingLegacyRows()
             return (store, state)
         case .aws:
-            let state = try SQLiteStateStore(url: stateURL, synchronous: synchronous)
+            let state: any StateStore = if let shared {
+                try await openShared(shared, authenticator: nil, logger: logger)
+            } else {
+                try SQLiteStateStore(url: stateURL, synchronous: synchronous)
+            }
             let settings = try AWSSettings.resolve(
                 region: options.region, profile: options.profile, endpointURL: options.endpointUrl, environment: options.env)
             var awsLogger = logger
@@ -118,3 +129,16 @@ enum LoggingBootstrap {
 }
 
 import Synchronization
+
+/// What the CLI and the daemon need of a state back end: the journal, the schedule and outbox, the access log.
+typealias StateStore = RotationStateStore & SchedulingStore & AccessLogStore
+
+extension Runtime {
+    /// Opens the PostgreSQL state, saying so (and what a weaker TLS mode gives up) in the log.
+    static func openShared(_ settings: PostgresStateSettings, authenticator: RotatorConfigAuthenticator?, logger: Logger) async throws -> PostgresStateStore {
+        var stateLogger = logger
+        stateLogger[metadataKey: "component"] = "state"
+        if let weakness = settings.weakness { logger.warning("state database: security weakened: \(weakness)") }
+        return try await PostgresStateStore.open(settings, authenticator: authenticator, logger: stateLogger)
+    }
+}

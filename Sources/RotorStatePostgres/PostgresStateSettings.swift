@@ -8,16 +8,16 @@ import RotorPostgres
 /// logs): it comes from `ROTOR_STATE_PASSWORD` or the file `ROTOR_STATE_PASSWORD_FILE` names.
 /// The type redacts the password in every description.
 public struct PostgresStateSettings: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    public var host: String
-    public var port: Int
-    public var username: String
-    public var database: String
+    public private(set) var host: String
+    public private(set) var port: Int
+    public private(set) var username: String
+    public private(set) var database: String
     /// The schema holding rotor's tables (created if missing): several installations can share a database.
-    public var schema: String
-    public var tls: PostgresTLSMode
-    public var caFile: String?
+    public private(set) var schema: String
+    public private(set) var tls: PostgresTLSMode
+    public private(set) var caFile: String?
     /// Connections kept open at most.
-    public var poolSize: Int
+    public private(set) var poolSize: Int
     let password: SecretValue
 
     public var description: String {
@@ -32,6 +32,10 @@ public struct PostgresStateSettings: Sendable, CustomStringConvertible, CustomDe
     ) throws(RotorError) {
         guard Self.isPlainName(schema) else {
             throw Self.invalid("schema '\(schema.prefix(64))' is not a plain name (a lower-case letter or _, then letters, digits or _, at most 63)")
+        }
+        // A schema every role may write into (public before PostgreSQL 15) or the system's own.
+        guard schema != "public", schema != "information_schema", !schema.hasPrefix("pg_") else {
+            throw Self.invalid("schema '\(schema)' is shared with other roles or the system; give rotor a schema of its own (schema=rotor)")
         }
         guard (1...64).contains(poolSize) else { throw Self.invalid("pool must be 1 to 64 connections") }
         (self.host, self.port, self.username, self.password, self.database) = (host, port, username, password, database)
@@ -76,6 +80,10 @@ public struct PostgresStateSettings: Sendable, CustomStringConvertible, CustomDe
         }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw invalid("ROTOR_STATE_PASSWORD_FILE names a file rotor cannot read")
+        }
+        let mode = ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
+        guard mode & 0o077 == 0 else {
+            throw invalid("ROTOR_STATE_PASSWORD_FILE is readable by other users (mode \(String(mode & 0o777, radix: 8))): chmod 600 it")
         }
         let password = text.trimmingCharacters(in: .newlines)
         guard !password.isEmpty else { throw invalid("ROTOR_STATE_PASSWORD_FILE names an empty file") }

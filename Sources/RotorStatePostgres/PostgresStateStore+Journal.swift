@@ -4,6 +4,13 @@ import RotorCore
 
 /// The journal's writes inside a transaction, in the order the SQLite store makes them.
 extension PostgresStateStore {
+    /// Text as PostgreSQL stores it: it refuses U+0000 outright, and an error message quoting a
+    /// foreign error must never make the journal unwritable.
+    static func storable(_ text: String?) -> String? {
+        guard let text, text.contains("\u{0}") else { return text }
+        return text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
+    }
+
     static func insertStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, owner: String?, _ session: StateSession) async throws -> Int64 {
         let row = try await session.row("""
             INSERT INTO rotation_step (token, step, attempt, started_at, outcome, owner)
@@ -40,7 +47,7 @@ extension PostgresStateStore {
 
     private static func end(_ end: StepEnd, token: VersionID, _ session: StateSession) async throws {
         try await session.run("""
-            UPDATE rotation_step SET outcome = \(end.outcome.rawValue), error = \(end.error), ended_at = \(end.at.timeIntervalSince1970) WHERE id = \(end.id)
+            UPDATE rotation_step SET outcome = \(end.outcome.rawValue), error = \(storable(end.error)), ended_at = \(end.at.timeIntervalSince1970) WHERE id = \(end.id)
             """)
         if let completes = end.completes {
             try await session.run("UPDATE rotation SET last_completed_step = \(completes.rawValue) WHERE token = \(token.rawValue)")
@@ -58,14 +65,14 @@ extension PostgresStateStore {
         try await serializeChanges(session)
         try await session.run("""
             INSERT INTO audit_event (at, actor, secret_id, operation, outcome, detail)
-            VALUES (\(event.at.timeIntervalSince1970), \(event.actor), \(event.secret?.rawValue), \(event.operation), \(event.outcome), \(event.detail))
+            VALUES (\(event.at.timeIntervalSince1970), \(event.actor), \(event.secret?.rawValue), \(event.operation), \(event.outcome), \(storable(event.detail)))
             """)
     }
 
     static func apply(_ health: SecretHealthChange, to id: String, _ session: StateSession) async throws {
         let rotated = health.lastRotatedAt?.timeIntervalSince1970
         try await session.run("""
-            UPDATE managed_secret SET status = \(health.status.rawValue), failed_runs = \(health.failedRuns), last_error = \(health.lastError),
+            UPDATE managed_secret SET status = \(health.status.rawValue), failed_runs = \(health.failedRuns), last_error = \(storable(health.lastError)),
                 last_rotated_at = coalesce(\(rotated)::double precision, last_rotated_at),
                 credential_expires_at = CASE WHEN \(rotated)::double precision IS NULL THEN credential_expires_at
                                              ELSE \(health.credentialExpiresAt?.timeIntervalSince1970)::double precision END

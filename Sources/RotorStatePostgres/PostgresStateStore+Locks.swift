@@ -9,14 +9,19 @@ extension PostgresStateStore {
         try await write("taking a secret's lock") { session in try await Self.acquire(id, owner: owner, ttl: ttl, now: now, session) }
     }
 
-    /// One transaction: the managed row checked, the lock taken, the managed secret and its open rotation read.
+    /// One transaction: the managed row checked, the lock taken, then the managed secret and its open
+    /// rotation read again under the lock. Taking the lock may have waited for the last holder's
+    /// final write (its row lock), and a statement after that wait sees that write (READ COMMITTED):
+    /// what was read before it may be the state of a rotation that has since finished.
     public func lockAndRead(_ id: SecretID, owner: String, ttl: TimeInterval, now: Date) async throws -> LockedSecret {
         try await write("taking a secret's lock") { session in
             guard let row = try await session.row("SELECT * FROM managed_secret WHERE id = \(id.rawValue)") else {
                 return LockedSecret(lock: nil, managed: nil, open: nil)
             }
-            let managed = try managedSecret(row)
-            guard let lock = try await Self.acquire(id, owner: owner, ttl: ttl, now: now, session) else { return LockedSecret(lock: nil, managed: managed, open: nil) }
+            guard let lock = try await Self.acquire(id, owner: owner, ttl: ttl, now: now, session) else {
+                return LockedSecret(lock: nil, managed: try managedSecret(row), open: nil)
+            }
+            let managed = try await session.row("SELECT * FROM managed_secret WHERE id = \(id.rawValue)").map(managedSecret)
             return LockedSecret(lock: lock, managed: managed, open: try await Self.openRotation(id, session))
         }
     }
@@ -44,7 +49,7 @@ extension PostgresStateStore {
     }
 
     public func secretLockHolder(_ id: SecretID, now: Date) async throws -> String? {
-        try await write("reading a secret's lock") { session in
+        try await read("reading a secret's lock") { session in
             try await session.row("""
                 SELECT owner FROM secret_lock WHERE secret_id = \(id.rawValue) AND expires_at > \(now.timeIntervalSince1970) AND owner <> ''
                 """)?.value("owner")

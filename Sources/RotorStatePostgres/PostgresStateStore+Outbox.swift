@@ -26,20 +26,20 @@ extension PostgresStateStore: AccessLogStore {
     public func markAlertFailed(_ id: Int64, error: String, nextAttemptAt: Date) async throws {
         try await write("marking an alert failed") { session in
             try await session.run("""
-                UPDATE alert_outbox SET attempts = attempts + 1, last_error = \(String(error.prefix(300))), next_attempt_at = \(nextAttemptAt.timeIntervalSince1970)
+                UPDATE alert_outbox SET attempts = attempts + 1, last_error = \(Self.storable(String(error.prefix(300)))), next_attempt_at = \(nextAttemptAt.timeIntervalSince1970)
                 WHERE id = \(id)
                 """)
         }
     }
 
     public func pendingAlertCount() async throws -> Int {
-        try await write("counting alerts") { session in
+        try await read("counting alerts") { session in
             Int(try await session.row("SELECT count(*) AS n FROM alert_outbox WHERE channel = 'alert' AND delivered_at IS NULL")!.value("n", as: Int64.self))
         }
     }
 
     public func fleetEnvironments(in scope: EnvironmentScope) async throws -> [String] {
-        try await write("reading the fleet") { session in
+        try await read("reading the fleet") { session in
             try await session.rows("SELECT DISTINCT environment FROM fleet_count WHERE secrets > 0 ORDER BY environment").map { try $0.value("environment", as: String.self) }
                 .filter { name in (try? Environment(name)).map(scope.contains(environment:)) ?? false }
         }
@@ -47,7 +47,7 @@ extension PostgresStateStore: AccessLogStore {
 
     public func recentAlerts(of secrets: [SecretID], since: Date) async throws -> [SecretID: [AlertRecord]] {
         guard !secrets.isEmpty else { return [:] }
-        return try await write("reading alerts") { session in
+        return try await read("reading alerts") { session in
             var found: [SecretID: [AlertRecord]] = [:]
             for row in try await session.rows("""
                 SELECT * FROM alert_outbox WHERE channel = 'alert' AND created_at >= \(since.timeIntervalSince1970) AND secret_id = ANY(\(secrets.map(\.rawValue))) ORDER BY id
@@ -60,7 +60,7 @@ extension PostgresStateStore: AccessLogStore {
     }
 
     public func currentVersionChanges(after position: Int64, limit: Int) async throws -> [CurrentVersionChange] {
-        try await write("reading the audit log") { session in
+        try await read("reading the audit log") { session in
             try await session.rows("""
                 SELECT id, secret_id, at, operation FROM audit_event
                 WHERE id > \(position) AND outcome = 'succeeded' AND operation IN ('rotation.finish', 'secret.rollback') AND secret_id IS NOT NULL
@@ -73,13 +73,13 @@ extension PostgresStateStore: AccessLogStore {
     }
 
     public func auditEvents(after position: Int64, limit: Int) async throws -> [AuditEvent] {
-        try await write("reading the audit log") { session in
+        try await read("reading the audit log") { session in
             try await session.rows("SELECT * FROM audit_event WHERE id > \(position) ORDER BY id LIMIT \(limit)").map(Self.auditEvent)
         }
     }
 
     public func outboxCursor(_ name: String) async throws -> Int64 {
-        try await write("reading an outbox cursor") { session in
+        try await read("reading an outbox cursor") { session in
             try await session.row("SELECT position FROM outbox_cursor WHERE name = \(name)")?.value("position") ?? 0
         }
     }
@@ -115,7 +115,7 @@ extension PostgresStateStore: AccessLogStore {
     }
 
     public func dueOutbox(channel: String, at now: Date, limit: Int) async throws -> [AlertRecord] {
-        try await write("reading the outbox") { session in
+        try await read("reading the outbox") { session in
             try await session.rows("""
                 SELECT * FROM alert_outbox WHERE channel = \(channel) AND delivered_at IS NULL AND next_attempt_at <= \(now.timeIntervalSince1970) ORDER BY id LIMIT \(limit)
                 """).map(Self.outboxRecord)
@@ -123,7 +123,7 @@ extension PostgresStateStore: AccessLogStore {
     }
 
     public func pendingOutbox(channel: String, secret: SecretID) async throws -> [(record: AlertRecord, lastError: String?)] {
-        try await write("reading the outbox") { session in
+        try await read("reading the outbox") { session in
             try await session.rows("""
                 SELECT * FROM alert_outbox WHERE channel = \(channel) AND secret_id = \(secret.rawValue) AND delivered_at IS NULL ORDER BY id
                 """).map { row in (try Self.outboxRecord(row), try row.value("last_error", as: String?.self)) }
@@ -161,7 +161,7 @@ extension PostgresStateStore: AccessLogStore {
     }
 
     public func deniedReads(of secret: SecretID, since: Date) async throws -> Int {
-        try await write("reading access reports") { session in
+        try await read("reading access reports") { session in
             Int(try await session.row("""
                 SELECT coalesce(sum(denied), 0)::bigint AS n FROM access_report WHERE secret_id = \(secret.rawValue) AND last_at >= \(since.timeIntervalSince1970)
                 """)!.value("n", as: Int64.self))
@@ -170,7 +170,7 @@ extension PostgresStateStore: AccessLogStore {
 
     public func lastAccess(of secrets: [SecretID]) async throws -> [SecretID: LastAccess] {
         guard !secrets.isEmpty else { return [:] }
-        return try await write("reading access reports") { session in
+        return try await read("reading access reports") { session in
             var found: [SecretID: LastAccess] = [:]
             for row in try await session.rows("SELECT * FROM secret_last_access WHERE secret_id = ANY(\(secrets.map(\.rawValue)))") {
                 found[try SecretID(try row.value("secret_id"))] = LastAccess(at: Date(timeIntervalSince1970: try row.value("at")), reader: try row.value("reader"))

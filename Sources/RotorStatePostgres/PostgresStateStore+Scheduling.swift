@@ -9,13 +9,13 @@ extension PostgresStateStore: SchedulingStore {
 
     public func scheduleEntries(in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
         let (lower, upper) = Self.bounds(scope)
-        return try await write("reading the schedule") { session in
+        return try await read("reading the schedule") { session in
             try await session.rows("SELECT * FROM schedule WHERE secret_id >= \(lower) AND secret_id < \(upper) ORDER BY secret_id").map(Self.scheduleEntry)
         }
     }
 
     public func scheduleEntry(_ id: SecretID) async throws -> ScheduleEntry? {
-        try await write("reading the schedule") { session in try await session.row("SELECT * FROM schedule WHERE secret_id = \(id.rawValue)").map(Self.scheduleEntry) }
+        try await read("reading the schedule") { session in try await session.row("SELECT * FROM schedule WHERE secret_id = \(id.rawValue)").map(Self.scheduleEntry) }
     }
 
     public func saveScheduleEntry(_ entry: ScheduleEntry) async throws {
@@ -36,7 +36,7 @@ extension PostgresStateStore: SchedulingStore {
 
     public func dueRotations(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
         let (lower, upper) = Self.bounds(scope)
-        return try await write("reading the schedule") { session in
+        return try await read("reading the schedule") { session in
             try await session.rows("""
                 SELECT * FROM schedule WHERE next_due_at IS NOT NULL AND next_due_at <= \(now.timeIntervalSince1970)
                 AND secret_id >= \(lower) AND secret_id < \(upper) ORDER BY next_due_at LIMIT \(limit)
@@ -46,7 +46,7 @@ extension PostgresStateStore: SchedulingStore {
 
     public func dueReminders(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
         let (lower, upper) = Self.bounds(scope)
-        return try await write("reading the schedule") { session in
+        return try await read("reading the schedule") { session in
             try await session.rows("""
                 SELECT * FROM schedule WHERE next_reminder_at IS NOT NULL AND next_reminder_at <= \(now.timeIntervalSince1970)
                 AND secret_id >= \(lower) AND secret_id < \(upper) ORDER BY next_reminder_at LIMIT \(limit)
@@ -56,7 +56,7 @@ extension PostgresStateStore: SchedulingStore {
 
     public func earliestDeadline(in scope: EnvironmentScope) async throws -> Date? {
         let (lower, upper) = Self.bounds(scope)
-        return try await write("reading the schedule") { session in
+        return try await read("reading the schedule") { session in
             try await session.row("""
                 SELECT least((SELECT min(next_due_at) FROM schedule WHERE secret_id >= \(lower) AND secret_id < \(upper)),
                              (SELECT min(next_reminder_at) FROM schedule WHERE secret_id >= \(lower) AND secret_id < \(upper))) AS at
@@ -67,7 +67,7 @@ extension PostgresStateStore: SchedulingStore {
     public func fleetSummary(in scope: EnvironmentScope, now: Date) async throws -> FleetSummary {
         let (lower, upper) = Self.bounds(scope)
         let environment: String? = if case .only(let environment) = scope { environment.name } else { nil }
-        return try await write("reading the fleet") { session in
+        return try await read("reading the fleet") { session in
             var counts: [SecretStatus: Int] = [:]
             for row in try await session.rows("""
                 SELECT status, sum(secrets)::bigint AS secrets FROM fleet_count WHERE \(environment)::text IS NULL OR environment = \(environment) GROUP BY status
@@ -85,7 +85,7 @@ extension PostgresStateStore: SchedulingStore {
     }
 
     public func configSequence() async throws -> Int64 {
-        try await write("reading the change sequence") { session in
+        try await read("reading the change sequence") { session in
             let row = try await session.row("SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS value FROM config_sequence")
             return try row?.value("value") ?? 0
         }
@@ -93,7 +93,7 @@ extension PostgresStateStore: SchedulingStore {
 
     public func managedSecrets(in scope: EnvironmentScope, changedAfter sequence: Int64) async throws -> [ManagedSecret] {
         let (lower, upper) = Self.bounds(scope)
-        return try await write("reading changed secrets") { session in
+        return try await read("reading changed secrets") { session in
             try await session.rows("""
                 SELECT * FROM managed_secret WHERE config_seq > \(sequence) AND id >= \(lower) AND id < \(upper) ORDER BY config_seq
                 """).map(managedSecret)
@@ -105,7 +105,7 @@ extension PostgresStateStore: SchedulingStore {
     public func reconcileCandidates(in scope: EnvironmentScope, expected: ReconcileExpectation) async throws -> ReconcileCandidates {
         let (lower, upper) = Self.bounds(scope)
         let encoded = expected.policies.map { $0.options.storedJSON }
-        return try await write("reading the fleet for a reconcile pass") { session in
+        return try await read("reading the fleet for a reconcile pass") { session in
             var configurations: [ManagedConfiguration] = [], withPolicy: Set<String> = []
             for row in try await session.rows("SELECT id, rotator, options_json FROM managed_secret WHERE id >= \(lower) AND id < \(upper)") {
                 let id: String = try row.value("id"), rotator: String = try row.value("rotator"), options: String = try row.value("options_json")
@@ -131,14 +131,14 @@ extension PostgresStateStore: SchedulingStore {
 
     public func managedIDs(among ids: [SecretID]) async throws -> Set<SecretID> {
         guard !ids.isEmpty else { return [] }
-        return try await write("reading managed ids") { session in
+        return try await read("reading managed ids") { session in
             Set(try await session.rows("SELECT id FROM managed_secret WHERE id = ANY(\(ids.map(\.rawValue)))").map { try SecretID($0.value("id")) })
         }
     }
 
     public func secretPage(in scope: EnvironmentScope, after: SecretID?, limit: Int) async throws -> [(secret: ManagedSecret, entry: ScheduleEntry?)] {
         let (lower, upper) = Self.bounds(scope)
-        return try await write("reading a page of secrets") { session in
+        return try await read("reading a page of secrets") { session in
             let secrets = try await session.rows("""
                 SELECT * FROM managed_secret WHERE id > \(after?.rawValue ?? "") AND id >= \(lower) AND id < \(upper) ORDER BY id LIMIT \(limit)
                 """).map(managedSecret)
@@ -166,7 +166,7 @@ extension PostgresStateStore: SchedulingStore {
     }
 
     public func leaseHolder(_ name: String, now: Date) async throws -> (owner: String, expiresAt: Date)? {
-        try await write("reading the daemon lease") { session in
+        try await read("reading the daemon lease") { session in
             guard let row = try await session.row("SELECT owner, expires_at FROM lease WHERE name = \(name) AND expires_at > \(now.timeIntervalSince1970)") else { return nil }
             return (try row.value("owner"), Date(timeIntervalSince1970: try row.value("expires_at")))
         }

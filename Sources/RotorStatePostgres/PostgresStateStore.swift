@@ -39,10 +39,21 @@ public final class PostgresStateStore: RotationStateStore {
     /// Closes the connections.
     public func close() async { await pool.close() }
 
-    /// One transaction; every failure becomes a ``RotorError`` saying what failed (`what`).
+    /// One write transaction; every failure becomes a ``RotorError`` saying what failed (`what`).
     func write<T: Sendable>(_ what: String, _ body: (StateSession) async throws -> T) async throws -> T {
+        try await transaction(what, readOnly: false, body)
+    }
+
+    /// One read-only transaction on one snapshot.
+    func read<T: Sendable>(_ what: String, _ body: (StateSession) async throws -> T) async throws -> T {
+        try await transaction(what, readOnly: true, body)
+    }
+
+    private func transaction<T: Sendable>(_ what: String, readOnly: Bool, _ body: (StateSession) async throws -> T) async throws -> T {
         do {
-            return try await pool.withConnection { connection in try await StateSession.transaction(connection, logger: logger, body) }
+            return try await pool.withConnection { connection in
+                try await StateSession.transaction(connection, readOnly: readOnly, logger: logger, body)
+            }
         } catch let error as CancellationError {
             throw error
         } catch {
@@ -69,13 +80,13 @@ public final class PostgresStateStore: RotationStateStore {
     }
 
     public func managedSecret(_ id: SecretID) async throws -> ManagedSecret? {
-        try await write("reading a managed secret") { session in
+        try await read("reading a managed secret") { session in
             try await session.row("SELECT * FROM managed_secret WHERE id = \(id.rawValue)").map(managedSecret)
         }
     }
 
     public func managedSecrets(in scope: EnvironmentScope) async throws -> [ManagedSecret] {
-        try await write("listing managed secrets") { session in
+        try await read("listing managed secrets") { session in
             switch scope {
             case .all: try await session.rows("SELECT * FROM managed_secret ORDER BY id").map(managedSecret)
             case .only(let environment):
@@ -85,11 +96,11 @@ public final class PostgresStateStore: RotationStateStore {
     }
 
     public func openRotation(for id: SecretID) async throws -> RotationRecord? {
-        try await write("reading the open rotation") { session in try await Self.openRotation(id, session) }
+        try await read("reading the open rotation") { session in try await Self.openRotation(id, session) }
     }
 
     public func managedSecretAndOpenRotation(_ id: SecretID) async throws -> (ManagedSecret?, RotationRecord?) {
-        try await write("reading a managed secret") { session in
+        try await read("reading a managed secret") { session in
             (try await session.row("SELECT * FROM managed_secret WHERE id = \(id.rawValue)").map(managedSecret), try await Self.openRotation(id, session))
         }
     }
@@ -116,7 +127,7 @@ public final class PostgresStateStore: RotationStateStore {
         let fence = JournalFence.current
         try await write("journaling a rollback") { session in
             try await Self.check(fence, session)
-            try await session.run("UPDATE rotation SET outcome = 'rolling-back', error = \(error) WHERE token = \(token.rawValue)")
+            try await session.run("UPDATE rotation SET outcome = 'rolling-back', error = \(Self.storable(error)) WHERE token = \(token.rawValue)")
         }
     }
 
@@ -130,7 +141,7 @@ public final class PostgresStateStore: RotationStateStore {
             try await Self.write(backlog, token: token, owner: fence?.owner, session)
             let ended = outcome.isOpen ? nil : at.timeIntervalSince1970
             let secret = try await session.row("""
-                UPDATE rotation SET outcome = \(outcome.rawValue), error = \(error), ended_at = \(ended) WHERE token = \(token.rawValue) RETURNING secret_id
+                UPDATE rotation SET outcome = \(outcome.rawValue), error = \(Self.storable(error)), ended_at = \(ended) WHERE token = \(token.rawValue) RETURNING secret_id
                 """)
             if let secret { try await Self.apply(health, to: try secret.value("secret_id"), session) }
             for event in audit { try await Self.insert(event, session) }
@@ -161,7 +172,7 @@ public final class PostgresStateStore: RotationStateStore {
     }
 
     public func rotations(of id: SecretID, limit: Int) async throws -> [RotationRecord] {
-        try await write("reading rotations") { session in
+        try await read("reading rotations") { session in
             var records: [RotationRecord] = []
             for row in try await session.rows("SELECT * FROM rotation WHERE secret_id = \(id.rawValue) ORDER BY started_at DESC, position DESC LIMIT \(limit)") {
                 records.append(try await Self.rotation(row, session))
@@ -171,7 +182,7 @@ public final class PostgresStateStore: RotationStateStore {
     }
 
     public func auditEvents(of id: SecretID?, limit: Int) async throws -> [AuditEvent] {
-        try await write("reading the audit log") { session in
+        try await read("reading the audit log") { session in
             let rows = if let id {
                 try await session.rows("SELECT * FROM (SELECT * FROM audit_event WHERE secret_id = \(id.rawValue) ORDER BY id DESC LIMIT \(limit)) e ORDER BY id")
             } else {

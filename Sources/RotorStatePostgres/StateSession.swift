@@ -10,26 +10,43 @@ struct StateSession {
     let connection: PostgresConnection
     let logger: Logger
 
-    /// Runs `body` between `BEGIN` and `COMMIT` (READ COMMITTED). A task cancelled before the commit
-    /// rolls back, so a cancelled step's write never lands; a failed `ROLLBACK` closes the connection.
-    static func transaction<T>(_ connection: PostgresConnection, logger: Logger, _ body: (StateSession) async throws -> T) async throws -> T {
+    /// Runs `body` between `BEGIN` and `COMMIT`: READ COMMITTED for writes (each statement sees what
+    /// committed before it, row locks order the writers), one snapshot for reads (`readOnly`: REPEATABLE
+    /// READ, as SQLite's read transactions). A task cancelled before the commit rolls back, so a
+    /// cancelled step's write never lands; a failed `ROLLBACK` closes the connection.
+    static func transaction<T>(
+        _ connection: PostgresConnection, readOnly: Bool = false, logger: Logger, _ body: (StateSession) async throws -> T
+    ) async throws -> T {
         do {
-            try await connection.query("BEGIN", logger: logger)
+            try await connection.query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
         } catch {
             throw Stale(underlying: error)
         }
         let session = StateSession(connection: connection, logger: logger)
+        let result: T
         do {
             try Task.checkCancellation()
-            let result = try await body(session)
+            result = try await body(session)
             try Task.checkCancellation()
-            try await connection.query("COMMIT", logger: logger)
-            return result
         } catch {
             do { try await connection.query("ROLLBACK", logger: logger) } catch { try? await connection.close() }
             throw error
         }
+        do {
+            try await connection.query("COMMIT", logger: logger)
+        } catch let error as PSQLError where error.code == .server {
+            throw error // refused (a deferred constraint, a serialization failure): nothing was written
+        } catch {
+            try? await connection.close()
+            throw CommitOutcomeUnknown()
+        }
+        return result
     }
+
+    /// The connection failed after `COMMIT` was sent: the transaction may or may not have landed.
+    /// Never retried as it stands (a write that landed would be written twice); the engine stops
+    /// the run and the next one resumes from whatever the journal holds.
+    struct CommitOutcomeUnknown: Error {}
 
     /// The rows of `query`, for reading by column name.
     func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {

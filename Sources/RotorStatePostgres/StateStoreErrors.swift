@@ -33,6 +33,15 @@ enum StateStoreErrors {
     /// A statement the server refused or a connection lost mid-transaction.
     static func failed(_ error: any Error, _ settings: PostgresStateSettings, what: String) -> RotorError {
         if let error = error as? RotorError { return error }
+        if error is StateSession.CommitOutcomeUnknown {
+            return RotorError(
+                .storeUnavailable, "the connection to the state database \(target(settings)) failed after \(what) was committed: it may or may not have been recorded",
+                remedy: "nothing to undo: the next run reads the journal as it is and resumes with the same token (check the database: rotor status)")
+        }
+        if error is PostgresDecodingError {
+            return RotorError(.storeCorrupted, "the state database \(target(settings)) holds a row rotor cannot read (\(what))",
+                              remedy: "check the schema's migrations (runbooks/multi-host.md); restore it from a backup if it was edited by hand")
+        }
         guard let psql = error as? PSQLError, psql.code == .server else {
             let detail = (error as? PSQLError)?.code.description ?? "\(type(of: error))"
             return unreachable(settings, detail: "\(what): \(detail)")

@@ -58,16 +58,20 @@ import Logging
 
     /// rotor's own state database connects through the same guard: in every TLS mode it answers no
     /// cleartext or MD5 request and accepts no login without proof.
-    @Test(arguments: [PostgresTLSMode.verifyFull, .require, .prefer, .disable].flatMap { mode in ["cleartext", "md5", "trust"].map { (mode, $0) } })
-    func theStateDatabaseSendsNoPasswordToAServerThatAsksForItInClearOrAsMD5(_ mode: PostgresTLSMode, _ auth: String) async throws {
-        let server = try await HostileServer(tls: "accept", auth: auth)
+    @Test(arguments: cases)
+    func theStateDatabaseSendsNoPasswordToAServerThatAsksForItInClearOrAsMD5(_ testCase: Case) async throws {
+        let server = try await HostileServer(tls: testCase.tls, auth: testCase.auth)
         defer { server.stop() }
         let settings = try PostgresStateSettings(
-            host: "127.0.0.1", port: server.port, username: "rotor", password: SecretValue(string: "CANARY-state-password"), database: "postgres", tls: mode)
+            host: "127.0.0.1", port: server.port, username: "rotor", password: SecretValue(string: "CANARY-state-password"), database: "postgres",
+            tls: testCase.mode.flatMap(PostgresTLSMode.init(rawValue:)) ?? .default)
         await #expect { _ = try await PostgresStateStore.open(settings, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) } throws: { error in
             (error as? RotorError)?.code == .insecurePeer && !"\(error)".contains("CANARY")
         }
-        #expect(!server.capture.contains("received"), "the state store answered the server's password request: \(server.capture)")
+        let capture = server.capture
+        #expect(!capture.contains("received"), "the state store answered the server's password request: \(capture)")
+        #expect(capture.contains("asked-") == testCase.serverAsks, "\(capture)")
+        if !testCase.serverAsks { #expect(!capture.contains("startup"), "no start-up message may reach an unverified server: \(capture)") }
     }
 
     @Test func theAuditRecordAndStatusSayWhenTLSIsWeakened() async throws {

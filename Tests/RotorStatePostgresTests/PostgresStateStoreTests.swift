@@ -14,11 +14,11 @@ import RotorTestSupport
 @Suite struct PostgresStateStoreTests {
     static let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
-    static func settings(schema: String = PostgresTestServer.uniqueSchema(), caFile: String?? = nil) throws -> PostgresStateSettings {
+    static func settings(schema: String = PostgresTestServer.uniqueSchema(), caFile: String?? = nil, poolSize: Int = 4) throws -> PostgresStateSettings {
         let server = try PostgresTestServer.require()
         return try PostgresStateSettings(
             host: server.host, port: server.port, username: server.user, password: SecretValue(string: server.password), database: "postgres",
-            schema: schema, caFile: caFile ?? server.caFile)
+            schema: schema, caFile: caFile ?? server.caFile, poolSize: poolSize)
     }
 
     static func open(_ settings: PostgresStateSettings, authenticator: RotatorConfigAuthenticator? = nil) async throws -> PostgresStateStore {
@@ -46,6 +46,8 @@ import RotorTestSupport
         ("postgres://rotor@h/db?schema=Robert%27);DROP", "is not a plain name"),
         ("postgres://rotor@h/db?options=-c%20x", "parameter 'options' is unknown"),
         ("postgres://rotor@h/db?pool=0", "pool must be 1 to 64"),
+        ("postgres://rotor@h/db?schema=public", "shared with other roles"),
+        ("postgres://rotor@h/db?schema=pg_catalog", "shared with other roles"),
     ])
     func aBadStateURLIsRefusedWithoutEchoingAPassword(_ url: String, _ problem: String) {
         #expect { _ = try PostgresStateSettings(url: url, environment: ["ROTOR_STATE_PASSWORD": "x"]) } throws: { error in
@@ -61,6 +63,11 @@ import RotorTestSupport
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-pw-\(UUID().uuidString)")
         try "from-file\n".write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file.path)
+        #expect { _ = try PostgresStateSettings(url: "postgres://rotor@h/db", environment: ["ROTOR_STATE_PASSWORD_FILE": file.path]) } throws: {
+            "\($0)".contains("readable by other users")
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
         let settings = try PostgresStateSettings(url: "postgres://rotor@h/db", environment: ["ROTOR_STATE_PASSWORD_FILE": file.path])
         #expect(settings.password.exposedString == "from-file")
     }
@@ -120,8 +127,7 @@ import RotorTestSupport
     /// The server ends the store's connection (as a restart does): the next call opens a new one.
     @Test(.enabled(if: PostgresTestServer.enabled))
     func theStoreReconnectsAfterItsConnectionWasEnded() async throws {
-        var settings = try Self.settings()
-        settings.poolSize = 1
+        let settings = try Self.settings(poolSize: 1)
         let state = try await Self.open(settings)
         let admin = try await Self.open(try Self.settings())
         defer { Task { await state.close(); await admin.close() } }
