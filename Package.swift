@@ -347,7 +347,7 @@ let package = Package(
         .testTarget(
             name: "RotorCLITests",
             dependencies: [
-                "rotor", "RotorCore", "RotorTestSupport", "RotorStatePostgres",
+                "rotor", "RotorCore", "RotorAWS", "RotorTestSupport", "RotorStatePostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

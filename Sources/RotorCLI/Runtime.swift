@@ -13,6 +13,8 @@ import RotorAgent
 struct Runtime {
     let store: any SecretStore
     let state: any RotationStateStore
+    /// The state store itself (``state`` may be a test hook's wrapper around it): the schedule, outbox and access log.
+    let shared: any StateStore
     let engine: RotationEngine
     let scope: EnvironmentScope
     let logger: Logger
@@ -21,10 +23,7 @@ struct Runtime {
     /// with no engine and no plug-in discovery at start.
     /// - Parameter metrics: where the AWS client counts its calls, if anywhere.
     static func openStores(_ options: GlobalOptions, metrics: (any MetricsFactory)? = nil) async throws -> (store: any SecretStore, state: any StateStore, logger: Logger) {
-        let level = try options.level()
-        LoggingBootstrap.once(level: level)
-        var logger = Logger(label: "rotor")
-        logger.logLevel = level
+        let logger = try logger(options)
         let home = options.homeURL
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let (store, state) = try await openStores(options, home: home, clock: SystemClock(), synchronous: try options.synchronousMode(), logger: logger, metrics: metrics)
@@ -57,7 +56,7 @@ struct Runtime {
         var engineLogger = logger
         engineLogger[metadataKey: "component"] = "engine"
         let engine = RotationEngine(store: store, state: state, rotators: try await options.rotators(), clock: clock, configuration: configuration, logger: engineLogger)
-        return Runtime(store: store, state: state, engine: engine, scope: try options.scope(), logger: logger)
+        return Runtime(store: store, state: state, shared: openedState, engine: engine, scope: try options.scope(), logger: logger)
     }
 
     /// Opens the secret store and the state database (SQLite in `home`, or PostgreSQL with `--state`).
@@ -134,6 +133,15 @@ import Synchronization
 typealias StateStore = RotationStateStore & SchedulingStore & AccessLogStore
 
 extension Runtime {
+    /// The process's logger at the options' level (logging set up once).
+    static func logger(_ options: GlobalOptions) throws -> Logger {
+        let level = try options.level()
+        LoggingBootstrap.once(level: level)
+        var logger = Logger(label: "rotor")
+        logger.logLevel = level
+        return logger
+    }
+
     /// Opens the PostgreSQL state, saying so (and what a weaker TLS mode gives up) in the log.
     static func openShared(_ settings: PostgresStateSettings, authenticator: RotatorConfigAuthenticator?, logger: Logger) async throws -> PostgresStateStore {
         var stateLogger = logger

@@ -186,7 +186,7 @@ struct Daemon: AsyncParsableCommand {
             let emf = self.emf ? EMFMetrics(EMFMetrics.Configuration(fixed: ["component": "daemon"])) : nil
             let metrics = RotorMetrics(perSecretSeries: perSecretMetrics, also: emf)
             let runtime = try await Runtime.open(global, actor: "daemon", lockTTL: max(2 * leaseTtl, 60), metrics: metrics.factory)
-            guard let schedule = runtime.state as? any SchedulingStore else { throw RotorError(.storeUnavailable, "the state store cannot schedule") }
+            let schedule = runtime.shared
             _ = try Plan.validatePolicies(policies, rotators: runtime.engine.rotators)
             let webhooks = try (webhook + (global.env["ROTOR_WEBHOOKS"]?.split(separator: ",").map(String.init) ?? [])).map { raw in
                 guard let url = URL(string: raw), url.scheme == "http" || url.scheme == "https" else {

@@ -51,8 +51,12 @@ public struct ObservabilityAPI: Sendable {
         let router = Router()
         if let token { router.middlewares.add(BearerTokenMiddleware(token: token, session: session, clock: engine.clock, wrongTokens: wrongTokens)) }
         router.get("/healthz") { _, _ in
-            let degraded = scheduler.degradedReason
-            return json(["status": degraded == nil ? "ok" : "degraded", "active": scheduler.isLeader, "problem": degraded.map { $0 as Any } ?? NSNull()])
+            let unreachable = await StateProbe.problem(schedule)
+            let degraded = scheduler.degradedReason ?? unreachable
+            return json([
+                "status": degraded == nil ? "ok" : "degraded", "active": scheduler.isLeader, "problem": degraded.map { $0 as Any } ?? NSNull(),
+                "state": unreachable == nil ? "reachable" : "unreachable",
+            ])
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -8,17 +8,27 @@ extension RotationScheduler {
         public var rotated: [SecretID] = []
         public var failed: [SecretID] = []
         public var reminded: [SecretID] = []
+        /// On a shared schedule: this tick claimed as many secrets as it asked for (more may be due).
+        public var claimedFully = false
     }
 
-    /// Runs every rotation due now (within the concurrency caps) and every due reminder. Its cost
-    /// grows with the number of due secrets: due entries come from an index range scan.
+    /// Runs every rotation due now (within the concurrency caps) and, holding the lease, every due
+    /// reminder. Its cost grows with the number of due secrets: due entries come from an index range
+    /// scan. On a shared schedule it runs only what it claims, as many as it runs at once.
     @discardableResult
     public func tick() async throws -> TickSummary {
         var summary = TickSummary()
         let now = clock.now()
-        summary.reminded = try await remind(now: now)
-        let due = try await schedule.dueRotations(at: now, limit: configuration.maxConcurrent * 64, in: configuration.scope)
-        let outcomes = await runConcurrently(due, underLease: state.isLeader)
+        if claims == nil || state.isLeader { summary.reminded = try await remind(now: now) }
+        let due: [ScheduleEntry]
+        if let claims {
+            let limit = configuration.maxConcurrent
+            due = try await claims.claimDue(at: now, limit: limit, in: configuration.scope, owner: engine.configuration.lockOwner, ttl: engine.configuration.lockTTL)
+            summary.claimedFully = due.count == limit
+        } else {
+            due = try await schedule.dueRotations(at: now, limit: configuration.maxConcurrent * 64, in: configuration.scope)
+        }
+        let outcomes = await runConcurrently(due, underLease: claims == nil && state.isLeader)
         for (id, succeeded) in outcomes {
             if succeeded { summary.rotated.append(id) } else { summary.failed.append(id) }
         }

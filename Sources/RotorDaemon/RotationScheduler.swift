@@ -21,13 +21,16 @@ public struct SchedulerConfiguration: Sendable {
     public var fullReconcileInterval: TimeInterval
     /// The environments this daemon acts on (`rotor daemon --environment`); all by default.
     public var scope: EnvironmentScope
+    /// On a shared schedule, how soon a daemon that found nothing to claim looks again.
+    public var claimPoll: Duration
 
     public init(
         maxConcurrent: Int = 8, maxConcurrentPerRotator: Int = 4, maxSleep: Duration = .seconds(60), leaseTTL: TimeInterval = 15,
         owner: String = "daemon-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))", reconcileInterval: TimeInterval = 300,
-        fullReconcileInterval: TimeInterval = 3600, scope: EnvironmentScope = .all
+        fullReconcileInterval: TimeInterval = 3600, scope: EnvironmentScope = .all, claimPoll: Duration = .seconds(1)
     ) {
         self.scope = scope
+        self.claimPoll = claimPoll
         self.fullReconcileInterval = fullReconcileInterval
         self.maxConcurrent = max(1, maxConcurrent)
         self.maxConcurrentPerRotator = max(1, maxConcurrentPerRotator)
@@ -105,18 +108,41 @@ public final class RotationScheduler: Service, Sendable {
     /// Why the loop is failing right now (for `/healthz`), or nil.
     public var degradedReason: String? { state.degraded }
 
+    /// The shared schedule when the state is shared between hosts (PostgreSQL): every daemon then
+    /// rotates the due secrets it claims, and the lease only picks who reconciles, reminds and recovers.
+    var claims: (any ClaimingStore)? { schedule as? any ClaimingStore }
+
     /// One pass: hold the lease, start (recover, reconcile) under it, tick, reconcile when stale, sleep.
+    /// Without the lease a daemon stands by, or, on a shared schedule, rotates what it claims.
     func iterate() async throws {
-        guard try await holdLease() else {
+        let leading = try await holdLease()
+        guard leading || claims != nil else {
             try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: .seconds(self.configuration.leaseTTL / 3)) }
             return
         }
-        try await withLeaseRenewal {
-            if self.state.needsStart { try await self.start() }
-            try await self.tick()
-            try await self.reconcileIfStale()
+        let summary = if leading {
+            try await withLeaseRenewal {
+                if self.state.needsStart { try await self.start() }
+                let summary = try await self.tick()
+                try await self.reconcileIfStale()
+                return summary
+            }
+        } else {
+            try await sharedTick()
         }
+        // A full claim may leave more due work: claim again at once.
+        guard !summary.claimedFully else { return }
         try? await cancelWhenGracefulShutdown { try await self.sleepUntilNextDeadline() }
+    }
+
+    /// A daemon without the lease on a shared schedule: the policies as the files say (re-read as
+    /// often as the leader reconciles), then the rotations it claims.
+    func sharedTick() async throws -> TickSummary {
+        if state.policies == nil || state.lastReconcile.map({ clock.now().timeIntervalSince($0) >= configuration.reconcileInterval }) ?? true {
+            state.policies = try loadPolicies()
+            state.reconciled(at: clock.now())
+        }
+        return try await tick()
     }
 
     static let leaseName = "scheduler"
@@ -208,21 +234,27 @@ public final class RotationScheduler: Service, Sendable {
         }
         // Standby daemons and lease renewal need a wake-up within the lease time.
         delay = min(delay, .milliseconds(Int64(configuration.leaseTTL * 1000 / 3)))
+        // On a shared schedule a past deadline may be another daemon's claim: look again soon, not at once.
+        if claims != nil { delay = max(delay, configuration.claimPoll) }
         if delay > .zero { try await clock.sleep(for: delay) }
     }
 
     /// Renews the lease in the background while `body` runs (long rotations must not lose it).
-    func withLeaseRenewal(_ body: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+    func withLeaseRenewal<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(Int64(self.configuration.leaseTTL * 1000 / 3)))
                     _ = try? await self.holdLease()
                 }
+                return nil
             }
-            try await group.next()
-            group.cancelAll()
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
         }
     }
 }

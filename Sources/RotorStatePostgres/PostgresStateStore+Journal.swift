@@ -57,6 +57,10 @@ extension PostgresStateStore {
     /// Serializes, until the commit, the transactions that take an audit position or a change-sequence
     /// number, so those numbers commit in order: a reader after position N (the reload hooks, audit
     /// sinks, the incremental reconcile) can never later see a smaller one appear. Re-entrant.
+    ///
+    /// Every transaction that changes a secret's status (the fleet counts' rows, which its trigger
+    /// updates, are shared by all secrets of an environment) or appends to the audit log takes it
+    /// first, before any row lock: one order for all of them, so they never deadlock.
     static func serializeChanges(_ session: StateSession) async throws {
         try await session.run("SELECT pg_advisory_xact_lock(hashtext('rotor.changes.' || current_schema()))")
     }

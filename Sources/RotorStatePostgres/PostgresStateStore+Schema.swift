@@ -128,13 +128,16 @@ extension PostgresStateStore {
             try await session.run("SELECT pg_advisory_xact_lock(hashtext(\("rotor.migrate." + schema)))")
             // A schema that exists must be this role's (or a role it is a member of): tables someone
             // else set up could hand out locks and fences as they like.
-            if let existing = try await session.row("SELECT pg_has_role(current_user, nspowner, 'MEMBER') AS ours FROM pg_namespace WHERE nspname = \(schema)"),
-               try !existing.value("ours", as: Bool.self) {
-                throw RotorError(
-                    .insecurePeer, "the state schema '\(schema)' belongs to a role rotor's user is not a member of; rotor used nothing from it",
-                    remedy: "give rotor a schema of its own (schema= in the state URL), created by its user or a role it belongs to")
+            if let existing = try await session.row("SELECT pg_has_role(current_user, nspowner, 'MEMBER') AS ours FROM pg_namespace WHERE nspname = \(schema)") {
+                guard try existing.value("ours", as: Bool.self) else {
+                    throw RotorError(
+                        .insecurePeer, "the state schema '\(schema)' belongs to a role rotor's user is not a member of; rotor used nothing from it",
+                        remedy: "give rotor a schema of its own (schema= in the state URL), created by its user or a role it belongs to")
+                }
+            } else {
+                // Creating needs CREATE on the database; a schema the DBA made for rotor needs nothing more.
+                try await session.run(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""))
             }
-            try await session.run(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""))
             try await session.run(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(schema)\""))
             try await session.run("CREATE TABLE IF NOT EXISTS migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
             let applied = Set(try await session.rows("SELECT name FROM migrations").map { try $0.value("name", as: String.self) })

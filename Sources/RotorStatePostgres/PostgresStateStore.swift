@@ -108,6 +108,7 @@ public final class PostgresStateStore: RotationStateStore {
     public func beginStep(token: VersionID, step: JournalStep, attempt: Int, at: Date, after backlog: JournalBacklog, lockUntil: Date?) async throws -> Int64 {
         let fence = JournalFence.current
         return try await write("journaling a step's intent") { session in
+            if backlog.opening != nil { try await Self.serializeChanges(session) }
             try await Self.check(fence, session)
             try await Self.write(backlog, token: token, owner: fence?.owner, session)
             if let fence, let lockUntil { try await Self.extend(fence, until: lockUntil, session) }
@@ -118,6 +119,7 @@ public final class PostgresStateStore: RotationStateStore {
     public func journal(_ backlog: JournalBacklog, token: VersionID) async throws {
         let fence = JournalFence.current
         try await write("journaling a step") { session in
+            if backlog.opening != nil { try await Self.serializeChanges(session) }
             try await Self.check(fence, session)
             try await Self.write(backlog, token: token, owner: fence?.owner, session)
         }
@@ -137,6 +139,7 @@ public final class PostgresStateStore: RotationStateStore {
     ) async throws {
         let fence = JournalFence.current
         try await write("journaling a run's end") { session in
+            try await Self.serializeChanges(session)
             try await Self.check(fence, session)
             try await Self.write(backlog, token: token, owner: fence?.owner, session)
             let ended = outcome.isOpen ? nil : at.timeIntervalSince1970
@@ -151,6 +154,7 @@ public final class PostgresStateStore: RotationStateStore {
 
     public func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws {
         try await write("changing a secret's health") { session in
+            try await Self.serializeChanges(session)
             try await Self.apply(health, to: id.rawValue, session)
             try await Self.insert(audit, session)
         }

@@ -29,7 +29,7 @@ import Testing
         #expect(Set(Self.runbooks).isSuperset(of: [
             "rollback.md", "failed-or-quarantined-rotation.md", "manual-rotation.md", "aws-setup.md", "stuck-pending-version.md",
             "daemon-operations.md", "postgres-rotation.md", "lambda-deployment.md", "plugin-rotators.md", "cognito-app-client.md", "github-tokens.md",
-            "emergency-rotation.md", "secrets-agent.md", "reload-hooks.md", "iam-policies.md", "observability.md",
+            "emergency-rotation.md", "secrets-agent.md", "reload-hooks.md", "iam-policies.md", "observability.md", "multi-host.md",
         ]))
     }
 

@@ -1,7 +1,8 @@
 import Foundation
+import PostgresNIO
 import Testing
 import RotorCore
-import RotorStatePostgres
+@testable import RotorStatePostgres
 import RotorTestSupport
 
 /// `--state postgres://…` (ROTOR_STATE_URL): the CLI keeps its journal, schedule and audit in a
@@ -46,5 +47,38 @@ import RotorTestSupport
         #expect(result.status != 0)
         #expect(result.output.contains("carries a password") && !result.output.contains("CANARY"), "\(result.output)")
         #expect(!FileManager.default.fileExists(atPath: cli.home.appendingPathComponent("state.sqlite").path))
+    }
+
+    /// A daemon on the PostgreSQL state says on `/healthz` whether it reaches the state: its role
+    /// locked out and its connections ended, it reports "unreachable" (and degraded); let in again, "reachable".
+    @Test(.enabled(if: PostgresTestServer.enabled))
+    func theDaemonsHealthSaysWhetherItReachesTheState() async throws {
+        let server = try PostgresTestServer.require()
+        let (role, schema) = ("rotor_h_\(UInt32.random(in: 0...UInt32.max))", PostgresTestServer.uniqueSchema("health"))
+        let password = "pw" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let admin = try await PostgresStateStore.open(try PostgresStateSettings(
+            host: server.host, port: server.port, username: server.user, password: SecretValue(string: server.password), database: "postgres",
+            schema: PostgresTestServer.uniqueSchema("admin"), caFile: server.caFile))
+        defer { Task { await admin.close() } }
+        func sql(_ statement: String) async throws {
+            try await admin.write("test") { session in try await session.run(PostgresQuery(unsafeSQL: statement)) }
+        }
+        try await sql("CREATE ROLE \(role) LOGIN PASSWORD '\(password)'")
+        try await sql("CREATE SCHEMA \(schema) AUTHORIZATION \(role)")
+        let cli = try CLI()
+        let url = "postgres://\(role)@\(server.host):\(server.port)/postgres?schema=\(schema)" + (server.caFile.map { "&sslrootcert=\($0)" } ?? "")
+        let daemon = try DaemonProcess(home: cli.home, policies: try cli.policies(StatusPageTests.policies), token: "health-token",
+                                       environment: ["ROTOR_STATE_URL": url, "ROTOR_STATE_PASSWORD": password])
+        defer { daemon.signal(SIGTERM) }
+        #expect(try await CLI.eventually { try await daemon.json("/healthz")["state"] as? String == "reachable" })
+        try await sql("ALTER ROLE \(role) NOLOGIN")
+        try await sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '\(role)'")
+        #expect(try await CLI.eventually {
+            let health = try await daemon.json("/healthz")
+            return health["state"] as? String == "unreachable" && health["status"] as? String == "degraded"
+        }, "\(daemon.output.suffix(2000))")
+        try await sql("ALTER ROLE \(role) LOGIN")
+        #expect(try await CLI.eventually { try await daemon.json("/healthz")["state"] as? String == "reachable" })
+        #expect(!daemon.output.contains(password), "the state password was logged")
     }
 }

@@ -109,6 +109,16 @@ public protocol SchedulingStore: Sendable {
     func pendingOutbox(channel: String, secret: SecretID) async throws -> [(record: AlertRecord, lastError: String?)]
 }
 
+/// A schedule several daemons share (PostgreSQL state): each claims the due secrets it will rotate.
+public protocol ClaimingStore: SchedulingStore {
+    /// Takes, for `owner` until `now + ttl`, the per-secret locks of up to `limit` secrets of `scope`
+    /// that are due at `now` and whose lock is free, lapsed or already `owner`'s, skipping those
+    /// another daemon is claiming at this instant; returns their entries, earliest deadline first.
+    /// A claim is the secret's lock: the rotation that follows renews it with the same fence, its
+    /// journal writes check it, and a claim whose holder died is taken over once it lapses.
+    func claimDue(at now: Date, limit: Int, in scope: EnvironmentScope, owner: String, ttl: TimeInterval) async throws -> [ScheduleEntry]
+}
+
 /// An audit event that moved `AWSCURRENT`.
 public struct CurrentVersionChange: Sendable, Equatable {
     public var position: Int64
