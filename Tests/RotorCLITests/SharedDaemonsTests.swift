@@ -21,8 +21,9 @@ struct SharedDaemonsTests {
         let daemonEnvironment: [String: String]
         let directory: URL
 
-        init(secrets count: Int) async throws {
-            let server = try PostgresTestServer.require(), moto = try MotoSettings.require()
+        /// - Parameter moto: a moto_server of the test's own: three daemons' load makes the shared one fail other tests' calls.
+        init(secrets count: Int, moto: MotoSettings.Settings) async throws {
+            let server = try PostgresTestServer.require()
             state = try await PostgresStateStore.open(try PostgresStateSettings(
                 host: server.host, port: server.port, username: server.user, password: SecretValue(string: server.password), database: "postgres",
                 schema: schema, caFile: server.caFile, poolSize: 8), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
@@ -113,8 +114,26 @@ struct SharedDaemonsTests {
         for daemon in daemons { _ = try? await daemon.waitForExit(timeout: 30) }
     }
 
+    /// Runs `body` with a moto_server of its own, one heavy test at a time.
+    static func withOwnMoto(_ body: (MotoSettings.Settings) async throws -> Void) async throws {
+        try await HeavyTests.oneAtATime {
+            let moto = try await OwnMoto()
+            do {
+                try await body(moto.settings)
+                await moto.stop()
+            } catch {
+                await moto.stop()
+                throw error
+            }
+        }
+    }
+
     @Test func threeDaemonsRotateAThousandDueSecretsExactlyOnceBetweenThem() async throws {
-        let fleet = try await Fleet(secrets: 1000)
+        try await Self.withOwnMoto { moto in try await thousandSecrets(moto) }
+    }
+
+    func thousandSecrets(_ moto: MotoSettings.Settings) async throws {
+        let fleet = try await Fleet(secrets: 1000, moto: moto)
         defer { Task { await fleet.state.close() } }
         let daemons = try (0..<3).map { _ in try fleet.daemon() }
         let tally = try await fleet.waitUntilEveryoneRotated(1000, timeout: 600)
@@ -138,7 +157,11 @@ struct SharedDaemonsTests {
     /// rotation a killed daemon began is finished by another with the same token, and every secret
     /// is rotated exactly once.
     @Test func aDaemonKilledMidRotationHasItsRotationsFinishedByTheOthers() async throws {
-        let fleet = try await Fleet(secrets: 150)
+        try await Self.withOwnMoto { moto in try await killedMidRotation(moto) }
+    }
+
+    func killedMidRotation(_ moto: MotoSettings.Settings) async throws {
+        let fleet = try await Fleet(secrets: 150, moto: moto)
         defer { Task { await fleet.state.close() } }
         var killed: [Int32] = []
         for _ in 0..<3 {

@@ -68,7 +68,12 @@ import Logging
         await #expect { _ = try await PostgresStateStore.open(settings, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }) } throws: { error in
             (error as? RotorError)?.code == .insecurePeer && !"\(error)".contains("CANARY")
         }
-        let capture = server.capture
+        // The server notes its request after sending it: give it a moment to reach the file.
+        var capture = server.capture
+        for _ in 0..<40 where testCase.serverAsks && !capture.contains("asked-") {
+            try await Task.sleep(for: .milliseconds(50))
+            capture = server.capture
+        }
         #expect(!capture.contains("received"), "the state store answered the server's password request: \(capture)")
         #expect(capture.contains("asked-") == testCase.serverAsks, "\(capture)")
         if !testCase.serverAsks { #expect(!capture.contains("startup"), "no start-up message may reach an unverified server: \(capture)") }
