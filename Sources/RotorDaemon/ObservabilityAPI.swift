@@ -26,6 +26,8 @@ public struct ObservabilityAPI: Sendable {
     let wrongTokens = ObservabilityAPI.FailureLimiter()
     /// The status page's sessions (keyed by the token; unused without one).
     let session: StatusSession
+    /// Whether the state answers (`/healthz`).
+    let stateProbe: StateProbe
     var scope: EnvironmentScope { scheduler.configuration.scope }
 
     public init(
@@ -39,6 +41,7 @@ public struct ObservabilityAPI: Sendable {
         self.batches = batches ?? BatchCenter(scheduler: scheduler, logger: scheduler.logger)
         self.engine = engine
         self.schedule = schedule
+        stateProbe = StateProbe(schedule)
         self.metrics = metrics
         self.scheduler = scheduler
         self.token = token
@@ -51,7 +54,7 @@ public struct ObservabilityAPI: Sendable {
         let router = Router()
         if let token { router.middlewares.add(BearerTokenMiddleware(token: token, session: session, clock: engine.clock, wrongTokens: wrongTokens)) }
         router.get("/healthz") { _, _ in
-            let unreachable = await StateProbe.problem(schedule)
+            let unreachable = await stateProbe.problem()
             let degraded = scheduler.degradedReason ?? unreachable
             return json([
                 "status": degraded == nil ? "ok" : "degraded", "active": scheduler.isLeader, "problem": degraded.map { $0 as Any } ?? NSNull(),

@@ -18,15 +18,16 @@ extension RotationScheduler {
     @discardableResult
     public func tick() async throws -> TickSummary {
         var summary = TickSummary()
-        let now = clock.now()
-        if claims == nil || state.isLeader { summary.reminded = try await remind(now: now) }
+        if claims == nil || state.isLeader { summary.reminded = try await remind(now: clock.now()) }
         let due: [ScheduleEntry]
         if let claims {
-            let limit = configuration.maxConcurrent
-            due = try await claims.claimDue(at: now, limit: limit, in: configuration.scope, owner: engine.configuration.lockOwner, ttl: engine.configuration.lockTTL)
+            // As many as run at once (per rotator kind too): a claim waiting for a slot would lapse.
+            let limit = min(configuration.maxConcurrent, configuration.maxConcurrentPerRotator)
+            due = try await claims.claimDue(
+                at: clock.now(), limit: limit, in: configuration.scope, owner: engine.configuration.lockOwner, ttl: engine.configuration.lockTTL)
             summary.claimedFully = due.count == limit
         } else {
-            due = try await schedule.dueRotations(at: now, limit: configuration.maxConcurrent * 64, in: configuration.scope)
+            due = try await schedule.dueRotations(at: clock.now(), limit: configuration.maxConcurrent * 64, in: configuration.scope)
         }
         let outcomes = await runConcurrently(due, underLease: claims == nil && state.isLeader)
         for (id, succeeded) in outcomes {
@@ -49,20 +50,37 @@ extension RotationScheduler {
         let runner = BatchRunner(plan: BatchPlan(selection: BatchSelection(), items: items), limits: limits, clock: clock, slots: slots) { item in
             if underLease, let refused = self.refusedWithoutLease(item, progress) { return refused }
             let policy = self.state.policies?.policies.first { $0.name == item.policy }
+            if self.claims != nil, policy == nil, let skipped = await self.unclaimWithoutPolicy(item) { return skipped }
             return item.result(await self.rotate(item.id, policy: policy) ? .rotated : .failed)
         }
         return await runner.run(progress).filter { $0.outcome != .notStarted }.map { ($0.id, $0.outcome == .rotated) }
     }
 
+    /// A claimed secret whose policy this daemon does not know (its policy files differ from the
+    /// lease holder's, during a rolling change): never rotated on a schedule without a policy's say.
+    /// The claim is let go; the entry stays due until the lease holder re-plans it.
+    func unclaimWithoutPolicy(_ item: BatchItem) async -> BatchResult? {
+        // A rotation already open is finished whatever the policy says.
+        let open: RotationRecord?
+        do { open = try await engine.state.openRotation(for: item.id) } catch { return nil }
+        guard open == nil else { return nil }
+        try? await engine.state.releaseSecretLock(item.id, owner: engine.configuration.lockOwner)
+        logger.warning("claimed a secret whose policy this daemon's files do not have; left to the daemons that have it",
+                       metadata: ["secret": "\(item.id)", "policy": "\(item.policy ?? "-")"])
+        return item.result(.notStarted, error: "no policy \(item.policy ?? "-") here")
+    }
+
     /// Rotates one secret, then re-plans it; every outcome (even a refusal) moves its deadline on,
-    /// so a broken secret can never make the loop spin.
+    /// so a broken secret can never make the loop spin. With `resumeOnly`, only a rotation already
+    /// open is finished; none is started.
     @discardableResult
-    func rotate(_ id: SecretID, policy: RotationPolicy?) async -> Bool {
+    func rotate(_ id: SecretID, policy: RotationPolicy?, resumeOnly: Bool = false) async -> Bool {
         var succeeded = false
         var failure: String?
         var outcome = "refused"
         do {
-            let report = try await engine.rotate(id, trigger: "schedule", retry: policy?.retry, startIf: stillDue(policy))
+            let startIf: (@Sendable (ManagedSecret) -> Bool)? = resumeOnly ? { @Sendable _ in false } : stillDue(policy)
+            let report = try await engine.rotate(id, trigger: "schedule", retry: policy?.retry, startIf: startIf)
             succeeded = report.succeeded
             failure = report.error?.description
             outcome = report.outcome.rawValue
@@ -94,6 +112,8 @@ extension RotationScheduler {
     }
 
     func retryWhenUnlocked(_ id: SecretID) async {
+        // On a shared schedule the holder re-plans it, and the claim comes back when its lock lapses.
+        guard claims == nil else { return }
         guard var entry = try? await schedule.scheduleEntry(id) else { return }
         entry.nextDueAt = clock.now().addingTimeInterval(engine.configuration.lockTTL)
         try? await schedule.saveScheduleEntry(entry)

@@ -183,7 +183,8 @@ public final class RotationScheduler: Service, Sendable {
         for secret in try await engine.state.managedSecrets(in: configuration.scope) {
             guard let open = try await engine.state.openRotation(for: secret.id) else { continue }
             logger.notice("recovering interrupted rotation", metadata: ["secret": "\(secret.id)", "token": "\(open.token)"])
-            await rotate(secret.id, policy: nil)
+            // Only finish it: if it ended meanwhile (another daemon's), nothing new starts.
+            await rotate(secret.id, policy: nil, resumeOnly: true)
         }
     }
 
@@ -235,7 +236,7 @@ public final class RotationScheduler: Service, Sendable {
         // Standby daemons and lease renewal need a wake-up within the lease time.
         delay = min(delay, .milliseconds(Int64(configuration.leaseTTL * 1000 / 3)))
         // On a shared schedule a past deadline may be another daemon's claim: look again soon, not at once.
-        if claims != nil { delay = max(delay, configuration.claimPoll) }
+        if claims != nil { delay = max(delay, min(configuration.claimPoll, .milliseconds(Int64(configuration.leaseTTL * 1000 / 3)))) }
         if delay > .zero { try await clock.sleep(for: delay) }
     }
 

@@ -54,7 +54,7 @@ extension PostgresStateStore {
         }
     }
 
-    /// Serializes, until the commit, the transactions that take an audit position or a change-sequence
+    /// Serializes (a row lock on `change_lock`, held to the commit) the transactions that take an audit position or a change-sequence
     /// number, so those numbers commit in order: a reader after position N (the reload hooks, audit
     /// sinks, the incremental reconcile) can never later see a smaller one appear. Re-entrant.
     ///
@@ -62,7 +62,7 @@ extension PostgresStateStore {
     /// updates, are shared by all secrets of an environment) or appends to the audit log takes it
     /// first, before any row lock: one order for all of them, so they never deadlock.
     static func serializeChanges(_ session: StateSession) async throws {
-        try await session.run("SELECT pg_advisory_xact_lock(hashtext('rotor.changes.' || current_schema()))")
+        try await session.run("SELECT id FROM change_lock WHERE id = 1 FOR UPDATE")
     }
 
     static func insert(_ event: AuditEvent, _ session: StateSession) async throws {

@@ -105,6 +105,10 @@ extension StateMigration {
             WHEN (OLD.environment IS DISTINCT FROM NEW.environment OR OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION fleet_count_change()
         """,
         "CREATE INDEX managed_secret_by_last_rotated ON managed_secret (last_rotated_at) WHERE last_rotated_at IS NOT NULL",
+        // The change lock (serializeChanges): a row only rotor's role can lock, not an advisory key
+        // any role of the database could hold.
+        "CREATE TABLE change_lock (id integer PRIMARY KEY CHECK (id = 1))",
+        "INSERT INTO change_lock (id) VALUES (1)",
         // The change sequence of rotators and options (incremental reconcile).
         "CREATE SEQUENCE config_sequence",
         "ALTER TABLE managed_secret ADD COLUMN config_seq bigint NOT NULL DEFAULT 0",

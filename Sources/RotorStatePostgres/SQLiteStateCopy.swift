@@ -34,6 +34,16 @@ public struct SQLiteStateCopy: Sendable {
         ("secret_last_access", ["secret_id", "at", "reader"], false),
     ]
 
+    /// For tables whose ids the target generates: columns a row never changes, compared when a
+    /// copy into a non-empty target meets an id the target already has (the same row copied
+    /// before, or another row that took the id: then nothing is copied).
+    static let fixedColumns: [String: [String]] = [
+        "rotation_step": ["token", "step", "attempt", "started_at"],
+        "audit_event": ["at", "actor", "operation"],
+        "alert_outbox": ["created_at", "kind", "channel"],
+        "access_report": ["secret_id", "service", "first_at"],
+    ]
+
     let source: SQLiteStateStore
     let target: PostgresStateStore
 
@@ -56,12 +66,12 @@ public struct SQLiteStateCopy: Sendable {
                     remedy: "copy into an empty schema, or add only what it lacks with --into-non-empty")
             }
             var results: [TableResult] = []
-            for table in Self.tables { results.append(try await copy(table, session)) }
+            for table in Self.tables { results.append(try await copy(table, checkingIDs: used > 0, session)) }
             return results
         }
     }
 
-    private func copy(_ table: (name: String, columns: [String], identity: Bool), _ session: StateSession) async throws -> TableResult {
+    private func copy(_ table: (name: String, columns: [String], identity: Bool), checkingIDs: Bool, _ session: StateSession) async throws -> TableResult {
         var result = TableResult(table: table.name, read: 0, added: 0)
         // A statement carries at most 65,535 values.
         let pageSize = max(1, min(1000, 60_000 / table.columns.count))
@@ -72,6 +82,7 @@ public struct SQLiteStateCopy: Sendable {
             after = last.rowID
             result.read += rows.count
             result.added += try await insert(rows.map(\.values), into: table, session)
+            if checkingIDs, let fixed = Self.fixedColumns[table.name] { try await requireSameRows(rows.map(\.values), table, fixed, session) }
         }
         if table.identity {
             // The next generated id follows the copied ones.
@@ -82,8 +93,9 @@ public struct SQLiteStateCopy: Sendable {
         return result
     }
 
-    private func insert(_ rows: [[StoredValue]], into table: (name: String, columns: [String], identity: Bool), _ session: StateSession) async throws -> Int {
-        var binds = PostgresBindings(capacity: rows.count * table.columns.count)
+    /// `VALUES` tuples of `rows` and their binds.
+    private static func values(_ rows: [[StoredValue]]) -> (tuples: String, binds: PostgresBindings) {
+        var binds = PostgresBindings(capacity: rows.count * (rows.first?.count ?? 0))
         var tuples: [String] = []
         for row in rows {
             var marks: [String] = []
@@ -92,19 +104,42 @@ public struct SQLiteStateCopy: Sendable {
                 case .null: binds.appendNull()
                 case .integer(let number): binds.append(number)
                 case .real(let number): binds.append(number)
-                case .text(let text): binds.append(text)
+                case .text(let text): binds.append(PostgresStateStore.storable(text) ?? "")
                 case .blob(let data): binds.append(ByteBuffer(bytes: data))
                 }
                 marks.append("$\(binds.count)")
             }
             tuples.append("(" + marks.joined(separator: ", ") + ")")
         }
+        return (tuples.joined(separator: ", "), binds)
+    }
+
+    /// Refuses the copy when a source row's id is held in the target by a different row.
+    private func requireSameRows(
+        _ rows: [[StoredValue]], _ table: (name: String, columns: [String], identity: Bool), _ fixed: [String], _ session: StateSession
+    ) async throws {
+        let positions = ([0] + fixed.compactMap { table.columns.firstIndex(of: $0) })
+        let (tuples, binds) = Self.values(rows.map { row in positions.map { row[$0] } })
+        let names = ["id"] + fixed
+        let differing = try await session.row(PostgresQuery(unsafeSQL: """
+            SELECT count(*) AS n FROM (VALUES \(tuples)) AS v(\(names.joined(separator: ", "))) JOIN \(table.name) t ON t.id = v.id
+            WHERE (\(fixed.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(fixed.map { "v.\($0)" }.joined(separator: ", ")))
+            """, binds: binds))!.value("n", as: Int64.self)
+        guard differing == 0 else {
+            throw RotorError(
+                .invalidRequest, "\(differing) \(table.name) row(s) of the source have ids the target gave to other rows; nothing was copied",
+                remedy: "copy into an empty schema: both installations wrote history since the last copy, and their ids overlap")
+        }
+    }
+
+    private func insert(_ rows: [[StoredValue]], into table: (name: String, columns: [String], identity: Bool), _ session: StateSession) async throws -> Int {
+        let (tuples, binds) = Self.values(rows)
         // A cursor the target's migration created (at position 0) takes the source's position.
         let onConflict = table.name == "outbox_cursor"
             ? "ON CONFLICT (name) DO UPDATE SET position = excluded.position WHERE outbox_cursor.position < excluded.position" : "ON CONFLICT DO NOTHING"
         let sql = """
             INSERT INTO \(table.name) (\(table.columns.joined(separator: ", ")))\(table.identity ? " OVERRIDING SYSTEM VALUE" : "")
-            VALUES \(tuples.joined(separator: ", ")) \(onConflict) RETURNING 1 AS added
+            VALUES \(tuples) \(onConflict) RETURNING 1 AS added
             """
         return try await session.rows(PostgresQuery(unsafeSQL: sql, binds: binds)).count
     }

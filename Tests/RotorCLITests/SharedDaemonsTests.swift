@@ -114,17 +114,15 @@ struct SharedDaemonsTests {
         for daemon in daemons { _ = try? await daemon.waitForExit(timeout: 30) }
     }
 
-    /// Runs `body` with a moto_server of its own, one heavy test at a time.
+    /// Runs `body` with a moto_server of its own (the suite runs its tests one at a time).
     static func withOwnMoto(_ body: (MotoSettings.Settings) async throws -> Void) async throws {
-        try await HeavyTests.oneAtATime {
-            let moto = try await OwnMoto()
-            do {
-                try await body(moto.settings)
-                await moto.stop()
-            } catch {
-                await moto.stop()
-                throw error
-            }
+        let moto = try await OwnMoto()
+        do {
+            try await body(moto.settings)
+            await moto.stop()
+        } catch {
+            await moto.stop()
+            throw error
         }
     }
 
@@ -165,12 +163,12 @@ struct SharedDaemonsTests {
         defer { Task { await fleet.state.close() } }
         var killed: [Int32] = []
         for _ in 0..<3 {
-            let doomed = try fleet.daemon(["ROTOR_LOCK_TTL": "3", "ROTOR_FAULT_KILL_AT": "put"])
+            let doomed = try fleet.daemon(["ROTOR_LOCK_TTL": "6", "ROTOR_FAULT_KILL_AT": "put"])
             let status = try await doomed.waitForExit(timeout: 120)
             #expect(doomed.process.terminationReason == .uncaughtSignal && status == SIGKILL, "\(doomed.output.suffix(1500))")
             killed.append(doomed.process.processIdentifier)
         }
-        let steady = try (0..<2).map { _ in try fleet.daemon(["ROTOR_LOCK_TTL": "3"]) }
+        let steady = try (0..<2).map { _ in try fleet.daemon(["ROTOR_LOCK_TTL": "6"]) }
         let tally = try await fleet.waitUntilEveryoneRotated(150, timeout: 300)
         await Self.stop(steady)
         #expect(tally == Fleet.Tally(rotations: 150, succeeded: 150, secrets: 150, open: 0), "\(tally)")
@@ -178,7 +176,7 @@ struct SharedDaemonsTests {
             let owners = try await fleet.state.read("test") { session in
                 try await session.rows("""
                     SELECT r.token, array_agg(DISTINCT s.owner) AS owners, min(r.outcome) AS outcome FROM rotation r JOIN rotation_step s ON s.token = r.token
-                    WHERE r.token IN (SELECT token FROM rotation_step WHERE owner LIKE \("%:\(pid):%")) GROUP BY r.token
+                    WHERE r.token IN (SELECT token FROM rotation_step WHERE split_part(split_part(owner, '@', 2), ':', 2) = \("\(pid)")) GROUP BY r.token
                     """).map { (try $0.value("owners", as: [String].self), try $0.value("outcome", as: String.self)) }
             }
             #expect(!owners.isEmpty, "the killed daemon \(pid) began a rotation")

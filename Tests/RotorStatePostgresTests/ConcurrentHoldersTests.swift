@@ -92,4 +92,57 @@ import RotorTestSupport
         try await a.markRollingBack(token: token, error: "driver said: bad\u{0}byte", at: Date())
         #expect(try await b.openRotation(for: Self.id)?.error == "driver said: bad\u{FFFD}byte")
     }
+
+    /// Due secrets in one schema, and two stores (two hosts) on it.
+    static func dueFleet(_ count: Int, dueAt: Date) async throws -> (PostgresStateStore, PostgresStateStore, [SecretID]) {
+        let (a, b) = try await twoHosts()
+        var ids: [SecretID] = []
+        for index in 0..<count {
+            let id = try SecretID("/prod/fleet/api-key/k\(index)")
+            try await a.register(ManagedSecret(id: id, rotator: "random-password", options: RotatorOptions(), createdAt: Date()),
+                                 audit: AuditEvent(at: Date(), actor: "test", secret: id, operation: "secret.manage", outcome: "succeeded"))
+            try await a.saveScheduleEntry(ScheduleEntry(secret: id, policy: "p", fingerprint: "f", nextDueAt: dueAt))
+            ids.append(id)
+        }
+        return (a, b, ids)
+    }
+
+    /// Two daemons claiming at the same instant get disjoint secrets, each claim is the secret's lock,
+    /// and a claimed secret is not due again until its claim would lapse.
+    @Test(.enabled(if: PostgresTestServer.enabled))
+    func simultaneousClaimsAreDisjointAndHoldTheLocks() async throws {
+        let now = Date()
+        let (a, b, ids) = try await Self.dueFleet(20, dueAt: now.addingTimeInterval(-10))
+        defer { Task { await a.close(); await b.close() } }
+        async let first = a.claimDue(at: now, limit: 8, in: .all, owner: "A", ttl: 30)
+        async let second = b.claimDue(at: now, limit: 8, in: .all, owner: "B", ttl: 30)
+        let (byA, byB) = try await (Set(first.map(\.secret)), Set(second.map(\.secret)))
+        #expect(byA.count == 8 && byB.count == 8 && byA.isDisjoint(with: byB), "\(byA) \(byB)")
+        for id in byA { #expect(try await b.secretLockHolder(id, now: now) == "A") }
+        for id in byB { #expect(try await a.secretLockHolder(id, now: now) == "B") }
+        #expect(try await a.dueRotations(at: now, limit: 50, in: .all).count == 4, "claimed entries are not due until the claim lapses")
+        let rest = try await b.claimDue(at: now, limit: 50, in: .all, owner: "B", ttl: 30)
+        #expect(Set(rest.map(\.secret)) == Set(ids).subtracting(byA).subtracting(byB), "the 4 left, nothing claimed twice")
+    }
+
+    /// Another holder's live lock is skipped; once it lapses the claim takes it with a new fence. A
+    /// secret whose rotation was left open is claimed even when not due.
+    @Test(.enabled(if: PostgresTestServer.enabled))
+    func aLapsedClaimIsTakenOverWithANewFenceAndAnOpenRotationIsClaimedWhenNotDue() async throws {
+        let now = Date()
+        let (a, b, ids) = try await Self.dueFleet(2, dueAt: now.addingTimeInterval(-10))
+        defer { Task { await a.close(); await b.close() } }
+        let held = try #require(try await a.acquireSecretLock(ids[0], owner: "A", ttl: 5, now: now))
+        #expect(try await b.claimDue(at: now, limit: 10, in: .all, owner: "B", ttl: 30).map(\.secret) == [ids[1]])
+        let later = now.addingTimeInterval(6)
+        #expect(try await b.claimDue(at: later, limit: 10, in: .all, owner: "B", ttl: 30).map(\.secret).contains(ids[0]))
+        let taken = try #require(try await b.acquireSecretLock(ids[0], owner: "B", ttl: 30, now: later))
+        #expect(taken.fence > held.fence)
+
+        try await b.saveScheduleEntry(ScheduleEntry(secret: ids[1], policy: "p", fingerprint: "f", nextDueAt: now.addingTimeInterval(86_400)))
+        try await b.releaseSecretLock(ids[1], owner: "B")
+        try await a.beginRotation(RotationRecord(token: "44444444-0000-4000-8000-000000000004", secret: ids[1], trigger: "test", startedAt: now),
+                                  audit: AuditEvent(at: now, actor: "test", secret: ids[1], operation: "rotation.start", outcome: "started"))
+        #expect(try await a.claimDue(at: later, limit: 10, in: .all, owner: "A", ttl: 30).map(\.secret) == [ids[1]])
+    }
 }

@@ -62,5 +62,13 @@ import RotorTestSupport
         }
         let again = try await SQLiteStateCopy(from: sqlite, to: postgres).run(intoNonEmpty: true)
         #expect(again.allSatisfy { $0.added == 0 }, "\(again)")
+
+        // Both installations wrote history since the copy: the ids overlap, and nothing is copied.
+        #expect(try await engine.rotate(ids[2]).succeeded)
+        let before = try await postgres.auditEvents(of: nil, limit: 1000).count
+        await #expect { _ = try await SQLiteStateCopy(from: sqlite, to: postgres).run(intoNonEmpty: true) } throws: { error in
+            (error as? RotorError)?.code == .invalidRequest && "\(error)".contains("ids the target gave to other rows")
+        }
+        #expect(try await postgres.auditEvents(of: nil, limit: 1000).count == before)
     }
 }
