@@ -35,22 +35,29 @@ extension PostgresStateStore: SchedulingStore {
     }
 
     public func dueRotations(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
-        let (lower, upper) = Self.bounds(scope)
-        return try await read("reading the schedule") { session in
-            try await session.rows("""
-                SELECT * FROM schedule WHERE next_due_at IS NOT NULL AND next_due_at <= \(now.timeIntervalSince1970)
-                AND secret_id >= \(lower) AND secret_id < \(upper) ORDER BY next_due_at LIMIT \(limit)
-                """).map(Self.scheduleEntry)
-        }
+        try await due(.rotation, at: now, limit: limit, in: scope)
     }
 
     public func dueReminders(at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
+        try await due(.reminder, at: now, limit: limit, in: scope)
+    }
+
+    /// A schedule deadline column (a fixed name, never input).
+    enum Deadline: String { case rotation = "next_due_at", reminder = "next_reminder_at" }
+
+    /// Entries whose `deadline` has passed, earliest first (the column's partial index).
+    private func due(_ deadline: Deadline, at now: Date, limit: Int, in scope: EnvironmentScope) async throws -> [ScheduleEntry] {
         let (lower, upper) = Self.bounds(scope)
+        let column = deadline.rawValue
         return try await read("reading the schedule") { session in
-            try await session.rows("""
-                SELECT * FROM schedule WHERE next_reminder_at IS NOT NULL AND next_reminder_at <= \(now.timeIntervalSince1970)
-                AND secret_id >= \(lower) AND secret_id < \(upper) ORDER BY next_reminder_at LIMIT \(limit)
-                """).map(Self.scheduleEntry)
+            var query = PostgresQuery(unsafeSQL: """
+                SELECT * FROM schedule WHERE \(column) IS NOT NULL AND \(column) <= $1 AND secret_id >= $2 AND secret_id < $3 ORDER BY \(column) LIMIT $4
+                """)
+            query.binds.append(now.timeIntervalSince1970)
+            query.binds.append(lower)
+            query.binds.append(upper)
+            query.binds.append(limit)
+            return try await session.rows(query).map(Self.scheduleEntry)
         }
     }
 

@@ -21,6 +21,15 @@ import RotorTestSupport
             schema: schema, caFile: caFile ?? server.caFile, poolSize: poolSize)
     }
 
+    /// An embedded store in a fresh directory (its master key authenticates the state's rotator configs).
+    static func embeddedStore() throws -> EmbeddedSecretStore {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return try EmbeddedSecretStore(
+            url: directory.appendingPathComponent("store.sqlite"),
+            keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")))
+    }
+
     static func open(_ settings: PostgresStateSettings, authenticator: RotatorConfigAuthenticator? = nil) async throws -> PostgresStateStore {
         try await PostgresStateStore.open(settings, authenticator: authenticator, logger: quiet)
     }
@@ -92,11 +101,7 @@ import RotorTestSupport
 
     @Test(.enabled(if: PostgresTestServer.enabled))
     func aRotatorEditedInTheDatabaseWithoutTheMasterKeyIsRefused() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let embedded = try EmbeddedSecretStore(
-            url: directory.appendingPathComponent("store.sqlite"),
-            keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")))
+        let embedded = try Self.embeddedStore()
         let state = try await Self.open(try Self.settings(), authenticator: embedded.rotatorConfigAuthenticator)
         defer { Task { await state.close() } }
         let id = try SecretID("/prod/payments/db-credentials/ledger")

@@ -13,12 +13,8 @@ import RotorTestSupport
 @Suite struct StateCopyTests {
     @Test(.enabled(if: PostgresTestServer.enabled))
     func aCopiedInstallationReadsBackTheSameAndARerunAddsNothing() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let store = try EmbeddedSecretStore(
-            url: directory.appendingPathComponent("store.sqlite"),
-            keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")))
-        let sqlite = try SQLiteStateStore(url: directory.appendingPathComponent("state.sqlite"), authenticator: store.rotatorConfigAuthenticator)
+        let store = try PostgresStateStoreTests.embeddedStore()
+        let sqlite = try SQLiteStateStore(url: store.url.deletingLastPathComponent().appendingPathComponent("state.sqlite"), authenticator: store.rotatorConfigAuthenticator)
         let engine = RotationEngine(store: store, state: sqlite, rotators: .builtIn, configuration: EngineConfiguration(actor: "test"),
                                     logger: PostgresStateStoreTests.quiet)
         let ids = try ["/prod/payments/api-key/a", "/prod/payments/api-key/b", "/staging/search/api-key/c"].map { try SecretID($0) }

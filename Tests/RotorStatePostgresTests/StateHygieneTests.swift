@@ -13,11 +13,7 @@ import RotorTestSupport
 @Suite struct StateHygieneTests {
     @Test(.enabled(if: PostgresTestServer.enabled))
     func noValueReachesAnyTableOrTheServersStatementLog() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let store = try EmbeddedSecretStore(
-            url: directory.appendingPathComponent("store.sqlite"),
-            keySource: .environmentOrFile(environment: [:], keyFile: directory.appendingPathComponent("master.key")))
+        let store = try PostgresStateStoreTests.embeddedStore()
         let schema = PostgresTestServer.uniqueSchema()
         let state = try await PostgresStateStoreTests.open(try PostgresStateStoreTests.settings(schema: schema), authenticator: store.rotatorConfigAuthenticator)
         defer { Task { await state.close() } }
