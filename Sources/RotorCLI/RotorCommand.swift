@@ -13,7 +13,7 @@ public struct RotorCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             SecretCommand.self, Rotate.self, Rollback.self, History.self, Status.self, Unquarantine.self, Audit.self,
-            Validate.self, Plan.self, Daemon.self, Agent.self, ReloadHooksCommand.self, ImportCommand.self, PluginCommand.self, IAMCommand.self, StateCommand.self,
+            Validate.self, Plan.self, Daemon.self, Agent.self, ReloadHooksCommand.self, ImportCommand.self, PluginCommand.self, IAMCommand.self, StateCommand.self, DaemonsCommand.self,
         ])
 
     public init() {}

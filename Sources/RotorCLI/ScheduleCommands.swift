@@ -200,6 +200,7 @@ struct Daemon: AsyncParsableCommand {
                 scheduler: SchedulerConfiguration(
                     maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl, scope: runtime.scope),
                 createMissing: createMissing, portFile: portFile, perSecretMetrics: perSecretMetrics, batchAPIRefusal: batchAPIRefusal(host: host))
+            options.scheduler.version = RotorCommand.configuration.version
             options.extraServices = emf.map { [EMFFlushService($0)] } ?? []
             options.auditSinks = try SinkOptions.auditSinks(auditSink, global, logger: runtime.logger)
             options.alertSinks = try SinkOptions.alertSinks(alertSink, global)

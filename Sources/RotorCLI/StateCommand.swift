@@ -50,10 +50,40 @@ struct StateCommand: AsyncParsableCommand {
                 }
                 for result in results {
                     if json {
-                        Output.json(["table": result.table, "read": result.read, "added": result.added])
+                        Output.line(BatchRender.jsonLine(["table": result.table, "read": result.read, "added": result.added]))
                     } else {
                         Output.line("\(result.table): \(result.read) read, \(result.added) added")
                     }
+                }
+            }
+        }
+    }
+}
+
+/// `rotor daemons`: the daemons sharing this state (PostgreSQL) and their last heartbeat.
+struct DaemonsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemons", abstract: "List the daemons sharing the state (--state postgres://…) and when each was last heard from.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Also list daemons not heard from for up to this many seconds (default 60).") var within: Double = 60
+    @Flag(help: "Print JSON lines.") var json = false
+
+    func run() async throws {
+        try await runReportingErrors {
+            let (_, state, _) = try await Runtime.openStores(global)
+            guard let registry = state as? any DaemonRegistry else {
+                throw RotorError(.invalidRequest, "daemons record heartbeats only in a shared state",
+                                 remedy: "use --state postgres://… (ROTOR_STATE_URL); on one host, ask the daemon's /healthz")
+            }
+            let now = Date()
+            for daemon in try await registry.daemons(heardSince: now.addingTimeInterval(-within)) {
+                let age = Int(now.timeIntervalSince(daemon.heartbeatAt).rounded())
+                if json {
+                    Output.line(BatchRender.jsonLine(["owner": daemon.owner, "host": daemon.host, "pid": Int(daemon.pid), "version": daemon.version,
+                                 "startedAt": daemon.startedAt.formatted(.iso8601), "heartbeatAt": daemon.heartbeatAt.formatted(.iso8601), "secondsAgo": age]))
+                } else {
+                    Output.line("\(daemon.host) pid \(daemon.pid)  v\(daemon.version)  heard \(age)s ago  since \(daemon.startedAt.formatted(.iso8601))  \(daemon.owner)")
                 }
             }
         }

@@ -3,6 +3,7 @@ import Logging
 import RotorCore
 import RotorPolicies
 import ServiceLifecycle
+import Synchronization
 
 /// Limits and timings of the scheduler.
 public struct SchedulerConfiguration: Sendable {
@@ -23,6 +24,8 @@ public struct SchedulerConfiguration: Sendable {
     public var scope: EnvironmentScope
     /// On a shared schedule, how soon a daemon that found nothing to claim looks again.
     public var claimPoll: Duration
+    /// The rotor version a daemon reports with its heartbeat (`rotor daemons`).
+    public var version = "unknown"
 
     public init(
         maxConcurrent: Int = 8, maxConcurrentPerRotator: Int = 4, maxSleep: Duration = .seconds(60), leaseTTL: TimeInterval = 15,
@@ -55,6 +58,9 @@ public final class RotationScheduler: Service, Sendable {
     let logger: Logger
     let createMissing: Bool
     let state = SchedulerState()
+    /// When this daemon started and last recorded its heartbeat (a shared state's ``DaemonRegistry``).
+    let startedAt = Date()
+    let lastHeartbeat = Mutex<Date?>(nil)
     /// The caps every rotation this daemon starts shares: the schedule's and the batches'.
     public let slots: RotationSlots
 
@@ -116,6 +122,7 @@ public final class RotationScheduler: Service, Sendable {
     /// Without the lease a daemon stands by, or, on a shared schedule, rotates what it claims.
     func iterate() async throws {
         let leading = try await holdLease()
+        await recordHeartbeat()
         guard leading || claims != nil else {
             try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: .seconds(self.configuration.leaseTTL / 3)) }
             return
@@ -133,6 +140,22 @@ public final class RotationScheduler: Service, Sendable {
         // A full claim may leave more due work: claim again at once.
         guard !summary.claimedFully else { return }
         try? await cancelWhenGracefulShutdown { try await self.sleepUntilNextDeadline() }
+    }
+
+    /// Records this daemon's heartbeat in a shared state, at most every third of the lease time;
+    /// a failure is only logged (the loop's own calls report the state's health).
+    func recordHeartbeat() async {
+        guard let registry = schedule as? any DaemonRegistry else { return }
+        let now = clock.now()
+        let due = lastHeartbeat.withLock { last in
+            guard last.map({ now.timeIntervalSince($0) >= configuration.leaseTTL / 3 }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let me = DaemonRecord(owner: engine.configuration.lockOwner, host: ProcessInfo.processInfo.hostName,
+                              pid: ProcessInfo.processInfo.processIdentifier, version: configuration.version, startedAt: startedAt, heartbeatAt: now)
+        do { try await registry.heartbeat(me) } catch { logger.warning("could not record this daemon's heartbeat", metadata: ["error": "\(error)"]) }
     }
 
     /// A daemon without the lease on a shared schedule: the policies as the files say (re-read as

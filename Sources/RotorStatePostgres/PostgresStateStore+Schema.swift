@@ -9,7 +9,7 @@ struct StateMigration: Sendable {
     let name: String
     let statements: [String]
 
-    static let all: [StateMigration] = [journal, scheduling]
+    static let all: [StateMigration] = [journal, scheduling, daemons]
 
     static let journal = StateMigration(name: "v1-journal-locks-audit", statements: [
         """
@@ -119,6 +119,17 @@ extension StateMigration {
         """,
         "CREATE TRIGGER config_seq_insert BEFORE INSERT ON managed_secret FOR EACH ROW EXECUTE FUNCTION config_seq_next()",
         "CREATE TRIGGER config_seq_update BEFORE UPDATE OF rotator, options_json ON managed_secret FOR EACH ROW EXECUTE FUNCTION config_seq_next()",
+    ])
+}
+
+extension StateMigration {
+    static let daemons = StateMigration(name: "v3-daemons", statements: [
+        """
+        CREATE TABLE daemon (
+            owner text PRIMARY KEY, host text NOT NULL, pid integer NOT NULL, version text NOT NULL,
+            started_at double precision NOT NULL, heartbeat_at double precision NOT NULL)
+        """,
+        "CREATE INDEX daemon_by_heartbeat ON daemon (heartbeat_at)",
     ])
 }
 

@@ -135,6 +135,14 @@ struct SharedDaemonsTests {
         defer { Task { await fleet.state.close() } }
         let daemons = try (0..<3).map { _ in try fleet.daemon() }
         let tally = try await fleet.waitUntilEveryoneRotated(1000, timeout: 600)
+        // `rotor daemons` lists the three, by their heartbeats in the shared state.
+        var cli = try CLI()
+        cli.environment = fleet.daemonEnvironment
+        let listed = try await cli.run(["daemons", "--json"])
+        let pids = Set(listed.stdout.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["pid"] as? Int
+        })
+        #expect(pids == Set(daemons.map { Int($0.process.processIdentifier) }), "\(listed.output)")
         // Nothing more starts once every secret is rotated: the schedule moved on by 30 days.
         try await Task.sleep(for: .seconds(3))
         let settled = try await fleet.tally()

@@ -119,6 +119,34 @@ public protocol ClaimingStore: SchedulingStore {
     func claimDue(at now: Date, limit: Int, in scope: EnvironmentScope, owner: String, ttl: TimeInterval) async throws -> [ScheduleEntry]
 }
 
+/// A daemon as the shared state knows it: who, where, since when, last heard from.
+public struct DaemonRecord: Sendable, Hashable {
+    /// The daemon's lock owner (what its claims and journal steps are recorded under).
+    public var owner: String
+    public var host: String
+    public var pid: Int32
+    public var version: String
+    public var startedAt: Date
+    public var heartbeatAt: Date
+
+    public init(owner: String, host: String, pid: Int32, version: String, startedAt: Date, heartbeatAt: Date) {
+        self.owner = owner
+        self.host = host
+        self.pid = pid
+        self.version = version
+        self.startedAt = startedAt
+        self.heartbeatAt = heartbeatAt
+    }
+}
+
+/// The daemons sharing a state (`rotor daemons`): each records a heartbeat as it loops.
+public protocol DaemonRegistry: Sendable {
+    /// Records `daemon` (its `heartbeatAt` is the heartbeat).
+    func heartbeat(_ daemon: DaemonRecord) async throws
+    /// The daemons heard from at or after `since`, most recent first.
+    func daemons(heardSince since: Date) async throws -> [DaemonRecord]
+}
+
 /// An audit event that moved `AWSCURRENT`.
 public struct CurrentVersionChange: Sendable, Equatable {
     public var position: Int64
