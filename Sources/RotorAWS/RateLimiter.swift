@@ -4,7 +4,7 @@ import RotorCore
 /// A token bucket: at most `rate` acquisitions per second on average, bursts up to `burst`.
 /// Keeps rotor under Secrets Manager's write quota (50 TPS combined for PutSecretValue,
 /// UpdateSecretVersionStage and friends) across all concurrent rotations of one process.
-public actor RateLimiter {
+public actor RateLimiter: WriteQuota {
     let rate: Double
     let burst: Double
     let clock: any RotorClock

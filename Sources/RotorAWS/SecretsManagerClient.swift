@@ -86,7 +86,8 @@ public final class AWSJSONClient: Sendable {
     let signer: SigV4Signer
     let retry: AWSRetryPolicy
     let timeout: Duration
-    let writeLimiter: RateLimiter
+    /// Secrets Manager's write quota: this process's own bucket, or one shared by every daemon of a shared state.
+    let writeLimiter: any WriteQuota
     let clock: any RotorClock
     let jitter: @Sendable () -> Double
     let logger: Logger
@@ -105,7 +106,7 @@ public final class AWSJSONClient: Sendable {
 
     public init(
         service: AWSJSONService = .secretsManager, endpoint: URL, region: String, credentials: any AWSCredentialProvider, http: HTTPClient = .withoutRedirects,
-        retry: AWSRetryPolicy = AWSRetryPolicy(), timeout: Duration = .seconds(8), writesPerSecond: Double = 50,
+        retry: AWSRetryPolicy = AWSRetryPolicy(), timeout: Duration = .seconds(8), writesPerSecond: Double = 50, writeQuota: (any WriteQuota)? = nil,
         clock: any RotorClock = SystemClock(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         logger: Logger = Logger(label: "rotor.aws"), metrics: (any MetricsFactory)? = nil
     ) {
@@ -117,7 +118,7 @@ public final class AWSJSONClient: Sendable {
         signer = SigV4Signer(region: region, service: service.signingName)
         self.retry = retry
         self.timeout = timeout
-        writeLimiter = RateLimiter(perSecond: writesPerSecond, clock: clock)
+        writeLimiter = writeQuota ?? RateLimiter(perSecond: writesPerSecond, clock: clock)
         self.clock = clock
         self.jitter = jitter
         self.logger = logger

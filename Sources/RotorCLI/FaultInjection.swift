@@ -1,6 +1,7 @@
 #if ROTOR_FAULT_INJECTION
 import Foundation
 import RotorCore
+import Synchronization
 
 /// A test hook for crash-safety tests (`ROTOR_FAULT_KILL_AT`): the process kills itself with SIGKILL
 /// at one point, exactly as a crash would stop it. Points: `intent:STEP` (after a step's intent is
@@ -10,20 +11,31 @@ import RotorCore
 /// nothing outside): `intent:setSecret` and `intent:testSecret` never fire, and the completions of
 /// createSecret, setSecret and testSecret all fire at finishSecret's intent, which carries them.
 /// Aim crash tests at a rotator with a target (the PostgreSQL ones) to reach every point.
-struct KillSwitch: Sendable {
+/// `ROTOR_FAULT_STOP_AT` stops the process (SIGSTOP) at the point instead, once: a paused host, which
+/// carries on where it was when it is sent SIGCONT.
+final class KillSwitch: Sendable {
     let point: String
+    /// SIGKILL, or SIGSTOP (the first time only).
+    let signal: Int32
+    private let fired = Atomic(false)
 
     static let points = RotationStep.allCases.flatMap { ["intent:\($0)", "completion:\($0)"] } + ["put", "label:AWSCURRENT", "label:AWSPENDING"]
 
-    init(_ point: String) throws(RotorError) {
+    init(_ point: String, signal: Int32 = SIGKILL) throws(RotorError) {
         guard Self.points.contains(point) else {
-            throw RotorError(.invalidParameter, "ROTOR_FAULT_KILL_AT must be one of \(Self.points.joined(separator: ", "))")
+            throw RotorError(.invalidParameter, "ROTOR_FAULT_KILL_AT and ROTOR_FAULT_STOP_AT must be one of \(Self.points.joined(separator: ", "))")
         }
         self.point = point
+        self.signal = signal
     }
 
     func fire(_ here: String) {
         guard here == point else { return }
+        if signal == SIGSTOP {
+            guard !fired.exchange(true, ordering: .relaxed) else { return }
+            kill(getpid(), SIGSTOP)
+            return
+        }
         kill(getpid(), SIGKILL)
         while true { pause() }
     }

@@ -53,7 +53,22 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds a per-secret lock outlives a process that died holding it (env ROTOR_LOCK_TTL, default 60).", valueName: "seconds"))
     var lockTtl: Double?
 
+    @Option(help: ArgumentHelp(
+        "Secrets Manager writes a second (PutSecretValue, UpdateSecretVersionStage, ...), shared by every process on one --state postgres://… state (env ROTOR_AWS_WRITE_TPS, default 50: AWS's quota per account and region; 'unlimited' only against an emulator).",
+        valueName: "n"))
+    var awsWriteTps: String?
+
     var env: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// Secrets Manager writes a second; nil when unlimited (an emulator's benchmark).
+    func awsWritesPerSecond() throws(RotorError) -> Double? {
+        let raw = awsWriteTps ?? env["ROTOR_AWS_WRITE_TPS"] ?? "50"
+        if raw == "unlimited" { return nil }
+        guard let rate = Double(raw), rate.isFinite, (0.1...10_000).contains(rate) else {
+            throw RotorError(.invalidParameter, "--aws-write-tps must be writes a second from 0.1 to 10000, or 'unlimited', not '\(raw.prefix(20))'")
+        }
+        return rate
+    }
 
     func lockTimeToLive(default value: TimeInterval) throws(RotorError) -> TimeInterval {
         guard let raw = lockTtl.map({ String($0) }) ?? env["ROTOR_LOCK_TTL"] else { return value }

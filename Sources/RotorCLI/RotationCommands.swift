@@ -22,9 +22,12 @@ struct Rotate: AsyncParsableCommand {
     @Flag(help: "Print JSON (many: one line per secret as it finishes, then a summary line).") var json = false
     @Option(help: "Policy directory or file (the policies' depends_on, --policy, and re-planning after each rotation).") var policies: String = "schedules"
     @OptionGroup var batch: BatchOptions
+    @Flag(help: "Hand the rotation to the daemons sharing the state (--state postgres://…): the first one free starts it, woken at once, whatever the policy's schedule says.")
+    var queue = false
 
     func validate() throws {
         guard StuckPendingPolicy(rawValue: stuckPending) != nil else { throw ValidationError("--stuck-pending must be refuse or resume") }
+        if queue, id == nil || valueStdin { throw ValidationError("--queue takes one secret id and no --value-stdin (the daemons generate the value)") }
         try batch.check(single: id, valueStdin: valueStdin, environment: global.environment)
     }
 
@@ -33,6 +36,7 @@ struct Rotate: AsyncParsableCommand {
             let runtime = try await Runtime.open(global, stuckPending: StuckPendingPolicy(rawValue: stuckPending) ?? .refuse)
             guard let id else { return try await rotateMany(runtime) }
             let secret = try await runtime.secretID(id)
+            if queue { return try await queueForDaemons(secret, runtime) }
             let supplied = valueStdin ? try StdinValue.read(secret: secret) : nil
             let report = try await runtime.engine.rotate(secret, suppliedValue: supplied, trigger: "cli")
             let set = try? loadPolicies(runtime)
@@ -48,6 +52,23 @@ struct Rotate: AsyncParsableCommand {
 }
 
 extension Rotate {
+    /// `--queue`: records the request in the shared schedule and wakes the daemons; audited.
+    func queueForDaemons(_ id: SecretID, _ runtime: Runtime) async throws {
+        guard let claims = runtime.shared as? any ClaimingStore else {
+            throw RotorError(.invalidRequest, "--queue hands rotations to daemons sharing a state, and this state is this host's own", secret: id,
+                             remedy: "use --state postgres://… (ROTOR_STATE_URL) as the daemons do, or rotate it here without --queue")
+        }
+        _ = try await runtime.engine.requireManaged(id)
+        let now = Date()
+        try await claims.requestRotation(id, at: now)
+        try await runtime.state.appendAudit(AuditEvent(at: now, actor: runtime.engine.configuration.actor, secret: id, operation: "rotation.request", outcome: "queued"))
+        if json {
+            Output.json(["secret": id.rawValue, "queued": true, "requestedAt": now.formatted(.iso8601)])
+        } else {
+            Output.line("queued a rotation of \(id) for the daemons; 'rotor history \(id)' shows it once one has run it")
+        }
+    }
+
     /// Moves the secret's scheduled deadline on from this rotation (see ``PolicyReconciler/replanAfterRotation(_:policies:)``).
     func replan(_ id: SecretID, runtime: Runtime, policies set: PolicySet?) async throws {
         guard let schedule = runtime.state as? any SchedulingStore else { return }
@@ -118,15 +139,21 @@ struct Status: AsyncParsableCommand {
             let runtime = try await Runtime.open(global)
             let secrets = try await runtime.state.managedSecrets(in: runtime.scope)
             let rotators = runtime.engine.rotators
+            // On a shared state: who holds each secret right now (a daemon's claim, a batch, a `rotor rotate`).
+            let claims = try await (runtime.shared as? any ClaimingStore)?.claims(in: runtime.scope, now: Date()) ?? []
+            let claimOf = Dictionary(claims.map { ($0.secret, $0) }, uniquingKeysWith: { first, _ in first })
             if json {
                 Output.json(["secrets": secrets.map { secret in
-                    Render.managedJSON(secret).merging(["securityWeaknesses": rotators.securityWeaknesses(secret.rotator, options: secret.options)]) { $1 }
+                    var item = Render.managedJSON(secret).merging(["securityWeaknesses": rotators.securityWeaknesses(secret.rotator, options: secret.options)]) { $1 }
+                    if let claim = claimOf[secret.id] { item["claimedBy"] = claim.owner; item["claimExpiresAt"] = claim.expiresAt.formatted(.iso8601) }
+                    return item
                 }])
                 return
             }
             for secret in secrets {
                 let weaknesses = rotators.securityWeaknesses(secret.rotator, options: secret.options).map { "  WEAKENED: \($0)" }.joined()
-                Output.line("\(secret.id)  \(secret.rotator)  last-rotated=\(Output.timestamp(secret.lastRotatedAt))  status=\(secret.status.rawValue)  failures=\(secret.failedRuns)\(weaknesses)")
+                let claim = claimOf[secret.id].map { "  claimed-by=\($0.owner) until \(Output.timestamp($0.expiresAt))" } ?? ""
+                Output.line("\(secret.id)  \(secret.rotator)  last-rotated=\(Output.timestamp(secret.lastRotatedAt))  status=\(secret.status.rawValue)  failures=\(secret.failedRuns)\(claim)\(weaknesses)")
             }
         }
     }

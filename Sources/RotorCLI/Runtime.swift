@@ -39,9 +39,9 @@ struct Runtime {
         var store = openedStore
         var state: any RotationStateStore = openedState
         #if ROTOR_FAULT_INJECTION
-        if let point = options.env["ROTOR_FAULT_KILL_AT"] {
-            // Test hook for the crash-safety tests (debug builds only): SIGKILL this process at one journal or store point.
-            let killSwitch = try KillSwitch(point)
+        if let point = options.env["ROTOR_FAULT_KILL_AT"] ?? options.env["ROTOR_FAULT_STOP_AT"] {
+            // Test hook for the crash-safety tests (debug builds only): SIGKILL (or SIGSTOP, once) this process at one journal or store point.
+            let killSwitch = try KillSwitch(point, signal: options.env["ROTOR_FAULT_KILL_AT"] == nil ? SIGSTOP : SIGKILL)
             store = KillSwitchSecretStore(base: store, killSwitch: killSwitch)
             state = KillSwitchStateStore(base: openedState, killSwitch: killSwitch)
         }
@@ -91,9 +91,14 @@ struct Runtime {
                 region: options.region, profile: options.profile, endpointURL: options.endpointUrl, environment: options.env)
             var awsLogger = logger
             awsLogger[metadataKey: "component"] = "aws"
+            let writesPerSecond = try options.awsWritesPerSecond()
+            if writesPerSecond == nil { logger.warning("Secrets Manager writes are not limited (--aws-write-tps unlimited): AWS throttles past its quota") }
+            // On a shared state every process takes its writes from one bucket: the quota is the account's, not the host's.
+            let quota = writesPerSecond.flatMap { rate in (state as? PostgresStateStore)?.writeQuota("secretsmanager/\(settings.region)", perSecond: rate) }
             let client = SecretsManagerClient(
                 endpoint: settings.endpoint, region: settings.region, credentials: settings.credentials,
-                retry: AWSRetryPolicy(maxAttempts: settings.maxAttempts), logger: awsLogger, metrics: metrics)
+                retry: AWSRetryPolicy(maxAttempts: settings.maxAttempts), writesPerSecond: writesPerSecond ?? .infinity, writeQuota: quota,
+                logger: awsLogger, metrics: metrics)
             return (AWSSecretStore(client: client, actor: actor(options.env)) { event in try? await state.appendAudit(event) }, state)
         }
     }

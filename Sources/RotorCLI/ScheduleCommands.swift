@@ -133,8 +133,9 @@ struct Daemon: AsyncParsableCommand {
     @Option(help: "Policy directory or file.") var policies: String = "schedules"
     @Option(help: "API address host:port (default 127.0.0.1:8080; port 0 picks a free one).") var listen: String = "127.0.0.1:8080"
     @Option(help: "Webhook URL for alerts (repeatable; env ROTOR_WEBHOOKS, comma-separated).") var webhook: [String] = []
-    @Option(help: "Rotations at once.") var maxConcurrent = 8
-    @Option(help: "Rotations at once per rotator kind.") var maxConcurrentPerRotator = 4
+    @Option(help: "Rotations at once (on a --state postgres://… state: across every daemon, counting every held lock).") var maxConcurrent = 8
+    @Option(help: "Rotations at once per rotator kind (on a shared state: across every daemon).") var maxConcurrentPerRotator = 4
+    @Option(help: "On a shared state: seconds between looks for due work when no wake-up (NOTIFY) comes.") var claimPoll = 5.0
     @Option(help: "Lease time in seconds: a standby takes over this long after the active daemon dies.") var leaseTtl = 15.0
     @Flag(help: "Create secrets named exactly in the policies that the store lacks (first run of the examples).") var createMissing = false
     @Option(help: "Write the API port to this file once listening.") var portFile: String?
@@ -164,6 +165,7 @@ struct Daemon: AsyncParsableCommand {
         guard (1...1000).contains(maxConcurrentPerRotator) else {
             throw ValidationError("--max-concurrent-per-rotator must be from 1 to 1000, not \(maxConcurrentPerRotator)")
         }
+        guard claimPoll.isFinite, (0.1...600).contains(claimPoll) else { throw ValidationError("--claim-poll must be seconds from 0.1 to 600, not \(claimPoll)") }
     }
 
     /// The bearer token, or nil on loopback; off loopback a token is required unless waived explicitly.
@@ -198,7 +200,8 @@ struct Daemon: AsyncParsableCommand {
                 policiesPath: policies, host: host, port: port, token: token,
                 webhooks: webhooks,
                 scheduler: SchedulerConfiguration(
-                    maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl, scope: runtime.scope),
+                    maxConcurrent: maxConcurrent, maxConcurrentPerRotator: maxConcurrentPerRotator, leaseTTL: leaseTtl, scope: runtime.scope,
+                    claimPoll: .milliseconds(Int64(claimPoll * 1000))),
                 createMissing: createMissing, portFile: portFile, perSecretMetrics: perSecretMetrics, batchAPIRefusal: batchAPIRefusal(host: host))
             options.scheduler.version = RotorCommand.configuration.version
             options.extraServices = emf.map { [EMFFlushService($0)] } ?? []

@@ -75,14 +75,29 @@ public struct ObservabilityAPI: Sendable {
             }
             let history = try await engine.state.rotations(of: id, limit: 50)
             var item = summary(secret, try await schedule.scheduleEntry(id), try await access?.store.lastAccess(of: [id])[id])
+            if let claims = schedule as? any ClaimingStore {
+                item["claimedBy"] = try await claims.claims(in: .only(id.environment), now: engine.clock.now()).first { $0.secret == id }?.owner ?? NSNull()
+            }
             item["currentVersion"] = history.first { $0.outcome == .succeeded }.map { $0.token.rawValue as Any } ?? NSNull()
             item["history"] = history.map(RecordJSON.rotation)
             return json(item)
         }
+        router.get("/api/observability/claims") { _, _ in try await claimsList() }
         addBatchRoutes(router)
         addAccessRoutes(router)
         addStatusPage(router)
         return router
+    }
+
+    /// `/api/observability/claims`: on a shared state, every lock held in the daemon's environments
+    /// (which daemon rotates what, until when); on a state of one host, a 404 that says so.
+    func claimsList() async throws -> Response {
+        guard let claims = schedule as? any ClaimingStore else {
+            return json(["error": "claims exist only on a shared state (--state postgres://…)"], status: .notFound)
+        }
+        return json(["claims": try await claims.claims(in: scope, now: engine.clock.now()).map { claim in
+            ["secret": claim.secret.rawValue, "owner": claim.owner, "expiresAt": RecordJSON.date(claim.expiresAt), "fence": claim.fence] as [String: Any]
+        }])
     }
 
     func summary(_ secret: ManagedSecret, _ entry: ScheduleEntry?, _ lastAccess: LastAccess?) -> [String: Any] {

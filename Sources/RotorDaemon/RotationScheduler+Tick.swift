@@ -22,9 +22,10 @@ extension RotationScheduler {
         let due: [ScheduleEntry]
         if let claims {
             // As many as run at once (per rotator kind too): a claim waiting for a slot would lapse.
-            let limit = min(configuration.maxConcurrent, configuration.maxConcurrentPerRotator)
+            let limit = claimLimit
             due = try await claims.claimDue(
-                at: clock.now(), limit: limit, in: configuration.scope, owner: engine.configuration.lockOwner, ttl: engine.configuration.lockTTL)
+                at: clock.now(), limit: limit, in: configuration.scope, owner: engine.configuration.lockOwner, ttl: engine.configuration.lockTTL,
+                caps: configuration.fleetCaps)
             summary.claimedFully = due.count == limit
         } else {
             due = try await schedule.dueRotations(at: clock.now(), limit: configuration.maxConcurrent * 64, in: configuration.scope)
@@ -41,6 +42,7 @@ extension RotationScheduler {
     /// - Parameter underLease: the tick started holding the lease; losing it stops further dispatch.
     func runConcurrently(_ entries: [ScheduleEntry], underLease: Bool = false) async -> [(SecretID, Bool)] {
         var items: [BatchItem] = []
+        let requests = Dictionary(entries.compactMap { entry in entry.requestedAt.map { (entry.secret, $0) } }, uniquingKeysWith: max)
         for entry in entries {
             let kind = (try? await engine.state.managedSecret(entry.secret))?.rotator ?? "unknown"
             items.append(BatchItem(id: entry.secret, rotator: kind, policy: entry.policy))
@@ -51,7 +53,7 @@ extension RotationScheduler {
             if underLease, let refused = self.refusedWithoutLease(item, progress) { return refused }
             let policy = self.state.policies?.policies.first { $0.name == item.policy }
             if self.claims != nil, policy == nil, let skipped = await self.unclaimWithoutPolicy(item) { return skipped }
-            return item.result(await self.rotate(item.id, policy: policy) ? .rotated : .failed)
+            return item.result(await self.rotate(item.id, policy: policy, requestedAt: requests[item.id]) ? .rotated : .failed)
         }
         return await runner.run(progress).filter { $0.outcome != .notStarted }.map { ($0.id, $0.outcome == .rotated) }
     }
@@ -72,20 +74,23 @@ extension RotationScheduler {
 
     /// Rotates one secret, then re-plans it; every outcome (even a refusal) moves its deadline on,
     /// so a broken secret can never make the loop spin. With `resumeOnly`, only a rotation already
-    /// open is finished; none is started.
+    /// open is finished; none is started. `requestedAt`: someone asked for this rotation
+    /// (`rotor rotate --queue`), so it runs whatever the policy says, and the request is then forgotten.
     @discardableResult
-    func rotate(_ id: SecretID, policy: RotationPolicy?, resumeOnly: Bool = false) async -> Bool {
+    func rotate(_ id: SecretID, policy: RotationPolicy?, resumeOnly: Bool = false, requestedAt: Date? = nil) async -> Bool {
         var succeeded = false
         var failure: String?
         var outcome = "refused"
         do {
-            let startIf: (@Sendable (ManagedSecret) -> Bool)? = resumeOnly ? { @Sendable _ in false } : stillDue(policy)
-            let report = try await engine.rotate(id, trigger: "schedule", retry: policy?.retry, startIf: startIf)
+            let startIf: (@Sendable (ManagedSecret) -> Bool)? = resumeOnly ? { @Sendable _ in false } : requestedAt != nil ? nil : stillDue(policy)
+            let report = try await engine.rotate(id, trigger: requestedAt != nil ? "request" : "schedule", retry: policy?.retry, startIf: startIf)
+            await forgetRequest(id, requestedAt)
             succeeded = report.succeeded
             failure = report.error?.description
             outcome = report.outcome.rawValue
             record(report)
         } catch let error as RotorError where error.code == .notDue {
+            await forgetRequest(id, requestedAt)
             logger.info("skipping: rotated by another process since the schedule was read", metadata: ["secret": "\(id)"])
             await replan(id, policy: policy, failure: nil)
             return true
@@ -94,11 +99,21 @@ extension RotationScheduler {
             await retryWhenUnlocked(id)
             return false
         } catch {
+            await forgetRequest(id, requestedAt)
             failure = "\(error)"
             logger.error("scheduled rotation refused", metadata: ["secret": "\(id)", "error": "\(error)"])
         }
         await replan(id, policy: policy, failure: failure, outcome: outcome)
         return succeeded
+    }
+
+    /// A requested rotation ran (or was refused): the request is answered. Before the re-plan, while
+    /// the claim still pushes the deadline, so no daemon claims the request a second time.
+    func forgetRequest(_ id: SecretID, _ requestedAt: Date?) async {
+        guard let requestedAt, let claims else { return }
+        do { try await claims.clearRequest(id, requestedAt: requestedAt) } catch {
+            logger.warning("could not clear a rotation request; the daemons may rotate the secret once more", metadata: ["secret": "\(id)", "error": "\(error)"])
+        }
     }
 
     /// Whether the policy still wants a rotation now, from the managed secret's current facts.

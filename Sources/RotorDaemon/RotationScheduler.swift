@@ -22,15 +22,19 @@ public struct SchedulerConfiguration: Sendable {
     public var fullReconcileInterval: TimeInterval
     /// The environments this daemon acts on (`rotor daemon --environment`); all by default.
     public var scope: EnvironmentScope
-    /// On a shared schedule, how soon a daemon that found nothing to claim looks again.
+    /// On a shared schedule, how soon a daemon that found nothing to claim looks again when no
+    /// wake-up comes (the state announces released claims, requests and new deadlines).
     public var claimPoll: Duration
     /// The rotor version a daemon reports with its heartbeat (`rotor daemons`).
     public var version = "unknown"
 
+    /// On a shared state the caps hold for the whole fleet: a claim counts every lock held in the state.
+    public var fleetCaps: FleetCaps { FleetCaps(total: maxConcurrent, perRotator: maxConcurrentPerRotator) }
+
     public init(
         maxConcurrent: Int = 8, maxConcurrentPerRotator: Int = 4, maxSleep: Duration = .seconds(60), leaseTTL: TimeInterval = 15,
         owner: String = "daemon-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6))", reconcileInterval: TimeInterval = 300,
-        fullReconcileInterval: TimeInterval = 3600, scope: EnvironmentScope = .all, claimPoll: Duration = .seconds(1)
+        fullReconcileInterval: TimeInterval = 3600, scope: EnvironmentScope = .all, claimPoll: Duration = .seconds(5)
     ) {
         self.scope = scope
         self.claimPoll = claimPoll
@@ -61,6 +65,10 @@ public final class RotationScheduler: Service, Sendable {
     /// When this daemon started and last recorded its heartbeat (a shared state's ``DaemonRegistry``).
     let startedAt = Date()
     let lastHeartbeat = Mutex<Date?>(nil)
+    /// The daemons heard from within a lease time (this one included): each claims its share of the caps.
+    let liveDaemons = Mutex(1)
+    /// Set by the state's wake-ups (``DueWorkSignal``): ends the loop's sleep.
+    let wake = WakeFlag()
     /// The caps every rotation this daemon starts shares: the schedule's and the batches'.
     public let slots: RotationSlots
 
@@ -84,6 +92,8 @@ public final class RotationScheduler: Service, Sendable {
     public var isLeader: Bool { state.isLeader }
 
     public func run() async throws {
+        let listening = listenForDueWork()
+        defer { listening?.cancel() }
         var failures = 0
         while !Task.isShuttingDownGracefully {
             do {
@@ -106,6 +116,15 @@ public final class RotationScheduler: Service, Sendable {
             // Not cancellable: a cancelled database call would not run and the lease would stay held until it lapses.
             let (schedule, name, owner) = (schedule, leaseName, configuration.owner)
             await Task.detached { try? await schedule.releaseLease(name, owner: owner) }.value
+        }
+    }
+
+    /// On a shared state that announces due work, ends the loop's sleep at each announcement.
+    func listenForDueWork() -> Task<Void, Never>? {
+        guard claims != nil, let signal = schedule as? any DueWorkSignal else { return nil }
+        let wake = self.wake
+        return Task {
+            for await _ in signal.dueWorkAnnouncements() { wake.signal() }
         }
     }
 
@@ -155,7 +174,21 @@ public final class RotationScheduler: Service, Sendable {
         guard due else { return }
         let me = DaemonRecord(owner: engine.configuration.lockOwner, host: ProcessInfo.processInfo.hostName,
                               pid: ProcessInfo.processInfo.processIdentifier, version: configuration.version, startedAt: startedAt, heartbeatAt: now)
-        do { try await registry.heartbeat(me) } catch { logger.warning("could not record this daemon's heartbeat", metadata: ["error": "\(error)"]) }
+        do {
+            try await registry.heartbeat(me)
+            let live = try await registry.daemons(heardSince: now.addingTimeInterval(-configuration.leaseTTL)).count
+            liveDaemons.withLock { $0 = max(1, live) }
+        } catch {
+            logger.warning("could not record this daemon's heartbeat", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// How many due secrets one claim takes: this daemon's caps, and its share of the fleet's among
+    /// the live daemons (so one daemon does not take every slot while the others wait).
+    var claimLimit: Int {
+        let caps = configuration.fleetCaps
+        let share = (min(caps.total, caps.perRotator) + liveDaemons.withLock { $0 } - 1) / liveDaemons.withLock { $0 }
+        return max(1, min(configuration.maxConcurrent, configuration.maxConcurrentPerRotator, share))
     }
 
     /// A daemon without the lease on a shared schedule: the policies as the files say (re-read as
@@ -260,7 +293,21 @@ public final class RotationScheduler: Service, Sendable {
         delay = min(delay, .milliseconds(Int64(configuration.leaseTTL * 1000 / 3)))
         // On a shared schedule a past deadline may be another daemon's claim: look again soon, not at once.
         if claims != nil { delay = max(delay, min(configuration.claimPoll, .milliseconds(Int64(configuration.leaseTTL * 1000 / 3)))) }
-        if delay > .zero { try await clock.sleep(for: delay) }
+        if delay > .zero { try await sleepUnlessWoken(delay) }
+    }
+
+    /// Sleeps for `delay`, or less when the shared state announces due work.
+    func sleepUnlessWoken(_ delay: Duration) async throws {
+        guard claims != nil, schedule is any DueWorkSignal else {
+            try await clock.sleep(for: delay)
+            return
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.clock.sleep(for: delay) }
+            group.addTask { await self.wake.wait() }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
     }
 
     /// Renews the lease in the background while `body` runs (long rotations must not lose it).

@@ -3,24 +3,47 @@ import PostgresNIO
 import RotorCore
 
 /// Daemons sharing the due work: one statement picks due secrets (and secrets with a rotation left
-/// open) whose lock is free or lapsed, skipping rows another daemon's claim is locking right now
-/// (`FOR UPDATE SKIP LOCKED`), takes their locks, and moves their deadline to the claim's end: until
-/// the claimer re-plans the secret no other daemon sees it due, and if the claimer dies it is due
-/// again exactly when its claim lapses.
+/// open) whose lock is free or lapsed, skipping rows another transaction is locking (`FOR UPDATE
+/// SKIP LOCKED`), keeps within the fleet's caps, takes their locks, and moves their deadline to the
+/// claim's end: until the claimer re-plans the secret no other daemon sees it due, and if the
+/// claimer dies it is due again exactly when its claim lapses.
 extension PostgresStateStore: ClaimingStore {
-    public func claimDue(at now: Date, limit: Int, in scope: EnvironmentScope, owner: String, ttl: TimeInterval) async throws -> [ScheduleEntry] {
+    public func claimDue(
+        at now: Date, limit: Int, in scope: EnvironmentScope, owner: String, ttl: TimeInterval, caps: FleetCaps
+    ) async throws -> [ScheduleEntry] {
         let (lower, upper) = Self.bounds(scope)
         let (at, until) = (now.timeIntervalSince1970, now.addingTimeInterval(ttl).timeIntervalSince1970)
+        // Candidates beyond `limit`, so a kind at its cap does not hide the due secrets of another.
+        let scan = max(1, limit) * 4
         return try await write("claiming due secrets") { session in
-            try await session.rows("""
-                WITH due AS (
-                    SELECT s.secret_id FROM schedule s LEFT JOIN secret_lock l ON l.secret_id = s.secret_id
+            // One claimer at a time: the locks it counts cannot change under it, so caps hold exactly.
+            try await session.run("SELECT id FROM claim_gate WHERE id = 1 FOR UPDATE")
+            return try await session.rows("""
+                WITH candidate AS (
+                    SELECT s.secret_id, s.next_due_at, coalesce(m.rotator, '') AS rotator,
+                           (l.secret_id IS NOT NULL AND l.owner = \(owner) AND l.expires_at > \(at)) AS mine
+                    FROM schedule s LEFT JOIN secret_lock l ON l.secret_id = s.secret_id LEFT JOIN managed_secret m ON m.id = s.secret_id
                     WHERE s.secret_id >= \(lower) AND s.secret_id < \(upper)
                       AND ((s.next_due_at IS NOT NULL AND s.next_due_at <= \(at))
                            OR EXISTS (SELECT 1 FROM rotation r WHERE r.secret_id = s.secret_id AND r.outcome IN ('in-progress', 'rolling-back')))
                       AND (l.secret_id IS NULL OR l.expires_at <= \(at) OR l.owner = \(owner))
-                    ORDER BY s.next_due_at NULLS FIRST LIMIT \(limit)
+                    ORDER BY s.next_due_at NULLS FIRST, s.secret_id LIMIT \(scan)
                     FOR UPDATE OF s SKIP LOCKED
+                ), held AS (
+                    SELECT coalesce(m.rotator, '') AS rotator, count(*) AS n
+                    FROM secret_lock l LEFT JOIN managed_secret m ON m.id = l.secret_id
+                    WHERE l.expires_at > \(at) AND l.owner <> '' GROUP BY 1
+                ), within_kind AS (
+                    SELECT c.secret_id, c.next_due_at, c.mine FROM (
+                        SELECT c.*, row_number() OVER (PARTITION BY c.mine, c.rotator ORDER BY c.next_due_at NULLS FIRST, c.secret_id) AS of_kind
+                        FROM candidate c) c
+                    LEFT JOIN held h ON h.rotator = c.rotator
+                    WHERE c.mine OR c.of_kind <= \(caps.perRotator) - coalesce(h.n, 0)
+                ), due AS (
+                    SELECT secret_id FROM (
+                        SELECT w.*, row_number() OVER (PARTITION BY w.mine ORDER BY w.next_due_at NULLS FIRST, w.secret_id) AS overall FROM within_kind w) w
+                    WHERE mine OR overall <= \(caps.total) - (SELECT coalesce(sum(n), 0) FROM held)
+                    ORDER BY next_due_at NULLS FIRST, secret_id LIMIT \(limit)
                 ), taken AS (
                     INSERT INTO secret_lock AS l (secret_id, owner, expires_at, fence) SELECT secret_id, \(owner), \(until), 1 FROM due
                     ON CONFLICT (secret_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
@@ -34,6 +57,43 @@ extension PostgresStateStore: ClaimingStore {
                 )
                 SELECT claimed.* FROM claimed ORDER BY next_due_at NULLS FIRST, secret_id
                 """).map(Self.scheduleEntry)
+        }
+    }
+
+    public func requestRotation(_ id: SecretID, at now: Date) async throws {
+        let at = now.timeIntervalSince1970
+        try await write("requesting a rotation") { session in
+            let row = try await session.row("""
+                UPDATE schedule SET requested_at = \(at), next_due_at = least(coalesce(next_due_at, \(at)), \(at))
+                WHERE secret_id = \(id.rawValue) RETURNING secret_id
+                """)
+            guard row != nil else {
+                throw RotorError(.notManaged, "no policy schedules \(id), so no daemon would rotate it", secret: id,
+                                 remedy: "add it to a policy in the daemons' schedules/, or rotate it here with 'rotor rotate \(id)' (without --queue)")
+            }
+            try await Self.announceDueWork(session)
+        }
+    }
+
+    public func clearRequest(_ id: SecretID, requestedAt: Date) async throws {
+        try await write("clearing a rotation request") { session in
+            try await session.run("""
+                UPDATE schedule SET requested_at = NULL WHERE secret_id = \(id.rawValue) AND requested_at <= \(requestedAt.timeIntervalSince1970)
+                """)
+        }
+    }
+
+    public func claims(in scope: EnvironmentScope, now: Date) async throws -> [ClaimRecord] {
+        let (lower, upper) = Self.bounds(scope)
+        return try await read("listing claims") { session in
+            try await session.rows("""
+                SELECT secret_id, owner, expires_at, fence FROM secret_lock
+                WHERE secret_id >= \(lower) AND secret_id < \(upper) AND expires_at > \(now.timeIntervalSince1970) AND owner <> ''
+                ORDER BY secret_id
+                """).map { row in
+                ClaimRecord(secret: try SecretID(try row.value("secret_id")), owner: try row.value("owner"),
+                            expiresAt: Date(timeIntervalSince1970: try row.value("expires_at")), fence: try row.value("fence"))
+            }
         }
     }
 }

@@ -44,8 +44,12 @@ extension PostgresStateStore {
         try await write("releasing a secret's lock") { session in try await Self.release(id, owner: owner, session) }
     }
 
+    /// A released lock frees a slot of the fleet's caps: the daemons waiting for one are woken.
     static func release(_ id: SecretID, owner: String, _ session: StateSession) async throws {
-        try await session.run("UPDATE secret_lock SET owner = '', expires_at = 0 WHERE secret_id = \(id.rawValue) AND owner = \(owner)")
+        let released = try await session.row("""
+            UPDATE secret_lock SET owner = '', expires_at = 0 WHERE secret_id = \(id.rawValue) AND owner = \(owner) RETURNING secret_id
+            """)
+        if released != nil { try await Self.announceDueWork(session) }
     }
 
     public func secretLockHolder(_ id: SecretID, now: Date) async throws -> String? {

@@ -27,6 +27,8 @@ extension PostgresStateStore: SchedulingStore {
                 ON CONFLICT (secret_id) DO UPDATE SET policy = excluded.policy, fingerprint = excluded.fingerprint, next_due_at = excluded.next_due_at,
                     next_reminder_at = excluded.next_reminder_at, last_reminder_at = excluded.last_reminder_at, last_failure_at = excluded.last_failure_at
                 """)
+            // Due now (a policy made it due, a failure's retry is up): whichever daemon is free takes it.
+            if let due = entry.nextDueAt, due <= Date() { try await Self.announceDueWork(session) }
         }
     }
 
@@ -180,9 +182,11 @@ extension PostgresStateStore: SchedulingStore {
     }
 
     static func scheduleEntry(_ row: PostgresRandomAccessRow) throws -> ScheduleEntry {
-        ScheduleEntry(
+        var entry = ScheduleEntry(
             secret: try SecretID(try row.value("secret_id")), policy: try row.value("policy"), fingerprint: try row.value("fingerprint"),
             nextDueAt: try date(row, "next_due_at"), nextReminderAt: try date(row, "next_reminder_at"),
             lastReminderAt: try date(row, "last_reminder_at"), lastFailureAt: try date(row, "last_failure_at"))
+        entry.requestedAt = try date(row, "requested_at")
+        return entry
     }
 }

@@ -9,7 +9,7 @@ struct StateMigration: Sendable {
     let name: String
     let statements: [String]
 
-    static let all: [StateMigration] = [journal, scheduling, daemons]
+    static let all: [StateMigration] = [journal, scheduling, daemons, fleet]
 
     static let journal = StateMigration(name: "v1-journal-locks-audit", statements: [
         """
@@ -130,6 +130,18 @@ extension StateMigration {
             started_at double precision NOT NULL, heartbeat_at double precision NOT NULL)
         """,
         "CREATE INDEX daemon_by_heartbeat ON daemon (heartbeat_at)",
+    ])
+}
+
+extension StateMigration {
+    /// Fleet-wide limits and requests: the gate that orders claims (so caps are counted exactly), the
+    /// shared write quota's buckets, and rotations asked of the daemons (`rotor rotate --queue`).
+    static let fleet = StateMigration(name: "v4-claim-gate-write-quota-requests", statements: [
+        "CREATE TABLE claim_gate (id integer PRIMARY KEY CHECK (id = 1))",
+        "INSERT INTO claim_gate (id) VALUES (1)",
+        "CREATE TABLE write_quota (name text COLLATE \"C\" PRIMARY KEY, tokens double precision NOT NULL, updated_at double precision NOT NULL)",
+        "ALTER TABLE schedule ADD COLUMN requested_at double precision",
+        "CREATE INDEX secret_lock_by_expiry ON secret_lock (expires_at)",
     ])
 }
 

@@ -91,7 +91,10 @@ actor StateConnectionPool {
         }
     }
 
-    private func open() async throws -> PostgresConnection {
+    /// A connection outside the pool (the `LISTEN` of ``PostgresStateStore/dueWorkAnnouncements()``); the caller closes it.
+    nonisolated func dedicatedConnection() async throws -> PostgresConnection { try await open() }
+
+    private nonisolated func open() async throws -> PostgresConnection {
         do {
             return try await connector.open(
                 host: settings.host, port: settings.port, username: settings.username, password: settings.password, database: settings.database,

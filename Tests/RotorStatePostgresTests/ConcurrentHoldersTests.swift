@@ -114,14 +114,14 @@ import RotorTestSupport
         let now = Date()
         let (a, b, ids) = try await Self.dueFleet(20, dueAt: now.addingTimeInterval(-10))
         defer { Task { await a.close(); await b.close() } }
-        async let first = a.claimDue(at: now, limit: 8, in: .all, owner: "A", ttl: 30)
-        async let second = b.claimDue(at: now, limit: 8, in: .all, owner: "B", ttl: 30)
+        async let first = a.claimDue(at: now, limit: 8, in: .all, owner: "A", ttl: 30, caps: .none)
+        async let second = b.claimDue(at: now, limit: 8, in: .all, owner: "B", ttl: 30, caps: .none)
         let (byA, byB) = try await (Set(first.map(\.secret)), Set(second.map(\.secret)))
         #expect(byA.count == 8 && byB.count == 8 && byA.isDisjoint(with: byB), "\(byA) \(byB)")
         for id in byA { #expect(try await b.secretLockHolder(id, now: now) == "A") }
         for id in byB { #expect(try await a.secretLockHolder(id, now: now) == "B") }
         #expect(try await a.dueRotations(at: now, limit: 50, in: .all).count == 4, "claimed entries are not due until the claim lapses")
-        let rest = try await b.claimDue(at: now, limit: 50, in: .all, owner: "B", ttl: 30)
+        let rest = try await b.claimDue(at: now, limit: 50, in: .all, owner: "B", ttl: 30, caps: .none)
         #expect(Set(rest.map(\.secret)) == Set(ids).subtracting(byA).subtracting(byB), "the 4 left, nothing claimed twice")
     }
 
@@ -133,9 +133,9 @@ import RotorTestSupport
         let (a, b, ids) = try await Self.dueFleet(2, dueAt: now.addingTimeInterval(-10))
         defer { Task { await a.close(); await b.close() } }
         let held = try #require(try await a.acquireSecretLock(ids[0], owner: "A", ttl: 5, now: now))
-        #expect(try await b.claimDue(at: now, limit: 10, in: .all, owner: "B", ttl: 30).map(\.secret) == [ids[1]])
+        #expect(try await b.claimDue(at: now, limit: 10, in: .all, owner: "B", ttl: 30, caps: .none).map(\.secret) == [ids[1]])
         let later = now.addingTimeInterval(6)
-        #expect(try await b.claimDue(at: later, limit: 10, in: .all, owner: "B", ttl: 30).map(\.secret).contains(ids[0]))
+        #expect(try await b.claimDue(at: later, limit: 10, in: .all, owner: "B", ttl: 30, caps: .none).map(\.secret).contains(ids[0]))
         let taken = try #require(try await b.acquireSecretLock(ids[0], owner: "B", ttl: 30, now: later))
         #expect(taken.fence > held.fence)
 
@@ -143,6 +143,6 @@ import RotorTestSupport
         try await b.releaseSecretLock(ids[1], owner: "B")
         try await a.beginRotation(RotationRecord(token: "44444444-0000-4000-8000-000000000004", secret: ids[1], trigger: "test", startedAt: now),
                                   audit: AuditEvent(at: now, actor: "test", secret: ids[1], operation: "rotation.start", outcome: "started"))
-        #expect(try await a.claimDue(at: later, limit: 10, in: .all, owner: "A", ttl: 30).map(\.secret) == [ids[1]])
+        #expect(try await a.claimDue(at: later, limit: 10, in: .all, owner: "A", ttl: 30, caps: .none).map(\.secret) == [ids[1]])
     }
 }

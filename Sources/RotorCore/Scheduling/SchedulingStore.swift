@@ -11,6 +11,9 @@ public struct ScheduleEntry: Sendable, Hashable {
     public var nextReminderAt: Date?
     public var lastReminderAt: Date?
     public var lastFailureAt: Date?
+    /// On a shared schedule: when someone asked the daemons to rotate it now (`rotor rotate --queue`),
+    /// whatever the policy says; cleared once a daemon has run that rotation.
+    public var requestedAt: Date?
 
     public init(
         secret: SecretID, policy: String, fingerprint: String, nextDueAt: Date?, nextReminderAt: Date? = nil,
@@ -107,16 +110,6 @@ public protocol SchedulingStore: Sendable {
     func dueOutbox(channel: String, at now: Date, limit: Int) async throws -> [AlertRecord]
     /// Undelivered records of `channel` for one secret, with their last error.
     func pendingOutbox(channel: String, secret: SecretID) async throws -> [(record: AlertRecord, lastError: String?)]
-}
-
-/// A schedule several daemons share (PostgreSQL state): each claims the due secrets it will rotate.
-public protocol ClaimingStore: SchedulingStore {
-    /// Takes, for `owner` until `now + ttl`, the per-secret locks of up to `limit` secrets of `scope`
-    /// that are due at `now` and whose lock is free, lapsed or already `owner`'s, skipping those
-    /// another daemon is claiming at this instant; returns their entries, earliest deadline first.
-    /// A claim is the secret's lock: the rotation that follows renews it with the same fence, its
-    /// journal writes check it, and a claim whose holder died is taken over once it lapses.
-    func claimDue(at now: Date, limit: Int, in scope: EnvironmentScope, owner: String, ttl: TimeInterval) async throws -> [ScheduleEntry]
 }
 
 /// A daemon as the shared state knows it: who, where, since when, last heard from.

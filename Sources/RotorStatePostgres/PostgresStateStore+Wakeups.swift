@@ -1,0 +1,55 @@
+import Foundation
+import Logging
+import PostgresNIO
+import RotorCore
+
+/// Wake-ups without polling: transactions that make work claimable (a released lock, a requested
+/// rotation, a deadline saved as due now) `NOTIFY` the schema's channel, delivered when they commit;
+/// every daemon `LISTEN`s on a connection of its own outside the pool. The notification carries no
+/// payload: any role of the database may listen on any channel, so it says only "look again".
+extension PostgresStateStore: DueWorkSignal {
+    /// The channel of a schema: `rotor_due.SCHEMA`, cut to PostgreSQL's 63 bytes (schema names are ASCII).
+    static func channel(_ schema: String) -> String { String("rotor_due.\(schema)".prefix(63)) }
+
+    /// Inside a write transaction: wake the listening daemons once it commits.
+    static func announceDueWork(_ session: StateSession) async throws {
+        try await session.run("SELECT pg_notify(left('rotor_due.' || current_schema(), 63), '')")
+    }
+
+    public func dueWorkAnnouncements() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (pool, channel, logger) = (pool, Self.channel(settings.schema), logger)
+        let listener = Task {
+            var failures = 0
+            while !Task.isCancelled {
+                do {
+                    let connection = try await pool.dedicatedConnection()
+                    do {
+                        // Cancelled (the daemon stops): closing the connection ends the notifications.
+                        try await withTaskCancellationHandler {
+                            try await connection.listen(on: channel) { notifications in
+                                // Whatever was announced while this listener was away is looked at now.
+                                continuation.yield()
+                                failures = 0
+                                for try await _ in notifications { continuation.yield() }
+                            }
+                        } onCancel: {
+                            connection.close().whenComplete { _ in }
+                        }
+                    } catch {
+                        try? await connection.close()
+                        throw error
+                    }
+                    try? await connection.close()
+                } catch {
+                    if Task.isCancelled { break }
+                    failures += 1
+                    logger.notice("state database: listening for wake-ups failed; polling until it is back", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(min(30, 1 << min(failures, 5))))
+            }
+        }
+        continuation.onTermination = { _ in listener.cancel() }
+        return stream
+    }
+}
