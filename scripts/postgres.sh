@@ -3,6 +3,7 @@
 # DIR, scram-sha-256 authentication, listening on a free loopback port, socket in DIR.
 #   scripts/postgres.sh start DIR   -> writes DIR/postgres.env (ROTOR_TEST_PG_*)
 #   scripts/postgres.sh stop DIR
+#   scripts/postgres.sh restart DIR  -> stopped as a crash would (immediate), started again on its port
 set -euo pipefail
 action="$1"; dir="$2"
 
@@ -56,6 +57,12 @@ ENV
 stop() {
     local bin; bin="$(pg_bin)"
     [ -n "$bin" ] && [ -d "$dir/data" ] && as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+}
+
+restart() {
+    local bin; bin="$(pg_bin)"
+    # restart reuses the last start's options (postmaster.opts): the same port, socket and settings.
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -m immediate -w restart >/dev/null
 }
 
 "$action"

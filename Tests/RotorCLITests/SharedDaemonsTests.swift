@@ -20,10 +20,15 @@ struct SharedDaemonsTests {
         let state: PostgresStateStore
         let daemonEnvironment: [String: String]
         let directory: URL
+        /// The Secrets Manager (moto) the daemons rotate in.
+        let store: AWSSecretStore
+        let ids: [SecretID]
 
         /// - Parameter moto: a moto_server of the test's own: three daemons' load makes the shared one fail other tests' calls.
-        init(secrets count: Int, moto: MotoSettings.Settings) async throws {
-            let server = try PostgresTestServer.require()
+        /// - Parameter postgres: a server of the test's own (one it restarts); else the one `make test` runs.
+        /// - Parameter age: days since the secrets were last rotated (more than 30: all due at once).
+        init(secrets count: Int, moto: MotoSettings.Settings, postgres: PostgresTestServer.Settings? = nil, age: Double = 40) async throws {
+            let server = try postgres ?? PostgresTestServer.require()
             state = try await PostgresStateStore.open(try PostgresStateSettings(
                 host: server.host, port: server.port, username: server.user, password: SecretValue(string: server.password), database: "postgres",
                 schema: schema, caFile: server.caFile, poolSize: 8), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
@@ -44,8 +49,10 @@ struct SharedDaemonsTests {
                 """.write(to: directory.appendingPathComponent("policies.yaml"), atomically: true, encoding: .utf8)
             let store = AWSSecretStore(client: SecretsManagerClient(
                 endpoint: moto.endpoint, region: "us-east-1", credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: moto.accessKey, secretAccessKey: moto.secretKey))))
+            self.store = store
             let (environment, state) = (environment, state)
-            let created = Date().addingTimeInterval(-40 * 86_400)
+            ids = try (0..<count).map { index in try SecretID("/\(environment)/svc\(index % 10)/api-key/k\(index)") }
+            let created = Date().addingTimeInterval(-age * 86_400)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<count {
                     if index >= 16 { try await group.next() }
@@ -63,12 +70,19 @@ struct SharedDaemonsTests {
         }
 
         /// A daemon on its own home, as on its own host.
-        func daemon(_ extra: [String: String] = [:]) throws -> DaemonProcess {
+        func daemon(_ extra: [String: String] = [:], arguments: [String] = ["--lease-ttl", "3"]) throws -> DaemonProcess {
             let home = directory.appendingPathComponent("host-\(UUID().uuidString.prefix(6))")
             try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
             return try DaemonProcess(
                 home: home, policies: directory, token: "fleet-token",
-                extraArguments: ["--environment", environment, "--lease-ttl", "3"], environment: daemonEnvironment.merging(extra) { $1 })
+                extraArguments: ["--environment", environment] + arguments, environment: daemonEnvironment.merging(extra) { $1 })
+        }
+
+        /// The CLI on the daemons' state and Secrets Manager.
+        func cli() throws -> CLI {
+            var cli = try CLI()
+            cli.environment = daemonEnvironment
+            return cli
         }
 
         struct Tally: Equatable { var rotations: Int, succeeded: Int, secrets: Int, open: Int }
@@ -98,12 +112,14 @@ struct SharedDaemonsTests {
             }
         }
 
+        /// Polls the journal until `count` rotations succeeded (a read failing meanwhile, as while the
+        /// server restarts, is retried).
         func waitUntilEveryoneRotated(_ count: Int, timeout: TimeInterval) async throws -> Tally {
             let deadline = Date().addingTimeInterval(timeout)
-            var last = try await tally()
+            var last = (try? await tally()) ?? Tally(rotations: 0, succeeded: 0, secrets: 0, open: 0)
             while Date() < deadline, last.succeeded < count {
                 try await Task.sleep(for: .milliseconds(500))
-                last = try await tally()
+                last = (try? await tally()) ?? last
             }
             return last
         }
@@ -133,12 +149,11 @@ struct SharedDaemonsTests {
     func thousandSecrets(_ moto: MotoSettings.Settings) async throws {
         let fleet = try await Fleet(secrets: 1000, moto: moto)
         defer { Task { await fleet.state.close() } }
-        let daemons = try (0..<3).map { _ in try fleet.daemon() }
+        // The caps are the fleet's: 12 at once in all, each daemon claiming its share.
+        let daemons = try (0..<3).map { _ in try fleet.daemon(arguments: ["--lease-ttl", "3", "--max-concurrent", "24", "--max-concurrent-per-rotator", "12"]) }
         let tally = try await fleet.waitUntilEveryoneRotated(1000, timeout: 600)
         // `rotor daemons` lists the three, by their heartbeats in the shared state.
-        var cli = try CLI()
-        cli.environment = fleet.daemonEnvironment
-        let listed = try await cli.run(["daemons", "--json"])
+        let listed = try await fleet.cli().run(["daemons", "--json"])
         let pids = Set(listed.stdout.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["pid"] as? Int
         })

@@ -11,6 +11,10 @@ public enum PostgresTestServer {
         public let password: String
         public let log: String
         public let caFile: String?
+
+        public init(host: String, port: Int, user: String, password: String, log: String, caFile: String?) {
+            (self.host, self.port, self.user, self.password, self.log, self.caFile) = (host, port, user, password, log, caFile)
+        }
     }
 
     public struct Missing: Error, CustomStringConvertible {
