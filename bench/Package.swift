@@ -24,6 +24,7 @@ let package = Package(
                 .product(name: "RotorPolicies", package: "rotor"),
                 .product(name: "RotorDaemon", package: "rotor"),
                 .product(name: "RotorPostgres", package: "rotor"),
+                .product(name: "RotorStatePostgres", package: "rotor"),
                 .product(name: "RotorHTTP", package: "rotor"),
                 .product(name: "RotorGitHub", package: "rotor"),
                 .product(name: "RotorCognito", package: "rotor"),

@@ -102,3 +102,7 @@ scripts/postgres.sh start "$services/postgres"
 # shellcheck disable=SC1091
 source "$services/postgres/postgres.env"
 "$bench" postgres "${ROTOR_BENCH_PG_ROTATIONS:-50}"
+
+echo
+echo "== Several daemons on one PostgreSQL state and one Secrets Manager (moto_server, no write limit) =="
+"$bench" daemons "${ROTOR_BENCH_FLEET_SECRETS:-600}"

@@ -23,6 +23,14 @@ struct RotorBench {
             try await ConsumerBench.run(arguments: Array(arguments.dropFirst()))
             return
         }
+        if arguments.first == "daemons" {
+            try await DaemonScalingBench.run(secrets: arguments.dropFirst().first.flatMap(Int.init) ?? 600)
+            return
+        }
+        if arguments.first == "daemon-worker" {
+            try await DaemonScalingBench.worker()
+            return
+        }
         if arguments.first == "postgres" {
             try await PostgresBench.run(rotations: arguments.dropFirst().first.flatMap(Int.init) ?? 50)
             return
