@@ -58,10 +58,14 @@ extension Rotate {
             throw RotorError(.invalidRequest, "--queue hands rotations to daemons sharing a state, and this state is this host's own", secret: id,
                              remedy: "use --state postgres://… (ROTOR_STATE_URL) as the daemons do, or rotate it here without --queue")
         }
-        _ = try await runtime.engine.requireManaged(id)
+        let managed = try await runtime.engine.requireManaged(id)
+        guard managed.status != .quarantined else {
+            throw RotorError(.invalidRequest, "\(id) is quarantined: no daemon would rotate it", secret: id,
+                             remedy: "find out why ('rotor history \(id)'), then 'rotor unquarantine \(id)' and queue it again")
+        }
         let now = Date()
-        try await claims.requestRotation(id, at: now)
-        try await runtime.state.appendAudit(AuditEvent(at: now, actor: runtime.engine.configuration.actor, secret: id, operation: "rotation.request", outcome: "queued"))
+        let audit = AuditEvent(at: now, actor: runtime.engine.configuration.actor, secret: id, operation: "rotation.request", outcome: "queued")
+        try await claims.requestRotation(id, at: now, audit: audit)
         if json {
             Output.json(["secret": id.rawValue, "queued": true, "requestedAt": now.formatted(.iso8601)])
         } else {

@@ -76,7 +76,7 @@ public struct ObservabilityAPI: Sendable {
             let history = try await engine.state.rotations(of: id, limit: 50)
             var item = summary(secret, try await schedule.scheduleEntry(id), try await access?.store.lastAccess(of: [id])[id])
             if let claims = schedule as? any ClaimingStore {
-                item["claimedBy"] = try await claims.claims(in: .only(id.environment), now: engine.clock.now()).first { $0.secret == id }?.owner ?? NSNull()
+                item["claimedBy"] = try await claims.claims(in: .only(id.environment), now: engine.clock.now()).first { $0.secret == id }?.holder ?? NSNull()
             }
             item["currentVersion"] = history.first { $0.outcome == .succeeded }.map { $0.token.rawValue as Any } ?? NSNull()
             item["history"] = history.map(RecordJSON.rotation)
@@ -96,7 +96,7 @@ public struct ObservabilityAPI: Sendable {
             return json(["error": "claims exist only on a shared state (--state postgres://…)"], status: .notFound)
         }
         return json(["claims": try await claims.claims(in: scope, now: engine.clock.now()).map { claim in
-            ["secret": claim.secret.rawValue, "owner": claim.owner, "expiresAt": RecordJSON.date(claim.expiresAt), "fence": claim.fence] as [String: Any]
+            ["secret": claim.secret.rawValue, "holder": claim.holder, "expiresAt": RecordJSON.date(claim.expiresAt), "fence": claim.fence] as [String: Any]
         }])
     }
 

@@ -52,7 +52,7 @@ extension RotationScheduler {
         let runner = BatchRunner(plan: BatchPlan(selection: BatchSelection(), items: items), limits: limits, clock: clock, slots: slots) { item in
             if underLease, let refused = self.refusedWithoutLease(item, progress) { return refused }
             let policy = self.state.policies?.policies.first { $0.name == item.policy }
-            if self.claims != nil, policy == nil, let skipped = await self.unclaimWithoutPolicy(item) { return skipped }
+            if self.claims != nil, policy == nil, let skipped = await self.unclaimWithoutPolicy(item, requestedAt: requests[item.id]) { return skipped }
             return item.result(await self.rotate(item.id, policy: policy, requestedAt: requests[item.id]) ? .rotated : .failed)
         }
         return await runner.run(progress).filter { $0.outcome != .notStarted }.map { ($0.id, $0.outcome == .rotated) }
@@ -61,11 +61,12 @@ extension RotationScheduler {
     /// A claimed secret whose policy this daemon does not know (its policy files differ from the
     /// lease holder's, during a rolling change): never rotated on a schedule without a policy's say.
     /// The claim is let go; the entry stays due until the lease holder re-plans it.
-    func unclaimWithoutPolicy(_ item: BatchItem) async -> BatchResult? {
+    func unclaimWithoutPolicy(_ item: BatchItem, requestedAt: Date?) async -> BatchResult? {
         // A rotation already open is finished whatever the policy says.
         let open: RotationRecord?
         do { open = try await engine.state.openRotation(for: item.id) } catch { return nil }
         guard open == nil else { return nil }
+        await restoreRequest(item.id, requestedAt)
         try? await engine.state.releaseSecretLock(item.id, owner: engine.configuration.lockOwner)
         logger.warning("claimed a secret whose policy this daemon's files do not have; left to the daemons that have it",
                        metadata: ["secret": "\(item.id)", "policy": "\(item.policy ?? "-")"])
@@ -75,7 +76,7 @@ extension RotationScheduler {
     /// Rotates one secret, then re-plans it; every outcome (even a refusal) moves its deadline on,
     /// so a broken secret can never make the loop spin. With `resumeOnly`, only a rotation already
     /// open is finished; none is started. `requestedAt`: someone asked for this rotation
-    /// (`rotor rotate --queue`), so it runs whatever the policy says, and the request is then forgotten.
+    /// (`rotor rotate --queue`; the claim took the request), so it runs whatever the policy says.
     @discardableResult
     func rotate(_ id: SecretID, policy: RotationPolicy?, resumeOnly: Bool = false, requestedAt: Date? = nil) async -> Bool {
         var succeeded = false
@@ -84,22 +85,20 @@ extension RotationScheduler {
         do {
             let startIf: (@Sendable (ManagedSecret) -> Bool)? = resumeOnly ? { @Sendable _ in false } : requestedAt != nil ? nil : stillDue(policy)
             let report = try await engine.rotate(id, trigger: requestedAt != nil ? "request" : "schedule", retry: policy?.retry, startIf: startIf)
-            await forgetRequest(id, requestedAt)
             succeeded = report.succeeded
             failure = report.error?.description
             outcome = report.outcome.rawValue
             record(report)
         } catch let error as RotorError where error.code == .notDue {
-            await forgetRequest(id, requestedAt)
             logger.info("skipping: rotated by another process since the schedule was read", metadata: ["secret": "\(id)"])
             await replan(id, policy: policy, failure: nil)
             return true
         } catch let error as RotorError where error.code == .locked {
             // Another process holds the secret (or a dead one's lock has not lapsed): try again then.
+            await restoreRequest(id, requestedAt)
             await retryWhenUnlocked(id)
             return false
         } catch {
-            await forgetRequest(id, requestedAt)
             failure = "\(error)"
             logger.error("scheduled rotation refused", metadata: ["secret": "\(id)", "error": "\(error)"])
         }
@@ -107,12 +106,12 @@ extension RotationScheduler {
         return succeeded
     }
 
-    /// A requested rotation ran (or was refused): the request is answered. Before the re-plan, while
-    /// the claim still pushes the deadline, so no daemon claims the request a second time.
-    func forgetRequest(_ id: SecretID, _ requestedAt: Date?) async {
+    /// A claimed request this daemon did not answer (the secret was locked, or its policy is not
+    /// here) goes back to the schedule for the next claimer.
+    func restoreRequest(_ id: SecretID, _ requestedAt: Date?) async {
         guard let requestedAt, let claims else { return }
-        do { try await claims.clearRequest(id, requestedAt: requestedAt) } catch {
-            logger.warning("could not clear a rotation request; the daemons may rotate the secret once more", metadata: ["secret": "\(id)", "error": "\(error)"])
+        do { try await claims.restoreRequest(id, requestedAt: requestedAt) } catch {
+            logger.warning("could not put back a rotation request; queue it again", metadata: ["secret": "\(id)", "error": "\(error)"])
         }
     }
 

@@ -124,7 +124,12 @@ public final class RotationScheduler: Service, Sendable {
         guard claims != nil, let signal = schedule as? any DueWorkSignal else { return nil }
         let wake = self.wake
         return Task {
-            for await _ in signal.dueWorkAnnouncements() { wake.signal() }
+            for await _ in signal.dueWorkAnnouncements() {
+                wake.signal()
+                // At most 20 wake-ups a second, however many notifications come (any role of the
+                // database may notify the channel): a burst is one wake-up.
+                try? await Task.sleep(for: .milliseconds(50))
+            }
         }
     }
 

@@ -27,10 +27,12 @@ final class WakeFlag: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state in
-                    if state.pending || Task.isCancelled {
+                    if state.pending {
                         state.pending = false
                         return true
                     }
+                    // Cancelled: return without consuming a signal that may come meanwhile.
+                    if Task.isCancelled { return true }
                     state.waiter = continuation
                     return false
                 }

@@ -41,15 +41,15 @@ extension PostgresStateStore {
 
     /// Releasing keeps the row (owner emptied, expired) so the next holder's fence is higher.
     public func releaseSecretLock(_ id: SecretID, owner: String) async throws {
-        try await write("releasing a secret's lock") { session in try await Self.release(id, owner: owner, session) }
+        if try await write("releasing a secret's lock", { session in try await Self.release(id, owner: owner, session) }) { await announceDueWork() }
     }
 
-    /// A released lock frees a slot of the fleet's caps: the daemons waiting for one are woken.
-    static func release(_ id: SecretID, owner: String, _ session: StateSession) async throws {
-        let released = try await session.row("""
+    /// Whether `owner` held it. A released lock frees a slot of the fleet's caps: once the transaction
+    /// committed, the caller wakes the daemons waiting for one (``announceDueWork()``).
+    static func release(_ id: SecretID, owner: String, _ session: StateSession) async throws -> Bool {
+        try await session.row("""
             UPDATE secret_lock SET owner = '', expires_at = 0 WHERE secret_id = \(id.rawValue) AND owner = \(owner) RETURNING secret_id
-            """)
-        if released != nil { try await Self.announceDueWork(session) }
+            """) != nil
     }
 
     public func secretLockHolder(_ id: SecretID, now: Date) async throws -> String? {

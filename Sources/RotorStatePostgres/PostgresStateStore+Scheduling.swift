@@ -18,18 +18,21 @@ extension PostgresStateStore: SchedulingStore {
         try await read("reading the schedule") { session in try await session.row("SELECT * FROM schedule WHERE secret_id = \(id.rawValue)").map(Self.scheduleEntry) }
     }
 
+    /// A pending request (`rotor rotate --queue`) keeps the secret due: a re-plan meanwhile (a policy
+    /// change) never postpones it.
     public func saveScheduleEntry(_ entry: ScheduleEntry) async throws {
         try await write("saving the schedule") { session in
             try await session.run("""
                 INSERT INTO schedule (secret_id, policy, fingerprint, next_due_at, next_reminder_at, last_reminder_at, last_failure_at)
                 VALUES (\(entry.secret.rawValue), \(entry.policy), \(entry.fingerprint), \(entry.nextDueAt?.timeIntervalSince1970),
                         \(entry.nextReminderAt?.timeIntervalSince1970), \(entry.lastReminderAt?.timeIntervalSince1970), \(entry.lastFailureAt?.timeIntervalSince1970))
-                ON CONFLICT (secret_id) DO UPDATE SET policy = excluded.policy, fingerprint = excluded.fingerprint, next_due_at = excluded.next_due_at,
+                ON CONFLICT (secret_id) DO UPDATE SET policy = excluded.policy, fingerprint = excluded.fingerprint,
+                    next_due_at = CASE WHEN schedule.requested_at IS NULL THEN excluded.next_due_at ELSE least(excluded.next_due_at, schedule.next_due_at) END,
                     next_reminder_at = excluded.next_reminder_at, last_reminder_at = excluded.last_reminder_at, last_failure_at = excluded.last_failure_at
                 """)
-            // Due now (a policy made it due, a failure's retry is up): whichever daemon is free takes it.
-            if let due = entry.nextDueAt, due <= Date() { try await Self.announceDueWork(session) }
         }
+        // Due now (a policy made it due, a failure's retry is up): whichever daemon is free takes it.
+        if let due = entry.nextDueAt, due <= Date() { await announceDueWork() }
     }
 
     public func removeScheduleEntry(_ id: SecretID) async throws {

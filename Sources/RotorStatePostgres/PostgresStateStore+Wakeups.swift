@@ -11,9 +11,21 @@ extension PostgresStateStore: DueWorkSignal {
     /// The channel of a schema: `rotor_due.SCHEMA`, cut to PostgreSQL's 63 bytes (schema names are ASCII).
     static func channel(_ schema: String) -> String { String("rotor_due.\(schema)".prefix(63)) }
 
-    /// Inside a write transaction: wake the listening daemons once it commits.
-    static func announceDueWork(_ session: StateSession) async throws {
-        try await session.run("SELECT pg_notify(left('rotor_due.' || current_schema(), 63), '')")
+    static let notify: PostgresQuery = "SELECT pg_notify(left('rotor_due.' || current_schema(), 63), '')"
+
+    /// Inside a write transaction: wake the listening daemons once it commits (a request, which must
+    /// not be recorded without its wake-up).
+    static func announceDueWork(_ session: StateSession) async throws { try await session.run(notify) }
+
+    /// After a transaction committed: wake the listening daemons, best effort. Outside the journal's
+    /// transactions, so a full notification queue (another role of the server can fill it) never
+    /// fails a rotation's write; a lost wake-up costs one poll.
+    func announceDueWork() async {
+        do {
+            try await pool.withConnection { connection in _ = try await connection.query(Self.notify, logger: logger).collect() }
+        } catch {
+            logger.debug("state database: a wake-up was not sent", metadata: ["error": "\(error)"])
+        }
     }
 
     public func dueWorkAnnouncements() -> AsyncStream<Void> {
@@ -21,7 +33,7 @@ extension PostgresStateStore: DueWorkSignal {
         let (pool, channel, logger) = (pool, Self.channel(settings.schema), logger)
         let listener = Task {
             var failures = 0
-            while !Task.isCancelled {
+            while !Task.isCancelled, await !pool.isClosed {
                 do {
                     let connection = try await pool.dedicatedConnection()
                     do {
@@ -31,7 +43,7 @@ extension PostgresStateStore: DueWorkSignal {
                                 // Whatever was announced while this listener was away is looked at now.
                                 continuation.yield()
                                 failures = 0
-                                for try await _ in notifications { continuation.yield() }
+                                try await Self.relay(notifications, to: continuation, pinging: connection, logger: logger)
                             }
                         } onCancel: {
                             connection.close().whenComplete { _ in }
@@ -51,5 +63,23 @@ extension PostgresStateStore: DueWorkSignal {
         }
         continuation.onTermination = { _ in listener.cancel() }
         return stream
+    }
+
+    /// Yields each notification; a `SELECT 1` every 30 s finds a connection that died silently (a
+    /// half-open TCP connection never delivers another notification), which ends the relay.
+    static func relay(
+        _ notifications: PostgresNotificationSequence, to continuation: AsyncStream<Void>.Continuation, pinging connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { for try await _ in notifications { continuation.yield() } }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(30))
+                    _ = try await connection.query("SELECT 1", logger: logger).collect()
+                }
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
     }
 }

@@ -138,7 +138,7 @@ public final class PostgresStateStore: RotationStateStore {
         after backlog: JournalBacklog, releasingLock: Bool
     ) async throws {
         let fence = JournalFence.current
-        try await write("journaling a run's end") { session in
+        let released = try await write("journaling a run's end") { session in
             try await Self.serializeChanges(session)
             try await Self.check(fence, session)
             try await Self.write(backlog, token: token, owner: fence?.owner, session)
@@ -148,8 +148,10 @@ public final class PostgresStateStore: RotationStateStore {
                 """)
             if let secret { try await Self.apply(health, to: try secret.value("secret_id"), session) }
             for event in audit { try await Self.insert(event, session) }
-            if releasingLock, let fence { try await Self.release(fence.secret, owner: fence.owner, session) }
+            guard releasingLock, let fence else { return false }
+            return try await Self.release(fence.secret, owner: fence.owner, session)
         }
+        if released { await announceDueWork() }
     }
 
     public func updateHealth(_ id: SecretID, _ health: SecretHealthChange, audit: AuditEvent) async throws {

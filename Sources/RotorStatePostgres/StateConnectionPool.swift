@@ -52,6 +52,8 @@ actor StateConnectionPool {
         throw StateStoreErrors.unreachable(settings, detail: "connections keep closing")
     }
 
+    var isClosed: Bool { closed }
+
     /// Closes every connection; later calls fail.
     func close() async {
         closed = true

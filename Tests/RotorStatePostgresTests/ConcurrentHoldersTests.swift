@@ -43,7 +43,7 @@ import RotorTestSupport
         let finishing = Task {
             try await a.write("test") { session in
                 try await session.run("UPDATE managed_secret SET failed_runs = 2, status = 'failed' WHERE id = \(Self.id.rawValue)")
-                try await PostgresStateStore.release(Self.id, owner: "A", session)
+                _ = try await PostgresStateStore.release(Self.id, owner: "A", session)
                 inside.open()
                 await release.wait()
             }

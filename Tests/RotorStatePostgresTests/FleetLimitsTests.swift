@@ -41,26 +41,34 @@ import Synchronization
         #expect(freed.count == 1 && ids.contains(freed[0].secret), "the released slot, of the kind that was held: \(freed)")
     }
 
-    /// A requested rotation makes a secret due now (not a month from now), is claimed with its
-    /// request, and is forgotten once answered; a later request survives the clearing of an earlier one.
+    /// A requested rotation makes a secret due now (not a month from now, and a re-plan meanwhile does
+    /// not postpone it), is audited with it, and is taken by the claim that takes the secret: once
+    /// that claim's lock is released no other daemon claims the same request. A claimer that lets the
+    /// secret go puts the request back.
     @Test(.enabled(if: PostgresTestServer.enabled))
-    func aRequestedRotationIsClaimedAtOnceAndClearedOnlyByItsOwnAnswer() async throws {
+    func aRequestedRotationIsClaimedOnceAndPutBackWhenNotAnswered() async throws {
         let now = Date()
         let (a, b, ids) = try await ConcurrentHoldersTests.dueFleet(2, dueAt: now.addingTimeInterval(30 * 86_400))
         defer { Task { await a.close(); await b.close() } }
         #expect(try await b.claimDue(at: now, limit: 10, in: .all, owner: "B", ttl: 30, caps: .none).isEmpty)
-        try await a.requestRotation(ids[0], at: now)
+        let audit = AuditEvent(at: now, actor: "cli:test", secret: ids[0], operation: "rotation.request", outcome: "queued")
+        try await a.requestRotation(ids[0], at: now, audit: audit)
+        #expect(try await a.auditEvents(of: ids[0], limit: 10).contains { $0.operation == "rotation.request" })
+        try await a.saveScheduleEntry(ScheduleEntry(secret: ids[0], policy: "p", fingerprint: "f", nextDueAt: now.addingTimeInterval(60 * 86_400)))
         let claimed = try await b.claimDue(at: now.addingTimeInterval(0.5), limit: 10, in: .all, owner: "B", ttl: 30, caps: .none)
-        #expect(claimed.map(\.secret) == [ids[0]])
+        #expect(claimed.map(\.secret) == [ids[0]], "a re-plan did not postpone the request")
         let requestedAt = try #require(claimed.first?.requestedAt)
         #expect(abs(requestedAt.timeIntervalSince(now)) < 0.001)
-        try await a.requestRotation(ids[0], at: now.addingTimeInterval(1))
-        try await b.clearRequest(ids[0], requestedAt: requestedAt)
-        #expect(try await a.scheduleEntry(ids[0])?.requestedAt != nil, "the later request stays")
-        try await b.clearRequest(ids[0], requestedAt: now.addingTimeInterval(1))
-        #expect(try await a.scheduleEntry(ids[0])?.requestedAt == nil)
+        #expect(try await a.scheduleEntry(ids[0])?.requestedAt == nil, "the claim took the request")
+        try await b.releaseSecretLock(ids[0], owner: "B")
+        #expect(try await a.claimDue(at: now.addingTimeInterval(1), limit: 10, in: .all, owner: "A", ttl: 30, caps: .none).isEmpty,
+                "released, the secret is not claimed for the same request again")
+        try await b.restoreRequest(ids[0], requestedAt: requestedAt)
+        #expect(try await a.scheduleEntry(ids[0])?.requestedAt == requestedAt)
+        let again = try await a.claimDue(at: now.addingTimeInterval(31), limit: 10, in: .all, owner: "A", ttl: 30, caps: .none)
+        #expect(again.map(\.secret) == [ids[0]] && again.first?.requestedAt == requestedAt, "put back, it is claimed with its request once the claim lapsed")
         let unscheduled = try SecretID("/prod/fleet/api-key/nobody-schedules-me")
-        await #expect(throws: RotorError.self) { try await a.requestRotation(unscheduled, at: now) }
+        await #expect(throws: RotorError.self) { try await a.requestRotation(unscheduled, at: now, audit: audit) }
     }
 
     /// One bucket for every process of the state: what one took, the other cannot.
@@ -98,7 +106,7 @@ import Synchronization
         #expect(try await heardAtLeast(1), "one at connecting")
         try await Self.register(try SecretID("/prod/other/api-key/x"), kind: "random-password", dueAt: now.addingTimeInterval(-1), in: stranger)
         #expect(!(try await heardAtLeast(2, within: 1)), "another schema's work is not this one's")
-        try await a.requestRotation(ids[0], at: now)
+        try await a.requestRotation(ids[0], at: now, audit: AuditEvent(at: now, actor: "test", secret: ids[0], operation: "rotation.request", outcome: "queued"))
         #expect(try await heardAtLeast(2))
         _ = try #require(try await a.acquireSecretLock(ids[1], owner: "A", ttl: 60, now: now))
         try await a.releaseSecretLock(ids[1], owner: "A")

@@ -44,21 +44,14 @@ extension DaemonScalingBench {
         }
 
         /// A daemon process on this fleet (`rotor-bench daemon-worker`).
-        func worker(_ services: Services, maxConcurrent: Int, claimPoll: Double = 5, leaseTTL: Double = 5) throws -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-            process.arguments = ["daemon-worker"]
+        func worker(_ services: Services, maxConcurrent: Int, claimPoll: Double = 5, leaseTTL: Double = 5) throws -> BenchChild {
             var env = services.env
             env["BENCH_SCHEMA"] = schema
             env["BENCH_POLICIES"] = directory.path
             env["BENCH_MAX_CONCURRENT"] = "\(maxConcurrent)"
             env["BENCH_CLAIM_POLL"] = "\(claimPoll)"
             env["BENCH_LEASE_TTL"] = "\(leaseTTL)"
-            process.environment = env
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            return process
+            return try BenchChild(CommandLine.arguments[0], ["daemon-worker"], environment: env)
         }
 
         /// A read of the bench's own on the fleet's schema (journal figures).

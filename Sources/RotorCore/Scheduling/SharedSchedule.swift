@@ -11,10 +11,12 @@ public protocol ClaimingStore: SchedulingStore {
     /// in the state (every daemon's rotations, batches and `rotor rotate` runs).
     func claimDue(at now: Date, limit: Int, in scope: EnvironmentScope, owner: String, ttl: TimeInterval, caps: FleetCaps) async throws -> [ScheduleEntry]
     /// Asks the daemons to rotate `id` now whatever its policy says: its deadline becomes `now`, the
-    /// request is recorded and the daemons are woken. Throws `notManaged` when no policy schedules it.
-    func requestRotation(_ id: SecretID, at now: Date) async throws
-    /// Forgets the request of `requestedAt` once its rotation ran (a later request stays).
-    func clearRequest(_ id: SecretID, requestedAt: Date) async throws
+    /// request and `audit` are recorded in one transaction and the daemons are woken. Throws
+    /// `notManaged` when no policy schedules it. The claim that takes the secret takes the request
+    /// with it (its entry's ``ScheduleEntry/requestedAt``), so one request is answered once.
+    func requestRotation(_ id: SecretID, at now: Date, audit: AuditEvent) async throws
+    /// Puts back a claimed request that was not answered (the claimer let the secret go).
+    func restoreRequest(_ id: SecretID, requestedAt: Date) async throws
     /// Every lock held at `now` in `scope` (who rotates what), by secret id.
     func claims(in scope: EnvironmentScope, now: Date) async throws -> [ClaimRecord]
 }
@@ -39,6 +41,14 @@ public struct ClaimRecord: Sendable, Hashable {
     public var owner: String
     public var expiresAt: Date
     public var fence: Int64
+
+    /// Who and where, without the rest of the process's identity (start time, boot id, PID namespace)
+    /// that a lock owner carries: `ACTOR@HOST:PID`.
+    public var holder: String {
+        guard let at = owner.lastIndex(of: "@") else { return owner }
+        let place = owner[owner.index(after: at)...].split(separator: ":", omittingEmptySubsequences: false).prefix(2)
+        return String(owner[..<at]) + "@" + place.joined(separator: ":")
+    }
 
     public init(secret: SecretID, owner: String, expiresAt: Date, fence: Int64) {
         self.secret = secret
