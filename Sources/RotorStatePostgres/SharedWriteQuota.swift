@@ -5,7 +5,8 @@ import RotorCore
 /// A write quota every daemon of one state shares (Secrets Manager's 50 writes a second per account
 /// and region, not per process): a token bucket in one row, refilled from the database's clock (the
 /// hosts' clocks may disagree) and taken in one short statement. A daemon that finds it empty waits on
-/// its own, holding no row lock, and tries again.
+/// its own, holding no row lock, and tries again. The rate is each caller's (`--aws-write-tps`): give
+/// every host the same value, as one host with a higher one lets the whole fleet write faster.
 public struct SharedWriteQuota: WriteQuota {
     let store: PostgresStateStore
     public let name: String
@@ -35,7 +36,7 @@ extension PostgresStateStore {
                     SELECT name, least(\(burst), tokens + greatest(0, extract(epoch FROM statement_timestamp())::double precision - updated_at) * \(rate)) AS available
                     FROM write_quota WHERE name = \(name) FOR UPDATE)
                 UPDATE write_quota q SET tokens = CASE WHEN bucket.available >= 1 THEN bucket.available - 1 ELSE bucket.available END,
-                    updated_at = extract(epoch FROM statement_timestamp())::double precision
+                    updated_at = greatest(q.updated_at, extract(epoch FROM statement_timestamp())::double precision)
                 FROM bucket WHERE q.name = bucket.name RETURNING bucket.available
                 """
             var row = try await session.row(take)

@@ -101,14 +101,35 @@ extension SharedDaemonsTests {
         let before = try await fleet.waitUntilEveryoneRotated(30, timeout: 300)
         try await postgres.restart()
         let tally = try await fleet.waitUntilEveryoneRotated(200, timeout: 400)
+        let diagnosis = tally.open == 0 ? "" : ((try? await diagnosis(fleet)) ?? "")
         await Self.stop(daemons)
         print("PostgreSQL restarted after \(before.succeeded) of 200 rotations; all 200 done after it")
         #expect(tally == Fleet.Tally(rotations: 200, succeeded: 200, secrets: 200, open: 0),
-                "\(tally)\n\(daemons.map { String($0.output.suffix(2000)) }.joined(separator: "\n---\n"))")
+                "\(tally)\n\(diagnosis)\n\(daemons.map { String($0.output.suffix(2000)) }.joined(separator: "\n---\n"))")
         // In Secrets Manager: each secret has its first version and exactly one rotated version.
         for id in fleet.ids {
             let versions = try await fleet.store.describeSecret(id).versions
             #expect(versions.count == 2, "\(id): \(versions)")
+        }
+    }
+
+    /// What an open rotation is waiting for: its steps, its secret's lock, the sessions of the server.
+    func diagnosis(_ fleet: Fleet) async throws -> String {
+        try await fleet.state.read("test") { session in
+            var lines: [String] = ["now \(Date().timeIntervalSince1970)"]
+            for row in try await session.rows("""
+                SELECT r.secret_id, r.token, s.step, s.attempt, s.started_at, s.ended_at, s.outcome, s.owner, l.owner AS lock_owner, l.expires_at, l.fence
+                FROM rotation r LEFT JOIN rotation_step s ON s.token = r.token LEFT JOIN secret_lock l ON l.secret_id = r.secret_id
+                WHERE r.outcome IN ('in-progress', 'rolling-back') ORDER BY s.id
+                """) {
+                lines.append(try ["secret_id", "step", "attempt", "started_at", "ended_at", "outcome", "owner", "lock_owner", "expires_at", "fence"].map { column in
+                    "\(column)=\(String(describing: try? row.value(column, as: String?.self)) + String(describing: try? row.value(column, as: Double?.self)) + String(describing: try? row.value(column, as: Int64?.self)))"
+                }.joined(separator: " "))
+            }
+            for row in try await session.rows("SELECT state, wait_event_type, wait_event, left(query, 120) AS q, extract(epoch FROM xact_start)::double precision AS xact FROM pg_stat_activity WHERE datname = 'postgres'") {
+                lines.append("session \(try row.value("state", as: String?.self) ?? "-") \(try row.value("wait_event_type", as: String?.self) ?? "-") \(try row.value("wait_event", as: String?.self) ?? "-") xact=\(try row.value("xact", as: Double?.self) ?? 0) \(try row.value("q", as: String?.self) ?? "")")
+            }
+            return lines.joined(separator: "\n")
         }
     }
 
