@@ -22,7 +22,7 @@ extension PostgresStateStore: DueWorkSignal {
     /// fails a rotation's write; a lost wake-up costs one poll.
     func announceDueWork() async {
         do {
-            try await pool.withConnection { connection in _ = try await connection.query(Self.notify, logger: logger).collect() }
+            try await pool.withConnection { connection in _ = try await AnsweredQuery.run(Self.notify, on: connection, logger: logger) }
         } catch {
             logger.debug("state database: a wake-up was not sent", metadata: ["error": "\(error)"])
         }
@@ -75,7 +75,7 @@ extension PostgresStateStore: DueWorkSignal {
             group.addTask {
                 while true {
                     try await Task.sleep(for: .seconds(30))
-                    _ = try await connection.query("SELECT 1", logger: logger).collect()
+                    _ = try await AnsweredQuery.run("SELECT 1", on: connection, logger: logger)
                 }
             }
             defer { group.cancelAll() }

@@ -6,6 +6,8 @@ import RotorCore
 struct StateSession {
     /// `BEGIN` failed: nothing of the transaction ran (a connection the server ended while it was idle).
     struct Stale: Error { let underlying: any Error }
+    /// The server closed the connection while a statement was pending (see ``AnsweredQuery``).
+    struct ConnectionLost: Error {}
 
     let connection: PostgresConnection
     let logger: Logger
@@ -18,7 +20,7 @@ struct StateSession {
         _ connection: PostgresConnection, readOnly: Bool = false, logger: Logger, _ body: (StateSession) async throws -> T
     ) async throws -> T {
         do {
-            try await connection.query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
+            _ = try await AnsweredQuery.run(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", on: connection, logger: logger)
         } catch {
             throw Stale(underlying: error)
         }
@@ -29,11 +31,11 @@ struct StateSession {
             result = try await body(session)
             try Task.checkCancellation()
         } catch {
-            do { try await connection.query("ROLLBACK", logger: logger) } catch { try? await connection.close() }
+            do { _ = try await AnsweredQuery.run("ROLLBACK", on: connection, logger: logger) } catch { try? await connection.close() }
             throw error
         }
         do {
-            try await connection.query("COMMIT", logger: logger)
+            _ = try await AnsweredQuery.run("COMMIT", on: connection, logger: logger)
         } catch let error as PSQLError where error.code == .server {
             throw error // refused (a deferred constraint, a serialization failure): nothing was written
         } catch {
@@ -50,12 +52,12 @@ struct StateSession {
 
     /// The rows of `query`, for reading by column name.
     func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        try await connection.query(query, logger: logger).collect().map { PostgresRandomAccessRow($0) }
+        try await AnsweredQuery.run(query, on: connection, logger: logger).map { PostgresRandomAccessRow($0) }
     }
 
     func row(_ query: PostgresQuery) async throws -> PostgresRandomAccessRow? { try await rows(query).first }
 
-    func run(_ query: PostgresQuery) async throws { _ = try await connection.query(query, logger: logger).collect() }
+    func run(_ query: PostgresQuery) async throws { _ = try await AnsweredQuery.run(query, on: connection, logger: logger) }
 }
 
 extension PostgresRandomAccessRow {

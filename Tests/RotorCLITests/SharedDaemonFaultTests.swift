@@ -122,7 +122,7 @@ extension SharedDaemonsTests {
                 FROM rotation r LEFT JOIN rotation_step s ON s.token = r.token LEFT JOIN secret_lock l ON l.secret_id = r.secret_id
                 WHERE r.outcome IN ('in-progress', 'rolling-back') ORDER BY s.id
                 """) {
-                lines.append(try ["secret_id", "step", "attempt", "started_at", "ended_at", "outcome", "owner", "lock_owner", "expires_at", "fence"].map { column in
+                lines.append(["secret_id", "step", "attempt", "started_at", "ended_at", "outcome", "owner", "lock_owner", "expires_at", "fence"].map { column in
                     "\(column)=\(String(describing: try? row.value(column, as: String?.self)) + String(describing: try? row.value(column, as: Double?.self)) + String(describing: try? row.value(column, as: Int64?.self)))"
                 }.joined(separator: " "))
             }

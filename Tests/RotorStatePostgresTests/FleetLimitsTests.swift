@@ -123,3 +123,28 @@ final class Counter: Sendable {
     private let value = Mutex(0)
     func withLock<T>(_ body: (inout Int) -> T) -> T { value.withLock { body(&$0) } }
 }
+
+/// A statement on a connection the server has ended (a restart, a terminated backend) fails; it is
+/// never left waiting for an answer that cannot come (postgres-nio drops such a query).
+@Suite struct ClosedConnectionTests {
+    @Test(.enabled(if: PostgresTestServer.enabled))
+    func aStatementOnAConnectionTheServerEndedFailsInsteadOfWaitingForever() async throws {
+        let store = try await PostgresStateStoreTests.open(try PostgresStateStoreTests.settings(schema: PostgresTestServer.uniqueSchema()))
+        defer { Task { await store.close() } }
+        let connection = try await store.pool.dedicatedConnection()
+        let pid = try #require(try await AnsweredQuery.run("SELECT pg_backend_pid() AS pid", on: connection, logger: store.logger).first?
+            .makeRandomAccess()["pid"].decode(Int32.self))
+        try await store.write("test") { session in try await session.run("SELECT pg_terminate_backend(\(pid))") }
+        // Whether or not the client has noticed yet, the statement ends (a hang fails after 30 s).
+        let outcome = Task { () -> String in
+            do { _ = try await AnsweredQuery.run("SELECT 1", on: connection, logger: store.logger); return "answered" } catch { return "failed" }
+        }
+        let deadline = Date().addingTimeInterval(30)
+        let ended = Counter()
+        Task { _ = await outcome.value; ended.withLock { $0 = 1 } }
+        while ended.withLock({ $0 }) == 0, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(ended.withLock { $0 } == 1, "the statement is still waiting")
+        if ended.withLock({ $0 }) == 1 { #expect(await outcome.value == "failed") }
+        try? await connection.close()
+    }
+}
