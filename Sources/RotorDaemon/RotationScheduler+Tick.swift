@@ -43,6 +43,7 @@ extension RotationScheduler {
     func runConcurrently(_ entries: [ScheduleEntry], underLease: Bool = false) async -> [(SecretID, Bool)] {
         var items: [BatchItem] = []
         let requests = Dictionary(entries.compactMap { entry in entry.requestedAt.map { (entry.secret, $0) } }, uniquingKeysWith: max)
+        let claimedAt = clock.now()
         for entry in entries {
             let kind = (try? await engine.state.managedSecret(entry.secret))?.rotator ?? "unknown"
             items.append(BatchItem(id: entry.secret, rotator: kind, policy: entry.policy))
@@ -53,9 +54,13 @@ extension RotationScheduler {
             if underLease, let refused = self.refusedWithoutLease(item, progress) { return refused }
             let policy = self.state.policies?.policies.first { $0.name == item.policy }
             if self.claims != nil, policy == nil, let skipped = await self.unclaimWithoutPolicy(item, requestedAt: requests[item.id]) { return skipped }
-            return item.result(await self.rotate(item.id, policy: policy, requestedAt: requests[item.id]) ? .rotated : .failed)
+            let request = requests[item.id].map { Request(at: $0, claimedAt: claimedAt) }
+            return item.result(await self.rotate(item.id, policy: policy, request: request) ? .rotated : .failed)
         }
-        return await runner.run(progress).filter { $0.outcome != .notStarted }.map { ($0.id, $0.outcome == .rotated) }
+        let results = await runner.run(progress)
+        // A request whose secret was never started (the lease was lost, the daemon is stopping) goes back.
+        for result in results where result.outcome == .notStarted { await restoreRequest(result.id, requests[result.id]) }
+        return results.filter { $0.outcome != .notStarted }.map { ($0.id, $0.outcome == .rotated) }
     }
 
     /// A claimed secret whose policy this daemon does not know (its policy files differ from the
@@ -75,10 +80,11 @@ extension RotationScheduler {
 
     /// Rotates one secret, then re-plans it; every outcome (even a refusal) moves its deadline on,
     /// so a broken secret can never make the loop spin. With `resumeOnly`, only a rotation already
-    /// open is finished; none is started. `requestedAt`: someone asked for this rotation
+    /// open is finished; none is started. `request`: someone asked for this rotation
     /// (`rotor rotate --queue`; the claim took the request), so it runs whatever the policy says.
     @discardableResult
-    func rotate(_ id: SecretID, policy: RotationPolicy?, resumeOnly: Bool = false, requestedAt: Date? = nil) async -> Bool {
+    func rotate(_ id: SecretID, policy: RotationPolicy?, resumeOnly: Bool = false, request: Request? = nil) async -> Bool {
+        let requestedAt = request?.at
         var succeeded = false
         var failure: String?
         var outcome = "refused"
@@ -95,15 +101,32 @@ extension RotationScheduler {
             return true
         } catch let error as RotorError where error.code == .locked {
             // Another process holds the secret (or a dead one's lock has not lapsed): try again then.
-            await restoreRequest(id, requestedAt)
+            await restoreUnlessAnswered(id, request)
             await retryWhenUnlocked(id)
             return false
         } catch {
+            await restoreUnlessAnswered(id, request)
             failure = "\(error)"
             logger.error("scheduled rotation refused", metadata: ["secret": "\(id)", "error": "\(error)"])
         }
         await replan(id, policy: policy, failure: failure, outcome: outcome)
         return succeeded
+    }
+
+    /// A request a claim took: when it was made, and when this daemon claimed it (its own clock).
+    struct Request: Sendable {
+        let at: Date
+        let claimedAt: Date
+    }
+
+    /// A claimed request whose rotation did not start (refused, locked, failed before the rotation
+    /// opened) goes back; one whose rotation opened, even if it then failed or lost its lock (the
+    /// new holder finishes it), is answered.
+    func restoreUnlessAnswered(_ id: SecretID, _ request: Request?) async {
+        guard let request else { return }
+        let latest = try? await engine.state.rotations(of: id, limit: 1).first
+        if let latest, latest.startedAt >= request.claimedAt { return }
+        await restoreRequest(id, request.at)
     }
 
     /// A claimed request this daemon did not answer (the secret was locked, or its policy is not

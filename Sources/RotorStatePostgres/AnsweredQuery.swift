@@ -6,21 +6,31 @@ import Synchronization
 /// A statement that cannot wait forever. postgres-nio drops a query written to a connection the
 /// server has already closed (a restart, a terminated backend) and never answers it: the caller's
 /// await would hang, uncancellable, while the rest of the process carries on (a rotation's step
-/// would keep its lock alive for good). Each statement runs in a task of its own; when the
-/// connection closes and a second has passed without an answer, the caller gets
-/// ``StateSession/ConnectionLost`` and the dropped query is abandoned.
+/// would keep its lock alive for good). Each statement runs in a task of its own, and a timer on the
+/// connection's event loop looks every second whether the connection has closed: then the caller
+/// gets ``StateSession/ConnectionLost`` (a lost `COMMIT` becomes "outcome unknown") and the dropped
+/// query's task is left behind. The timer ends with the answer, so nothing accumulates on a
+/// connection that lives long. A statement unanswered for ``deadline`` (twice the server's statement
+/// timeout: a peer that vanished without closing the connection) closes the connection first.
 enum AnsweredQuery {
+    static let deadline: TimeAmount = .seconds(30)
+
     static func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [PostgresRow] {
         guard !connection.isClosed else { throw StateSession.ConnectionLost() }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[PostgresRow], any Error>) in
             let answer = Answer(continuation)
-            let work = Task {
-                do { answer.resume(.success(try await connection.query(query, logger: logger).collect())) } catch { answer.resume(.failure(error)) }
+            let started = NIODeadline.now()
+            let watch = connection.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { watch in
+                if !connection.isClosed, NIODeadline.now() - started > deadline { _ = connection.close() }
+                guard connection.isClosed else { return }
+                watch.cancel()
+                answer.resume(.failure(StateSession.ConnectionLost()))
             }
-            connection.closeFuture.whenComplete { _ in
-                connection.eventLoop.scheduleTask(in: .seconds(1)) {
-                    if answer.resume(.failure(StateSession.ConnectionLost())) { work.cancel() }
-                }
+            Task {
+                let result: Result<[PostgresRow], any Error>
+                do { result = .success(try await connection.query(query, logger: logger).collect()) } catch { result = .failure(error) }
+                watch.cancel()
+                answer.resume(result)
             }
         }
     }

@@ -93,6 +93,11 @@ actor StateConnectionPool {
         }
     }
 
+    /// rotor's transactions send their statements back to back and never wait on anything outside, so
+    /// a session idle inside one belongs to a process that stopped (a paused or frozen host): the server
+    /// ends it after 5 s and its row locks go, within the 10 s others wait for a lock.
+    static let idleInTransactionMilliseconds = 5000
+
     /// A connection outside the pool (the `LISTEN` of ``PostgresStateStore/dueWorkAnnouncements()``); the caller closes it.
     nonisolated func dedicatedConnection() async throws -> PostgresConnection { try await open() }
 
@@ -100,7 +105,7 @@ actor StateConnectionPool {
         do {
             return try await connector.open(
                 host: settings.host, port: settings.port, username: settings.username, password: settings.password, database: settings.database,
-                parameters: [("search_path", settings.schema), ("idle_in_transaction_session_timeout", "30000")])
+                parameters: [("search_path", settings.schema), ("idle_in_transaction_session_timeout", "\(Self.idleInTransactionMilliseconds)")])
         } catch {
             throw StateStoreErrors.connecting(error, settings)
         }

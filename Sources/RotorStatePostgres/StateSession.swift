@@ -51,13 +51,18 @@ struct StateSession {
     struct CommitOutcomeUnknown: Error {}
 
     /// The rows of `query`, for reading by column name.
+    /// A cancelled task sends no further statement (the transaction then rolls back).
     func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        try await AnsweredQuery.run(query, on: connection, logger: logger).map { PostgresRandomAccessRow($0) }
+        try Task.checkCancellation()
+        return try await AnsweredQuery.run(query, on: connection, logger: logger).map { PostgresRandomAccessRow($0) }
     }
 
     func row(_ query: PostgresQuery) async throws -> PostgresRandomAccessRow? { try await rows(query).first }
 
-    func run(_ query: PostgresQuery) async throws { _ = try await AnsweredQuery.run(query, on: connection, logger: logger) }
+    func run(_ query: PostgresQuery) async throws {
+        try Task.checkCancellation()
+        _ = try await AnsweredQuery.run(query, on: connection, logger: logger)
+    }
 }
 
 extension PostgresRandomAccessRow {

@@ -21,7 +21,8 @@ public protocol ClaimingStore: SchedulingStore {
     func claims(in scope: EnvironmentScope, now: Date) async throws -> [ClaimRecord]
 }
 
-/// Caps on the rotations running at once across every daemon that shares the state.
+/// Caps on the rotations running at once across every daemon that shares the state, counted per
+/// environment scope (daemons of other environments, and their batches, do not use this scope's slots).
 public struct FleetCaps: Sendable, Hashable {
     public var total: Int
     public var perRotator: Int
