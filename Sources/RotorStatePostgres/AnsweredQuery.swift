@@ -21,7 +21,7 @@ enum AnsweredQuery {
             let answer = Answer(continuation)
             let started = NIODeadline.now()
             let watch = connection.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { watch in
-                if !connection.isClosed, NIODeadline.now() - started > deadline { _ = connection.close() }
+                if !connection.isClosed, NIODeadline.now() - started > deadline { let closing: EventLoopFuture<Void> = connection.close(); _ = closing }
                 guard connection.isClosed else { return }
                 watch.cancel()
                 answer.resume(.failure(StateSession.ConnectionLost()))
