@@ -135,7 +135,7 @@ enum DaemonScalingBench {
         var latencies: [Double] = []
         for id in fleet.ids {
             let asked = Date()
-            try await fleet.state.requestRotation(id, at: asked)
+            try await fleet.state.requestRotation(id, at: asked, audit: AuditEvent(at: asked, actor: "bench", secret: id, operation: "rotation.request", outcome: "queued"))
             while true {
                 let started = try await fleet.read { session in
                     try await session.row("SELECT min(started_at) AS at FROM rotation WHERE secret_id = \(id.rawValue)")?.benchValue("at", as: Double?.self)
