@@ -121,7 +121,7 @@ public final class RotationScheduler: Service, Sendable {
 
     /// On a shared state that announces due work, ends the loop's sleep at each announcement.
     func listenForDueWork() -> Task<Void, Never>? {
-        guard claims != nil, let signal = schedule as? any DueWorkSignal else { return nil }
+        guard let signal = dueWorkSignal else { return nil }
         let wake = self.wake
         return Task {
             for await _ in signal.dueWorkAnnouncements() {
@@ -141,6 +141,9 @@ public final class RotationScheduler: Service, Sendable {
     /// The shared schedule when the state is shared between hosts (PostgreSQL): every daemon then
     /// rotates the due secrets it claims, and the lease only picks who reconciles, reminds and recovers.
     var claims: (any ClaimingStore)? { schedule as? any ClaimingStore }
+
+    /// A shared schedule's wake-ups, when it announces due work.
+    var dueWorkSignal: (any DueWorkSignal)? { claims == nil ? nil : schedule as? any DueWorkSignal }
 
     /// One pass: hold the lease, start (recover, reconcile) under it, tick, reconcile when stale, sleep.
     /// Without the lease a daemon stands by, or, on a shared schedule, rotates what it claims.
@@ -191,8 +194,8 @@ public final class RotationScheduler: Service, Sendable {
     /// How many due secrets one claim takes: this daemon's caps, and its share of the fleet's among
     /// the live daemons (so one daemon does not take every slot while the others wait).
     var claimLimit: Int {
-        let caps = configuration.fleetCaps
-        let share = (min(caps.total, caps.perRotator) + liveDaemons.withLock { $0 } - 1) / liveDaemons.withLock { $0 }
+        let (caps, live) = (configuration.fleetCaps, liveDaemons.withLock { $0 })
+        let share = (min(caps.total, caps.perRotator) + live - 1) / live
         return max(1, min(configuration.maxConcurrent, configuration.maxConcurrentPerRotator, share))
     }
 
@@ -303,7 +306,7 @@ public final class RotationScheduler: Service, Sendable {
 
     /// Sleeps for `delay`, or less when the shared state announces due work.
     func sleepUnlessWoken(_ delay: Duration) async throws {
-        guard claims != nil, schedule is any DueWorkSignal else {
+        guard dueWorkSignal != nil else {
             try await clock.sleep(for: delay)
             return
         }

@@ -48,8 +48,8 @@ enum StateStoreErrors {
         }
         let state = psql.serverInfo?[.sqlState] ?? ""
         let message = psql.serverInfo?[.message].map { String(String($0.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }).prefix(200)) } ?? ""
-        // Serialization failures, deadlocks, lock and statement timeouts, shutdowns: worth a retry.
-        let transient = ["40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300"].contains(state) || state.hasPrefix("08")
+        // Serialization failures, deadlocks, lock, statement and idle-in-transaction timeouts, shutdowns: worth a retry.
+        let transient = ["40001", "40P01", "55P03", "57014", "25P03", "57P01", "57P02", "57P03", "53300"].contains(state) || state.hasPrefix("08")
         return RotorError(transient ? .storeUnavailable : .storeCorrupted,
                           "the state database \(target(settings)) refused \(what): [\(state)] \(message)",
                           remedy: transient ? remedy : "check the schema's grants and migrations (rotor state migrate), runbooks/multi-host.md",
